@@ -1,0 +1,56 @@
+# fluxakafka - developer entry points. `make test` and `make demo` work on a fresh Debian
+# machine: they install what is missing, build, start a local broker and clean up after.
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN      = -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror
+LUAJIT_INC ?= $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
+LIBS      = -lrdkafka -lyaml -lm
+
+CORE_SRC    = $(wildcard csrc/*.c)
+BINDING_SRC = $(wildcard csrc/lua/*.c)
+HEADERS     = $(wildcard csrc/*.h csrc/lua/*.h)
+MODULE      = build/fluxakafka/core.so
+
+export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
+export LUA_CPATH := $(CURDIR)/build/?.so;;
+
+.PHONY: all deps build test demo bench kafka-up kafka-down clean check-core
+
+all: build
+
+build: $(MODULE)
+
+$(MODULE): $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
+
+# The core must never depend on Lua.
+check-core:
+	@! grep -l 'lua' csrc/*.c csrc/*.h | grep -v '^csrc/lua/' || (echo "csrc/ core mentions lua"; exit 1)
+
+deps:
+	bash scripts/install-deps.sh
+
+kafka-up:
+	bash scripts/kafka.sh up
+
+kafka-down:
+	bash scripts/kafka.sh down
+
+# Runs the busted specs against a local broker, starting (and afterwards stopping) one if
+# none is running. The last line is `N passed, N failed`.
+test: deps
+	$(MAKE) build
+	bash scripts/with-kafka.sh bash scripts/run-specs.sh
+
+demo: deps
+	$(MAKE) build
+	bash scripts/with-kafka.sh luajit examples/quickstart.lua
+
+bench: deps
+	$(MAKE) build
+	bash scripts/with-kafka.sh bash bench/run.sh
+
+clean:
+	rm -rf build .test-output

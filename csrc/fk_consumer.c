@@ -1,0 +1,347 @@
+/* Consumer groups: one librdkafka high-level consumer per fk_consumer, and the fetches it
+   hands out. A consumer owns the messages of its live fetches, so that closing it can return
+   them to librdkafka before the client is destroyed. */
+#include "fk_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct fetch_error {
+    char   *topic;
+    int32_t partition;
+    char   *msg;
+    char    code[64];
+} fetch_error;
+
+struct fk_fetches {
+    fk_consumer         *owner;     /* NULL once the consumer released the messages */
+    fk_fetches          *prev, *next;
+    rd_kafka_message_t **msgs;
+    size_t               count, cap;
+    fetch_error         *errors;
+    size_t               error_count, error_cap;
+};
+
+struct fk_consumer {
+    fk_group_spec spec;
+    char         *pool_code;
+    rd_kafka_t   *rk;
+    pid_t         rk_pid;
+    fk_fetches   *live;
+};
+
+static const fk_group_spec *find_group(const fk_registry *r, const char *pool, const char *name)
+{
+    size_t i;
+    for (i = 0; i < r->group_count; i++)
+        if (strcmp(r->groups[i].pool, pool) == 0 && strcmp(r->groups[i].name, name) == 0)
+            return &r->groups[i];
+    return NULL;
+}
+
+static int set_int(rd_kafka_conf_t *conf, const char *name, long long v, fk_error *err)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    return fk_conf_set(conf, name, buf, err);
+}
+
+static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *err)
+{
+    int ok = fk_conf_set(conf, "group.id", g->name, err) &&
+             fk_conf_set(conf, "auto.offset.reset", "earliest", err) &&
+             fk_conf_set(conf, "enable.partition.eof", "false", err) &&
+             /* like the producer: consuming a topic that does not exist yet creates it
+                (when the broker allows), instead of waiting for a metadata refresh */
+             fk_conf_set(conf, "allow.auto.create.topics", "true", err) &&
+             fk_conf_set(conf, "enable.auto.commit", g->auto_commit_interval_ms > 0 ? "true" : "false", err);
+    if (ok && g->auto_commit_interval_ms > 0)
+        ok = set_int(conf, "auto.commit.interval.ms", g->auto_commit_interval_ms, err);
+    if (ok && g->session_timeout_ms > 0) {
+        ok = set_int(conf, "session.timeout.ms", g->session_timeout_ms, err);
+        /* heartbeats must be well inside the session or the member is evicted */
+        if (ok && g->session_timeout_ms < 9000)
+            ok = set_int(conf, "heartbeat.interval.ms",
+                         g->session_timeout_ms / 3 > 0 ? g->session_timeout_ms / 3 : 1, err);
+    }
+    /* librdkafka sends max.poll.interval.ms as the JoinGroup rebalance timeout */
+    if (ok && g->rebalance_timeout_ms > 0)
+        ok = set_int(conf, "max.poll.interval.ms", g->rebalance_timeout_ms, err);
+    if (ok && g->fetch_max_bytes > 0) {
+        if (g->fetch_max_bytes > 100000000 - 512)
+            ok = set_int(conf, "receive.message.max.bytes", (long long)g->fetch_max_bytes + 512, err);
+        if (ok) ok = set_int(conf, "fetch.max.bytes", g->fetch_max_bytes, err);
+    }
+    return ok;
+}
+
+fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
+{
+    const fk_pool_spec *ps = fk_pool_spec_of(p);
+    const fk_group_spec *g = find_group(fk_engine_registry(fk_pool_engine(p)), ps->code, group_name);
+    rd_kafka_conf_t *conf;
+    rd_kafka_topic_partition_list_t *subs;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e;
+    fk_consumer *c;
+    char errstr[512];
+    size_t i;
+
+    if (!g) {
+        fk_error_set(err, "_UNKNOWN_GROUP", "kafka consumer group '%s' is not registered in pool '%s'",
+                     group_name, ps->code);
+        return NULL;
+    }
+    if (!(c = calloc(1, sizeof *c)) || !fk_group_spec_copy(&c->spec, g) ||
+        !(c->pool_code = fk_strdup(ps->code))) {
+        if (c) fk_group_spec_clear(&c->spec);
+        free(c);
+        fk_error_set(err, "_NO_MEMORY", "consumer_group: out of memory");
+        return NULL;
+    }
+    if (!(conf = fk_pool_conf_new(ps, err))) goto fail;
+    if (!group_conf(conf, g, err)) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr))) {
+        rd_kafka_conf_destroy(conf);
+        fk_error_set(err, "_INVALID_ARG", "kafka consumer group '%s': cannot create client: %s",
+                     group_name, errstr);
+        goto fail;
+    }
+    c->rk_pid = getpid();
+    rd_kafka_poll_set_consumer(c->rk);
+
+    /* a broker round trip now, so that a wrong address or credentials fail here and not
+       silently inside every later poll */
+    e = rd_kafka_metadata(c->rk, 0, NULL, &md, fk_connect_timeout_ms(ps));
+    if (md) rd_kafka_metadata_destroy(md);
+    if (e) {
+        fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s' cannot reach the brokers",
+                        group_name, ps->code);
+        goto fail;
+    }
+    subs = rd_kafka_topic_partition_list_new((int)g->topics.count);
+    for (i = 0; i < g->topics.count; i++)
+        rd_kafka_topic_partition_list_add(subs, g->topics.items[i], RD_KAFKA_PARTITION_UA);
+    e = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+        fk_error_set_rd(err, e, "kafka consumer group '%s' cannot subscribe", group_name);
+        goto fail;
+    }
+    return c;
+fail:
+    fk_consumer_free(c);
+    return NULL;
+}
+
+const fk_group_spec *fk_consumer_spec(const fk_consumer *c) { return &c->spec; }
+void *fk_consumer_rd_kafka(fk_consumer *c) { return c->rk; }
+int fk_consumer_is_closed(const fk_consumer *c) { return c->rk == NULL; }
+
+static int usable(fk_consumer *c, fk_error *err)
+{
+    if (!c->rk) {
+        fk_error_set(err, "_STATE", "kafka consumer group '%s' is closed", c->spec.name);
+        return 0;
+    }
+    if (c->rk_pid != getpid()) {
+        fk_error_set(err, "_STATE",
+                     "kafka consumer group '%s' was created in another process (before a fork); "
+                     "create consumer groups in the process that uses them", c->spec.name);
+        return 0;
+    }
+    return 1;
+}
+
+static int add_error(fk_fetches *f, const rd_kafka_message_t *m)
+{
+    fetch_error *fe;
+    const char *msg = m->payload ? (const char *)m->payload : rd_kafka_err2str(m->err);
+    if (!fk_grow((void **)&f->errors, &f->error_cap, f->error_count, sizeof *f->errors)) return 0;
+    fe = &f->errors[f->error_count];
+    fe->topic = fk_strdup(m->rkt ? rd_kafka_topic_name(m->rkt) : "");
+    fe->partition = m->partition;
+    /* the payload of an error event is its message, not NUL-terminated */
+    if (m->payload) {
+        fe->msg = malloc(m->len + 1);
+        if (fe->msg) {
+            memcpy(fe->msg, msg, m->len);
+            fe->msg[m->len] = '\0';
+        }
+    } else {
+        fe->msg = fk_strdup(msg);
+    }
+    snprintf(fe->code, sizeof fe->code, "%s", rd_kafka_err2name(m->err));
+    if (!fe->topic || !fe->msg) {
+        free(fe->topic);
+        free(fe->msg);
+        return 0;
+    }
+    f->error_count++;
+    return 1;
+}
+
+static int add_message(fk_fetches *f, rd_kafka_message_t *m)
+{
+    if (m->err) {
+        int ok = add_error(f, m);
+        rd_kafka_message_destroy(m);
+        return ok;
+    }
+    if (!fk_grow((void **)&f->msgs, &f->cap, f->count, sizeof *f->msgs)) {
+        rd_kafka_message_destroy(m);
+        return 0;
+    }
+    f->msgs[f->count++] = m;
+    return 1;
+}
+
+fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records, fk_error *err)
+{
+    fk_fetches *f;
+    rd_kafka_message_t *m;
+    int ok = 1;
+
+    if (!usable(c, err)) return NULL;
+    if (!(f = calloc(1, sizeof *f))) {
+        fk_error_set(err, "_NO_MEMORY", "poll_fetches: out of memory");
+        return NULL;
+    }
+    if (max_records == 0) max_records = 10000;
+    m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    while (m) {
+        ok = add_message(f, m) && ok;
+        if (f->count >= max_records) break;
+        m = rd_kafka_consumer_poll(c->rk, 0);
+    }
+    f->owner = c;
+    f->next = c->live;
+    if (c->live) c->live->prev = f;
+    c->live = f;
+    if (!ok) {
+        /* a message handed out by librdkafka could not be kept: its offset was stored, so say
+           so instead of letting the record vanish */
+        fk_error_set(err, "_NO_MEMORY", "poll_fetches: out of memory; records of this poll may be lost");
+        fk_fetches_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+int fk_consumer_commit(fk_consumer *c, fk_error *err)
+{
+    rd_kafka_resp_err_t e;
+    if (!usable(c, err)) return 0;
+    e = rd_kafka_commit(c->rk, NULL, 0);
+    if (e == RD_KAFKA_RESP_ERR__NO_OFFSET) return 1;   /* nothing new to commit */
+    if (e) {
+        fk_error_set_rd(err, e, "commit of kafka consumer group '%s' failed", c->spec.name);
+        return 0;
+    }
+    return 1;
+}
+
+static void release_messages(fk_fetches *f)
+{
+    size_t i;
+    for (i = 0; i < f->count; i++) rd_kafka_message_destroy(f->msgs[i]);
+    free(f->msgs);
+    f->msgs = NULL;
+    f->count = f->cap = 0;
+}
+
+void fk_consumer_close(fk_consumer *c)
+{
+    fk_fetches *f, *next;
+    if (!c->rk) return;
+    for (f = c->live; f; f = next) {
+        next = f->next;
+        release_messages(f);
+        f->owner = NULL;
+        f->prev = f->next = NULL;
+    }
+    c->live = NULL;
+    if (c->rk_pid == getpid()) {
+        rd_kafka_consumer_close(c->rk);
+        rd_kafka_destroy(c->rk);
+    }
+    c->rk = NULL;
+}
+
+void fk_consumer_free(fk_consumer *c)
+{
+    if (!c) return;
+    fk_consumer_close(c);
+    fk_group_spec_clear(&c->spec);
+    free(c->pool_code);
+    free(c);
+}
+
+size_t fk_fetches_count(const fk_fetches *f) { return f->count; }
+int fk_fetches_released(const fk_fetches *f) { return f->owner == NULL; }
+
+int fk_fetches_record(const fk_fetches *f, size_t i, fk_record_view *out)
+{
+    const rd_kafka_message_t *m;
+    rd_kafka_headers_t *hdrs = NULL;
+    if (i >= f->count) return 0;
+    m = f->msgs[i];
+    out->topic = rd_kafka_topic_name(m->rkt);
+    out->key = m->key;
+    out->key_len = m->key_len;
+    out->value = m->payload;
+    out->value_len = m->len;
+    out->partition = m->partition;
+    out->offset = m->offset;
+    out->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+    out->header_count = 0;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
+        out->header_count = rd_kafka_header_cnt(hdrs);
+    return 1;
+}
+
+int fk_fetches_header(const fk_fetches *f, size_t i, size_t h, const char **key,
+                      const void **value, size_t *value_len)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    if (i >= f->count) return 0;
+    if (rd_kafka_message_headers(f->msgs[i], &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs)
+        return 0;
+    return rd_kafka_header_get_all(hdrs, h, key, value, value_len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+size_t fk_fetches_error_count(const fk_fetches *f) { return f->error_count; }
+
+int fk_fetches_error(const fk_fetches *f, size_t i, const char **topic, int32_t *partition,
+                     const char **msg, const char **code)
+{
+    if (i >= f->error_count) return 0;
+    *topic = f->errors[i].topic;
+    *partition = f->errors[i].partition;
+    *msg = f->errors[i].msg;
+    *code = f->errors[i].code;
+    return 1;
+}
+
+void fk_fetches_free(fk_fetches *f)
+{
+    size_t i;
+    if (!f) return;
+    if (f->owner) {
+        if (f->prev) f->prev->next = f->next;
+        else f->owner->live = f->next;
+        if (f->next) f->next->prev = f->prev;
+    }
+    release_messages(f);
+    for (i = 0; i < f->error_count; i++) {
+        free(f->errors[i].topic);
+        free(f->errors[i].msg);
+    }
+    free(f->errors);
+    free(f);
+}

@@ -1,0 +1,25 @@
+/* Shared by the core's translation units; not part of the public header. */
+#ifndef FK_INTERNAL_H
+#define FK_INTERNAL_H
+
+#include "fluxakafka.h"
+#include <librdkafka/rdkafka.h>
+
+char *fk_strdup(const char *s);
+void  fk_free_secret(char *s);
+void  fk_error_append(fk_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int   fk_grow(void **items, size_t *cap, size_t count, size_t item_size);
+
+/* A librdkafka configuration with the pool's brokers, client id, security and logging.
+   NULL with err filled when a setting is refused. */
+rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err);
+int fk_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, fk_error *err);
+
+/* Kafka's own rule for topic names: 1..249 of [a-zA-Z0-9._-], not "." or "..". */
+int fk_topic_name_valid(const char *name, fk_error *err);
+
+fk_engine *fk_pool_engine(const fk_pool *p);
+
+int fk_connect_timeout_ms(const fk_pool_spec *spec);
+
+#endif

@@ -1,0 +1,502 @@
+/* The engine and its pools: one producer per pool, created lazily in the process that
+   uses it, with deliveries queued for the caller to serve on its own thread. */
+#include "fk_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TOPIC_CACHE_SIZE 32
+
+struct fk_batch {
+    fk_pool *pool;
+    size_t   pending;
+    size_t   failed;
+    int      first_err;
+    char     first_topic[256];
+    int      released;
+};
+
+typedef struct topic_entry {
+    char             *name;
+    rd_kafka_topic_t *rkt;
+} topic_entry;
+
+struct fk_pool {
+    fk_engine          *engine;
+    const fk_pool_spec *spec;
+    rd_kafka_t         *rk;
+    pid_t               rk_pid;   /* the process that created rk; librdkafka does not survive fork */
+    int                 closed;
+    fk_delivery        *dq;       /* ring buffer of finished deliveries */
+    size_t              dq_head, dq_count, dq_cap;
+    int                 dq_oom;   /* a delivery could not be queued: reported on next serve */
+    size_t              in_flight;
+    size_t              unreported_failures;
+    topic_entry         topics[TOPIC_CACHE_SIZE];
+    size_t              topic_count;
+};
+
+struct fk_engine {
+    fk_registry *registry;
+    fk_pool     *pools;
+    size_t       pool_count;
+};
+
+/* ---------------------------------------------------------------- configuration ---- */
+
+int fk_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, fk_error *err)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        /* librdkafka's message names the property; never echo the value (may be a secret) */
+        fk_error_set(err, "_INVALID_ARG", "librdkafka refused setting '%s': %s", name, errstr);
+        return 0;
+    }
+    return 1;
+}
+
+static int conf_set_int(rd_kafka_conf_t *conf, const char *name, long long v, fk_error *err)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    return fk_conf_set(conf, name, buf, err);
+}
+
+static int conf_set_double(rd_kafka_conf_t *conf, const char *name, double v, fk_error *err)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.3f", v);
+    return fk_conf_set(conf, name, buf, err);
+}
+
+int fk_connect_timeout_ms(const fk_pool_spec *spec)
+{
+    return spec->options.connect_timeout_ms > 0 ? (int)spec->options.connect_timeout_ms : 10000;
+}
+
+rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err)
+{
+    const fk_pool_options *o = &spec->options;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    size_t i, len = 0;
+    char *servers;
+    int ok;
+
+    for (i = 0; i < spec->brokers.count; i++) len += strlen(spec->brokers.items[i]) + 1;
+    servers = malloc(len + 1);
+    if (!servers) {
+        rd_kafka_conf_destroy(conf);
+        fk_error_set(err, "_NO_MEMORY", "out of memory");
+        return NULL;
+    }
+    servers[0] = '\0';
+    for (i = 0; i < spec->brokers.count; i++) {
+        if (i) strcat(servers, ",");
+        strcat(servers, spec->brokers.items[i]);
+    }
+    ok = fk_conf_set(conf, "bootstrap.servers", servers, err);
+    free(servers);
+    if (ok && o->client_id) ok = fk_conf_set(conf, "client.id", o->client_id, err);
+    if (ok && o->sasl_mechanism != FK_SASL_NONE) {
+        ok = fk_conf_set(conf, "security.protocol", o->tls.enabled ? "sasl_ssl" : "sasl_plaintext", err) &&
+             fk_conf_set(conf, "sasl.mechanisms", fk_sasl_mechanism_name(o->sasl_mechanism), err) &&
+             fk_conf_set(conf, "sasl.username", o->sasl_user, err) &&
+             fk_conf_set(conf, "sasl.password", o->sasl_password, err);
+    } else if (ok && o->tls.enabled) {
+        ok = fk_conf_set(conf, "security.protocol", "ssl", err);
+    }
+    if (ok && o->tls.enabled) {
+        if (ok && o->tls.ca_file) ok = fk_conf_set(conf, "ssl.ca.location", o->tls.ca_file, err);
+        if (ok && o->tls.cert_file) ok = fk_conf_set(conf, "ssl.certificate.location", o->tls.cert_file, err);
+        if (ok && o->tls.key_file) ok = fk_conf_set(conf, "ssl.key.location", o->tls.key_file, err);
+        if (ok && o->tls.key_password) ok = fk_conf_set(conf, "ssl.key.password", o->tls.key_password, err);
+        if (ok) ok = fk_conf_set(conf, "enable.ssl.certificate.verification", o->tls.verify ? "true" : "false", err) &&
+                     fk_conf_set(conf, "ssl.endpoint.identification.algorithm", o->tls.verify ? "https" : "none", err);
+    }
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+/* ---------------------------------------------------------------- engine ---- */
+
+static void pool_free_resources(fk_pool *p);
+
+fk_engine *fk_engine_new(const fk_registry *r, fk_error *err)
+{
+    fk_engine *e;
+    fk_registry *copy;
+    size_t i;
+
+    if (!fk_registry_validate(r, err)) return NULL;
+    e = calloc(1, sizeof *e);
+    copy = fk_registry_new();
+    if (!e || !copy) goto oom;
+    e->registry = copy;
+    /* deep copy: later registrations must not change a running engine */
+    for (i = 0; i < r->pool_count; i++)
+        if (!fk_registry_add_pool(copy, r->pools[i].code, &r->pools[i].brokers, &r->pools[i].options, err))
+            goto fail;
+    for (i = 0; i < r->group_count; i++)
+        if (!fk_registry_add_group(copy, &r->groups[i], err)) goto fail;
+    for (i = 0; i < r->topic_count; i++)
+        if (!fk_registry_add_topic(copy, &r->topics[i], err)) goto fail;
+    if (r->async_flush_pool && !(copy->async_flush_pool = fk_strdup(r->async_flush_pool))) goto oom;
+    copy->async_flush_partitions = r->async_flush_partitions;
+
+    e->pool_count = copy->pool_count;
+    e->pools = calloc(e->pool_count ? e->pool_count : 1, sizeof *e->pools);
+    if (!e->pools) goto oom;
+    for (i = 0; i < e->pool_count; i++) {
+        e->pools[i].engine = e;
+        e->pools[i].spec = &copy->pools[i];
+    }
+    return e;
+oom:
+    fk_error_set(err, "_NO_MEMORY", "validate: out of memory");
+fail:
+    if (e) e->registry = NULL;
+    fk_registry_free(copy);
+    free(e);
+    return NULL;
+}
+
+void fk_engine_free(fk_engine *e, int close_timeout_ms)
+{
+    size_t i;
+    if (!e) return;
+    for (i = 0; i < e->pool_count; i++) {
+        fk_pool_close(&e->pools[i], close_timeout_ms);
+        pool_free_resources(&e->pools[i]);
+    }
+    free(e->pools);
+    fk_registry_free(e->registry);
+    free(e);
+}
+
+const fk_registry *fk_engine_registry(const fk_engine *e) { return e->registry; }
+size_t fk_engine_pool_count(const fk_engine *e) { return e->pool_count; }
+fk_pool *fk_engine_pool_at(fk_engine *e, size_t i) { return i < e->pool_count ? &e->pools[i] : NULL; }
+
+fk_pool *fk_engine_pool(fk_engine *e, const char *code)
+{
+    size_t i;
+    for (i = 0; i < e->pool_count; i++)
+        if (strcmp(e->pools[i].spec->code, code) == 0) return &e->pools[i];
+    return NULL;
+}
+
+const fk_pool_spec *fk_pool_spec_of(const fk_pool *p) { return p->spec; }
+fk_engine *fk_pool_engine(const fk_pool *p) { return p->engine; }
+
+/* ---------------------------------------------------------------- deliveries ---- */
+
+static void dq_push(fk_pool *p, const fk_delivery *d)
+{
+    if (p->dq_count == p->dq_cap) {
+        size_t ncap = p->dq_cap ? p->dq_cap * 2 : 64, i;
+        fk_delivery *n = malloc(ncap * sizeof *n);
+        if (!n) {
+            p->dq_oom = 1;
+            p->unreported_failures++;
+            return;
+        }
+        for (i = 0; i < p->dq_count; i++) n[i] = p->dq[(p->dq_head + i) % p->dq_cap];
+        free(p->dq);
+        p->dq = n;
+        p->dq_cap = ncap;
+        p->dq_head = 0;
+    }
+    p->dq[(p->dq_head + p->dq_count) % p->dq_cap] = *d;
+    p->dq_count++;
+}
+
+int fk_pool_next_delivery(fk_pool *p, fk_delivery *out)
+{
+    if (p->dq_count == 0) return 0;
+    *out = p->dq[p->dq_head];
+    p->dq_head = (p->dq_head + 1) % p->dq_cap;
+    p->dq_count--;
+    return 1;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    fk_pool *p = opaque;
+    uintptr_t tag = (uintptr_t)m->_private;
+    (void)rk;
+
+    if (p->in_flight) p->in_flight--;
+    if (tag & 1u) {
+        fk_delivery d;
+        d.token = (uint64_t)(tag >> 1);
+        d.partition = m->partition;
+        d.offset = m->offset;
+        d.timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+        d.rd_err = m->err;
+        dq_push(p, &d);
+    } else if (tag) {
+        fk_batch *b = (fk_batch *)tag;
+        if (m->err) {
+            if (b->failed++ == 0) {
+                b->first_err = m->err;
+                snprintf(b->first_topic, sizeof b->first_topic, "%s", rd_kafka_topic_name(m->rkt));
+            }
+        }
+        if (--b->pending == 0 && b->released) free(b);
+    } else if (m->err) {
+        /* nobody asked to hear about this record: count it and say so, never drop it silently */
+        p->unreported_failures++;
+        fprintf(stderr, "fluxakafka: pool '%s': record to '%s' failed: %s\n", p->spec->code,
+                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    }
+}
+
+/* ---------------------------------------------------------------- producer ---- */
+
+static void forget_producer(fk_pool *p, int destroy)
+{
+    size_t i;
+    for (i = 0; i < p->topic_count; i++) {
+        if (destroy) rd_kafka_topic_destroy(p->topics[i].rkt);
+        free(p->topics[i].name);
+    }
+    p->topic_count = 0;
+    if (destroy && p->rk) rd_kafka_destroy(p->rk);
+    p->rk = NULL;
+}
+
+static rd_kafka_t *producer(fk_pool *p, fk_error *err)
+{
+    const fk_pool_options *o = &p->spec->options;
+    rd_kafka_conf_t *conf;
+    char errstr[512];
+
+    if (p->closed) {
+        fk_error_set(err, "_STATE", "kafka pool '%s' is closed", p->spec->code);
+        return NULL;
+    }
+    if (p->rk && p->rk_pid != getpid()) {
+        /* inherited across fork: its threads live in the parent; abandon the handle
+           (destroying it would wait on threads that do not exist here) */
+        forget_producer(p, 0);
+        p->in_flight = 0;
+    }
+    if (p->rk) return p->rk;
+
+    if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
+    if (!conf_set_int(conf, "acks", o->required_acks, err) ||
+        !conf_set_double(conf, "linger.ms", o->linger_ms, err) ||
+        (o->max_buffered_records > 0 &&
+         !conf_set_int(conf, "queue.buffering.max.messages", o->max_buffered_records, err)) ||
+        /* librdkafka's own default (5 minutes) would hold produce_sync far too long */
+        !conf_set_int(conf, "message.timeout.ms",
+                      o->delivery_timeout_ms > 0 ? (long long)o->delivery_timeout_ms : 30000, err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, p);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!p->rk) {
+        rd_kafka_conf_destroy(conf);
+        fk_error_set(err, "_INVALID_ARG", "kafka pool '%s': cannot create producer: %s",
+                     p->spec->code, errstr);
+        return NULL;
+    }
+    p->rk_pid = getpid();
+    return p->rk;
+}
+
+static rd_kafka_topic_t *topic_handle(fk_pool *p, const char *name)
+{
+    size_t i;
+    rd_kafka_topic_t *rkt;
+    for (i = 0; i < p->topic_count; i++)
+        if (strcmp(p->topics[i].name, name) == 0) return p->topics[i].rkt;
+    if (p->topic_count == TOPIC_CACHE_SIZE) return NULL;
+    if (!(rkt = rd_kafka_topic_new(p->rk, name, NULL))) return NULL;
+    if (!(p->topics[p->topic_count].name = fk_strdup(name))) {
+        rd_kafka_topic_destroy(rkt);
+        return NULL;
+    }
+    p->topics[p->topic_count++].rkt = rkt;
+    return rkt;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int produce_one(fk_pool *p, const fk_produce_record *rec, void *opaque, int block_ms,
+                       fk_error *err)
+{
+    rd_kafka_t *rk = producer(p, err);
+    rd_kafka_topic_t *rkt;
+    rd_kafka_resp_err_t e;
+    long long deadline = 0;
+
+    if (!rk) return 0;
+    if (!fk_topic_name_valid(rec->topic, NULL)) {
+        fk_error_set(err, "INVALID_TOPIC_EXCEPTION",
+                     "produce to '%.300s' failed: not a valid topic name (1 to 249 letters, digits, '.', '_' or '-')",
+                     rec->topic ? rec->topic : "");
+        return 0;
+    }
+    rkt = topic_handle(p, rec->topic);
+    for (;;) {
+        rd_kafka_headers_t *hdrs = NULL;
+        if (rec->header_count) {
+            size_t i;
+            hdrs = rd_kafka_headers_new(rec->header_count);
+            for (i = 0; i < rec->header_count; i++)
+                rd_kafka_header_add(hdrs, rec->headers[i].key, -1, rec->headers[i].value,
+                                    (ssize_t)rec->headers[i].value_len);
+        }
+        if (rkt)
+            e = rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),
+                                  RD_KAFKA_V_PARTITION(rec->partition < 0 ? RD_KAFKA_PARTITION_UA : rec->partition),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_VALUE((void *)rec->value, rec->value_len),
+                                  RD_KAFKA_V_KEY(rec->key, rec->key_len),
+                                  RD_KAFKA_V_TIMESTAMP(rec->timestamp_ms),
+                                  RD_KAFKA_V_HEADERS(hdrs),
+                                  RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        else
+            e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(rec->topic),
+                                  RD_KAFKA_V_PARTITION(rec->partition < 0 ? RD_KAFKA_PARTITION_UA : rec->partition),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_VALUE((void *)rec->value, rec->value_len),
+                                  RD_KAFKA_V_KEY(rec->key, rec->key_len),
+                                  RD_KAFKA_V_TIMESTAMP(rec->timestamp_ms),
+                                  RD_KAFKA_V_HEADERS(hdrs),
+                                  RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            p->in_flight++;
+            return 1;
+        }
+        if (hdrs) rd_kafka_headers_destroy(hdrs);   /* only freed by librdkafka on success */
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || block_ms == 0) break;
+        if (!deadline) deadline = now_ms() + (block_ms < 0 ? (long long)1 << 40 : block_ms);
+        {
+            long long left = deadline - now_ms();
+            if (left <= 0) break;
+            rd_kafka_poll(rk, left < 100 ? (int)left : 100);
+        }
+    }
+    fk_error_set_rd(err, e, "produce to '%.300s' failed", rec->topic);
+    return 0;
+}
+
+int fk_pool_produce(fk_pool *p, const fk_produce_record *rec, uint64_t token, int block_ms,
+                    fk_error *err)
+{
+    void *opaque = token ? (void *)(uintptr_t)((token << 1) | 1u) : NULL;
+    return produce_one(p, rec, opaque, block_ms, err);
+}
+
+fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_t n,
+                                int block_ms, fk_error *err)
+{
+    size_t i;
+    fk_batch *b = calloc(1, sizeof *b);
+    if (!b) {
+        fk_error_set(err, "_NO_MEMORY", "produce_sync: out of memory");
+        return NULL;
+    }
+    b->pool = p;
+    for (i = 0; i < n; i++) {
+        b->pending++;
+        if (!produce_one(p, &recs[i], b, block_ms, err)) {
+            b->pending--;
+            if (i > 0) {
+                /* earlier records are on their way: keep the batch alive for their deliveries
+                   and say how many were already accepted */
+                fk_error_append(err, " (records 1..%zu of %zu were already queued and will still be delivered)",
+                                i, n);
+            }
+            fk_batch_release(b);
+            return NULL;
+        }
+    }
+    return b;
+}
+
+size_t fk_batch_pending(const fk_batch *b) { return b->pending; }
+
+int fk_batch_result(const fk_batch *b, fk_error *err)
+{
+    if (b->failed == 0) return 1;
+    fk_error_set_rd(err, b->first_err, "produce to '%s' failed (%zu record%s not delivered)",
+                    b->first_topic, b->failed, b->failed == 1 ? "" : "s");
+    return 0;
+}
+
+void fk_batch_release(fk_batch *b)
+{
+    if (!b) return;
+    if (b->pending == 0) free(b);
+    else b->released = 1;
+}
+
+int fk_pool_poll(fk_pool *p, int timeout_ms)
+{
+    if (p->rk && p->rk_pid == getpid()) rd_kafka_poll(p->rk, timeout_ms);
+    return (int)p->dq_count;
+}
+
+size_t fk_pool_in_flight(const fk_pool *p) { return p->in_flight; }
+size_t fk_pool_queued_deliveries(const fk_pool *p) { return p->dq_count; }
+size_t fk_pool_unreported_failures(const fk_pool *p) { return p->unreported_failures; }
+int fk_pool_is_closed(const fk_pool *p) { return p->closed; }
+
+int fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err)
+{
+    rd_kafka_resp_err_t e;
+    if (p->closed) {
+        fk_error_set(err, "_STATE", "kafka pool '%s' is closed", p->spec->code);
+        return 0;
+    }
+    if (!p->rk || p->rk_pid != getpid()) return 1;
+    e = rd_kafka_flush(p->rk, timeout_ms);
+    if (e) {
+        fk_error_set_rd(err, e, "flush of kafka pool '%s' did not finish (%zu records still in flight)",
+                        p->spec->code, p->in_flight);
+        return 0;
+    }
+    return 1;
+}
+
+void fk_pool_close(fk_pool *p, int timeout_ms)
+{
+    if (p->closed) return;
+    p->closed = 1;
+    if (!p->rk) return;
+    if (p->rk_pid != getpid()) {
+        forget_producer(p, 0);
+        return;
+    }
+    if (p->in_flight) rd_kafka_flush(p->rk, timeout_ms);
+    if (p->in_flight) {
+        /* time is up: fail what is left so that each record's delivery is still reported */
+        long long deadline = now_ms() + 5000;
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        while (p->in_flight && now_ms() < deadline) rd_kafka_poll(p->rk, 50);
+    }
+    forget_producer(p, 1);
+}
+
+static void pool_free_resources(fk_pool *p)
+{
+    free(p->dq);
+    p->dq = NULL;
+    p->dq_count = p->dq_cap = p->dq_head = 0;
+}

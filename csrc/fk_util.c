@@ -1,0 +1,315 @@
+/* Errors, owned string containers and the copy/clear functions of the specifications. */
+#include "fk_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fk_error_clear(fk_error *e)
+{
+    if (!e) return;
+    e->rd_err = 0;
+    e->code[0] = '\0';
+    e->msg[0] = '\0';
+}
+
+void fk_error_set(fk_error *e, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    if (!e) return;
+    e->rd_err = 0;
+    snprintf(e->code, sizeof e->code, "%s", code ? code : "INVALID_ARG");
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+}
+
+void fk_error_set_rd(fk_error *e, int rd_err, const char *fmt, ...)
+{
+    va_list ap;
+    size_t n;
+    if (!e) return;
+    e->rd_err = rd_err;
+    snprintf(e->code, sizeof e->code, "%s", rd_kafka_err2name((rd_kafka_resp_err_t)rd_err));
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    n = strlen(e->msg);
+    if (n < sizeof e->msg)
+        snprintf(e->msg + n, sizeof e->msg - n, ": %s",
+                 rd_kafka_err2str((rd_kafka_resp_err_t)rd_err));
+}
+
+void fk_error_append(fk_error *e, const char *fmt, ...)
+{
+    va_list ap;
+    size_t n;
+    if (!e) return;
+    n = strlen(e->msg);
+    if (n + 1 >= sizeof e->msg) return;
+    va_start(ap, fmt);
+    vsnprintf(e->msg + n, sizeof e->msg - n, fmt, ap);
+    va_end(ap);
+}
+
+const char *fk_librdkafka_version(void)
+{
+    return rd_kafka_version_str();
+}
+
+const char *fk_err_name(int rd_err) { return rd_kafka_err2name((rd_kafka_resp_err_t)rd_err); }
+const char *fk_err_description(int rd_err) { return rd_kafka_err2str((rd_kafka_resp_err_t)rd_err); }
+
+char *fk_strdup(const char *s)
+{
+    size_t n;
+    char *d;
+    if (!s) return NULL;
+    n = strlen(s) + 1;
+    d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* Copies src into *dst (freeing what *dst held). NULL copies as NULL. 0 on out-of-memory. */
+int fk_set_string(char **dst, const char *src)
+{
+    char *copy = NULL;
+    if (src && !(copy = fk_strdup(src))) return 0;
+    free(*dst);
+    *dst = copy;
+    return 1;
+}
+
+/* Overwrites a secret before freeing it, so it does not linger in freed heap memory. */
+void fk_free_secret(char *s)
+{
+    if (!s) return;
+    volatile char *v = s;
+    while (*v) *v++ = '\0';
+    free(s);
+}
+
+int fk_grow(void **items, size_t *cap, size_t count, size_t item_size)
+{
+    size_t ncap;
+    void *n;
+    if (count < *cap) return 1;
+    ncap = *cap ? *cap * 2 : 4;
+    n = realloc(*items, ncap * item_size);
+    if (!n) return 0;
+    *items = n;
+    *cap = ncap;
+    return 1;
+}
+
+/* ---- fk_strlist ---- */
+
+int fk_strlist_push(fk_strlist *l, const char *s)
+{
+    char *copy;
+    if (!fk_grow((void **)&l->items, &l->cap, l->count, sizeof *l->items)) return 0;
+    if (!(copy = fk_strdup(s ? s : ""))) return 0;
+    l->items[l->count++] = copy;
+    return 1;
+}
+
+int fk_strlist_contains(const fk_strlist *l, const char *s)
+{
+    size_t i;
+    for (i = 0; i < l->count; i++)
+        if (strcmp(l->items[i], s) == 0) return 1;
+    return 0;
+}
+
+int fk_strlist_copy(fk_strlist *dst, const fk_strlist *src)
+{
+    size_t i;
+    for (i = 0; i < src->count; i++)
+        if (!fk_strlist_push(dst, src->items[i])) return 0;
+    return 1;
+}
+
+void fk_strlist_clear(fk_strlist *l)
+{
+    size_t i;
+    for (i = 0; i < l->count; i++) free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->count = l->cap = 0;
+}
+
+/* ---- fk_kvlist ---- */
+
+int fk_kvlist_set(fk_kvlist *l, const char *key, const char *value)
+{
+    size_t i;
+    char *k, *v;
+    for (i = 0; i < l->count; i++)
+        if (strcmp(l->keys[i], key) == 0) return fk_set_string(&l->values[i], value);
+    if (!fk_grow((void **)&l->keys, &l->cap, l->count, sizeof *l->keys)) return 0;
+    {
+        /* values grows in lock step with keys */
+        char **nv = realloc(l->values, l->cap * sizeof *l->values);
+        if (!nv) return 0;
+        l->values = nv;
+    }
+    k = fk_strdup(key);
+    v = fk_strdup(value ? value : "");
+    if (!k || !v) { free(k); free(v); return 0; }
+    l->keys[l->count] = k;
+    l->values[l->count] = v;
+    l->count++;
+    return 1;
+}
+
+const char *fk_kvlist_get(const fk_kvlist *l, const char *key)
+{
+    size_t i;
+    for (i = 0; i < l->count; i++)
+        if (strcmp(l->keys[i], key) == 0) return l->values[i];
+    return NULL;
+}
+
+int fk_kvlist_copy(fk_kvlist *dst, const fk_kvlist *src)
+{
+    size_t i;
+    for (i = 0; i < src->count; i++)
+        if (!fk_kvlist_set(dst, src->keys[i], src->values[i])) return 0;
+    return 1;
+}
+
+void fk_kvlist_clear(fk_kvlist *l)
+{
+    size_t i;
+    for (i = 0; i < l->count; i++) { free(l->keys[i]); free(l->values[i]); }
+    free(l->keys);
+    free(l->values);
+    l->keys = l->values = NULL;
+    l->count = l->cap = 0;
+}
+
+/* ---- SASL ---- */
+
+static const char *const sasl_names[] = { "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512" };
+
+int fk_sasl_mechanism_parse(const char *name)
+{
+    int i;
+    if (!name) return -1;
+    for (i = 1; i <= FK_SASL_SCRAM_SHA_512; i++)
+        if (strcmp(name, sasl_names[i]) == 0) return i;
+    return -1;
+}
+
+const char *fk_sasl_mechanism_name(fk_sasl_mechanism m)
+{
+    if ((int)m < 0 || m > FK_SASL_SCRAM_SHA_512) return "";
+    return sasl_names[m];
+}
+
+/* ---- pool options ---- */
+
+void fk_pool_options_init(fk_pool_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->required_acks = -1;
+    o->tls.verify = 1;
+}
+
+int fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src)
+{
+    fk_pool_options_init(dst);
+    dst->required_acks = src->required_acks;
+    dst->linger_ms = src->linger_ms;
+    dst->max_buffered_records = src->max_buffered_records;
+    dst->delivery_timeout_ms = src->delivery_timeout_ms;
+    dst->connect_timeout_ms = src->connect_timeout_ms;
+    dst->sasl_mechanism = src->sasl_mechanism;
+    dst->tls.enabled = src->tls.enabled;
+    dst->tls.verify = src->tls.verify;
+    if (!fk_set_string(&dst->client_id, src->client_id) ||
+        !fk_set_string(&dst->sasl_user, src->sasl_user) ||
+        !fk_set_string(&dst->sasl_password, src->sasl_password) ||
+        !fk_set_string(&dst->tls.ca_file, src->tls.ca_file) ||
+        !fk_set_string(&dst->tls.cert_file, src->tls.cert_file) ||
+        !fk_set_string(&dst->tls.key_file, src->tls.key_file) ||
+        !fk_set_string(&dst->tls.key_password, src->tls.key_password) ||
+        !fk_strlist_copy(&dst->ignored_topics, &src->ignored_topics) ||
+        !fk_strlist_copy(&dst->ignored_consumer_groups, &src->ignored_consumer_groups)) {
+        fk_pool_options_clear(dst);
+        return 0;
+    }
+    return 1;
+}
+
+void fk_pool_options_clear(fk_pool_options *o)
+{
+    free(o->client_id);
+    free(o->sasl_user);
+    fk_free_secret(o->sasl_password);
+    free(o->tls.ca_file);
+    free(o->tls.cert_file);
+    free(o->tls.key_file);
+    fk_free_secret(o->tls.key_password);
+    fk_strlist_clear(&o->ignored_topics);
+    fk_strlist_clear(&o->ignored_consumer_groups);
+    fk_pool_options_init(o);
+}
+
+/* ---- group and topic specifications ---- */
+
+void fk_group_spec_init(fk_group_spec *g)
+{
+    memset(g, 0, sizeof *g);
+}
+
+int fk_group_spec_copy(fk_group_spec *dst, const fk_group_spec *src)
+{
+    fk_group_spec_init(dst);
+    dst->session_timeout_ms = src->session_timeout_ms;
+    dst->rebalance_timeout_ms = src->rebalance_timeout_ms;
+    dst->fetch_max_bytes = src->fetch_max_bytes;
+    dst->auto_commit_interval_ms = src->auto_commit_interval_ms;
+    if (!fk_set_string(&dst->name, src->name) || !fk_set_string(&dst->pool, src->pool) ||
+        !fk_strlist_copy(&dst->topics, &src->topics)) {
+        fk_group_spec_clear(dst);
+        return 0;
+    }
+    return 1;
+}
+
+void fk_group_spec_clear(fk_group_spec *g)
+{
+    free(g->name);
+    free(g->pool);
+    fk_strlist_clear(&g->topics);
+    fk_group_spec_init(g);
+}
+
+void fk_topic_spec_init(fk_topic_spec *t)
+{
+    memset(t, 0, sizeof *t);
+}
+
+int fk_topic_spec_copy(fk_topic_spec *dst, const fk_topic_spec *src)
+{
+    fk_topic_spec_init(dst);
+    dst->partitions = src->partitions;
+    dst->replication_factor = src->replication_factor;
+    if (!fk_set_string(&dst->name, src->name) || !fk_set_string(&dst->pool, src->pool) ||
+        !fk_kvlist_copy(&dst->configs, &src->configs)) {
+        fk_topic_spec_clear(dst);
+        return 0;
+    }
+    return 1;
+}
+
+void fk_topic_spec_clear(fk_topic_spec *t)
+{
+    free(t->name);
+    free(t->pool);
+    fk_kvlist_clear(&t->configs);
+    fk_topic_spec_init(t);
+}

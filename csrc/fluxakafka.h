@@ -1,0 +1,314 @@
+/*
+ * fluxakafka.h - the C core of fluxakafka.
+ *
+ * A registry of Kafka pools, consumer groups and topics; an engine built from a valid
+ * registry; pools (one lazily created producer each) and consumer groups (one client each)
+ * on librdkafka. Nothing here knows about Lua: the binding in csrc/lua/ is a thin layer on
+ * top of this header.
+ *
+ * Conventions:
+ *  - Functions that can fail take an fk_error* and return 0 / NULL on failure with the error
+ *    filled in; they return non-zero / non-NULL on success.
+ *  - Durations in this header are milliseconds. A timeout < 0 means "wait forever".
+ *  - Strings passed in are copied; the caller keeps ownership of its arguments.
+ */
+#ifndef FLUXAKAFKA_H
+#define FLUXAKAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FK_VERSION "0.1.0"
+#define FK_ASYNC_SQL_TOPIC_NAME "_fluxa_async_sql"
+#define FK_ASYNC_SQL_DEAD_LETTER_TOPIC_NAME "_fluxa_async_sql_failed"
+
+/* ------------------------------------------------------------------------------------ */
+/* Errors                                                                               */
+
+typedef struct fk_error {
+    int  rd_err;       /* rd_kafka_resp_err_t, 0 when the failure is not a Kafka error */
+    char code[64];     /* Kafka error name, e.g. "UNKNOWN_TOPIC_OR_PART", "_MSG_TIMED_OUT";
+                          for argument errors "INVALID_ARG" */
+    char msg[512];     /* a sentence saying what failed */
+} fk_error;
+
+void fk_error_clear(fk_error *e);
+/* Sets msg from the format and code to `code` (may be NULL -> "INVALID_ARG"). */
+void fk_error_set(fk_error *e, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sets msg to "<formatted>: <librdkafka's description>" and code to the error's name. */
+void fk_error_set_rd(fk_error *e, int rd_err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+const char *fk_librdkafka_version(void);
+const char *fk_err_name(int rd_err);          /* e.g. "UNKNOWN_TOPIC_OR_PART" */
+const char *fk_err_description(int rd_err);   /* librdkafka's human description */
+
+/* ------------------------------------------------------------------------------------ */
+/* Small owned containers                                                               */
+
+typedef struct fk_strlist {
+    char  **items;
+    size_t  count;
+    size_t  cap;
+} fk_strlist;
+
+/* Replaces *dst (freed) with a copy of src (NULL allowed). 0 on out-of-memory. */
+int  fk_set_string(char **dst, const char *src);
+
+int  fk_strlist_push(fk_strlist *l, const char *s);           /* 0 on out-of-memory */
+int  fk_strlist_contains(const fk_strlist *l, const char *s);
+int  fk_strlist_copy(fk_strlist *dst, const fk_strlist *src);  /* dst must be empty */
+void fk_strlist_clear(fk_strlist *l);
+
+/* An ordered string -> string map (topic configs). Setting an existing key replaces it. */
+typedef struct fk_kvlist {
+    char  **keys;
+    char  **values;
+    size_t  count;
+    size_t  cap;
+} fk_kvlist;
+
+int         fk_kvlist_set(fk_kvlist *l, const char *key, const char *value);
+const char *fk_kvlist_get(const fk_kvlist *l, const char *key);
+int         fk_kvlist_copy(fk_kvlist *dst, const fk_kvlist *src);
+void        fk_kvlist_clear(fk_kvlist *l);
+
+/* ------------------------------------------------------------------------------------ */
+/* Specifications: what the user registers                                              */
+
+typedef enum fk_sasl_mechanism {
+    FK_SASL_NONE = 0,
+    FK_SASL_PLAIN,
+    FK_SASL_SCRAM_SHA_256,
+    FK_SASL_SCRAM_SHA_512
+} fk_sasl_mechanism;
+
+/* Returns the mechanism for its Kafka name ("PLAIN", "SCRAM-SHA-256", ...), -1 if unknown. */
+int         fk_sasl_mechanism_parse(const char *name);
+const char *fk_sasl_mechanism_name(fk_sasl_mechanism m);
+
+typedef struct fk_tls_options {
+    int   enabled;
+    char *ca_file;          /* NULL: the system's trust store */
+    char *cert_file;        /* client certificate (optional) */
+    char *key_file;         /* client key (optional) */
+    char *key_password;     /* secret, never printed */
+    int   verify;           /* verify the broker certificate and host name; default 1 */
+} fk_tls_options;
+
+typedef struct fk_pool_options {
+    char             *client_id;             /* NULL: librdkafka's default */
+    int               required_acks;         /* -1 (all), 0 or 1 */
+    double            linger_ms;             /* linger.ms; default 0 */
+    int               max_buffered_records;  /* queue.buffering.max.messages; 0 = default */
+    double            delivery_timeout_ms;   /* message.timeout.ms; 0 = 30000 */
+    double            connect_timeout_ms;    /* bound on the connection check of new consumer
+                                                groups and admin calls; 0 = 10000 */
+    fk_sasl_mechanism sasl_mechanism;
+    char             *sasl_user;
+    char             *sasl_password;         /* secret, never printed */
+    fk_tls_options    tls;
+    fk_strlist        ignored_topics;
+    fk_strlist        ignored_consumer_groups;
+} fk_pool_options;
+
+void fk_pool_options_init(fk_pool_options *o);                       /* defaults */
+int  fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src);
+void fk_pool_options_clear(fk_pool_options *o);
+
+typedef struct fk_pool_spec {
+    char           *code;
+    fk_strlist      brokers;
+    fk_pool_options options;
+} fk_pool_spec;
+
+typedef struct fk_group_spec {
+    char      *name;
+    char      *pool;
+    fk_strlist topics;
+    int        session_timeout_ms;       /* 0: library default (45 s) */
+    int        rebalance_timeout_ms;     /* 0: library default (300 s) */
+    int        fetch_max_bytes;          /* 0: library default */
+    int        auto_commit_interval_ms;  /* 0: manual commit only */
+} fk_group_spec;
+
+void fk_group_spec_init(fk_group_spec *g);
+int  fk_group_spec_copy(fk_group_spec *dst, const fk_group_spec *src);
+void fk_group_spec_clear(fk_group_spec *g);
+
+typedef struct fk_topic_spec {
+    char     *name;
+    char     *pool;
+    int32_t   partitions;          /* 0: not declared */
+    int16_t   replication_factor;  /* 0: not declared */
+    fk_kvlist configs;             /* declared topic configs */
+} fk_topic_spec;
+
+void fk_topic_spec_init(fk_topic_spec *t);
+int  fk_topic_spec_copy(fk_topic_spec *dst, const fk_topic_spec *src);
+void fk_topic_spec_clear(fk_topic_spec *t);
+
+/* ------------------------------------------------------------------------------------ */
+/* Registry                                                                             */
+
+typedef struct fk_registry {
+    fk_pool_spec  *pools;   size_t pool_count;   size_t pool_cap;
+    fk_group_spec *groups;  size_t group_count;  size_t group_cap;
+    fk_topic_spec *topics;  size_t topic_count;  size_t topic_cap;
+    /* async flush: pool code (NULL when not registered) and topic partition count */
+    char          *async_flush_pool;
+    int32_t        async_flush_partitions;
+} fk_registry;
+
+fk_registry *fk_registry_new(void);
+void         fk_registry_free(fk_registry *r);
+
+/* Each add copies its arguments. Argument checks (empty names, negative numbers) fail here;
+   cross-object checks (a group on an unknown pool, duplicates) wait for validate. */
+int fk_registry_add_pool(fk_registry *r, const char *code, const fk_strlist *brokers,
+                         const fk_pool_options *options, fk_error *err);
+int fk_registry_add_group(fk_registry *r, const fk_group_spec *group, fk_error *err);
+int fk_registry_add_topic(fk_registry *r, const fk_topic_spec *topic, fk_error *err);
+/* Moves every pool, group and topic of `src` into `dst` (src is left empty). */
+int fk_registry_merge(fk_registry *dst, fk_registry *src, fk_error *err);
+
+const fk_pool_spec *fk_registry_find_pool(const fk_registry *r, const char *code);
+
+/* Consistency: pools have brokers, groups name a known pool and have topics, no duplicate
+   pool codes, group names per pool or topic names per pool. */
+int fk_registry_validate(const fk_registry *r, fk_error *err);
+
+/* ------------------------------------------------------------------------------------ */
+/* Engine and pools                                                                     */
+
+typedef struct fk_engine fk_engine;
+typedef struct fk_pool   fk_pool;
+
+/* Validates the registry and takes a deep copy of it: later registrations do not affect
+   the engine. No connection is made here (clients are created lazily, after any fork). */
+fk_engine *fk_engine_new(const fk_registry *r, fk_error *err);
+/* Closes every pool (see fk_pool_close) and frees the engine and its pools. */
+void       fk_engine_free(fk_engine *e, int close_timeout_ms);
+
+const fk_registry *fk_engine_registry(const fk_engine *e);
+size_t   fk_engine_pool_count(const fk_engine *e);
+fk_pool *fk_engine_pool_at(fk_engine *e, size_t i);
+fk_pool *fk_engine_pool(fk_engine *e, const char *code);   /* NULL if unknown */
+
+const fk_pool_spec *fk_pool_spec_of(const fk_pool *p);
+
+typedef struct fk_header {
+    const char *key;
+    const void *value;
+    size_t      value_len;
+} fk_header;
+
+typedef struct fk_produce_record {
+    const char      *topic;
+    const void      *key;          /* NULL: no key */
+    size_t           key_len;
+    const void      *value;        /* NULL: null value */
+    size_t           value_len;
+    const fk_header *headers;
+    size_t           header_count;
+    int32_t          partition;    /* < 0: let the partitioner choose */
+    int64_t          timestamp_ms; /* 0: now */
+} fk_produce_record;
+
+/* A finished delivery. `token` is what the caller gave fk_pool_produce. */
+typedef struct fk_delivery {
+    uint64_t token;
+    int32_t  partition;
+    int64_t  offset;
+    int64_t  timestamp_ms;
+    int      rd_err;         /* 0 on success */
+} fk_delivery;
+
+/* Queues one record. token != 0: its delivery (success or failure) is queued for
+   fk_pool_next_delivery. token == 0: nothing is queued on success; a failure is counted
+   (fk_pool_unreported_failures) and logged.
+   When librdkafka's queue is full, serves deliveries for up to block_ms and retries.
+   Returns 0 with err filled when the record was not accepted (no delivery will follow). */
+int fk_pool_produce(fk_pool *p, const fk_produce_record *rec, uint64_t token, int block_ms,
+                    fk_error *err);
+
+/* A batch of records whose deliveries are awaited together (produce_sync). The pool owns
+   the batch; release it with fk_batch_release, even while deliveries are pending. */
+typedef struct fk_batch fk_batch;
+fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_t n,
+                                int block_ms, fk_error *err);
+size_t    fk_batch_pending(const fk_batch *b);
+/* After pending reached 0: 1 if every record was delivered, else 0 and err describes the
+   first failure and how many records failed. */
+int       fk_batch_result(const fk_batch *b, fk_error *err);
+void      fk_batch_release(fk_batch *b);
+
+/* Serves librdkafka events for up to timeout_ms (returns as soon as one is served).
+   Returns the number of deliveries now waiting in fk_pool_next_delivery. */
+int    fk_pool_poll(fk_pool *p, int timeout_ms);
+int    fk_pool_next_delivery(fk_pool *p, fk_delivery *out);  /* 1 if one was popped */
+size_t fk_pool_queued_deliveries(const fk_pool *p);
+size_t fk_pool_in_flight(const fk_pool *p);  /* records produced, not yet delivered/failed */
+size_t fk_pool_unreported_failures(const fk_pool *p);
+
+/* Waits up to timeout_ms until every buffered record is delivered or failed. */
+int  fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err);
+/* Flushes for up to timeout_ms, then purges what is left (those records fail with
+   _PURGE_QUEUE and their deliveries are queued, never lost) and destroys the producer.
+   The pool stays usable for fk_pool_next_delivery; further produce calls fail. */
+void fk_pool_close(fk_pool *p, int timeout_ms);
+int  fk_pool_is_closed(const fk_pool *p);
+
+/* ------------------------------------------------------------------------------------ */
+/* Consumer groups                                                                      */
+
+typedef struct fk_consumer fk_consumer;
+typedef struct fk_fetches  fk_fetches;
+
+/* A new client in the named group of the pool, subscribed to the group's topics. Checks
+   the connection (one metadata request, bounded by the pool's connect timeout). */
+fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err);
+const fk_group_spec *fk_consumer_spec(const fk_consumer *c);
+void *fk_consumer_rd_kafka(fk_consumer *c);   /* rd_kafka_t*, NULL once closed */
+
+/* Returns the records available now, or waits up to timeout_ms for the first one, then
+   takes whatever else is ready without waiting (at most max_records). NULL on failure. */
+fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records,
+                             fk_error *err);
+/* Commits the offsets of every record handed out by fk_consumer_poll (synchronous). */
+int  fk_consumer_commit(fk_consumer *c, fk_error *err);
+/* Leaves the group and destroys the client. Fetches still alive become empty. */
+void fk_consumer_close(fk_consumer *c);
+int  fk_consumer_is_closed(const fk_consumer *c);
+void fk_consumer_free(fk_consumer *c);          /* closes first when needed */
+
+typedef struct fk_record_view {
+    const char *topic;
+    const void *key;   size_t key_len;    /* key NULL: no key */
+    const void *value; size_t value_len;  /* value NULL: null value */
+    int32_t     partition;
+    int64_t     offset;
+    int64_t     timestamp_ms;             /* -1 when unknown */
+    size_t      header_count;
+} fk_record_view;
+
+size_t fk_fetches_count(const fk_fetches *f);
+/* 1 once the consumer group was closed: the records were given back to librdkafka. */
+int    fk_fetches_released(const fk_fetches *f);
+int    fk_fetches_record(const fk_fetches *f, size_t i, fk_record_view *out);
+int    fk_fetches_header(const fk_fetches *f, size_t i, size_t h, const char **key,
+                         const void **value, size_t *value_len);
+size_t fk_fetches_error_count(const fk_fetches *f);
+int    fk_fetches_error(const fk_fetches *f, size_t i, const char **topic, int32_t *partition,
+                        const char **msg, const char **code);
+void   fk_fetches_free(fk_fetches *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

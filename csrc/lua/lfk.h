@@ -1,0 +1,47 @@
+/* Shared pieces of the Lua binding (Lua 5.1 C API, built for LuaJIT). */
+#ifndef LFK_H
+#define LFK_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "../fluxakafka.h"
+
+#define LFK_REGISTRY       "fluxakafka.registry"
+#define LFK_GROUP_BUILDER  "fluxakafka.consumer_group_builder"
+#define LFK_TOPIC_BUILDER  "fluxakafka.topic_builder"
+#define LFK_ENGINE         "fluxakafka.engine"
+#define LFK_POOL           "fluxakafka.pool"
+#define LFK_BATCH          "fluxakafka.produce_batch"
+#define LFK_CONSUMER       "fluxakafka.consumer_group"
+#define LFK_FETCHES        "fluxakafka.fetches"
+
+/* Creates metatable `name` with __index = a methods table holding `methods`, plus `meta`
+   (may be NULL) as metamethods. Leaves nothing on the stack. The methods table is also
+   stored in the module table (at -1 on entry) under `export_as`, so that the Lua part of
+   the module can add methods written in Lua. */
+void lfk_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                   const luaL_Reg *meta, const char *export_as);
+
+/* Returns `nil, err.msg, err.code` (3 values). */
+int lfk_push_error(lua_State *L, const fk_error *err);
+/* Raises err.msg as a Lua error. */
+int lfk_raise(lua_State *L, const fk_error *err);
+
+/* Seconds (Lua number) to milliseconds; raises naming `what` when negative or not a number. */
+int    lfk_opt_timeout_ms(lua_State *L, int idx, double default_seconds, const char *what);
+double lfk_check_seconds_ms(lua_State *L, int idx, const char *what);
+
+/* Array of strings at idx (a table) appended to list; raises naming `what`. */
+void lfk_check_string_array(lua_State *L, int idx, fk_strlist *list, const char *what);
+void lfk_push_string_array(lua_State *L, const fk_strlist *list);
+
+/* Per-class openers, called by luaopen_fluxakafka_core with the module table on top. */
+void lfk_open_registry(lua_State *L);
+void lfk_open_pool(lua_State *L);
+void lfk_open_consumer(lua_State *L);
+
+/* Pushes a new engine userdata owning e. */
+void lfk_push_engine(lua_State *L, fk_engine *e);
+
+#endif

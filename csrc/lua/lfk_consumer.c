@@ -1,0 +1,314 @@
+/* Consumer group and fetches objects. A fetches userdata keeps its consumer group userdata
+   alive (environment table), so the consumer is never freed under live fetches. */
+#include "lfk.h"
+
+#include <stdlib.h>
+
+typedef struct consumer_ud { fk_consumer *consumer; } consumer_ud;
+typedef struct fetches_ud  { fk_fetches *fetches; } fetches_ud;
+
+#define DEFAULT_MAX_RECORDS 10000
+
+void lfk_push_consumer(lua_State *L, fk_consumer *c)
+{
+    consumer_ud *u = lua_newuserdata(L, sizeof *u);
+    u->consumer = c;
+    luaL_getmetatable(L, LFK_CONSUMER);
+    lua_setmetatable(L, -2);
+}
+
+static consumer_ud *check_consumer(lua_State *L, const char *fn)
+{
+    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    if (fk_consumer_is_closed(u->consumer))
+        luaL_error(L, "%s: kafka consumer group '%s' is closed", fn, fk_consumer_spec(u->consumer)->name);
+    return u;
+}
+
+static int consumer_get_name(lua_State *L)
+{
+    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    lua_pushstring(L, fk_consumer_spec(u->consumer)->name);
+    return 1;
+}
+
+static int consumer_get_settings(lua_State *L)
+{
+    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    const fk_group_spec *g = fk_consumer_spec(u->consumer);
+    lua_newtable(L);
+    lua_pushstring(L, g->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, g->pool);
+    lua_setfield(L, -2, "pool");
+    lfk_push_string_array(L, &g->topics);
+    lua_setfield(L, -2, "topics");
+    lua_pushnumber(L, g->session_timeout_ms / 1000.0);
+    lua_setfield(L, -2, "session_timeout");
+    lua_pushnumber(L, g->rebalance_timeout_ms / 1000.0);
+    lua_setfield(L, -2, "rebalance_timeout");
+    lua_pushnumber(L, g->fetch_max_bytes);
+    lua_setfield(L, -2, "fetch_max_bytes");
+    lua_pushnumber(L, g->auto_commit_interval_ms / 1000.0);
+    lua_setfield(L, -2, "auto_commit_interval");
+    return 1;
+}
+
+static int consumer_get_rdkafka_handle(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "get_rdkafka_handle");
+    lua_pushlightuserdata(L, fk_consumer_rd_kafka(u->consumer));
+    return 1;
+}
+
+static int consumer_poll(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "poll_fetches");
+    int timeout_ms = lfk_opt_timeout_ms(L, 2, 1, "poll_fetches");
+    lua_Integer max = luaL_optinteger(L, 3, DEFAULT_MAX_RECORDS);
+    fetches_ud *f;
+    fk_error err;
+    if (max < 1) return luaL_error(L, "poll_fetches: argument #2 'max_records' must be positive");
+    lua_settop(L, 1);
+    f = lua_newuserdata(L, sizeof *f);
+    f->fetches = NULL;
+    luaL_getmetatable(L, LFK_FETCHES);
+    lua_setmetatable(L, -2);
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, 1);
+    lua_setfenv(L, -2);
+    if (!(f->fetches = fk_consumer_poll(u->consumer, timeout_ms, (size_t)max, &err)))
+        return lfk_push_error(L, &err);
+    return 1;
+}
+
+static int consumer_commit(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "commit_uncommitted_offsets");
+    fk_error err;
+    if (!fk_consumer_commit(u->consumer, &err)) return lfk_push_error(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int consumer_close(lua_State *L)
+{
+    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    if (u->consumer) fk_consumer_close(u->consumer);
+    return 0;
+}
+
+static int consumer_is_closed(lua_State *L)
+{
+    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    lua_pushboolean(L, fk_consumer_is_closed(u->consumer));
+    return 1;
+}
+
+static int consumer_gc(lua_State *L)
+{
+    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    fk_consumer_free(u->consumer);
+    u->consumer = NULL;
+    return 0;
+}
+
+static int consumer_tostring(lua_State *L)
+{
+    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    const fk_group_spec *g = fk_consumer_spec(u->consumer);
+    lua_pushfstring(L, "fluxakafka.consumer_group(%s@%s)%s", g->name, g->pool,
+                    fk_consumer_is_closed(u->consumer) ? " (closed)" : "");
+    return 1;
+}
+
+/* ---------------------------------------------------------------- fetches ---- */
+
+static fk_fetches *check_fetches(lua_State *L)
+{
+    fetches_ud *u = luaL_checkudata(L, 1, LFK_FETCHES);
+    return u->fetches;
+}
+
+static fk_fetches *check_readable(lua_State *L, const char *fn)
+{
+    fk_fetches *f = check_fetches(L);
+    if (fk_fetches_released(f))
+        luaL_error(L, "%s: these fetches belong to a closed consumer group; their records were released", fn);
+    return f;
+}
+
+static void push_record(lua_State *L, fk_fetches *f, size_t i)
+{
+    fk_record_view v;
+    size_t h;
+    fk_fetches_record(f, i, &v);
+    lua_createtable(L, 0, 7);
+    lua_pushstring(L, v.topic);
+    lua_setfield(L, -2, "topic");
+    if (v.key) {
+        lua_pushlstring(L, v.key, v.key_len);
+        lua_setfield(L, -2, "key");
+    }
+    if (v.value) lua_pushlstring(L, v.value, v.value_len);
+    else lua_pushliteral(L, "");
+    lua_setfield(L, -2, "value");
+    lua_pushinteger(L, v.partition);
+    lua_setfield(L, -2, "partition");
+    lua_pushnumber(L, (double)v.offset);
+    lua_setfield(L, -2, "offset");
+    lua_pushnumber(L, (double)v.timestamp_ms);
+    lua_setfield(L, -2, "timestamp");
+    if (v.header_count) {
+        lua_createtable(L, (int)v.header_count, 0);
+        for (h = 0; h < v.header_count; h++) {
+            const char *key;
+            const void *value;
+            size_t len;
+            if (!fk_fetches_header(f, i, h, &key, &value, &len)) continue;
+            lua_createtable(L, 0, 2);
+            lua_pushstring(L, key);
+            lua_setfield(L, -2, "key");
+            if (value) lua_pushlstring(L, value, len);
+            else lua_pushliteral(L, "");
+            lua_setfield(L, -2, "value");
+            lua_rawseti(L, -2, (int)h + 1);
+        }
+        lua_setfield(L, -2, "headers");
+    }
+}
+
+static int fetches_is_empty(lua_State *L)
+{
+    lua_pushboolean(L, fk_fetches_count(check_fetches(L)) == 0);
+    return 1;
+}
+
+static int fetches_count(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)fk_fetches_count(check_fetches(L)));
+    return 1;
+}
+
+static int fetches_records(lua_State *L)
+{
+    fk_fetches *f = check_readable(L, "records");
+    size_t i, n = fk_fetches_count(f);
+    lua_createtable(L, (int)n, 0);
+    for (i = 0; i < n; i++) {
+        push_record(L, f, i);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
+
+static int fetches_each_record(lua_State *L)
+{
+    fk_fetches *f = check_readable(L, "each_record");
+    size_t i;
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    for (i = 0; i < fk_fetches_count(f); i++) {
+        lua_pushvalue(L, 2);
+        push_record(L, f, i);
+        lua_call(L, 1, 0);
+    }
+    return 0;
+}
+
+static int fetches_each_error(lua_State *L)
+{
+    fk_fetches *f = check_fetches(L);
+    size_t i;
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    for (i = 0; i < fk_fetches_error_count(f); i++) {
+        const char *topic, *msg, *code;
+        int32_t partition;
+        fk_fetches_error(f, i, &topic, &partition, &msg, &code);
+        lua_pushvalue(L, 2);
+        lua_pushstring(L, topic);
+        lua_pushinteger(L, partition);
+        lua_pushstring(L, msg);
+        lua_pushstring(L, code);
+        lua_call(L, 4, 0);
+    }
+    return 0;
+}
+
+static int fetches_iter_next(lua_State *L)
+{
+    fetches_ud *u = lua_touserdata(L, lua_upvalueindex(1));
+    lua_Integer i = lua_tointeger(L, lua_upvalueindex(2));
+    if (fk_fetches_released(u->fetches))
+        return luaL_error(L, "iter: these fetches belong to a closed consumer group; their records were released");
+    if ((size_t)i >= fk_fetches_count(u->fetches)) return 0;
+    lua_pushinteger(L, i + 1);
+    lua_replace(L, lua_upvalueindex(2));
+    push_record(L, u->fetches, (size_t)i);
+    return 1;
+}
+
+static int fetches_iter(lua_State *L)
+{
+    check_readable(L, "iter");
+    lua_settop(L, 1);
+    lua_pushinteger(L, 0);
+    lua_pushcclosure(L, fetches_iter_next, 2);
+    return 1;
+}
+
+static int fetches_error_count(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)fk_fetches_error_count(check_fetches(L)));
+    return 1;
+}
+
+static int fetches_gc(lua_State *L)
+{
+    fetches_ud *u = luaL_checkudata(L, 1, LFK_FETCHES);
+    fk_fetches_free(u->fetches);
+    u->fetches = NULL;
+    return 0;
+}
+
+static int fetches_tostring(lua_State *L)
+{
+    fk_fetches *f = check_fetches(L);
+    lua_pushfstring(L, "fluxakafka.fetches (%d records, %d errors)", (int)fk_fetches_count(f),
+                    (int)fk_fetches_error_count(f));
+    return 1;
+}
+
+static const luaL_Reg consumer_methods[] = {
+    { "get_name", consumer_get_name },
+    { "get_settings", consumer_get_settings },
+    { "get_rdkafka_handle", consumer_get_rdkafka_handle },
+    { "_poll", consumer_poll },
+    { "commit_uncommitted_offsets", consumer_commit },
+    { "close", consumer_close },
+    { "is_closed", consumer_is_closed },
+    { NULL, NULL }
+};
+static const luaL_Reg consumer_meta[] = {
+    { "__gc", consumer_gc }, { "__tostring", consumer_tostring }, { NULL, NULL }
+};
+
+static const luaL_Reg fetches_methods[] = {
+    { "is_empty", fetches_is_empty },
+    { "count", fetches_count },
+    { "records", fetches_records },
+    { "each_record", fetches_each_record },
+    { "each_error", fetches_each_error },
+    { "error_count", fetches_error_count },
+    { "iter", fetches_iter },
+    { NULL, NULL }
+};
+static const luaL_Reg fetches_meta[] = {
+    { "__gc", fetches_gc }, { "__tostring", fetches_tostring }, { NULL, NULL }
+};
+
+void lfk_open_consumer(lua_State *L)
+{
+    lfk_new_class(L, LFK_CONSUMER, consumer_methods, consumer_meta, "consumer_group_methods");
+    lfk_new_class(L, LFK_FETCHES, fetches_methods, fetches_meta, "fetches_methods");
+}

@@ -1,0 +1,104 @@
+/* luaopen_fluxakafka_core and the helpers every class shares. */
+#include "lfk.h"
+
+#include <math.h>
+#include <string.h>
+
+void lfk_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                   const luaL_Reg *meta, const char *export_as)
+{
+    int module = lua_gettop(L);
+    luaL_newmetatable(L, name);
+    if (meta) luaL_register(L, NULL, meta);
+    lua_newtable(L);
+    luaL_register(L, NULL, methods);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, module, export_as);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+}
+
+int lfk_push_error(lua_State *L, const fk_error *err)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, err->msg);
+    lua_pushstring(L, err->code[0] ? err->code : "UNKNOWN");
+    return 3;
+}
+
+int lfk_raise(lua_State *L, const fk_error *err)
+{
+    lua_pushstring(L, err->msg);
+    return lua_error(L);
+}
+
+double lfk_check_seconds_ms(lua_State *L, int idx, const char *what)
+{
+    double s;
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        luaL_error(L, "%s: expected a number of seconds, got %s", what, luaL_typename(L, idx));
+    s = lua_tonumber(L, idx);
+    if (!(s >= 0) || s > 86400.0 * 365)
+        luaL_error(L, "%s: expected a non-negative number of seconds, got %f", what, s);
+    return s * 1000.0;
+}
+
+int lfk_opt_timeout_ms(lua_State *L, int idx, double default_seconds, const char *what)
+{
+    if (lua_isnoneornil(L, idx)) return (int)(default_seconds * 1000.0);
+    return (int)ceil(lfk_check_seconds_ms(L, idx, what));
+}
+
+void lfk_check_string_array(lua_State *L, int idx, fk_strlist *list, const char *what)
+{
+    int i, n;
+    if (lua_type(L, idx) != LUA_TTABLE)
+        luaL_error(L, "%s: expected an array of strings, got %s", what, luaL_typename(L, idx));
+    n = (int)lua_objlen(L, idx);
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, i);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s[%d]: expected a string, got %s", what, i, luaL_typename(L, -1));
+        if (!fk_strlist_push(list, lua_tostring(L, -1))) luaL_error(L, "%s: out of memory", what);
+        lua_pop(L, 1);
+    }
+}
+
+void lfk_push_string_array(lua_State *L, const fk_strlist *list)
+{
+    size_t i;
+    lua_createtable(L, (int)list->count, 0);
+    for (i = 0; i < list->count; i++) {
+        lua_pushstring(L, list->items[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+static int module_librdkafka_version(lua_State *L)
+{
+    lua_pushstring(L, fk_librdkafka_version());
+    return 1;
+}
+
+static const luaL_Reg module_functions[] = {
+    { "librdkafka_version", module_librdkafka_version },
+    { NULL, NULL }
+};
+
+int luaopen_fluxakafka_core(lua_State *L)
+{
+    lua_newtable(L);
+    luaL_register(L, NULL, module_functions);
+    lua_pushstring(L, FK_VERSION);
+    lua_setfield(L, -2, "VERSION");
+    lua_pushstring(L, FK_ASYNC_SQL_TOPIC_NAME);
+    lua_setfield(L, -2, "ASYNC_SQL_TOPIC_NAME");
+    lua_pushstring(L, FK_ASYNC_SQL_DEAD_LETTER_TOPIC_NAME);
+    lua_setfield(L, -2, "ASYNC_SQL_DEAD_LETTER_TOPIC_NAME");
+    lfk_open_registry(L);
+    lfk_open_pool(L);
+    lfk_open_consumer(L);
+    return 1;
+}

@@ -1,0 +1,660 @@
+/* Engine and pool objects. The engine userdata owns the core engine and with it every pool;
+   a pool userdata borrows its fk_pool and keeps the engine userdata alive through its
+   environment table. Delivery callbacks are kept in that environment, keyed by token, and
+   are called here, on the Lua thread, after librdkafka has returned. */
+#include "lfk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* slots of a pool userdata's environment table */
+#define ENV_ENGINE    1
+#define ENV_CALLBACKS 2
+#define ENV_RECORDS   3
+
+/* how long __gc of a forgotten engine lets buffered records drain before failing them */
+#define GC_CLOSE_TIMEOUT_MS 500
+
+typedef struct engine_ud {
+    fk_engine *engine;
+} engine_ud;
+
+typedef struct pool_ud {
+    fk_pool *pool;          /* NULL once the engine is gone */
+    double   next_token;
+    unsigned calls;
+} pool_ud;
+
+typedef struct batch_ud {
+    fk_batch *batch;
+} batch_ud;
+
+/* ---------------------------------------------------------------- engine ---- */
+
+void lfk_push_engine(lua_State *L, fk_engine *e)
+{
+    engine_ud *u = lua_newuserdata(L, sizeof *u);
+    u->engine = e;
+    luaL_getmetatable(L, LFK_ENGINE);
+    lua_setmetatable(L, -2);
+    lua_newtable(L);              /* pool code -> pool userdata */
+    lua_setfenv(L, -2);
+}
+
+static engine_ud *check_engine(lua_State *L, const char *fn)
+{
+    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
+    if (!u->engine) luaL_error(L, "%s: the engine is closed", fn);
+    return u;
+}
+
+/* Pushes the pool userdata of `code` (created on first use); raises for an unknown code. */
+static pool_ud *push_pool(lua_State *L, int engine_idx, const char *code)
+{
+    engine_ud *e = lua_touserdata(L, engine_idx);
+    fk_pool *p;
+    pool_ud *u;
+
+    lua_getfenv(L, engine_idx);
+    lua_getfield(L, -1, code);
+    if (!lua_isnil(L, -1)) {
+        lua_remove(L, -2);
+        return lua_touserdata(L, -1);
+    }
+    lua_pop(L, 1);
+    if (!(p = fk_engine_pool(e->engine, code)))
+        luaL_error(L, "kafka: unknown kafka pool '%s'", code);
+    u = lua_newuserdata(L, sizeof *u);
+    u->pool = p;
+    u->next_token = 0;
+    u->calls = 0;
+    luaL_getmetatable(L, LFK_POOL);
+    lua_setmetatable(L, -2);
+    lua_createtable(L, 3, 0);
+    lua_pushvalue(L, engine_idx);
+    lua_rawseti(L, -2, ENV_ENGINE);
+    lua_newtable(L);
+    lua_rawseti(L, -2, ENV_CALLBACKS);
+    lua_newtable(L);
+    lua_rawseti(L, -2, ENV_RECORDS);
+    lua_setfenv(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, code);
+    lua_remove(L, -2);
+    return u;
+}
+
+static int engine_kafka(lua_State *L)
+{
+    check_engine(L, "kafka");
+    push_pool(L, 1, luaL_checkstring(L, 2));
+    return 1;
+}
+
+static int serve_deliveries(lua_State *L, int pool_idx, int protected);
+
+/* Closes the pool at pool_idx: flush, purge what is left, report every delivery. */
+static int close_pool(lua_State *L, int pool_idx, int timeout_ms)
+{
+    pool_ud *u = lua_touserdata(L, pool_idx);
+    if (!u->pool) return 0;
+    fk_pool_close(u->pool, timeout_ms);
+    return serve_deliveries(L, pool_idx, 1);
+}
+
+/* Closes every pool of the engine; with `raise`, raises the first callback error after
+   every pool was closed and every callback ran. */
+static void engine_close_pools(lua_State *L, int engine_idx, int timeout_ms, int raise)
+{
+    engine_ud *e = lua_touserdata(L, engine_idx);
+    int base = lua_gettop(L), errslot, env, has_error = 0;
+    size_t i;
+
+    lua_pushnil(L);
+    errslot = lua_gettop(L);
+    lua_getfenv(L, engine_idx);
+    env = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, env)) {
+        int pool_idx = lua_gettop(L);
+        if (close_pool(L, pool_idx, timeout_ms) < 0 && !has_error) {
+            lua_replace(L, errslot);
+            has_error = 1;
+        }
+        lua_settop(L, pool_idx - 1);
+    }
+    /* pools nobody asked for have no callbacks: close them too, so none reopens */
+    for (i = 0; i < fk_engine_pool_count(e->engine); i++)
+        fk_pool_close(fk_engine_pool_at(e->engine, i), 0);
+    if (has_error && raise) {
+        lua_pushvalue(L, errslot);
+        lua_error(L);
+    }
+    lua_settop(L, base);
+}
+
+static int engine_close(lua_State *L)
+{
+    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
+    int timeout_ms;
+    if (!u->engine) return 0;
+    timeout_ms = lfk_opt_timeout_ms(L, 2, 30, "close");
+    lua_settop(L, 1);
+    engine_close_pools(L, 1, timeout_ms, 1);
+    return 0;
+}
+
+static int engine_gc(lua_State *L)
+{
+    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
+    if (!u->engine) return 0;
+    lua_settop(L, 1);
+    engine_close_pools(L, 1, GC_CLOSE_TIMEOUT_MS, 0);
+    lua_settop(L, 1);
+    /* the pool userdatas may outlive this finalizer: detach them from the core pools */
+    lua_getfenv(L, 1);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        ((pool_ud *)lua_touserdata(L, -1))->pool = NULL;
+        lua_pop(L, 1);
+    }
+    fk_engine_free(u->engine, 0);
+    u->engine = NULL;
+    return 0;
+}
+
+static int engine_tostring(lua_State *L)
+{
+    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
+    if (!u->engine) lua_pushstring(L, "fluxakafka.engine (closed)");
+    else lua_pushfstring(L, "fluxakafka.engine (%d pools)", (int)fk_engine_pool_count(u->engine));
+    return 1;
+}
+
+static int engine_pool_codes(lua_State *L)
+{
+    engine_ud *u = check_engine(L, "pool_codes");
+    size_t i, n = fk_engine_pool_count(u->engine);
+    lua_createtable(L, (int)n, 0);
+    for (i = 0; i < n; i++) {
+        lua_pushstring(L, fk_pool_spec_of(fk_engine_pool_at(u->engine, i))->code);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- pool ---- */
+
+static pool_ud *check_pool(lua_State *L, const char *fn)
+{
+    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    if (!u->pool) luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
+    return u;
+}
+
+static pool_ud *check_open_pool(lua_State *L, const char *fn)
+{
+    pool_ud *u = check_pool(L, fn);
+    if (fk_pool_is_closed(u->pool))
+        luaL_error(L, "%s: kafka pool '%s' is closed", fn, fk_pool_spec_of(u->pool)->code);
+    return u;
+}
+
+static void set_number(lua_State *L, int t, const char *k, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, t, k);
+}
+
+/* Calls the callback of every finished delivery. Unprotected: a raising callback stops the
+   loop and the rest stay queued for the next serving call. Protected: every callback runs;
+   returns -1 with the first error message pushed when one raised. */
+static int serve_deliveries(lua_State *L, int pool_idx, int protected)
+{
+    pool_ud *u = lua_touserdata(L, pool_idx);
+    fk_delivery d;
+    int served = 0, env, cbs, recs, failed = 0;
+
+    if (!u->pool || fk_pool_queued_deliveries(u->pool) == 0) return 0;
+    lua_getfenv(L, pool_idx);
+    env = lua_gettop(L);
+    lua_rawgeti(L, env, ENV_CALLBACKS);
+    cbs = lua_gettop(L);
+    lua_rawgeti(L, env, ENV_RECORDS);
+    recs = lua_gettop(L);
+    while (fk_pool_next_delivery(u->pool, &d)) {
+        int rec;
+        lua_pushnumber(L, (double)d.token);
+        lua_rawget(L, cbs);
+        lua_pushnumber(L, (double)d.token);
+        lua_rawget(L, recs);
+        rec = lua_gettop(L);
+        lua_pushnumber(L, (double)d.token);
+        lua_pushnil(L);
+        lua_rawset(L, cbs);
+        lua_pushnumber(L, (double)d.token);
+        lua_pushnil(L);
+        lua_rawset(L, recs);
+        if (!lua_isfunction(L, rec - 1)) {
+            lua_pop(L, 2);
+            continue;
+        }
+        if (d.rd_err == 0) {
+            set_number(L, rec, "partition", d.partition);
+            set_number(L, rec, "offset", (double)d.offset);
+            lua_getfield(L, rec, "timestamp");
+            if (lua_isnil(L, -1) && d.timestamp_ms > 0) set_number(L, rec, "timestamp", (double)d.timestamp_ms);
+            lua_pop(L, 1);
+            lua_pushnil(L);
+            lua_pushnil(L);
+        } else {
+            lua_getfield(L, rec, "topic");
+            lua_pushfstring(L, "produce to '%s' failed: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?",
+                            fk_err_description(d.rd_err));
+            lua_remove(L, -2);
+            lua_pushstring(L, fk_err_name(d.rd_err));
+        }
+        served++;
+        if (!protected) {
+            lua_call(L, 3, 0);
+        } else if (lua_pcall(L, 3, 0, 0) != 0) {
+            if (!failed) {
+                failed = 1;
+                lua_replace(L, env);   /* keep the first message where env was */
+            } else {
+                lua_pop(L, 1);
+            }
+        }
+    }
+    if (failed) {
+        lua_settop(L, env);
+        return -1;
+    }
+    lua_pop(L, 3);
+    return served;
+}
+
+static int serve_or_raise(lua_State *L, int pool_idx)
+{
+    return serve_deliveries(L, pool_idx, 0);
+}
+
+/* Reads the record table at idx into rec. Values stay pinned on the stack (pushed above
+   idx) until the caller pops them; header storage is a userdata pushed too. */
+static void read_record(lua_State *L, int idx, fk_produce_record *rec, const char *fn, int argn)
+{
+    size_t len;
+    memset(rec, 0, sizeof *rec);
+    rec->partition = -1;
+    if (lua_type(L, idx) != LUA_TTABLE)
+        luaL_error(L, "%s: argument #%d 'record' must be a table, got %s", fn, argn, luaL_typename(L, idx));
+    luaL_checkstack(L, 8, fn);
+
+    lua_getfield(L, idx, "topic");
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "%s: record field 'topic' must be a string, got %s", fn, luaL_typename(L, -1));
+    rec->topic = lua_tostring(L, -1);
+
+    lua_getfield(L, idx, "value");
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "%s: record field 'value' must be a string, got %s", fn, luaL_typename(L, -1));
+    rec->value = lua_tolstring(L, -1, &len);
+    rec->value_len = len;
+
+    lua_getfield(L, idx, "key");
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s: record field 'key' must be a string or nil, got %s", fn, luaL_typename(L, -1));
+        rec->key = lua_tolstring(L, -1, &len);
+        rec->key_len = len;
+    }
+
+    lua_getfield(L, idx, "partition");
+    if (!lua_isnil(L, -1)) {
+        double p = lua_tonumber(L, -1);
+        if (lua_type(L, -1) != LUA_TNUMBER || p < 0 || p > 2147483647.0 || p != (double)(int32_t)p)
+            luaL_error(L, "%s: record field 'partition' must be a non-negative integer", fn);
+        rec->partition = (int32_t)p;
+    }
+    lua_getfield(L, idx, "timestamp");
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0)
+            luaL_error(L, "%s: record field 'timestamp' must be milliseconds since the epoch", fn);
+        rec->timestamp_ms = (int64_t)lua_tonumber(L, -1);
+    }
+    lua_pop(L, 2);
+
+    lua_getfield(L, idx, "headers");
+    if (!lua_isnil(L, -1)) {
+        int hidx = lua_gettop(L), n, i;
+        fk_header *h;
+        if (lua_type(L, hidx) != LUA_TTABLE)
+            luaL_error(L, "%s: record field 'headers' must be an array of {key=, value=}", fn);
+        n = (int)lua_objlen(L, hidx);
+        if (n > 0) {
+            h = lua_newuserdata(L, sizeof *h * (size_t)n);
+            for (i = 1; i <= n; i++) {
+                lua_rawgeti(L, hidx, i);
+                if (lua_type(L, -1) != LUA_TTABLE)
+                    luaL_error(L, "%s: record field 'headers[%d]' must be a table {key=, value=}", fn, i);
+                lua_getfield(L, -1, "key");
+                lua_getfield(L, -2, "value");
+                if (lua_type(L, -2) != LUA_TSTRING)
+                    luaL_error(L, "%s: record field 'headers[%d].key' must be a string", fn, i);
+                if (lua_type(L, -1) != LUA_TSTRING)
+                    luaL_error(L, "%s: record field 'headers[%d].value' must be a string", fn, i);
+                /* both strings are also referenced by the headers table, which stays pinned */
+                h[i - 1].key = lua_tostring(L, -2);
+                h[i - 1].value = lua_tolstring(L, -1, &len);
+                h[i - 1].value_len = len;
+                lua_pop(L, 3);
+            }
+            rec->headers = h;
+            rec->header_count = (size_t)n;
+        }
+    }
+}
+
+/* Produce waits this long for room when librdkafka's queue is full. */
+#define PRODUCE_BLOCK_MS 10000
+
+static int pool_produce(lua_State *L)
+{
+    pool_ud *u = check_open_pool(L, "produce");
+    fk_produce_record rec;
+    uint64_t token = 0;
+    fk_error err;
+
+    if (!lua_isnoneornil(L, 3) && !lua_isfunction(L, 3))
+        return luaL_error(L, "produce: argument #2 'callback' must be a function or nil, got %s",
+                          luaL_typename(L, 3));
+    lua_settop(L, 3);
+    /* serve finished deliveries now and then, so callbacks run and memory stays bounded */
+    if ((++u->calls & 15u) == 0) fk_pool_poll(u->pool, 0);
+    serve_or_raise(L, 1);
+    read_record(L, 2, &rec, "produce", 1);
+    if (lua_isfunction(L, 3)) token = (uint64_t)(u->next_token += 1);
+    if (!fk_pool_produce(u->pool, &rec, token, PRODUCE_BLOCK_MS, &err)) return lfk_push_error(L, &err);
+    if (token) {
+        lua_getfenv(L, 1);
+        lua_rawgeti(L, -1, ENV_CALLBACKS);
+        lua_pushnumber(L, (double)token);
+        lua_pushvalue(L, 3);
+        lua_rawset(L, -3);
+        lua_rawgeti(L, -2, ENV_RECORDS);
+        lua_pushnumber(L, (double)token);
+        lua_pushvalue(L, 2);
+        lua_rawset(L, -3);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int pool_produce_batch(lua_State *L)
+{
+    pool_ud *u = check_open_pool(L, "produce_sync");
+    int n = lua_gettop(L) - 1, i;
+    fk_produce_record *recs;
+    batch_ud *b;
+    fk_error err;
+
+    if (n < 1) return luaL_error(L, "produce_sync: expected at least one record");
+    serve_or_raise(L, 1);
+    recs = lua_newuserdata(L, sizeof *recs * (size_t)n);
+    for (i = 0; i < n; i++) read_record(L, i + 2, &recs[i], "produce_sync", i + 1);
+    b = lua_newuserdata(L, sizeof *b);
+    b->batch = NULL;
+    luaL_getmetatable(L, LFK_BATCH);
+    lua_setmetatable(L, -2);
+    if (!(b->batch = fk_pool_produce_batch(u->pool, recs, (size_t)n, PRODUCE_BLOCK_MS, &err)))
+        return lfk_push_error(L, &err);
+    return 1;
+}
+
+static int pool_poll(lua_State *L)
+{
+    pool_ud *u = check_open_pool(L, "poll");
+    int timeout_ms = lfk_opt_timeout_ms(L, 2, 0, "poll");
+    lua_settop(L, 1);
+    fk_pool_poll(u->pool, fk_pool_queued_deliveries(u->pool) ? 0 : timeout_ms);
+    lua_pushinteger(L, serve_or_raise(L, 1));
+    return 1;
+}
+
+static int pool_flush(lua_State *L)
+{
+    pool_ud *u = check_open_pool(L, "flush");
+    int timeout_ms = lfk_opt_timeout_ms(L, 2, 60, "flush");
+    fk_error err;
+    int ok;
+    lua_settop(L, 1);
+    ok = fk_pool_flush(u->pool, timeout_ms, &err);
+    serve_or_raise(L, 1);
+    if (!ok) return lfk_push_error(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int pool_close(lua_State *L)
+{
+    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    int timeout_ms = lfk_opt_timeout_ms(L, 2, 30, "close");
+    lua_settop(L, 1);
+    if (!u->pool) return 0;
+    if (close_pool(L, 1, timeout_ms) < 0) return lua_error(L);
+    return 0;
+}
+
+static int pool_is_closed(lua_State *L)
+{
+    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    lua_pushboolean(L, !u->pool || fk_pool_is_closed(u->pool));
+    return 1;
+}
+
+static int pool_in_flight(lua_State *L)
+{
+    pool_ud *u = check_pool(L, "in_flight");
+    lua_pushinteger(L, (lua_Integer)fk_pool_in_flight(u->pool));
+    return 1;
+}
+
+static int pool_unreported_failures(lua_State *L)
+{
+    pool_ud *u = check_pool(L, "unreported_failures");
+    lua_pushinteger(L, (lua_Integer)fk_pool_unreported_failures(u->pool));
+    return 1;
+}
+
+static int pool_get_code(lua_State *L)
+{
+    lua_pushstring(L, fk_pool_spec_of(check_pool(L, "get_code")->pool)->code);
+    return 1;
+}
+
+static int pool_get_brokers(lua_State *L)
+{
+    lfk_push_string_array(L, &fk_pool_spec_of(check_pool(L, "get_brokers")->pool)->brokers);
+    return 1;
+}
+
+static void set_string(lua_State *L, int t, const char *k, const char *v)
+{
+    if (!v) return;
+    lua_pushstring(L, v);
+    lua_setfield(L, t, k);
+}
+
+static int pool_get_pool_options(lua_State *L)
+{
+    const fk_pool_options *o = &fk_pool_spec_of(check_pool(L, "get_pool_options")->pool)->options;
+    int t;
+    lua_newtable(L);
+    t = lua_gettop(L);
+    set_string(L, t, "client_id", o->client_id);
+    set_number(L, t, "required_acks", o->required_acks);
+    set_number(L, t, "producer_linger", o->linger_ms / 1000.0);
+    set_number(L, t, "max_buffered_records", o->max_buffered_records);
+    set_number(L, t, "delivery_timeout", o->delivery_timeout_ms / 1000.0);
+    set_number(L, t, "connect_timeout", o->connect_timeout_ms / 1000.0);
+    if (o->sasl_mechanism != FK_SASL_NONE) {
+        lua_newtable(L);
+        set_string(L, t + 1, "mechanism", fk_sasl_mechanism_name(o->sasl_mechanism));
+        set_string(L, t + 1, "user", o->sasl_user);
+        set_string(L, t + 1, "password", o->sasl_password);
+        lua_setfield(L, t, "sasl");
+    }
+    if (o->tls.enabled) {
+        lua_newtable(L);
+        set_string(L, t + 1, "ca_file", o->tls.ca_file);
+        set_string(L, t + 1, "cert_file", o->tls.cert_file);
+        set_string(L, t + 1, "key_file", o->tls.key_file);
+        set_string(L, t + 1, "key_password", o->tls.key_password);
+        lua_pushboolean(L, o->tls.verify);
+        lua_setfield(L, t + 1, "verify");
+        lua_setfield(L, t, "tls");
+    }
+    lfk_push_string_array(L, &o->ignored_topics);
+    lua_setfield(L, t, "ignored_topics");
+    lfk_push_string_array(L, &o->ignored_consumer_groups);
+    lua_setfield(L, t, "ignored_consumer_groups");
+    return 1;
+}
+
+static int pool_consumer_group_names(lua_State *L)
+{
+    pool_ud *u = check_pool(L, "consumer_group_names");
+    const char *code = fk_pool_spec_of(u->pool)->code;
+    lua_getfenv(L, 1);
+    lua_rawgeti(L, -1, ENV_ENGINE);
+    {
+        engine_ud *e = lua_touserdata(L, -1);
+        const fk_registry *r = fk_engine_registry(e->engine);
+        size_t i;
+        int n = 0;
+        lua_newtable(L);
+        for (i = 0; i < r->group_count; i++) {
+            if (strcmp(r->groups[i].pool, code) != 0) continue;
+            lua_pushstring(L, r->groups[i].name);
+            lua_rawseti(L, -2, ++n);
+        }
+    }
+    return 1;
+}
+
+void lfk_push_consumer(lua_State *L, fk_consumer *c);
+
+static int pool_consumer_group(lua_State *L)
+{
+    pool_ud *u = check_open_pool(L, "consumer_group");
+    const char *name = luaL_checkstring(L, 2);
+    fk_error err;
+    fk_consumer *c = fk_consumer_new(u->pool, name, &err);
+    if (!c) return lfk_push_error(L, &err);
+    lfk_push_consumer(L, c);
+    return 1;
+}
+
+static int pool_must_consumer_group(lua_State *L)
+{
+    pool_ud *u = check_open_pool(L, "must_consumer_group");
+    const char *name = luaL_checkstring(L, 2);
+    fk_error err;
+    fk_consumer *c = fk_consumer_new(u->pool, name, &err);
+    if (!c) return luaL_error(L, "must_consumer_group: %s", err.msg);
+    lfk_push_consumer(L, c);
+    return 1;
+}
+
+static int pool_tostring(lua_State *L)
+{
+    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    if (!u->pool) lua_pushstring(L, "fluxakafka.pool (closed)");
+    else lua_pushfstring(L, "fluxakafka.pool(%s)%s", fk_pool_spec_of(u->pool)->code,
+                         fk_pool_is_closed(u->pool) ? " (closed)" : "");
+    return 1;
+}
+
+static int pool_engine(lua_State *L)
+{
+    luaL_checkudata(L, 1, LFK_POOL);
+    lua_getfenv(L, 1);
+    lua_rawgeti(L, -1, ENV_ENGINE);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- batch ---- */
+
+static int batch_pending(lua_State *L)
+{
+    batch_ud *b = luaL_checkudata(L, 1, LFK_BATCH);
+    lua_pushinteger(L, b->batch ? (lua_Integer)fk_batch_pending(b->batch) : 0);
+    return 1;
+}
+
+static int batch_result(lua_State *L)
+{
+    batch_ud *b = luaL_checkudata(L, 1, LFK_BATCH);
+    fk_error err;
+    if (!b->batch) return luaL_error(L, "result: the batch was released");
+    if (fk_batch_pending(b->batch))
+        return luaL_error(L, "result: %d records are still waiting for their delivery",
+                          (int)fk_batch_pending(b->batch));
+    if (!fk_batch_result(b->batch, &err)) return lfk_push_error(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int batch_gc(lua_State *L)
+{
+    batch_ud *b = luaL_checkudata(L, 1, LFK_BATCH);
+    fk_batch_release(b->batch);
+    b->batch = NULL;
+    return 0;
+}
+
+static const luaL_Reg engine_methods[] = {
+    { "kafka", engine_kafka },
+    { "close", engine_close },
+    { "pool_codes", engine_pool_codes },
+    { NULL, NULL }
+};
+static const luaL_Reg engine_meta[] = {
+    { "__gc", engine_gc }, { "__tostring", engine_tostring }, { NULL, NULL }
+};
+
+static const luaL_Reg pool_methods[] = {
+    { "get_code", pool_get_code },
+    { "get_brokers", pool_get_brokers },
+    { "get_pool_options", pool_get_pool_options },
+    { "consumer_group_names", pool_consumer_group_names },
+    { "produce", pool_produce },
+    { "_produce_batch", pool_produce_batch },
+    { "poll", pool_poll },
+    { "flush", pool_flush },
+    { "close", pool_close },
+    { "is_closed", pool_is_closed },
+    { "in_flight", pool_in_flight },
+    { "unreported_failures", pool_unreported_failures },
+    { "consumer_group", pool_consumer_group },
+    { "must_consumer_group", pool_must_consumer_group },
+    { "_engine", pool_engine },
+    { NULL, NULL }
+};
+static const luaL_Reg pool_meta[] = {
+    { "__tostring", pool_tostring }, { NULL, NULL }
+};
+
+static const luaL_Reg batch_methods[] = {
+    { "pending", batch_pending }, { "result", batch_result }, { NULL, NULL }
+};
+static const luaL_Reg batch_meta[] = {
+    { "__gc", batch_gc }, { NULL, NULL }
+};
+
+void lfk_open_pool(lua_State *L)
+{
+    lfk_new_class(L, LFK_ENGINE, engine_methods, engine_meta, "engine_methods");
+    lfk_new_class(L, LFK_POOL, pool_methods, pool_meta, "pool_methods");
+    lfk_new_class(L, LFK_BATCH, batch_methods, batch_meta, "batch_methods");
+}

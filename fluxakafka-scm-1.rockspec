@@ -1,0 +1,39 @@
+rockspec_format = "3.0"
+package = "fluxakafka"
+version = "scm-1"
+source = {
+  url = "git+file://.",
+}
+description = {
+  summary = "Kafka pools, producers, consumer groups and topic schema management for Lua",
+  detailed = [[
+fluxakafka gives Lua (LuaJIT, OpenResty) Kafka pools with a producer, consumer groups built
+with a fluent builder, YAML or table configuration, SASL, and declarative topic management.
+The core is C on librdkafka.
+]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.1",
+}
+external_dependencies = {
+  RDKAFKA = { header = "librdkafka/rdkafka.h", library = "rdkafka" },
+  YAML = { header = "yaml.h", library = "yaml" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["fluxakafka"] = "lua/fluxakafka.lua",
+    ["fluxakafka.core"] = {
+      sources = {
+        "csrc/fk_util.c", "csrc/fk_registry.c", "csrc/fk_pool.c", "csrc/fk_consumer.c",
+        "csrc/lua/lfk_module.c", "csrc/lua/lfk_registry.c", "csrc/lua/lfk_pool.c",
+        "csrc/lua/lfk_consumer.c",
+      },
+      libraries = { "rdkafka", "yaml", "m" },
+      incdirs = { "$(RDKAFKA_INCDIR)", "$(YAML_INCDIR)" },
+      libdirs = { "$(RDKAFKA_LIBDIR)", "$(YAML_LIBDIR)" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+    },
+  },
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs a command with a local broker: uses the one already running, or starts one and stops
+# it afterwards. The command's exit status is kept.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+started=0
+if ! bash scripts/kafka.sh status >/dev/null 2>&1; then
+  bash scripts/kafka.sh up || exit 1
+  started=1
+fi
+"$@"
+status=$?
+if [ "$started" = 1 ] && [ -z "${FK_KEEP_KAFKA:-}" ]; then
+  bash scripts/kafka.sh down >/dev/null 2>&1 || true
+fi
+exit $status
