@@ -22,11 +22,14 @@ external_dependencies = {
 }
 build = {
   type = "builtin",
+  install = { bin = { fluxakafka = "bin/fluxakafka" } },
   modules = {
     ["fluxakafka"] = "lua/fluxakafka.lua",
+    ["fluxakafka.cli"] = "lua/fluxakafka/cli.lua",
     ["fluxakafka.core"] = {
       sources = {
         "csrc/fk_util.c", "csrc/fk_registry.c", "csrc/fk_pool.c", "csrc/fk_consumer.c",
+        "csrc/fk_admin.c", "csrc/lua/lfk_admin.c",
         "csrc/lua/lfk_module.c", "csrc/lua/lfk_registry.c", "csrc/lua/lfk_pool.c",
         "csrc/lua/lfk_consumer.c",
       },

@@ -19,6 +19,8 @@ int fk_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, fk_e
 int fk_topic_name_valid(const char *name, fk_error *err);
 
 fk_engine *fk_pool_engine(const fk_pool *p);
+/* The pool's admin client, created on first use in this process. */
+rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err);
 
 int fk_connect_timeout_ms(const fk_pool_spec *spec);
 

@@ -37,6 +37,9 @@ struct fk_pool {
     size_t              unreported_failures;
     topic_entry         topics[TOPIC_CACHE_SIZE];
     size_t              topic_count;
+    rd_kafka_t         *admin;    /* for schema management; never references a topic, so it
+                                     cannot auto-create one */
+    pid_t               admin_pid;
 };
 
 struct fk_engine {
@@ -494,8 +497,31 @@ void fk_pool_close(fk_pool *p, int timeout_ms)
     forget_producer(p, 1);
 }
 
+rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
+{
+    rd_kafka_conf_t *conf;
+    char errstr[512];
+    if (p->admin && p->admin_pid != getpid()) p->admin = NULL;   /* inherited: abandon */
+    if (p->admin) return p->admin;
+    if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
+    if (!fk_conf_set(conf, "allow.auto.create.topics", "false", err)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    if (!(p->admin = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr))) {
+        rd_kafka_conf_destroy(conf);
+        fk_error_set(err, "_INVALID_ARG", "kafka pool '%s': cannot create admin client: %s",
+                     p->spec->code, errstr);
+        return NULL;
+    }
+    p->admin_pid = getpid();
+    return p->admin;
+}
+
 static void pool_free_resources(fk_pool *p)
 {
+    if (p->admin && p->admin_pid == getpid()) rd_kafka_destroy(p->admin);
+    p->admin = NULL;
     free(p->dq);
     p->dq = NULL;
     p->dq_count = p->dq_cap = p->dq_head = 0;

@@ -25,6 +25,7 @@ extern "C" {
 #define FK_VERSION "0.1.0"
 #define FK_ASYNC_SQL_TOPIC_NAME "_fluxa_async_sql"
 #define FK_ASYNC_SQL_DEAD_LETTER_TOPIC_NAME "_fluxa_async_sql_failed"
+#define FK_ASYNC_SQL_CONSUMER_GROUP_NAME "_fluxa_async_sql_consumer"
 
 /* ------------------------------------------------------------------------------------ */
 /* Errors                                                                               */
@@ -307,6 +308,49 @@ size_t fk_fetches_error_count(const fk_fetches *f);
 int    fk_fetches_error(const fk_fetches *f, size_t i, const char **topic, int32_t *partition,
                         const char **msg, const char **code);
 void   fk_fetches_free(fk_fetches *f);
+
+/* ------------------------------------------------------------------------------------ */
+/* Schema management: alters between the registered topics/groups and the live broker    */
+
+typedef enum fk_alter_kind {
+    FK_ALTER_CREATE_TOPIC = 0,
+    FK_ALTER_ADD_PARTITIONS,
+    FK_ALTER_PARTITIONS_WARNING,     /* fewer partitions declared than exist: no operation */
+    FK_ALTER_REPLICATION_WARNING,    /* replication factor differs: no operation */
+    FK_ALTER_TOPIC_CONFIG,
+    FK_ALTER_DELETE_TOPIC,
+    FK_ALTER_DELETE_GROUP
+} fk_alter_kind;
+
+typedef struct fk_alter {
+    fk_alter_kind kind;
+    char         *pool;
+    char         *name;          /* the topic, or the consumer group */
+    char         *description;
+    int32_t       partitions;    /* create: declared (-1 = broker default); add: new total */
+    int16_t       replication_factor;  /* create: declared (-1 = broker default) */
+    fk_kvlist     configs;       /* create: declared configs; config alter: key -> new value */
+    fk_kvlist     old_values;    /* config alter: key -> value on the broker before */
+} fk_alter;
+
+typedef struct fk_alter_list {
+    fk_alter *items;
+    size_t    count, cap;
+} fk_alter_list;
+
+const char *fk_alter_kind_name(fk_alter_kind k);   /* "create_topic", "delete_group", ... */
+int  fk_alter_is_warning(const fk_alter *a);
+int  fk_alter_copy(fk_alter *dst, const fk_alter *src);
+void fk_alter_clear(fk_alter *a);
+void fk_alter_list_clear(fk_alter_list *l);
+
+/* Reads the live state of every pool's cluster (per pool: one metadata request, one batched
+   DescribeConfigs, one ListConsumerGroups) and appends the alters needed, pool by pool in
+   registration order, deletions last within a pool. */
+int fk_get_alters(fk_engine *e, fk_alter_list *out, fk_error *err);
+/* Performs one alter and waits until the broker shows its effect (a new topic in metadata,
+   a deleted one gone, ...). Warnings do nothing and succeed. */
+int fk_alter_exec(fk_engine *e, const fk_alter *a, fk_error *err);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,7 @@ local core = require "fluxakafka.core"
 
 local M = {}
 for name, value in pairs(core) do
-  if not name:match("_methods$") then M[name] = value end
+  if not name:match("_methods$") and name:sub(1, 1) ~= "_" then M[name] = value end
 end
 
 local pool_methods = core.pool_methods
@@ -119,5 +119,36 @@ function Context:get_engine()
 end
 
 M.Context = Context
+
+local function engine_of(ctx, fn)
+  if type(ctx) ~= "table" or getmetatable(ctx) ~= Context then
+    error(fn .. ": argument 'ctx' must be a context from engine:new_context()", 3)
+  end
+  return ctx.engine
+end
+
+local Alter = {}
+Alter.__index = Alter
+
+--- Performs this alter against the broker. Warnings do nothing. Returns true | nil, err, code.
+function Alter:exec(ctx)
+  if ctx ~= nil then engine_of(ctx, "exec") end
+  return core._exec_alter(self._handle)
+end
+
+function Alter:__tostring()
+  return self.description
+end
+
+--- Compares what the registry declares with the live brokers of every pool and returns the
+-- list of alters (see the README's schema management section), or nil, err, code.
+function M.get_kafka_alters(ctx)
+  local alters, err, code = core._get_alters(engine_of(ctx, "get_kafka_alters"))
+  if not alters then return nil, err, code end
+  for i = 1, #alters do setmetatable(alters[i], Alter) end
+  return alters
+end
+
+M._private = { core = core, Alter = Alter }
 
 return M

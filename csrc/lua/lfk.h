@@ -41,6 +41,11 @@ void lfk_open_registry(lua_State *L);
 void lfk_open_pool(lua_State *L);
 void lfk_open_consumer(lua_State *L);
 
+#define LFK_ALTER          "fluxakafka.alter"
+
+void lfk_open_admin(lua_State *L);
+fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn);
+
 /* Pushes a new engine userdata owning e. */
 void lfk_push_engine(lua_State *L, fk_engine *e);
 

@@ -100,5 +100,6 @@ int luaopen_fluxakafka_core(lua_State *L)
     lfk_open_registry(L);
     lfk_open_pool(L);
     lfk_open_consumer(L);
+    lfk_open_admin(L);
     return 1;
 }

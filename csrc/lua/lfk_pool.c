@@ -48,6 +48,13 @@ static engine_ud *check_engine(lua_State *L, const char *fn)
     return u;
 }
 
+fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn)
+{
+    engine_ud *u = luaL_checkudata(L, idx, LFK_ENGINE);
+    if (!u->engine) luaL_error(L, "%s: the engine was collected", fn);
+    return u->engine;
+}
+
 /* Pushes the pool userdata of `code` (created on first use); raises for an unknown code. */
 static pool_ud *push_pool(lua_State *L, int engine_idx, const char *code)
 {

@@ -1,0 +1,912 @@
+/* Schema management: compare what the registry declares with the live cluster and turn the
+   differences into alters; perform one alter and wait until the broker shows its effect. */
+#include "fk_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define ADMIN_TIMEOUT_MS 30000
+#define SETTLE_TIMEOUT_MS 30000
+
+/* ---------------------------------------------------------------- small helpers ---- */
+
+typedef struct strbuf { char *s; size_t len, cap; int oom; } strbuf;
+
+static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (b->oom) return;
+    for (;;) {
+        size_t room = b->cap - b->len;
+        va_start(ap, fmt);
+        n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) { b->oom = 1; return; }
+        if (b->s && (size_t)n < room) { b->len += (size_t)n; return; }
+        {
+            size_t ncap = (b->cap ? b->cap : 64) + (size_t)n + 64;
+            char *ns = realloc(b->s, ncap);
+            if (!ns) { b->oom = 1; return; }
+            b->s = ns;
+            b->cap = ncap;
+        }
+    }
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int is_internal(const char *name) { return strncmp(name, "__", 2) == 0; }
+
+const char *fk_alter_kind_name(fk_alter_kind k)
+{
+    static const char *const names[] = { "create_topic", "add_partitions", "partitions_warning",
+                                         "replication_warning", "alter_topic_config",
+                                         "delete_topic", "delete_group" };
+    return (unsigned)k < sizeof names / sizeof *names ? names[k] : "unknown";
+}
+
+int fk_alter_is_warning(const fk_alter *a)
+{
+    return a->kind == FK_ALTER_PARTITIONS_WARNING || a->kind == FK_ALTER_REPLICATION_WARNING;
+}
+
+void fk_alter_clear(fk_alter *a)
+{
+    free(a->pool);
+    free(a->name);
+    free(a->description);
+    fk_kvlist_clear(&a->configs);
+    fk_kvlist_clear(&a->old_values);
+    memset(a, 0, sizeof *a);
+}
+
+int fk_alter_copy(fk_alter *dst, const fk_alter *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->kind = src->kind;
+    dst->partitions = src->partitions;
+    dst->replication_factor = src->replication_factor;
+    if (!fk_set_string(&dst->pool, src->pool) || !fk_set_string(&dst->name, src->name) ||
+        !fk_set_string(&dst->description, src->description) ||
+        !fk_kvlist_copy(&dst->configs, &src->configs) ||
+        !fk_kvlist_copy(&dst->old_values, &src->old_values)) {
+        fk_alter_clear(dst);
+        return 0;
+    }
+    return 1;
+}
+
+void fk_alter_list_clear(fk_alter_list *l)
+{
+    size_t i;
+    for (i = 0; i < l->count; i++) fk_alter_clear(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+/* Appends an alter whose description is built from fmt; takes ownership of `a`'s fields. */
+static fk_alter *push_alter(fk_alter_list *l, fk_alter *a, fk_error *err)
+{
+    if (!fk_grow((void **)&l->items, &l->cap, l->count, sizeof *l->items)) {
+        fk_alter_clear(a);
+        fk_error_set(err, "_NO_MEMORY", "get_kafka_alters: out of memory");
+        return NULL;
+    }
+    l->items[l->count] = *a;
+    memset(a, 0, sizeof *a);
+    return &l->items[l->count++];
+}
+
+/* ---------------------------------------------------------------- config values ---- */
+
+/* Kafka topic configs say "uncompressed" where users (and the reference) say "none". */
+static const char *normalized_value(const char *key, const char *value)
+{
+    if (strcmp(key, "compression.type") == 0 && strcmp(value, "none") == 0) return "uncompressed";
+    return value;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Splits a comma list into trimmed, sorted items; returns count (max cap). */
+static size_t split_list(const char *v, char *storage, size_t storage_len, char **items, size_t cap)
+{
+    size_t n = 0;
+    char *p;
+    snprintf(storage, storage_len, "%s", v);
+    for (p = strtok(storage, ","); p && n < cap; p = strtok(NULL, ",")) {
+        char *end;
+        while (isspace((unsigned char)*p)) p++;
+        end = p + strlen(p);
+        while (end > p && isspace((unsigned char)end[-1])) *--end = '\0';
+        if (*p) items[n++] = p;
+    }
+    qsort(items, n, sizeof *items, cmp_str);
+    return n;
+}
+
+static int parse_number(const char *s, long double *out)
+{
+    char *end;
+    errno = 0;
+    if (!*s) return 0;
+    *out = strtold(s, &end);
+    return errno == 0 && *end == '\0';
+}
+
+/* Equal as the broker means them: list order, number spelling and case of booleans do not
+   matter. */
+static int config_values_equal(const char *key, const char *declared, const char *current)
+{
+    long double a, b;
+    if (!current) return 0;
+    declared = normalized_value(key, declared);
+    if (strcmp(declared, current) == 0) return 1;
+    if (strchr(declared, ',') || strchr(current, ',')) {
+        char sa[1024], sb[1024];
+        char *ia[64], *ib[64];
+        size_t na = split_list(declared, sa, sizeof sa, ia, 64);
+        size_t nb = split_list(current, sb, sizeof sb, ib, 64), i;
+        if (na != nb) return 0;
+        for (i = 0; i < na; i++)
+            if (strcmp(ia[i], ib[i]) != 0) return 0;
+        return 1;
+    }
+    if (parse_number(declared, &a) && parse_number(current, &b)) return a == b;
+    if ((strcasecmp(declared, "true") == 0 || strcasecmp(declared, "false") == 0))
+        return strcasecmp(declared, current) == 0;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- admin requests ---- */
+
+typedef struct admin_call {
+    rd_kafka_queue_t        *queue;
+    rd_kafka_AdminOptions_t *options;
+} admin_call;
+
+static void admin_begin(admin_call *c, rd_kafka_t *rk, rd_kafka_admin_op_t op)
+{
+    char errstr[256];
+    c->queue = rd_kafka_queue_new(rk);
+    c->options = rd_kafka_AdminOptions_new(rk, op);
+    rd_kafka_AdminOptions_set_request_timeout(c->options, ADMIN_TIMEOUT_MS, errstr, sizeof errstr);
+    if (op == RD_KAFKA_ADMIN_OP_CREATETOPICS || op == RD_KAFKA_ADMIN_OP_DELETETOPICS ||
+        op == RD_KAFKA_ADMIN_OP_CREATEPARTITIONS)
+        rd_kafka_AdminOptions_set_operation_timeout(c->options, ADMIN_TIMEOUT_MS, errstr, sizeof errstr);
+}
+
+/* Waits for the result event; NULL with err filled on a request-level failure. */
+static rd_kafka_event_t *admin_end(admin_call *c, const char *what, fk_error *err)
+{
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(c->queue, ADMIN_TIMEOUT_MS + 5000);
+    rd_kafka_AdminOptions_destroy(c->options);
+    rd_kafka_queue_destroy(c->queue);
+    if (!ev) {
+        fk_error_set_rd(err, RD_KAFKA_RESP_ERR__TIMED_OUT, "%s", what);
+        return NULL;
+    }
+    if (rd_kafka_event_error(ev)) {
+        fk_error_set(err, rd_kafka_err2name(rd_kafka_event_error(ev)), "%s: %s", what,
+                     rd_kafka_event_error_string(ev));
+        err->rd_err = rd_kafka_event_error(ev);
+        rd_kafka_event_destroy(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+static const struct rd_kafka_metadata *all_metadata(rd_kafka_t *rk, const char *pool, fk_error *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, ADMIN_TIMEOUT_MS);
+    if (e) {
+        fk_error_set_rd(err, e, "cannot read the topics of kafka pool '%s'", pool);
+        return NULL;
+    }
+    return md;
+}
+
+static const rd_kafka_metadata_topic_t *find_topic(const struct rd_kafka_metadata *md, const char *name)
+{
+    int i;
+    for (i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, name) == 0 &&
+            md->topics[i].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            return &md->topics[i];
+    return NULL;
+}
+
+static int list_groups(rd_kafka_t *rk, const char *pool, fk_strlist *out, fk_error *err)
+{
+    admin_call c;
+    rd_kafka_event_t *ev;
+    const rd_kafka_ListConsumerGroups_result_t *res;
+    const rd_kafka_ConsumerGroupListing_t **valid;
+    size_t n, i;
+    char what[300];
+
+    snprintf(what, sizeof what, "cannot list the consumer groups of kafka pool '%s'", pool);
+    admin_begin(&c, rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
+    rd_kafka_ListConsumerGroups(rk, c.options, c.queue);
+    if (!(ev = admin_end(&c, what, err))) return 0;
+    res = rd_kafka_event_ListConsumerGroups_result(ev);
+    valid = rd_kafka_ListConsumerGroups_result_valid(res, &n);
+    for (i = 0; i < n; i++)
+        if (!fk_strlist_push(out, rd_kafka_ConsumerGroupListing_group_id(valid[i]))) {
+            rd_kafka_event_destroy(ev);
+            fk_error_set(err, "_NO_MEMORY", "%s: out of memory", what);
+            return 0;
+        }
+    {
+        size_t ne;
+        const rd_kafka_error_t **errors = rd_kafka_ListConsumerGroups_result_errors(res, &ne);
+        if (ne > 0) {
+            /* a partial list would turn missing groups into wrong conclusions: refuse */
+            fk_error_set(err, rd_kafka_error_name(errors[0]), "%s: %s", what, rd_kafka_error_string(errors[0]));
+            rd_kafka_event_destroy(ev);
+            return 0;
+        }
+    }
+    rd_kafka_event_destroy(ev);
+    return 1;
+}
+
+/* Describes the configs of `count` topics in one request. For each topic i, fills
+   values[i] with every config (name -> value) and, when overrides is not NULL, overrides[i]
+   with the topic's own dynamic overrides. */
+static int describe_topics(rd_kafka_t *rk, const char *pool, const char **names, size_t count,
+                           fk_kvlist *values, fk_kvlist *overrides, fk_error *err)
+{
+    admin_call c;
+    rd_kafka_event_t *ev;
+    rd_kafka_ConfigResource_t **req;
+    const rd_kafka_ConfigResource_t **res;
+    size_t i, n;
+    char what[300];
+    int ok = 1;
+
+    if (count == 0) return 1;
+    snprintf(what, sizeof what, "cannot read the topic configs of kafka pool '%s'", pool);
+    if (!(req = calloc(count, sizeof *req))) {
+        fk_error_set(err, "_NO_MEMORY", "%s: out of memory", what);
+        return 0;
+    }
+    for (i = 0; i < count; i++) req[i] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, names[i]);
+    admin_begin(&c, rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_DescribeConfigs(rk, req, count, c.options, c.queue);
+    rd_kafka_ConfigResource_destroy_array(req, count);
+    free(req);
+    if (!(ev = admin_end(&c, what, err))) return 0;
+    res = rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &n);
+    for (i = 0; i < n && ok; i++) {
+        const char *name = rd_kafka_ConfigResource_name(res[i]);
+        const rd_kafka_ConfigEntry_t **entries;
+        size_t j, k, ne;
+        for (k = 0; k < count && strcmp(names[k], name) != 0; k++) {}
+        if (k == count) continue;
+        if (rd_kafka_ConfigResource_error(res[i])) {
+            fk_error_set(err, rd_kafka_err2name(rd_kafka_ConfigResource_error(res[i])),
+                         "%s: topic '%s': %s", what, name, rd_kafka_ConfigResource_error_string(res[i]));
+            ok = 0;
+            break;
+        }
+        entries = rd_kafka_ConfigResource_configs(res[i], &ne);
+        for (j = 0; j < ne; j++) {
+            const char *ename = rd_kafka_ConfigEntry_name(entries[j]);
+            const char *evalue = rd_kafka_ConfigEntry_value(entries[j]);
+            if (!fk_kvlist_set(&values[k], ename, evalue ? evalue : "")) ok = 0;
+            if (overrides &&
+                rd_kafka_ConfigEntry_source(entries[j]) == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG) {
+                if (rd_kafka_ConfigEntry_is_sensitive(entries[j])) {
+                    /* its value is hidden from us, so it could not be sent back unchanged */
+                    fk_error_set(err, "POLICY_VIOLATION",
+                                 "topic '%s' has a sensitive config override '%s' that cannot be preserved",
+                                 name, ename);
+                    ok = 0;
+                    break;
+                }
+                if (!fk_kvlist_set(&overrides[k], ename, evalue ? evalue : "")) ok = 0;
+            }
+        }
+        if (!ok && !err->msg[0]) fk_error_set(err, "_NO_MEMORY", "%s: out of memory", what);
+    }
+    rd_kafka_event_destroy(ev);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- planning ---- */
+
+typedef struct pool_state {
+    fk_pool                         *pool;
+    const struct rd_kafka_metadata  *md;
+    fk_strlist                       groups;
+    char                            *cluster_id;
+    int                              managed;
+    fk_topic_spec                   *declared;      /* registered + async flush topics */
+    size_t                           declared_count;
+} pool_state;
+
+static void pool_state_clear(pool_state *s)
+{
+    size_t i;
+    if (s->md) rd_kafka_metadata_destroy(s->md);
+    fk_strlist_clear(&s->groups);
+    if (s->cluster_id) rd_kafka_mem_free(NULL, s->cluster_id);
+    for (i = 0; i < s->declared_count; i++) fk_topic_spec_clear(&s->declared[i]);
+    free(s->declared);
+    memset(s, 0, sizeof *s);
+}
+
+static int declare_topics(const fk_registry *r, const char *pool, pool_state *s)
+{
+    size_t i, n = 0, cap = r->topic_count + 2;
+    s->declared = calloc(cap, sizeof *s->declared);
+    if (!s->declared) return 0;
+    for (i = 0; i < r->topic_count; i++) {
+        if (strcmp(r->topics[i].pool, pool) != 0) continue;
+        if (!fk_topic_spec_copy(&s->declared[n], &r->topics[i])) return 0;
+        s->declared_count = ++n;
+    }
+    if (r->async_flush_pool && strcmp(r->async_flush_pool, pool) == 0) {
+        const char *names[2] = { FK_ASYNC_SQL_TOPIC_NAME, FK_ASYNC_SQL_DEAD_LETTER_TOPIC_NAME };
+        for (i = 0; i < 2; i++) {
+            size_t k;
+            for (k = 0; k < n && strcmp(s->declared[k].name, names[i]) != 0; k++) {}
+            if (k < n) continue;   /* registered explicitly: that declaration wins */
+            fk_topic_spec_init(&s->declared[n]);
+            if (!fk_set_string(&s->declared[n].name, names[i]) || !fk_set_string(&s->declared[n].pool, pool))
+                return 0;
+            s->declared[n].partitions = r->async_flush_partitions > 0 ? r->async_flush_partitions : 1;
+            s->declared_count = ++n;
+        }
+    }
+    s->managed = n > 0;
+    return 1;
+}
+
+/* Two pools may point at one cluster: what either registers is protected from the other's
+   deletions. Pools whose cluster id is unknown are compared by their broker lists. */
+static int same_cluster(const pool_state *a, const pool_state *b)
+{
+    const fk_pool_spec *sa = fk_pool_spec_of(a->pool), *sb = fk_pool_spec_of(b->pool);
+    size_t i;
+    if (a == b) return 1;
+    if (a->cluster_id && b->cluster_id) return strcmp(a->cluster_id, b->cluster_id) == 0;
+    for (i = 0; i < sa->brokers.count; i++)
+        if (fk_strlist_contains(&sb->brokers, sa->brokers.items[i])) return 1;
+    return 0;
+}
+
+static int topic_protected(pool_state *states, size_t n, size_t self, const char *topic)
+{
+    size_t i, j;
+    if (is_internal(topic)) return 1;
+    if (fk_strlist_contains(&fk_pool_spec_of(states[self].pool)->options.ignored_topics, topic)) return 1;
+    for (i = 0; i < n; i++) {
+        if (!same_cluster(&states[self], &states[i])) continue;
+        for (j = 0; j < states[i].declared_count; j++)
+            if (strcmp(states[i].declared[j].name, topic) == 0) return 1;
+    }
+    return 0;
+}
+
+static int group_protected(const fk_registry *r, pool_state *states, size_t n, size_t self,
+                           const char *group)
+{
+    size_t i, j;
+    if (is_internal(group)) return 1;
+    if (fk_strlist_contains(&fk_pool_spec_of(states[self].pool)->options.ignored_consumer_groups, group))
+        return 1;
+    for (i = 0; i < n; i++) {
+        const char *code = fk_pool_spec_of(states[i].pool)->code;
+        if (!same_cluster(&states[self], &states[i])) continue;
+        for (j = 0; j < r->group_count; j++)
+            if (strcmp(r->groups[j].pool, code) == 0 && strcmp(r->groups[j].name, group) == 0) return 1;
+        if (r->async_flush_pool && strcmp(r->async_flush_pool, code) == 0 &&
+            strcmp(group, FK_ASYNC_SQL_CONSUMER_GROUP_NAME) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int read_state(fk_pool *p, pool_state *s, const fk_registry *r, fk_error *err)
+{
+    const char *code = fk_pool_spec_of(p)->code;
+    rd_kafka_t *rk = fk_pool_admin(p, err);
+    s->pool = p;
+    if (!rk) return 0;
+    if (!declare_topics(r, code, s)) {
+        fk_error_set(err, "_NO_MEMORY", "get_kafka_alters: out of memory");
+        return 0;
+    }
+    if (!(s->md = all_metadata(rk, code, err))) return 0;
+    s->cluster_id = rd_kafka_clusterid(rk, ADMIN_TIMEOUT_MS);
+    return list_groups(rk, code, &s->groups, err);
+}
+
+static void describe_create(strbuf *b, const fk_topic_spec *t, const char *pool)
+{
+    size_t i;
+    sb_printf(b, "Create topic '%s' in pool '%s' with ", t->name, pool);
+    if (t->partitions > 0) sb_printf(b, "%d partition%s", (int)t->partitions, t->partitions == 1 ? "" : "s");
+    else sb_printf(b, "the broker's default partitions");
+    if (t->replication_factor > 0) sb_printf(b, ", replication factor %d", (int)t->replication_factor);
+    for (i = 0; i < t->configs.count; i++)
+        sb_printf(b, "%s%s=%s", i == 0 ? ", configs " : ", ", t->configs.keys[i], t->configs.values[i]);
+}
+
+static int plan_pool(const fk_registry *r, pool_state *states, size_t n, size_t self,
+                     fk_alter_list *out, fk_error *err)
+{
+    pool_state *s = &states[self];
+    const char *code = fk_pool_spec_of(s->pool)->code;
+    const char **describe_names = NULL;
+    size_t *describe_index = NULL, describe_count = 0, i, j;
+    fk_kvlist *values = NULL;
+    int ok = 0;
+    strbuf b = { 0 };
+
+    if (s->managed) {
+        describe_names = calloc(s->declared_count + 1, sizeof *describe_names);
+        describe_index = calloc(s->declared_count + 1, sizeof *describe_index);
+        if (!describe_names || !describe_index) goto oom;
+        for (i = 0; i < s->declared_count; i++) {
+            const fk_topic_spec *t = &s->declared[i];
+            const rd_kafka_metadata_topic_t *live = find_topic(s->md, t->name);
+            fk_alter a = { 0 };
+            if (!live) {
+                b.len = 0;
+                describe_create(&b, t, code);
+                a.kind = FK_ALTER_CREATE_TOPIC;
+                a.partitions = t->partitions > 0 ? t->partitions : -1;
+                a.replication_factor = t->replication_factor > 0 ? t->replication_factor : -1;
+                if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
+                    !fk_set_string(&a.name, t->name) || !fk_kvlist_copy(&a.configs, &t->configs)) {
+                    fk_alter_clear(&a);
+                    goto oom;
+                }
+                for (j = 0; j < a.configs.count; j++)
+                    if (!fk_set_string(&a.configs.values[j], normalized_value(a.configs.keys[j], a.configs.values[j]))) {
+                        fk_alter_clear(&a);
+                        goto oom;
+                    }
+                if (!push_alter(out, &a, err)) goto fail;
+                continue;
+            }
+            if (t->partitions > 0 && t->partitions != live->partition_cnt) {
+                b.len = 0;
+                if (t->partitions > live->partition_cnt) {
+                    a.kind = FK_ALTER_ADD_PARTITIONS;
+                    sb_printf(&b, "Increase partitions of topic '%s' in pool '%s': %d -> %d", t->name, code,
+                              live->partition_cnt, (int)t->partitions);
+                } else {
+                    a.kind = FK_ALTER_PARTITIONS_WARNING;
+                    sb_printf(&b, "Warning: topic '%s' in pool '%s' has %d partitions but %d are declared; "
+                              "Kafka cannot decrease partitions, nothing will be done",
+                              t->name, code, live->partition_cnt, (int)t->partitions);
+                }
+                a.partitions = t->partitions;
+                if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
+                    !fk_set_string(&a.name, t->name)) {
+                    fk_alter_clear(&a);
+                    goto oom;
+                }
+                if (!push_alter(out, &a, err)) goto fail;
+            }
+            if (t->replication_factor > 0 && live->partition_cnt > 0 &&
+                t->replication_factor != live->partitions[0].replica_cnt) {
+                b.len = 0;
+                a.kind = FK_ALTER_REPLICATION_WARNING;
+                a.replication_factor = t->replication_factor;
+                sb_printf(&b, "Warning: topic '%s' in pool '%s' has replication factor %d but %d is declared; "
+                          "it cannot be changed through the admin API, nothing will be done",
+                          t->name, code, live->partitions[0].replica_cnt, (int)t->replication_factor);
+                if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
+                    !fk_set_string(&a.name, t->name)) {
+                    fk_alter_clear(&a);
+                    goto oom;
+                }
+                if (!push_alter(out, &a, err)) goto fail;
+            }
+            if (t->configs.count) {
+                describe_index[describe_count] = i;
+                describe_names[describe_count++] = t->name;
+            }
+        }
+
+        /* configs: one DescribeConfigs for every existing declared topic that has configs */
+        if (describe_count) {
+            rd_kafka_t *rk = fk_pool_admin(s->pool, err);
+            if (!rk) goto fail;
+            if (!(values = calloc(describe_count, sizeof *values))) goto oom;
+            if (!describe_topics(rk, code, describe_names, describe_count, values, NULL, err)) goto fail;
+            for (i = 0; i < describe_count; i++) {
+                const fk_topic_spec *t = &s->declared[describe_index[i]];
+                fk_alter a = { 0 };
+                b.len = 0;
+                sb_printf(&b, "Alter topic '%s' in pool '%s' config", t->name, code);
+                for (j = 0; j < t->configs.count; j++) {
+                    const char *k = t->configs.keys[j], *want = t->configs.values[j];
+                    const char *have = fk_kvlist_get(&values[i], k);
+                    if (config_values_equal(k, want, have)) continue;
+                    sb_printf(&b, "%s %s: %s -> %s", a.configs.count ? "," : "", k,
+                              have ? have : "(unset)", normalized_value(k, want));
+                    if (!fk_kvlist_set(&a.configs, k, normalized_value(k, want)) ||
+                        !fk_kvlist_set(&a.old_values, k, have ? have : "")) {
+                        fk_alter_clear(&a);
+                        goto oom;
+                    }
+                }
+                if (a.configs.count == 0) continue;
+                a.kind = FK_ALTER_TOPIC_CONFIG;
+                if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
+                    !fk_set_string(&a.name, t->name)) {
+                    fk_alter_clear(&a);
+                    goto oom;
+                }
+                if (!push_alter(out, &a, err)) goto fail;
+            }
+        }
+
+        /* deletions come last: topics, sorted so that a plan reads the same every time */
+        {
+            const char **victims = calloc((size_t)s->md->topic_cnt + 1, sizeof *victims);
+            size_t nv = 0;
+            int t;
+            if (!victims) goto oom;
+            for (t = 0; t < s->md->topic_cnt; t++) {
+                const char *name = s->md->topics[t].topic;
+                if (s->md->topics[t].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) continue;
+                if (!topic_protected(states, n, self, name)) victims[nv++] = name;
+            }
+            qsort(victims, nv, sizeof *victims, cmp_str);
+            for (i = 0; i < nv; i++) {
+                fk_alter a = { 0 };
+                b.len = 0;
+                sb_printf(&b, "Delete topic '%s' in pool '%s' (not registered)", victims[i], code);
+                a.kind = FK_ALTER_DELETE_TOPIC;
+                if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
+                    !fk_set_string(&a.name, victims[i])) {
+                    fk_alter_clear(&a);
+                    free(victims);
+                    goto oom;
+                }
+                if (!push_alter(out, &a, err)) {
+                    free(victims);
+                    goto fail;
+                }
+            }
+            free(victims);
+        }
+    }
+
+    /* consumer groups on the broker that nobody registered */
+    {
+        fk_strlist victims = { 0 };
+        for (i = 0; i < s->groups.count; i++)
+            if (!group_protected(r, states, n, self, s->groups.items[i]) &&
+                !fk_strlist_push(&victims, s->groups.items[i])) {
+                fk_strlist_clear(&victims);
+                goto oom;
+            }
+        qsort(victims.items, victims.count, sizeof *victims.items, cmp_str);
+        for (i = 0; i < victims.count; i++) {
+            fk_alter a = { 0 };
+            b.len = 0;
+            sb_printf(&b, "Delete consumer group '%s' in pool '%s' (not registered)", victims.items[i], code);
+            a.kind = FK_ALTER_DELETE_GROUP;
+            if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
+                !fk_set_string(&a.name, victims.items[i])) {
+                fk_alter_clear(&a);
+                fk_strlist_clear(&victims);
+                goto oom;
+            }
+            if (!push_alter(out, &a, err)) {
+                fk_strlist_clear(&victims);
+                goto fail;
+            }
+        }
+        fk_strlist_clear(&victims);
+    }
+    ok = 1;
+    goto done;
+oom:
+    fk_error_set(err, "_NO_MEMORY", "get_kafka_alters: out of memory");
+fail:
+done:
+    if (values) {
+        for (i = 0; i < describe_count; i++) fk_kvlist_clear(&values[i]);
+        free(values);
+    }
+    free(describe_names);
+    free(describe_index);
+    free(b.s);
+    return ok;
+}
+
+int fk_get_alters(fk_engine *e, fk_alter_list *out, fk_error *err)
+{
+    const fk_registry *r = fk_engine_registry(e);
+    size_t n = fk_engine_pool_count(e), i;
+    pool_state *states = calloc(n + 1, sizeof *states);
+    size_t first_new = out->count;
+    int ok = 1;
+
+    if (!states) {
+        fk_error_set(err, "_NO_MEMORY", "get_kafka_alters: out of memory");
+        return 0;
+    }
+    for (i = 0; i < n && ok; i++) ok = read_state(fk_engine_pool_at(e, i), &states[i], r, err);
+    for (i = 0; i < n && ok; i++) ok = plan_pool(r, states, n, i, out, err);
+    for (i = 0; i < n; i++) pool_state_clear(&states[i]);
+    free(states);
+    if (!ok) {
+        /* all or nothing: a half plan would read as "nothing else to do" */
+        while (out->count > first_new) fk_alter_clear(&out->items[--out->count]);
+    }
+    return ok;
+}
+
+/* ---------------------------------------------------------------- execution ---- */
+
+typedef int (*settled_fn)(const struct rd_kafka_metadata *md, const fk_alter *a);
+
+static int topic_ready(const struct rd_kafka_metadata *md, const fk_alter *a)
+{
+    const rd_kafka_metadata_topic_t *t = find_topic(md, a->name);
+    int i;
+    if (!t || t->err || t->partition_cnt == 0) return 0;
+    if (a->partitions > 0 && t->partition_cnt < a->partitions) return 0;
+    for (i = 0; i < t->partition_cnt; i++)
+        if (t->partitions[i].leader < 0 || t->partitions[i].err) return 0;
+    return 1;
+}
+
+static int topic_gone(const struct rd_kafka_metadata *md, const fk_alter *a)
+{
+    return find_topic(md, a->name) == NULL;
+}
+
+/* Polls metadata until settled(md, a) holds; the broker applies admin requests
+   asynchronously and the next plan must not see a half-done change. */
+static int wait_settled(rd_kafka_t *rk, const fk_alter *a, settled_fn settled, const char *what,
+                        fk_error *err)
+{
+    long long deadline = now_ms() + SETTLE_TIMEOUT_MS;
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            int done = settled(md, a);
+            rd_kafka_metadata_destroy(md);
+            if (done) return 1;
+        }
+        if (now_ms() > deadline) {
+            fk_error_set_rd(err, RD_KAFKA_RESP_ERR__TIMED_OUT, "%s: the broker accepted it but did not show it within %d s",
+                            what, SETTLE_TIMEOUT_MS / 1000);
+            return 0;
+        }
+        rd_kafka_poll(rk, 100);
+    }
+}
+
+static int topic_result_ok(const rd_kafka_topic_result_t **res, size_t n, const char *what, fk_error *err)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+        if (e) {
+            const char *msg = rd_kafka_topic_result_error_string(res[i]);
+            fk_error_set(err, rd_kafka_err2name(e), "%s: %s", what, msg ? msg : rd_kafka_err2str(e));
+            err->rd_err = e;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int exec_create(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_error *err)
+{
+    char errstr[512];
+    admin_call c;
+    rd_kafka_event_t *ev;
+    const rd_kafka_topic_result_t **res;
+    size_t n, i;
+    int ok;
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(a->name, a->partitions > 0 ? a->partitions : -1,
+                                                    a->replication_factor > 0 ? a->replication_factor : -1,
+                                                    errstr, sizeof errstr);
+    if (!nt) {
+        fk_error_set(err, "INVALID_REQUEST", "%s: %s", what, errstr);
+        return 0;
+    }
+    for (i = 0; i < a->configs.count; i++) {
+        if (rd_kafka_NewTopic_set_config(nt, a->configs.keys[i], a->configs.values[i])) {
+            rd_kafka_NewTopic_destroy(nt);
+            fk_error_set(err, "INVALID_CONFIG", "%s: config '%s' was refused", what, a->configs.keys[i]);
+            return 0;
+        }
+    }
+    admin_begin(&c, rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_CreateTopics(rk, &nt, 1, c.options, c.queue);
+    rd_kafka_NewTopic_destroy(nt);
+    if (!(ev = admin_end(&c, what, err))) return 0;
+    res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    ok = topic_result_ok(res, n, what, err);
+    rd_kafka_event_destroy(ev);
+    return ok && wait_settled(rk, a, topic_ready, what, err);
+}
+
+static int exec_add_partitions(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_error *err)
+{
+    char errstr[512];
+    admin_call c;
+    rd_kafka_event_t *ev;
+    const rd_kafka_topic_result_t **res;
+    size_t n;
+    int ok;
+    rd_kafka_NewPartitions_t *np = rd_kafka_NewPartitions_new(a->name, (size_t)a->partitions, errstr, sizeof errstr);
+    if (!np) {
+        fk_error_set(err, "INVALID_REQUEST", "%s: %s", what, errstr);
+        return 0;
+    }
+    admin_begin(&c, rk, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS);
+    rd_kafka_CreatePartitions(rk, &np, 1, c.options, c.queue);
+    rd_kafka_NewPartitions_destroy(np);
+    if (!(ev = admin_end(&c, what, err))) return 0;
+    res = rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
+    ok = topic_result_ok(res, n, what, err);
+    rd_kafka_event_destroy(ev);
+    return ok && wait_settled(rk, a, topic_ready, what, err);
+}
+
+static int exec_delete_topic(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_error *err)
+{
+    admin_call c;
+    rd_kafka_event_t *ev;
+    const rd_kafka_topic_result_t **res;
+    size_t n;
+    int ok;
+    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(a->name);
+    admin_begin(&c, rk, RD_KAFKA_ADMIN_OP_DELETETOPICS);
+    rd_kafka_DeleteTopics(rk, &dt, 1, c.options, c.queue);
+    rd_kafka_DeleteTopic_destroy(dt);
+    if (!(ev = admin_end(&c, what, err))) return 0;
+    res = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+    ok = topic_result_ok(res, n, what, err);
+    rd_kafka_event_destroy(ev);
+    return ok && wait_settled(rk, a, topic_gone, what, err);
+}
+
+static int exec_delete_group(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_error *err)
+{
+    admin_call c;
+    rd_kafka_event_t *ev;
+    const rd_kafka_group_result_t **res;
+    size_t n, i;
+    int ok = 1;
+    rd_kafka_DeleteGroup_t *dg = rd_kafka_DeleteGroup_new(a->name);
+    admin_begin(&c, rk, RD_KAFKA_ADMIN_OP_DELETEGROUPS);
+    rd_kafka_DeleteGroups(rk, &dg, 1, c.options, c.queue);
+    rd_kafka_DeleteGroup_destroy(dg);
+    if (!(ev = admin_end(&c, what, err))) return 0;
+    res = rd_kafka_DeleteGroups_result_groups(rd_kafka_event_DeleteGroups_result(ev), &n);
+    for (i = 0; i < n && ok; i++) {
+        const rd_kafka_error_t *ge = rd_kafka_group_result_error(res[i]);
+        if (!ge) continue;
+        if (rd_kafka_error_code(ge) == RD_KAFKA_RESP_ERR_NON_EMPTY_GROUP)
+            fk_error_set(err, "NON_EMPTY_GROUP", "%s: the group has active members; stop them first", what);
+        else
+            fk_error_set(err, rd_kafka_error_name(ge), "%s: %s", what, rd_kafka_error_string(ge));
+        err->rd_err = rd_kafka_error_code(ge);
+        ok = 0;
+    }
+    rd_kafka_event_destroy(ev);
+    return ok;
+}
+
+static int exec_config(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_error *err)
+{
+    fk_kvlist values = { 0 }, overrides = { 0 };
+    rd_kafka_ConfigResource_t *cr;
+    admin_call c;
+    rd_kafka_event_t *ev;
+    const rd_kafka_ConfigResource_t **res;
+    const char *name = a->name;
+    size_t n, i;
+    int ok;
+    long long deadline;
+
+    /* librdkafka 2.0.2's AlterConfigs replaces the topic's whole set of overrides: read the
+       ones it has now and send them back with the change */
+    if (!describe_topics(rk, a->pool, &name, 1, &values, &overrides, err)) {
+        fk_kvlist_clear(&values);
+        fk_kvlist_clear(&overrides);
+        return 0;
+    }
+    for (i = 0; i < a->configs.count; i++)
+        if (!fk_kvlist_set(&overrides, a->configs.keys[i], a->configs.values[i])) {
+            fk_kvlist_clear(&values);
+            fk_kvlist_clear(&overrides);
+            fk_error_set(err, "_NO_MEMORY", "%s: out of memory", what);
+            return 0;
+        }
+    cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, a->name);
+    for (i = 0; i < overrides.count; i++)
+        rd_kafka_ConfigResource_set_config(cr, overrides.keys[i], overrides.values[i]);
+    fk_kvlist_clear(&values);
+    fk_kvlist_clear(&overrides);
+    admin_begin(&c, rk, RD_KAFKA_ADMIN_OP_ALTERCONFIGS);
+    rd_kafka_AlterConfigs(rk, &cr, 1, c.options, c.queue);
+    rd_kafka_ConfigResource_destroy(cr);
+    if (!(ev = admin_end(&c, what, err))) return 0;
+    res = rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
+    ok = 1;
+    for (i = 0; i < n && ok; i++)
+        if (rd_kafka_ConfigResource_error(res[i])) {
+            fk_error_set(err, rd_kafka_err2name(rd_kafka_ConfigResource_error(res[i])), "%s: %s", what,
+                         rd_kafka_ConfigResource_error_string(res[i]));
+            err->rd_err = rd_kafka_ConfigResource_error(res[i]);
+            ok = 0;
+        }
+    rd_kafka_event_destroy(ev);
+    if (!ok) return 0;
+
+    /* wait until a describe shows every new value */
+    deadline = now_ms() + SETTLE_TIMEOUT_MS;
+    for (;;) {
+        fk_kvlist now = { 0 };
+        int settled = describe_topics(rk, a->pool, &name, 1, &now, NULL, err);
+        for (i = 0; settled && i < a->configs.count; i++)
+            if (!config_values_equal(a->configs.keys[i], a->configs.values[i], fk_kvlist_get(&now, a->configs.keys[i])))
+                settled = 0;
+        fk_kvlist_clear(&now);
+        if (settled) return 1;
+        if (now_ms() > deadline) {
+            fk_error_set_rd(err, RD_KAFKA_RESP_ERR__TIMED_OUT, "%s: the broker accepted it but did not show it within %d s",
+                            what, SETTLE_TIMEOUT_MS / 1000);
+            return 0;
+        }
+        rd_kafka_poll(rk, 100);
+    }
+}
+
+int fk_alter_exec(fk_engine *e, const fk_alter *a, fk_error *err)
+{
+    fk_pool *p = fk_engine_pool(e, a->pool);
+    rd_kafka_t *rk;
+    char what[400];
+
+    if (fk_alter_is_warning(a)) return 1;
+    if (!p) {
+        fk_error_set(err, NULL, "alter of unknown kafka pool '%s'", a->pool);
+        return 0;
+    }
+    if (!(rk = fk_pool_admin(p, err))) return 0;
+    snprintf(what, sizeof what, "%s (%s '%s' in pool '%s') failed", fk_alter_kind_name(a->kind),
+             a->kind == FK_ALTER_DELETE_GROUP ? "consumer group" : "topic", a->name, a->pool);
+    switch (a->kind) {
+    case FK_ALTER_CREATE_TOPIC:   return exec_create(rk, a, what, err);
+    case FK_ALTER_ADD_PARTITIONS: return exec_add_partitions(rk, a, what, err);
+    case FK_ALTER_TOPIC_CONFIG:   return exec_config(rk, a, what, err);
+    case FK_ALTER_DELETE_TOPIC:   return exec_delete_topic(rk, a, what, err);
+    case FK_ALTER_DELETE_GROUP:   return exec_delete_group(rk, a, what, err);
+    default:                      return 1;
+    }
+}
