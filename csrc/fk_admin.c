@@ -706,12 +706,13 @@ static int wait_settled(rd_kafka_t *rk, const fk_alter *a, settled_fn settled, c
     }
 }
 
-static int topic_result_ok(const rd_kafka_topic_result_t **res, size_t n, const char *what, fk_error *err)
+static int topic_result_ok(const rd_kafka_topic_result_t **res, size_t n, rd_kafka_resp_err_t harmless,
+                           const char *what, fk_error *err)
 {
     size_t i;
     for (i = 0; i < n; i++) {
         rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
-        if (e) {
+        if (e && e != harmless) {
             const char *msg = rd_kafka_topic_result_error_string(res[i]);
             fk_error_set(err, rd_kafka_err2name(e), "%s: %s", what, msg ? msg : rd_kafka_err2str(e));
             err->rd_err = e;
@@ -748,7 +749,7 @@ static int exec_create(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_e
     rd_kafka_NewTopic_destroy(nt);
     if (!(ev = admin_end(&c, what, err))) return 0;
     res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    ok = topic_result_ok(res, n, what, err);
+    ok = topic_result_ok(res, n, RD_KAFKA_RESP_ERR_NO_ERROR, what, err);
     rd_kafka_event_destroy(ev);
     return ok && wait_settled(rk, a, topic_ready, what, err);
 }
@@ -771,7 +772,7 @@ static int exec_add_partitions(rd_kafka_t *rk, const fk_alter *a, const char *wh
     rd_kafka_NewPartitions_destroy(np);
     if (!(ev = admin_end(&c, what, err))) return 0;
     res = rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
-    ok = topic_result_ok(res, n, what, err);
+    ok = topic_result_ok(res, n, RD_KAFKA_RESP_ERR_NO_ERROR, what, err);
     rd_kafka_event_destroy(ev);
     return ok && wait_settled(rk, a, topic_ready, what, err);
 }
@@ -789,7 +790,8 @@ static int exec_delete_topic(rd_kafka_t *rk, const fk_alter *a, const char *what
     rd_kafka_DeleteTopic_destroy(dt);
     if (!(ev = admin_end(&c, what, err))) return 0;
     res = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-    ok = topic_result_ok(res, n, what, err);
+    /* already gone is what was asked for */
+    ok = topic_result_ok(res, n, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, what, err);
     rd_kafka_event_destroy(ev);
     return ok && wait_settled(rk, a, topic_gone, what, err);
 }
@@ -809,7 +811,9 @@ static int exec_delete_group(rd_kafka_t *rk, const fk_alter *a, const char *what
     res = rd_kafka_DeleteGroups_result_groups(rd_kafka_event_DeleteGroups_result(ev), &n);
     for (i = 0; i < n && ok; i++) {
         const rd_kafka_error_t *ge = rd_kafka_group_result_error(res[i]);
-        if (!ge) continue;
+        /* gone already (a group without members loses itself with its last offsets, e.g.
+           when its topic was deleted): the plan's goal is reached */
+        if (!ge || rd_kafka_error_code(ge) == RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) continue;
         if (rd_kafka_error_code(ge) == RD_KAFKA_RESP_ERR_NON_EMPTY_GROUP)
             fk_error_set(err, "NON_EMPTY_GROUP", "%s: the group has active members; stop them first", what);
         else
