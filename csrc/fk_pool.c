@@ -102,6 +102,8 @@ rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err)
     }
     ok = fk_conf_set(conf, "bootstrap.servers", servers, err);
     free(servers);
+    /* librdkafka's debug contexts for troubleshooting, e.g. FK_RDKAFKA_DEBUG=broker,protocol */
+    if (ok && getenv("FK_RDKAFKA_DEBUG")) ok = fk_conf_set(conf, "debug", getenv("FK_RDKAFKA_DEBUG"), err);
     if (ok && o->client_id) ok = fk_conf_set(conf, "client.id", o->client_id, err);
     if (ok && o->sasl_mechanism != FK_SASL_NONE) {
         ok = fk_conf_set(conf, "security.protocol", o->tls.enabled ? "sasl_ssl" : "sasl_plaintext", err) &&
