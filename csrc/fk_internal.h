@@ -22,6 +22,9 @@ fk_engine *fk_pool_engine(const fk_pool *p);
 /* The pool's admin client, created on first use in this process. */
 rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err);
 
+/* Overwrites every registered secret (SASL password, TLS key password) found in line. */
+void fk_mask_secrets(char *line);
+
 int fk_connect_timeout_ms(const fk_pool_spec *spec);
 
 #endif

@@ -2,6 +2,7 @@
    uses it, with deliveries queued for the caller to serve on its own thread. */
 #include "fk_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,49 @@ static int conf_set_double(rd_kafka_conf_t *conf, const char *name, double v, fk
     return fk_conf_set(conf, name, buf, err);
 }
 
+/* ---- logging: librdkafka's log lines go to stderr, with every known secret masked ---- */
+
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static char          **secrets;
+static size_t          secret_count;
+
+/* Remembers a secret (a copy, kept for the process lifetime) so that no log line shows it. */
+static void remember_secret(const char *s)
+{
+    size_t i;
+    char **n;
+    if (!s || strlen(s) < 3) return;   /* masking one or two characters would garble logs */
+    pthread_mutex_lock(&secrets_lock);
+    for (i = 0; i < secret_count; i++)
+        if (strcmp(secrets[i], s) == 0) goto out;
+    if ((n = realloc(secrets, (secret_count + 1) * sizeof *n)) != NULL) {
+        secrets = n;
+        if ((secrets[secret_count] = fk_strdup(s)) != NULL) secret_count++;
+    }
+out:
+    pthread_mutex_unlock(&secrets_lock);
+}
+
+void fk_mask_secrets(char *line)
+{
+    size_t i;
+    pthread_mutex_lock(&secrets_lock);
+    for (i = 0; i < secret_count; i++) {
+        size_t n = strlen(secrets[i]);
+        char *hit;
+        while ((hit = strstr(line, secrets[i])) != NULL) memset(hit, '*', n);
+    }
+    pthread_mutex_unlock(&secrets_lock);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    char line[2048];
+    snprintf(line, sizeof line, "%%%d|%s|%s| %s", level, fac, rd_kafka_name(rk), buf);
+    fk_mask_secrets(line);
+    fprintf(stderr, "fluxakafka: %s\n", line);
+}
+
 int fk_connect_timeout_ms(const fk_pool_spec *spec)
 {
     return spec->options.connect_timeout_ms > 0 ? (int)spec->options.connect_timeout_ms : 10000;
@@ -88,6 +132,9 @@ rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err)
     char *servers;
     int ok;
 
+    remember_secret(o->sasl_password);
+    remember_secret(o->tls.key_password);
+    rd_kafka_conf_set_log_cb(conf, on_log);
     for (i = 0; i < spec->brokers.count; i++) len += strlen(spec->brokers.items[i]) + 1;
     servers = malloc(len + 1);
     if (!servers) {

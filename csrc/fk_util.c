@@ -23,6 +23,7 @@ void fk_error_set(fk_error *e, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
+    fk_mask_secrets(e->msg);
 }
 
 void fk_error_set_rd(fk_error *e, int rd_err, const char *fmt, ...)
@@ -39,6 +40,7 @@ void fk_error_set_rd(fk_error *e, int rd_err, const char *fmt, ...)
     if (n < sizeof e->msg)
         snprintf(e->msg + n, sizeof e->msg - n, ": %s",
                  rd_kafka_err2str((rd_kafka_resp_err_t)rd_err));
+    fk_mask_secrets(e->msg);
 }
 
 void fk_error_append(fk_error *e, const char *fmt, ...)
