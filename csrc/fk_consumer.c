@@ -25,6 +25,8 @@ struct fk_fetches {
 };
 
 struct fk_consumer {
+    int           auth_failed;
+    char          auth_error[400];
     fk_group_spec spec;
     char         *pool_code;
     rd_kafka_t   *rk;
@@ -77,13 +79,43 @@ static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *e
     return ok;
 }
 
+static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    fk_consumer *c = opaque;
+    (void)rk;
+    if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED)
+        return;
+    c->auth_failed = 1;
+    snprintf(c->auth_error, sizeof c->auth_error, "%s", reason);
+    fk_mask_secrets(c->auth_error);
+}
+
+/* One bounded broker round trip, in short steps so that refused credentials end it at once
+   instead of at the time-out. */
+static rd_kafka_resp_err_t check_connection(fk_consumer *c, int timeout_ms)
+{
+    long long waited = 0;
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_message_t *m;
+        int step = timeout_ms - waited < 500 ? (int)(timeout_ms - waited) : 500;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(c->rk, 0, NULL, &md, step > 0 ? step : 1);
+        if (md) rd_kafka_metadata_destroy(md);
+        if (!e) return e;
+        /* serves the error callback (errors travel on the consumer queue once polled) */
+        while ((m = rd_kafka_consumer_poll(c->rk, 0)) != NULL) rd_kafka_message_destroy(m);
+        if (c->auth_failed) return RD_KAFKA_RESP_ERR__AUTHENTICATION;
+        waited += step;
+        if (waited >= timeout_ms) return e;
+    }
+}
+
 fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
 {
     const fk_pool_spec *ps = fk_pool_spec_of(p);
     const fk_group_spec *g = find_group(fk_engine_registry(fk_pool_engine(p)), ps->code, group_name);
     rd_kafka_conf_t *conf;
     rd_kafka_topic_partition_list_t *subs;
-    const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e;
     fk_consumer *c;
     char errstr[512];
@@ -106,6 +138,8 @@ fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
+    rd_kafka_conf_set_error_cb(conf, on_consumer_error);
+    rd_kafka_conf_set_opaque(conf, c);
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr))) {
         rd_kafka_conf_destroy(conf);
         fk_error_set(err, "_INVALID_ARG", "kafka consumer group '%s': cannot create client: %s",
@@ -117,8 +151,13 @@ fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
 
     /* a broker round trip now, so that a wrong address or credentials fail here and not
        silently inside every later poll */
-    e = rd_kafka_metadata(c->rk, 0, NULL, &md, fk_connect_timeout_ms(ps));
-    if (md) rd_kafka_metadata_destroy(md);
+    e = check_connection(c, fk_connect_timeout_ms(ps));
+    if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s' was refused by the brokers",
+                        group_name, ps->code);
+        fk_error_append(err, " (%s)", c->auth_error);
+        goto fail;
+    }
     if (e) {
         fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s' cannot reach the brokers",
                         group_name, ps->code);
@@ -218,6 +257,14 @@ fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records,
         ok = add_message(f, m) && ok;
         if (f->count >= max_records) break;
         m = rd_kafka_consumer_poll(c->rk, 0);
+    }
+    if (c->auth_failed && f->count == 0) {
+        fk_error_set_rd(err, RD_KAFKA_RESP_ERR__AUTHENTICATION, "poll of kafka consumer group '%s' failed",
+                        c->spec.name);
+        fk_error_append(err, " (%s)", c->auth_error);
+        c->auth_failed = 0;
+        fk_fetches_free(f);
+        return NULL;
     }
     f->owner = c;
     f->next = c->live;

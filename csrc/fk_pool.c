@@ -40,6 +40,8 @@ struct fk_pool {
     size_t              topic_count;
     rd_kafka_t         *admin;    /* for schema management; never references a topic, so it
                                      cannot auto-create one */
+    int                 auth_failed;        /* the brokers refused our credentials */
+    char                auth_error[400];
     pid_t               admin_pid;
 };
 
@@ -277,12 +279,42 @@ int fk_pool_next_delivery(fk_pool *p, fk_delivery *out)
     return 1;
 }
 
+/* Records that failed because the credentials were refused say so, not "timed out". */
+static int delivery_error(const fk_pool *p, rd_kafka_resp_err_t err)
+{
+    if (err && p->auth_failed &&
+        (err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
+         err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT))
+        return RD_KAFKA_RESP_ERR__AUTHENTICATION;
+    return err;
+}
+
+/* Authentication failures would otherwise surface only as message time-outs, long after
+   the broker said no: fail the queued records now, with the reason. */
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    fk_pool *p = opaque;
+    if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED)
+        return;
+    p->auth_failed = 1;
+    snprintf(p->auth_error, sizeof p->auth_error, "%s", reason);
+    fk_mask_secrets(p->auth_error);
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+}
+
+const char *fk_pool_auth_error(const fk_pool *p)
+{
+    return p->auth_failed ? p->auth_error : NULL;
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     fk_pool *p = opaque;
     uintptr_t tag = (uintptr_t)m->_private;
+    rd_kafka_resp_err_t err = delivery_error(p, m->err);
     (void)rk;
 
+    if (!m->err) p->auth_failed = 0;
     if (p->in_flight) p->in_flight--;
     if (tag & 1u) {
         fk_delivery d;
@@ -290,22 +322,22 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         d.partition = m->partition;
         d.offset = m->offset;
         d.timestamp_ms = rd_kafka_message_timestamp(m, NULL);
-        d.rd_err = m->err;
+        d.rd_err = err;
         dq_push(p, &d);
     } else if (tag) {
         fk_batch *b = (fk_batch *)tag;
-        if (m->err) {
+        if (err) {
             if (b->failed++ == 0) {
-                b->first_err = m->err;
+                b->first_err = err;
                 snprintf(b->first_topic, sizeof b->first_topic, "%s", rd_kafka_topic_name(m->rkt));
             }
         }
         if (--b->pending == 0 && b->released) free(b);
-    } else if (m->err) {
+    } else if (err) {
         /* nobody asked to hear about this record: count it and say so, never drop it silently */
         p->unreported_failures++;
         fprintf(stderr, "fluxakafka: pool '%s': record to '%s' failed: %s\n", p->spec->code,
-                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(err));
     }
 }
 
@@ -353,6 +385,7 @@ static rd_kafka_t *producer(fk_pool *p, fk_error *err)
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, p);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!p->rk) {
@@ -489,6 +522,8 @@ int fk_batch_result(const fk_batch *b, fk_error *err)
     if (b->failed == 0) return 1;
     fk_error_set_rd(err, b->first_err, "produce to '%s' failed (%zu record%s not delivered)",
                     b->first_topic, b->failed, b->failed == 1 ? "" : "s");
+    if (b->first_err == RD_KAFKA_RESP_ERR__AUTHENTICATION && b->pool->auth_failed)
+        fk_error_append(err, " (%s)", b->pool->auth_error);
     return 0;
 }
 

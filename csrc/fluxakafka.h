@@ -256,6 +256,8 @@ int    fk_pool_next_delivery(fk_pool *p, fk_delivery *out);  /* 1 if one was pop
 size_t fk_pool_queued_deliveries(const fk_pool *p);
 size_t fk_pool_in_flight(const fk_pool *p);  /* records produced, not yet delivered/failed */
 size_t fk_pool_unreported_failures(const fk_pool *p);
+/* The brokers' reason when they refused the pool's credentials, else NULL. */
+const char *fk_pool_auth_error(const fk_pool *p);
 
 /* Waits up to timeout_ms until every buffered record is delivered or failed. */
 int  fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err);

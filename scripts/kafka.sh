@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# A local single-node Apache Kafka (KRaft, broker and controller in one JVM) for tests, demos
+# and benchmarks, from Maven Central jars.
+#
+#   scripts/kafka.sh fetch    download the jars once (into .cache/, or $FK_KAFKA_CACHE)
+#   scripts/kafka.sh up       start it (harmless when it already runs); returns once it answers
+#   scripts/kafka.sh down     stop it and remove its data
+#   scripts/kafka.sh status   exit 0 when ours runs and answers
+#
+# Listeners: PLAINTEXT 127.0.0.1:9092, controller 127.0.0.1:9093, SASL_PLAINTEXT 127.0.0.1:9094
+# (PLAIN fluxa/fluxa-secret, SCRAM-SHA-256 scram256/scram256-secret, SCRAM-SHA-512
+# scram512/scram512-secret).
+set -euo pipefail
+
+KAFKA_VERSION=3.9.1
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cache="${FK_KAFKA_CACHE:-$root/.cache}/kafka-$KAFKA_VERSION"
+libs="$cache/libs"
+state="$root/.kafka"
+pidfile="$state/kafka.pid"
+log="$state/server.log"
+PORTS=(9092 9093 9094)
+
+java_cp() { echo "$libs/*"; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+our_pid() {
+  [ -f "$pidfile" ] || return 1
+  local pid
+  pid="$(cat "$pidfile")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+fetch() {
+  if [ -f "$libs/kafka_2.13-$KAFKA_VERSION.jar" ]; then return 0; fi
+  command -v mvn >/dev/null || { echo "kafka.sh: maven is missing (make deps installs it)" >&2; exit 1; }
+  echo "kafka.sh: fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $libs"
+  mkdir -p "$libs.partial"
+  mvn -q -B -Dstyle.color=never -f "$root/scripts/kafka-pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$libs.partial"
+  rm -rf "$libs"
+  mv "$libs.partial" "$libs"   # only a complete download becomes the cache
+}
+
+write_config() {
+  mkdir -p "$state"
+  # PLAIN users live in the listener's JAAS line; SCRAM users are added at format time
+  cat > "$state/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:9093
+listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SASL_PLAINTEXT://127.0.0.1:9094
+advertised.listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9094
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_fluxa="fluxa-secret";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+log.dirs=$state/data
+# quick group joins and single-replica internal topics: this is a one-node test broker
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+num.partitions=1
+default.replication.factor=1
+auto.create.topics.enable=true
+delete.topic.enable=true
+PROPS
+  cat > "$state/log4j.properties" <<PROPS
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=$log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+PROPS
+}
+
+answers() { port_open 9092 && port_open 9094 && grep -q "Kafka Server started" "$log" 2>/dev/null; }
+
+up() {
+  if our_pid >/dev/null && answers; then
+    echo "kafka.sh: broker already running (pid $(our_pid))"
+    return 0
+  fi
+  if our_pid >/dev/null; then down; fi
+  for port in "${PORTS[@]}"; do
+    if port_open "$port"; then
+      echo "kafka.sh: port $port is taken by another process; stop it first" >&2
+      exit 1
+    fi
+  done
+  fetch
+  rm -rf "$state"
+  write_config
+  local cluster_id
+  cluster_id="$(java -cp "$(java_cp)" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
+  java -cp "$(java_cp)" -Dlog4j.configuration="file:$state/log4j.properties" kafka.tools.StorageTool format \
+    -t "$cluster_id" -c "$state/server.properties" \
+    -S 'SCRAM-SHA-256=[name=scram256,password=scram256-secret]' \
+    -S 'SCRAM-SHA-512=[name=scram512,password=scram512-secret]' > "$state/format.log" 2>&1 \
+    || { echo "kafka.sh: formatting the storage failed:" >&2; cat "$state/format.log" >&2; exit 1; }
+  nohup java -Xms256m -Xmx512m -Dlog4j.configuration="file:$state/log4j.properties" \
+    -cp "$(java_cp)" kafka.Kafka "$state/server.properties" > "$state/stdout.log" 2>&1 &
+  echo $! > "$pidfile"
+  local deadline=$((SECONDS + 90))
+  until answers; do
+    if ! our_pid >/dev/null || [ $SECONDS -ge $deadline ]; then
+      echo "kafka.sh: the broker did not start; last lines of its log:" >&2
+      tail -n 40 "$log" "$state/stdout.log" >&2 2>/dev/null || true
+      down >/dev/null 2>&1 || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+  echo "kafka.sh: Apache Kafka $KAFKA_VERSION running on 127.0.0.1:9092 (SASL on 9094), pid $(our_pid)"
+}
+
+down() {
+  local pid
+  if pid="$(our_pid)"; then
+    kill "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 30))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+    echo "kafka.sh: broker stopped"
+  fi
+  rm -rf "$state"
+}
+
+status() { our_pid >/dev/null && answers; }
+
+case "${1:-}" in
+  fetch) fetch ;;
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 fetch|up|down|status" >&2; exit 2 ;;
+esac
