@@ -1,0 +1,136 @@
+-- Consumer groups against the real broker: batches, offsets, commits, settings.
+local support = require "spec.support"
+local fk = require "fluxakafka"
+
+describe("consumer group", function()
+  local engine, pool, topic, group
+  local opened = {}
+  local function open(name)
+    local cg = assert(pool:consumer_group(name or group))
+    opened[#opened + 1] = cg
+    return cg
+  end
+
+  before_each(function()
+    topic, group = support.unique("cons"), support.unique("group")
+    engine, pool = support.engine(nil, {
+      fk.new_kafka_consumer_group(group, "events"):topics(topic):session_timeout(6):rebalance_timeout(20)
+        :fetch_max_bytes(1048576),
+      fk.new_kafka_consumer_group(group .. "-auto", "events"):topics(topic):session_timeout(6)
+        :auto_commit_interval(0.2),
+    })
+  end)
+  after_each(function()
+    for _, cg in ipairs(opened) do cg:close() end
+    opened = {}
+    engine:close()
+  end)
+
+  local function produce(n, prefix)
+    local recs = {}
+    for i = 1, n do recs[i] = { topic = topic, key = (prefix or "k") .. i, value = "value " .. i } end
+    assert(pool:produce_sync(unpack(recs)))
+  end
+
+  it("is a new client on every call, with its settings and librdkafka handle", function()
+    local a, b = open(), open()
+    assert.are_not.equal(a, b)
+    assert.are.equal(group, a:get_name())
+    assert.are.same({ name = group, pool = "events", topics = { topic }, session_timeout = 6,
+      rebalance_timeout = 20, fetch_max_bytes = 1048576, auto_commit_interval = 0 }, a:get_settings())
+    assert.are.equal("userdata", type(a:get_rdkafka_handle()))
+    assert.are.not_equal(a:get_rdkafka_handle(), b:get_rdkafka_handle())
+  end)
+
+  it("reports an unregistered group as nil, err; must_consumer_group raises", function()
+    local cg, err, code = pool:consumer_group("nobody-registered-this")
+    assert.is_nil(cg)
+    assert.matches("nobody%-registered%-this", err)
+    assert.is_string(code)
+    assert.has_error(function() pool:must_consumer_group("nobody-registered-this") end)
+    local must = pool:must_consumer_group(group)
+    opened[#opened + 1] = must
+    assert.are.equal(group, must:get_name())
+  end)
+
+  it("starts at the earliest record and hands out batches", function()
+    produce(50)
+    local cg = open()
+    local got, biggest, deadline = {}, 0, os.time() + 30
+    while #got < 50 and os.time() < deadline do
+      local fetches = cg:poll_fetches(1)
+      local recs = fetches:records()
+      if #recs > biggest then biggest = #recs end
+      for _, r in ipairs(recs) do got[#got + 1] = r end
+    end
+    assert.are.equal(50, #got)
+    assert.is_true(biggest > 1, "every poll returned a single record")
+    assert.are.equal("k1", got[1].key)
+    assert.are.equal("value 50", got[50].value)
+  end)
+
+  it("returns empty fetches when nothing arrives within the timeout", function()
+    local cg = open()
+    local started = support.now()
+    local fetches = cg:poll_fetches(0.5)
+    assert.is_true(fetches:is_empty())
+    assert.are.same({}, fetches:records())
+    assert.is_true(support.now() - started < 5)
+  end)
+
+  it("each_record, iter and records agree; each_error is callable", function()
+    produce(5)
+    local cg = open()
+    local fetches
+    local deadline = os.time() + 30
+    repeat fetches = cg:poll_fetches(1) until fetches:count() == 5 or os.time() > deadline
+    local via_each, via_iter = {}, {}
+    fetches:each_record(function(r) via_each[#via_each + 1] = r.key end)
+    for r in fetches:iter() do via_iter[#via_iter + 1] = r.key end
+    local via_records = {}
+    for _, r in ipairs(fetches:records()) do via_records[#via_records + 1] = r.key end
+    assert.are.same(via_records, via_each)
+    assert.are.same(via_records, via_iter)
+    local errors = 0
+    fetches:each_error(function() errors = errors + 1 end)
+    assert.are.equal(0, errors)
+  end)
+
+  it("commit_uncommitted_offsets: a new client continues after the committed records", function()
+    produce(5, "first")
+    local cg = open()
+    assert.are.equal(5, #support.consume(cg, 5))
+    assert.is_true(cg:commit_uncommitted_offsets())
+    cg:close()
+    produce(3, "second")
+    local again = open()
+    local got = support.consume(again, 3)
+    assert.are.equal(3, #got)
+    assert.are.equal("second1", got[1].key)
+    assert.are.same({}, support.drain(again, 1))
+  end)
+
+  it("without a commit (manual mode) a new client reads the same records again", function()
+    produce(4)
+    local cg = open()
+    assert.are.equal(4, #support.consume(cg, 4))
+    cg:close()
+    local again = open()
+    local got = support.consume(again, 4)
+    assert.are.equal(4, #got)
+    assert.are.equal("k1", got[1].key)
+  end)
+
+  it("with auto_commit_interval, handed-out records are committed without asking", function()
+    produce(4)
+    local cg = open(group .. "-auto")
+    assert.are.equal(4, #support.consume(cg, 4))
+    support.drain(cg, 1.5)           -- keep polling past several commit intervals
+    cg:close()
+    produce(1, "later")
+    local again = open(group .. "-auto")
+    local got = support.consume(again, 1)
+    assert.are.equal("later1", got[1].key)
+    assert.are.same({}, support.drain(again, 1))
+  end)
+end)

@@ -1,0 +1,54 @@
+-- SASL against the broker's SASL_PLAINTEXT listener: every mechanism, and refused credentials.
+local support = require "spec.support"
+local fk = require "fluxakafka"
+
+local USERS = {
+  { "PLAIN", "fluxa", "fluxa-secret" },
+  { "SCRAM-SHA-256", "scram256", "scram256-secret" },
+  { "SCRAM-SHA-512", "scram512", "scram512-secret" },
+}
+
+local function sasl_engine(mechanism, user, password, group, topic)
+  local r = fk.new_registry()
+  r:register_kafka(support.sasl_brokers, "secure", {
+    sasl = { mechanism = mechanism, user = user, password = password }, delivery_timeout = 30, connect_timeout = 20 })
+  r:register_kafka_consumer_group(fk.new_kafka_consumer_group(group, "secure"):topics(topic):session_timeout(6))
+  local engine = assert(r:validate())
+  return engine, engine:kafka("secure")
+end
+
+describe("SASL", function()
+  for _, u in ipairs(USERS) do
+    local mechanism, user, password = u[1], u[2], u[3]
+
+    it(mechanism .. " produces and consumes with the right password", function()
+      local topic, group = support.unique("sasl"), support.unique("sasl-group")
+      local engine, pool = sasl_engine(mechanism, user, password, group, topic)
+      assert.is_true(pool:produce_sync({ topic = topic, value = mechanism }))
+      local cg = assert(pool:consumer_group(group))
+      local got = support.consume(cg, 1)
+      cg:close()
+      engine:close()
+      assert.are.equal(mechanism, got[1] and got[1].value)
+    end)
+
+    it(mechanism .. " fails fast and clearly with a wrong password, without showing it", function()
+      local topic, group = support.unique("sasl"), support.unique("sasl-group")
+      local wrong = "not-the-password-" .. math.random(1000, 9999)
+      local engine, pool = sasl_engine(mechanism, user, wrong, group, topic)
+      local started = support.now()
+      local ok, err, code = pool:produce_sync({ topic = topic, value = "x" })
+      assert.is_nil(ok)
+      assert.are.equal("_AUTHENTICATION", code)
+      assert.matches("[Aa]uthentication", err)
+      assert.is_nil(err:find(wrong, 1, true))
+      local cg, cerr, ccode = pool:consumer_group(group)
+      assert.is_nil(cg)
+      assert.are.equal("_AUTHENTICATION", ccode)
+      assert.is_nil(cerr:find(wrong, 1, true))
+      assert.is_true(support.now() - started < 30, "took too long to fail")
+      assert.is_nil(tostring(pool):find(wrong, 1, true))
+      engine:close()
+    end)
+  end
+end)
