@@ -777,7 +777,7 @@ static int exec_add_partitions(rd_kafka_t *rk, const fk_alter *a, const char *wh
     return ok && wait_settled(rk, a, topic_ready, what, err);
 }
 
-static int exec_delete_topic(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_error *err)
+static int delete_topic_once(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_error *err)
 {
     admin_call c;
     rd_kafka_event_t *ev;
@@ -794,6 +794,33 @@ static int exec_delete_topic(rd_kafka_t *rk, const fk_alter *a, const char *what
     ok = topic_result_ok(res, n, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, what, err);
     rd_kafka_event_destroy(ev);
     return ok && wait_settled(rk, a, topic_gone, what, err);
+}
+
+static int exec_delete_topic(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_error *err)
+{
+    /* A broker with auto.create.topics.enable can re-create a topic in the moment it is
+       deleted (a metadata request racing the deletion). Check that it stays gone, and delete
+       it again if it came back. */
+    int attempt;
+    for (attempt = 0; attempt < 3; attempt++) {
+        long long quiet_until;
+        int back = 0;
+        if (!delete_topic_once(rk, a, what, err)) return 0;
+        quiet_until = now_ms() + 600;
+        while (!back && now_ms() < quiet_until) {
+            const struct rd_kafka_metadata *md = NULL;
+            rd_kafka_poll(rk, 200);
+            if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                back = find_topic(md, a->name) != NULL;
+                rd_kafka_metadata_destroy(md);
+            }
+        }
+        if (!back) return 1;
+    }
+    fk_error_set(err, "TOPIC_ALREADY_EXISTS",
+                 "%s: the topic keeps coming back after deletion (a client is still producing to or "
+                 "consuming from it and the broker auto-creates topics)", what);
+    return 0;
 }
 
 static int exec_delete_group(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_error *err)

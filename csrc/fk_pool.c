@@ -562,10 +562,17 @@ int fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err)
     return 1;
 }
 
+static void destroy_admin(fk_pool *p)
+{
+    if (p->admin && p->admin_pid == getpid()) rd_kafka_destroy(p->admin);
+    p->admin = NULL;
+}
+
 void fk_pool_close(fk_pool *p, int timeout_ms)
 {
     if (p->closed) return;
     p->closed = 1;
+    destroy_admin(p);
     if (!p->rk) return;
     if (p->rk_pid != getpid()) {
         forget_producer(p, 0);
@@ -585,6 +592,10 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
 {
     rd_kafka_conf_t *conf;
     char errstr[512];
+    if (p->closed) {
+        fk_error_set(err, "_STATE", "kafka pool '%s' is closed", p->spec->code);
+        return NULL;
+    }
     if (p->admin && p->admin_pid != getpid()) p->admin = NULL;   /* inherited: abandon */
     if (p->admin) return p->admin;
     if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
@@ -604,8 +615,7 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
 
 static void pool_free_resources(fk_pool *p)
 {
-    if (p->admin && p->admin_pid == getpid()) rd_kafka_destroy(p->admin);
-    p->admin = NULL;
+    destroy_admin(p);
     free(p->dq);
     p->dq = NULL;
     p->dq_count = p->dq_cap = p->dq_head = 0;
