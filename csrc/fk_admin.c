@@ -806,7 +806,7 @@ static int exec_delete_topic(rd_kafka_t *rk, const fk_alter *a, const char *what
         long long quiet_until;
         int back = 0;
         if (!delete_topic_once(rk, a, what, err)) return 0;
-        quiet_until = now_ms() + 600;
+        quiet_until = now_ms() + 300;
         while (!back && now_ms() < quiet_until) {
             const struct rd_kafka_metadata *md = NULL;
             rd_kafka_poll(rk, 200);

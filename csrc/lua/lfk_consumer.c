@@ -3,6 +3,7 @@
 #include "lfk.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct consumer_ud { fk_consumer *consumer; } consumer_ud;
 typedef struct fetches_ud  { fk_fetches *fetches; } fetches_ud;
@@ -139,27 +140,60 @@ static fk_fetches *check_readable(lua_State *L, const char *fn)
     return f;
 }
 
-static void push_record(lua_State *L, fk_fetches *f, size_t i)
+/* Field names of a record table, pushed once per call instead of interned per field. */
+enum { K_TOPIC, K_KEY, K_VALUE, K_PARTITION, K_OFFSET, K_TIMESTAMP, K_HEADERS, K_COUNT };
+static const char *const key_names[K_COUNT] = { "topic", "key", "value", "partition", "offset",
+                                               "timestamp", "headers" };
+
+/* Pushes the K_COUNT key strings followed by a slot for the last topic string; returns the
+   index of the first. */
+static int push_keys(lua_State *L)
+{
+    int i, base = lua_gettop(L) + 1;
+    luaL_checkstack(L, K_COUNT + 8, "fetches");
+    for (i = 0; i < K_COUNT; i++) lua_pushstring(L, key_names[i]);
+    lua_pushnil(L);   /* cached topic string */
+    return base;
+}
+
+#define KEY(base, k) ((base) + (k))
+#define TOPIC_SLOT(base) ((base) + K_COUNT)
+
+static void set_key(lua_State *L, int t, int key_idx)
+{
+    lua_pushvalue(L, key_idx);
+    lua_insert(L, -2);
+    lua_rawset(L, t);
+}
+
+static void push_record(lua_State *L, fk_fetches *f, size_t i, int keys)
 {
     fk_record_view v;
     size_t h;
+    int t;
     fk_fetches_record(f, i, &v);
     lua_createtable(L, 0, 7);
-    lua_pushstring(L, v.topic);
-    lua_setfield(L, -2, "topic");
+    t = lua_gettop(L);
+    /* records of one poll mostly share a topic: reuse its string */
+    if (lua_isnil(L, TOPIC_SLOT(keys)) || strcmp(lua_tostring(L, TOPIC_SLOT(keys)), v.topic) != 0) {
+        lua_pushstring(L, v.topic);
+        lua_replace(L, TOPIC_SLOT(keys));
+    }
+    lua_pushvalue(L, TOPIC_SLOT(keys));
+    set_key(L, t, KEY(keys, K_TOPIC));
     if (v.key) {
         lua_pushlstring(L, v.key, v.key_len);
-        lua_setfield(L, -2, "key");
+        set_key(L, t, KEY(keys, K_KEY));
     }
     if (v.value) lua_pushlstring(L, v.value, v.value_len);
     else lua_pushliteral(L, "");
-    lua_setfield(L, -2, "value");
+    set_key(L, t, KEY(keys, K_VALUE));
     lua_pushinteger(L, v.partition);
-    lua_setfield(L, -2, "partition");
+    set_key(L, t, KEY(keys, K_PARTITION));
     lua_pushnumber(L, (double)v.offset);
-    lua_setfield(L, -2, "offset");
+    set_key(L, t, KEY(keys, K_OFFSET));
     lua_pushnumber(L, (double)v.timestamp_ms);
-    lua_setfield(L, -2, "timestamp");
+    set_key(L, t, KEY(keys, K_TIMESTAMP));
     if (v.header_count) {
         lua_createtable(L, (int)v.header_count, 0);
         for (h = 0; h < v.header_count; h++) {
@@ -169,13 +203,13 @@ static void push_record(lua_State *L, fk_fetches *f, size_t i)
             if (!fk_fetches_header(f, i, h, &key, &value, &len)) continue;
             lua_createtable(L, 0, 2);
             lua_pushstring(L, key);
-            lua_setfield(L, -2, "key");
+            set_key(L, -2, KEY(keys, K_KEY));
             if (value) lua_pushlstring(L, value, len);
             else lua_pushliteral(L, "");
-            lua_setfield(L, -2, "value");
+            set_key(L, -2, KEY(keys, K_VALUE));
             lua_rawseti(L, -2, (int)h + 1);
         }
-        lua_setfield(L, -2, "headers");
+        set_key(L, t, KEY(keys, K_HEADERS));
     }
 }
 
@@ -195,9 +229,10 @@ static int fetches_records(lua_State *L)
 {
     fk_fetches *f = check_readable(L, "records");
     size_t i, n = fk_fetches_count(f);
+    int keys = push_keys(L);
     lua_createtable(L, (int)n, 0);
     for (i = 0; i < n; i++) {
-        push_record(L, f, i);
+        push_record(L, f, i, keys);
         lua_rawseti(L, -2, (int)i + 1);
     }
     return 1;
@@ -207,11 +242,16 @@ static int fetches_each_record(lua_State *L)
 {
     fk_fetches *f = check_readable(L, "each_record");
     size_t i;
+    int keys;
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_settop(L, 2);
+    keys = push_keys(L);
     for (i = 0; i < fk_fetches_count(f); i++) {
         lua_pushvalue(L, 2);
-        push_record(L, f, i);
+        push_record(L, f, i, keys);
         lua_call(L, 1, 0);
+        if (fk_fetches_released(f))
+            return luaL_error(L, "each_record: the consumer group was closed during the iteration");
     }
     return 0;
 }
@@ -235,16 +275,24 @@ static int fetches_each_error(lua_State *L)
     return 0;
 }
 
+/* upvalues: 1 the fetches, 2 the next index, 3.. the keys and the cached topic string */
 static int fetches_iter_next(lua_State *L)
 {
     fetches_ud *u = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer i = lua_tointeger(L, lua_upvalueindex(2));
+    int keys, k;
     if (fk_fetches_released(u->fetches))
         return luaL_error(L, "iter: these fetches belong to a closed consumer group; their records were released");
     if ((size_t)i >= fk_fetches_count(u->fetches)) return 0;
     lua_pushinteger(L, i + 1);
     lua_replace(L, lua_upvalueindex(2));
-    push_record(L, u->fetches, (size_t)i);
+    lua_settop(L, 0);
+    keys = 1;
+    luaL_checkstack(L, K_COUNT + 8, "iter");
+    for (k = 0; k <= K_COUNT; k++) lua_pushvalue(L, lua_upvalueindex(3 + k));
+    push_record(L, u->fetches, (size_t)i, keys);
+    lua_pushvalue(L, TOPIC_SLOT(keys));
+    lua_replace(L, lua_upvalueindex(3 + K_COUNT));
     return 1;
 }
 
@@ -253,7 +301,8 @@ static int fetches_iter(lua_State *L)
     check_readable(L, "iter");
     lua_settop(L, 1);
     lua_pushinteger(L, 0);
-    lua_pushcclosure(L, fetches_iter_next, 2);
+    push_keys(L);
+    lua_pushcclosure(L, fetches_iter_next, 2 + K_COUNT + 1);
     return 1;
 }
 
