@@ -185,6 +185,37 @@ const fk_pool_spec *fk_registry_find_pool(const fk_registry *r, const char *code
 int fk_registry_validate(const fk_registry *r, fk_error *err);
 
 /* ------------------------------------------------------------------------------------ */
+/* Configuration documents: YAML text, or a tree built by a binding (e.g. from a Lua table).
+   Both go through fk_registry_init_by_doc, so they are validated by the same code. */
+
+typedef enum fk_doc_type { FK_DOC_SCALAR, FK_DOC_SEQUENCE, FK_DOC_MAP } fk_doc_type;
+typedef enum fk_scalar_kind { FK_SCALAR_TEXT, FK_SCALAR_NUMBER, FK_SCALAR_BOOL, FK_SCALAR_NULL } fk_scalar_kind;
+
+typedef struct fk_doc {
+    fk_doc_type     type;
+    int             line, column;   /* 1-based position in the YAML text; 0 when unknown */
+    fk_scalar_kind  kind;           /* scalars: what the text is (quoted YAML is TEXT) */
+    char           *text;           /* scalars: their text */
+    char          **keys;           /* maps: keys, in document order */
+    struct fk_doc **items;          /* sequences and maps: values */
+    size_t          count, cap;
+} fk_doc;
+
+fk_doc *fk_doc_new(fk_doc_type type, int line, int column);
+fk_doc *fk_doc_new_scalar(fk_scalar_kind kind, const char *text, int line, int column);
+/* Both take ownership of item, also on failure (0 = out of memory, or a duplicate map key). */
+int     fk_doc_append(fk_doc *sequence, fk_doc *item);
+int     fk_doc_put(fk_doc *map, const char *key, fk_doc *item);
+void    fk_doc_free(fk_doc *d);
+
+/* Parses YAML (one document) into a tree; NULL with err naming line and column. */
+fk_doc *fk_yaml_parse(const char *text, size_t len, fk_error *err);
+/* Registers every kafka pool of the document (pool code -> { kafka = {...} }; other
+   sections are skipped). All or nothing: on error nothing is registered and err names the
+   key path (events.kafka.consumerGroups[1].topics) and, for YAML, the line. */
+int     fk_registry_init_by_doc(fk_registry *r, const fk_doc *doc, fk_error *err);
+
+/* ------------------------------------------------------------------------------------ */
 /* Engine and pools                                                                     */
 
 typedef struct fk_engine fk_engine;

@@ -44,6 +44,7 @@ void lfk_open_consumer(lua_State *L);
 #define LFK_ALTER          "fluxakafka.alter"
 
 void lfk_open_admin(lua_State *L);
+void lfk_open_config(lua_State *L);
 fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn);
 
 /* Pushes a new engine userdata owning e. */

@@ -101,5 +101,6 @@ int luaopen_fluxakafka_core(lua_State *L)
     lfk_open_pool(L);
     lfk_open_consumer(L);
     lfk_open_admin(L);
+    lfk_open_config(L);
     return 1;
 }

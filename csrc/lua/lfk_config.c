@@ -1,0 +1,231 @@
+/* registry:init_by_yaml(text), :init_by_yaml_file(path), :init_by_config(table). A Lua table
+   is turned into the same document tree the YAML reader makes, so both are validated by
+   fk_registry_init_by_doc alone. */
+#include "lfk.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 64
+#define MAX_FILE_BYTES (16 * 1024 * 1024)
+
+/* The tree under construction lives in a userdata so that a raise frees it. */
+typedef struct doc_holder { fk_doc *doc; } doc_holder;
+
+static int holder_gc(lua_State *L)
+{
+    doc_holder *h = lua_touserdata(L, 1);
+    fk_doc_free(h->doc);
+    h->doc = NULL;
+    return 0;
+}
+
+static doc_holder *new_holder(lua_State *L)
+{
+    doc_holder *h = lua_newuserdata(L, sizeof *h);
+    h->doc = NULL;
+    lua_newtable(L);
+    lua_pushcfunction(L, holder_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    return h;
+}
+
+static int push_result(lua_State *L, fk_registry *r, const fk_doc *doc)
+{
+    fk_error err;
+    if (!fk_registry_init_by_doc(r, doc, &err)) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static fk_registry *registry_arg(lua_State *L)
+{
+    return *(fk_registry **)luaL_checkudata(L, 1, LFK_REGISTRY);
+}
+
+static int init_by_yaml(lua_State *L)
+{
+    fk_registry *r = registry_arg(L);
+    size_t len;
+    const char *text = luaL_checklstring(L, 2, &len);
+    doc_holder *h = new_holder(L);
+    fk_error err;
+    if (!(h->doc = fk_yaml_parse(text, len, &err))) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    return push_result(L, r, h->doc);
+}
+
+static int init_by_yaml_file(lua_State *L)
+{
+    fk_registry *r = registry_arg(L);
+    const char *path = luaL_checkstring(L, 2);
+    doc_holder *h = new_holder(L);
+    luaL_Buffer b;
+    FILE *f = fopen(path, "rb");
+    fk_error err;
+    size_t total = 0, n;
+    char chunk[8192];
+
+    if (!f) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot read configuration file '%s': %s", path, strerror(errno));
+        return 2;
+    }
+    luaL_buffinit(L, &b);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        total += n;
+        if (total > MAX_FILE_BYTES) {
+            fclose(f);
+            lua_pushnil(L);
+            lua_pushfstring(L, "configuration file '%s' is larger than 16 MiB", path);
+            return 2;
+        }
+        luaL_addlstring(&b, chunk, n);
+    }
+    if (ferror(f)) {
+        fclose(f);
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot read configuration file '%s': %s", path, strerror(errno));
+        return 2;
+    }
+    fclose(f);
+    luaL_pushresult(&b);
+    {
+        size_t len;
+        const char *text = lua_tolstring(L, -1, &len);
+        if (!(h->doc = fk_yaml_parse(text, len, &err))) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "%s: %s", path, err.msg);
+            return 2;
+        }
+    }
+    {
+        fk_error e2;
+        if (!fk_registry_init_by_doc(r, h->doc, &e2)) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "%s: %s", path, e2.msg);
+            return 2;
+        }
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* Converts the value at idx into a tree; NULL with `problem` filled when the table holds
+   what no document can (a function, a self reference, mixed keys) or memory runs out.
+   Never raises, so nothing half-built can leak. `where` names the value. */
+static fk_doc *to_doc(lua_State *L, int idx, int depth, const char *where, char *problem, size_t plen)
+{
+    char text[64];
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        if (strlen(s) != len) {
+            snprintf(problem, plen, "init_by_config: '%s' contains a NUL byte", where);
+            return NULL;
+        }
+        return fk_doc_new_scalar(FK_SCALAR_TEXT, s, 0, 0);
+    }
+    case LUA_TNUMBER: {
+        double v = lua_tonumber(L, idx);
+        if (v == floor(v) && fabs(v) < 9.2e18) snprintf(text, sizeof text, "%lld", (long long)v);
+        else snprintf(text, sizeof text, "%.17g", v);
+        return fk_doc_new_scalar(FK_SCALAR_NUMBER, text, 0, 0);
+    }
+    case LUA_TBOOLEAN:
+        return fk_doc_new_scalar(FK_SCALAR_BOOL, lua_toboolean(L, idx) ? "true" : "false", 0, 0);
+    case LUA_TTABLE: {
+        size_t n = lua_objlen(L, idx), count = 0, i;
+        fk_doc *d;
+        if (depth > MAX_DEPTH || !lua_checkstack(L, 8)) {
+            snprintf(problem, plen, "init_by_config: '%s' is nested too deeply (or contains itself)", where);
+            return NULL;
+        }
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            count++;
+            lua_pop(L, 1);
+        }
+        if (n > 0 && count == n) {
+            if (!(d = fk_doc_new(FK_DOC_SEQUENCE, 0, 0))) return NULL;
+            for (i = 1; i <= n; i++) {
+                fk_doc *item;
+                lua_rawgeti(L, idx, (int)i);
+                item = to_doc(L, lua_gettop(L), depth + 1, where, problem, plen);
+                lua_pop(L, 1);
+                if (!fk_doc_append(d, item)) {
+                    fk_doc_free(d);
+                    return NULL;
+                }
+            }
+            return d;
+        }
+        if (!(d = fk_doc_new(FK_DOC_MAP, 0, 0))) return NULL;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            fk_doc *item;
+            if (lua_type(L, -2) != LUA_TSTRING) {
+                snprintf(problem, plen, "init_by_config: '%s' mixes list items and named keys, or has a non-string key", where);
+                lua_pop(L, 2);
+                fk_doc_free(d);
+                return NULL;
+            }
+            item = to_doc(L, lua_gettop(L), depth + 1, lua_tostring(L, -2), problem, plen);
+            if (!item || !fk_doc_put(d, lua_tostring(L, -2), item)) {
+                lua_pop(L, 2);
+                fk_doc_free(d);
+                return NULL;
+            }
+            lua_pop(L, 1);
+        }
+        return d;
+    }
+    default:
+        snprintf(problem, plen, "init_by_config: '%s' is a %s, which a configuration cannot hold", where,
+                 luaL_typename(L, idx));
+        return NULL;
+    }
+}
+
+static int init_by_config(lua_State *L)
+{
+    fk_registry *r = registry_arg(L);
+    doc_holder *h;
+    char problem[400] = "init_by_config: out of memory";
+    if (lua_type(L, 2) != LUA_TTABLE)
+        return luaL_error(L, "init_by_config: argument #1 'config' must be a table, got %s", luaL_typename(L, 2));
+    lua_settop(L, 2);
+    h = new_holder(L);
+    if (!(h->doc = to_doc(L, 2, 0, "the configuration", problem, sizeof problem))) {
+        lua_pushnil(L);
+        lua_pushstring(L, problem);
+        return 2;
+    }
+    return push_result(L, r, h->doc);
+}
+
+static const luaL_Reg config_methods[] = {
+    { "init_by_yaml", init_by_yaml },
+    { "init_by_yaml_file", init_by_yaml_file },
+    { "init_by_config", init_by_config },
+    { NULL, NULL }
+};
+
+void lfk_open_config(lua_State *L)
+{
+    lua_getfield(L, -1, "registry_methods");
+    luaL_register(L, NULL, config_methods);
+    lua_pop(L, 1);
+}
