@@ -84,9 +84,10 @@ static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void 
 {
     fk_consumer *c = opaque;
     (void)rk;
-    if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED)
+    if (err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED) err = RD_KAFKA_RESP_ERR__AUTHENTICATION;
+    if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR__SSL)
         return;
-    c->auth_failed = 1;
+    c->auth_failed = err;
     snprintf(c->auth_error, sizeof c->auth_error, "%s", reason);
     fk_mask_secrets(c->auth_error);
 }
@@ -105,7 +106,7 @@ static rd_kafka_resp_err_t check_connection(fk_consumer *c, int timeout_ms)
         if (!e) return e;
         /* serves the error callback (errors travel on the consumer queue once polled) */
         while ((m = rd_kafka_consumer_poll(c->rk, 0)) != NULL) rd_kafka_message_destroy(m);
-        if (c->auth_failed) return RD_KAFKA_RESP_ERR__AUTHENTICATION;
+        if (c->auth_failed) return (rd_kafka_resp_err_t)c->auth_failed;
         waited += step;
         if (waited >= timeout_ms) return e;
     }
@@ -154,7 +155,7 @@ fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
     /* a broker round trip now, so that a wrong address or credentials fail here and not
        silently inside every later poll */
     e = check_connection(c, fk_connect_timeout_ms(ps));
-    if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+    if (e && e == (rd_kafka_resp_err_t)c->auth_failed) {
         fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s' was refused by the brokers",
                         group_name, ps->code);
         fk_error_append(err, " (%s)", c->auth_error);
@@ -267,7 +268,7 @@ fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records,
         }
     }
     if (c->auth_failed && f->count == 0) {
-        fk_error_set_rd(err, RD_KAFKA_RESP_ERR__AUTHENTICATION, "poll of kafka consumer group '%s' failed",
+        fk_error_set_rd(err, c->auth_failed, "poll of kafka consumer group '%s' failed",
                         c->spec.name);
         fk_error_append(err, " (%s)", c->auth_error);
         c->auth_failed = 0;

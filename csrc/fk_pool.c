@@ -40,7 +40,7 @@ struct fk_pool {
     size_t              topic_count;
     rd_kafka_t         *admin;    /* for schema management; never references a topic, so it
                                      cannot auto-create one */
-    int                 auth_failed;        /* the brokers refused our credentials */
+    int                 auth_failed;        /* credentials or TLS refused: the error code */
     char                auth_error[400];
     pid_t               admin_pid;
 };
@@ -285,18 +285,19 @@ static int delivery_error(const fk_pool *p, rd_kafka_resp_err_t err)
     if (err && p->auth_failed &&
         (err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
          err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT))
-        return RD_KAFKA_RESP_ERR__AUTHENTICATION;
+        return (rd_kafka_resp_err_t)p->auth_failed;
     return err;
 }
 
-/* Authentication failures would otherwise surface only as message time-outs, long after
-   the broker said no: fail the queued records now, with the reason. */
+/* Refused credentials and failed TLS handshakes would otherwise surface only as message
+   time-outs, long after the broker said no: fail the queued records now, with the reason. */
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     fk_pool *p = opaque;
-    if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED)
+    if (err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED) err = RD_KAFKA_RESP_ERR__AUTHENTICATION;
+    if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR__SSL)
         return;
-    p->auth_failed = 1;
+    p->auth_failed = err;
     snprintf(p->auth_error, sizeof p->auth_error, "%s", reason);
     fk_mask_secrets(p->auth_error);
     rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -522,7 +523,7 @@ int fk_batch_result(const fk_batch *b, fk_error *err)
     if (b->failed == 0) return 1;
     fk_error_set_rd(err, b->first_err, "produce to '%s' failed (%zu record%s not delivered)",
                     b->first_topic, b->failed, b->failed == 1 ? "" : "s");
-    if (b->first_err == RD_KAFKA_RESP_ERR__AUTHENTICATION && b->pool->auth_failed)
+    if (b->first_err == b->pool->auth_failed && b->pool->auth_failed)
         fk_error_append(err, " (%s)", b->pool->auth_error);
     return 0;
 }

@@ -2,7 +2,7 @@
 # Installs what fluxakafka needs on Debian 12, only when something is missing.
 set -euo pipefail
 PACKAGES=(build-essential pkg-config librdkafka-dev libyaml-dev luajit libluajit-5.1-dev
-          luarocks lua-busted default-jre-headless maven valgrind)
+          luarocks lua-busted default-jre-headless maven valgrind openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

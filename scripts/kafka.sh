@@ -9,7 +9,8 @@
 #
 # Listeners: PLAINTEXT 127.0.0.1:9092, controller 127.0.0.1:9093, SASL_PLAINTEXT 127.0.0.1:9094
 # (PLAIN fluxa/fluxa-secret, SCRAM-SHA-256 scram256/scram256-secret, SCRAM-SHA-512
-# scram512/scram512-secret).
+# scram512/scram512-secret), SSL 127.0.0.1:9095 and SASL_SSL 127.0.0.1:9096 (same users) with a
+# test CA made here: .kafka/tls/ca.pem, and a client certificate .kafka/tls/client.{pem,key}.
 set -euo pipefail
 
 KAFKA_VERSION=3.9.1
@@ -19,7 +20,7 @@ libs="$cache/libs"
 state="$root/.kafka"
 pidfile="$state/kafka.pid"
 log="$state/server.log"
-PORTS=(9092 9093 9094)
+PORTS=(9092 9093 9094 9095 9096)
 
 java_cp() { echo "$libs/*"; }
 
@@ -44,22 +45,51 @@ fetch() {
   mv "$libs.partial" "$libs"   # only a complete download becomes the cache
 }
 
+# A throw-away CA, a broker certificate for 127.0.0.1/localhost and a client certificate.
+make_certs() {
+  local tls="$state/tls"
+  mkdir -p "$tls"
+  (
+    cd "$tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=fluxakafka test CA" \
+      -keyout ca.key -out ca.pem 2>/dev/null
+    for who in broker client; do
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=$who" -keyout "$who.key" -out "$who.csr" 2>/dev/null
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$who.ext"
+      openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+        -extfile "$who.ext" -out "$who.pem" 2>/dev/null
+    done
+    # the broker reads its key and certificate from one PEM file (PKCS#8 key first)
+    openssl pkcs8 -topk8 -nocrypt -in broker.key -out broker.p8
+    cat broker.p8 broker.pem > broker-keystore.pem
+  )
+}
+
 write_config() {
   mkdir -p "$state"
+  make_certs
   # PLAIN users live in the listener's JAAS line; SCRAM users are added at format time
   cat > "$state/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:9093
-listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SASL_PLAINTEXT://127.0.0.1:9094
-advertised.listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9094
+listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SASL_PLAINTEXT://127.0.0.1:9094,SSL://127.0.0.1:9095,SASL_SSL://127.0.0.1:9096
+advertised.listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9094,SSL://127.0.0.1:9095,SASL_SSL://127.0.0.1:9096
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_fluxa="fluxa-secret";
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_fluxa="fluxa-secret";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$state/tls/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$state/tls/ca.pem
+ssl.client.auth=requested
 log.dirs=$state/data
 # quick group joins and single-replica internal topics: this is a one-node test broker
 group.initial.rebalance.delay.ms=0
@@ -82,7 +112,7 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 PROPS
 }
 
-answers() { port_open 9092 && port_open 9094 && grep -q "Kafka Server started" "$log" 2>/dev/null; }
+answers() { port_open 9092 && port_open 9094 && port_open 9095 && port_open 9096 && grep -q "Kafka Server started" "$log" 2>/dev/null; }
 
 up() {
   if our_pid >/dev/null && answers; then
@@ -119,7 +149,7 @@ up() {
     fi
     sleep 0.2
   done
-  echo "kafka.sh: Apache Kafka $KAFKA_VERSION running on 127.0.0.1:9092 (SASL on 9094), pid $(our_pid)"
+  echo "kafka.sh: Apache Kafka $KAFKA_VERSION running on 127.0.0.1:9092 (SASL 9094, SSL 9095, SASL_SSL 9096), pid $(our_pid)"
 }
 
 down() {
