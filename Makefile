@@ -15,7 +15,7 @@ MODULE      = build/fluxakafka/core.so
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps build test demo bench kafka-up kafka-down clean check-core
+.PHONY: all deps build test test-asan demo bench fuzz kafka-up kafka-down clean check-core
 
 all: build
 
@@ -46,11 +46,27 @@ test: deps
 
 demo: deps
 	$(MAKE) build
-	bash scripts/with-kafka.sh luajit examples/quickstart.lua
+	bash scripts/with-kafka.sh bash scripts/demo.sh
+
+# The specs again with the module built with AddressSanitizer (leak checking on); LuaJIT
+# loads it, so libasan is preloaded, and the module too so that leaks get symbols.
+ASAN_MODULE = build-asan/fluxakafka/core.so
+$(ASAN_MODULE): $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -fsanitize=address -fno-omit-frame-pointer $(WARN) -fPIC -shared $(LUAJIT_INC) -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
+
+test-asan: deps $(ASAN_MODULE)
+	FK_TEST_CPATH='$(CURDIR)/build-asan/?.so' ASAN_OPTIONS=detect_leaks=1:exitcode=23 \
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $(CURDIR)/$(ASAN_MODULE)" \
+	bash scripts/with-kafka.sh bash scripts/run-specs.sh
+
+fuzz:
+	$(MAKE) -C fuzz run
 
 bench: deps
 	$(MAKE) build
 	bash scripts/with-kafka.sh bash bench/run.sh
 
 clean:
-	rm -rf build .test-output
+	rm -rf build build-asan .test-output
+	$(MAKE) -C fuzz clean

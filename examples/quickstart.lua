@@ -7,6 +7,7 @@ local brokers = {}
 for address in (os.getenv("FK_BROKERS") or "127.0.0.1:9092"):gmatch("[^,]+") do
   brokers[#brokers + 1] = address
 end
+math.randomseed(os.time())
 local run = os.time() .. "-" .. math.random(1000, 9999)
 local topic = "quickstart-orders-" .. run
 local group = "quickstart-group-" .. run

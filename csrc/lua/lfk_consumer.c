@@ -159,8 +159,10 @@ static int push_keys(lua_State *L)
 #define KEY(base, k) ((base) + (k))
 #define TOPIC_SLOT(base) ((base) + K_COUNT)
 
+/* t[key] = the value on top (popped); t may be relative */
 static void set_key(lua_State *L, int t, int key_idx)
 {
+    if (t < 0) t = lua_gettop(L) + t + 1;
     lua_pushvalue(L, key_idx);
     lua_insert(L, -2);
     lua_rawset(L, t);
