@@ -286,6 +286,17 @@ static int serve_or_raise(lua_State *L, int pool_idx)
     return serve_deliveries(L, pool_idx, 0);
 }
 
+/* produce and _produce_batch are closures over the pool metatable and the record field
+   names, so the hot path neither looks up the registry nor interns a string per field. */
+enum { UV_POOL_MT = 1, UV_TOPIC, UV_VALUE, UV_KEY, UV_PARTITION, UV_TIMESTAMP, UV_HEADERS, UV_COUNT = UV_HEADERS };
+static const char *const record_fields[] = { "topic", "value", "key", "partition", "timestamp", "headers" };
+
+static void get_field(lua_State *L, int idx, int uv)
+{
+    lua_pushvalue(L, lua_upvalueindex(uv));
+    lua_gettable(L, idx);
+}
+
 /* Reads the record table at idx into rec. Values stay pinned on the stack (pushed above
    idx) until the caller pops them; header storage is a userdata pushed too. */
 static void read_record(lua_State *L, int idx, fk_produce_record *rec, const char *fn, int argn)
@@ -297,18 +308,18 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
         luaL_error(L, "%s: argument #%d 'record' must be a table, got %s", fn, argn, luaL_typename(L, idx));
     luaL_checkstack(L, 8, fn);
 
-    lua_getfield(L, idx, "topic");
+    get_field(L, idx, UV_TOPIC);
     if (lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "%s: record field 'topic' must be a string, got %s", fn, luaL_typename(L, -1));
     rec->topic = lua_tostring(L, -1);
 
-    lua_getfield(L, idx, "value");
+    get_field(L, idx, UV_VALUE);
     if (lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "%s: record field 'value' must be a string, got %s", fn, luaL_typename(L, -1));
     rec->value = lua_tolstring(L, -1, &len);
     rec->value_len = len;
 
-    lua_getfield(L, idx, "key");
+    get_field(L, idx, UV_KEY);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TSTRING)
             luaL_error(L, "%s: record field 'key' must be a string or nil, got %s", fn, luaL_typename(L, -1));
@@ -316,14 +327,14 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
         rec->key_len = len;
     }
 
-    lua_getfield(L, idx, "partition");
+    get_field(L, idx, UV_PARTITION);
     if (!lua_isnil(L, -1)) {
         double p = lua_tonumber(L, -1);
         if (lua_type(L, -1) != LUA_TNUMBER || p < 0 || p > 2147483647.0 || p != (double)(int32_t)p)
             luaL_error(L, "%s: record field 'partition' must be a non-negative integer", fn);
         rec->partition = (int32_t)p;
     }
-    lua_getfield(L, idx, "timestamp");
+    get_field(L, idx, UV_TIMESTAMP);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0)
             luaL_error(L, "%s: record field 'timestamp' must be milliseconds since the epoch", fn);
@@ -331,7 +342,7 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
     }
     lua_pop(L, 2);
 
-    lua_getfield(L, idx, "headers");
+    get_field(L, idx, UV_HEADERS);
     if (!lua_isnil(L, -1)) {
         int hidx = lua_gettop(L), n, i;
         fk_header *h;
@@ -365,9 +376,22 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
 /* Produce waits this long for room when librdkafka's queue is full. */
 #define PRODUCE_BLOCK_MS 10000
 
+/* check_open_pool for the closures: the metatable is upvalue 1 */
+static pool_ud *fast_check_pool(lua_State *L, const char *fn)
+{
+    pool_ud *u = lua_touserdata(L, 1);
+    if (!u || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(UV_POOL_MT)))
+        luaL_error(L, "%s: expected a kafka pool as self (call it with ':')", fn);
+    lua_pop(L, 1);
+    if (!u->pool) luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
+    if (fk_pool_is_closed(u->pool))
+        luaL_error(L, "%s: kafka pool '%s' is closed", fn, fk_pool_spec_of(u->pool)->code);
+    return u;
+}
+
 static int pool_produce(lua_State *L)
 {
-    pool_ud *u = check_open_pool(L, "produce");
+    pool_ud *u = fast_check_pool(L, "produce");
     fk_produce_record rec;
     uint64_t token = 0;
     fk_error err;
@@ -399,7 +423,7 @@ static int pool_produce(lua_State *L)
 
 static int pool_produce_batch(lua_State *L)
 {
-    pool_ud *u = check_open_pool(L, "produce_sync");
+    pool_ud *u = fast_check_pool(L, "produce_sync");
     int n = lua_gettop(L) - 1, i;
     fk_produce_record *recs;
     batch_ud *b;
@@ -635,8 +659,6 @@ static const luaL_Reg pool_methods[] = {
     { "get_brokers", pool_get_brokers },
     { "get_pool_options", pool_get_pool_options },
     { "consumer_group_names", pool_consumer_group_names },
-    { "produce", pool_produce },
-    { "_produce_batch", pool_produce_batch },
     { "poll", pool_poll },
     { "flush", pool_flush },
     { "close", pool_close },
@@ -659,9 +681,22 @@ static const luaL_Reg batch_meta[] = {
     { "__gc", batch_gc }, { NULL, NULL }
 };
 
+static void add_record_closure(lua_State *L, int methods, const char *name, lua_CFunction fn)
+{
+    int i;
+    luaL_getmetatable(L, LFK_POOL);
+    for (i = 0; i < UV_COUNT - 1; i++) lua_pushstring(L, record_fields[i]);
+    lua_pushcclosure(L, fn, UV_COUNT);
+    lua_setfield(L, methods, name);
+}
+
 void lfk_open_pool(lua_State *L)
 {
     lfk_new_class(L, LFK_ENGINE, engine_methods, engine_meta, "engine_methods");
     lfk_new_class(L, LFK_POOL, pool_methods, pool_meta, "pool_methods");
+    lua_getfield(L, -1, "pool_methods");
+    add_record_closure(L, lua_gettop(L), "produce", pool_produce);
+    add_record_closure(L, lua_gettop(L), "_produce_batch", pool_produce_batch);
+    lua_pop(L, 1);
     lfk_new_class(L, LFK_BATCH, batch_methods, batch_meta, "batch_methods");
 }
