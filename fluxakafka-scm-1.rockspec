@@ -26,6 +26,7 @@ build = {
   modules = {
     ["fluxakafka"] = "lua/fluxakafka.lua",
     ["fluxakafka.cli"] = "lua/fluxakafka/cli.lua",
+    ["fluxakafka.ffi_fetches"] = "lua/fluxakafka/ffi_fetches.lua",
     ["fluxakafka.core"] = {
       sources = {
         "csrc/fk_util.c", "csrc/fk_registry.c", "csrc/fk_pool.c", "csrc/fk_consumer.c",

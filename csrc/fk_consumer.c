@@ -16,6 +16,7 @@ typedef struct fetch_error {
 } fetch_error;
 
 struct fk_fetches {
+    int                  released;  /* first member: read through FFI by lua/fluxakafka.lua */
     fk_consumer         *owner;     /* NULL once the consumer released the messages */
     fk_fetches          *prev, *next;
     rd_kafka_message_t **msgs;
@@ -318,6 +319,7 @@ void fk_consumer_close(fk_consumer *c)
     for (f = c->live; f; f = next) {
         next = f->next;
         release_messages(f);
+        f->released = 1;
         f->owner = NULL;
         f->prev = f->next = NULL;
     }
@@ -341,7 +343,13 @@ void fk_consumer_free(fk_consumer *c)
 }
 
 size_t fk_fetches_count(const fk_fetches *f) { return f->count; }
-int fk_fetches_released(const fk_fetches *f) { return f->owner == NULL; }
+int fk_fetches_released(const fk_fetches *f) { return f->released; }
+
+void *const *fk_fetches_messages(const fk_fetches *f, const int **released_flag)
+{
+    *released_flag = &f->released;
+    return (void *const *)f->msgs;
+}
 
 int fk_fetches_record(const fk_fetches *f, size_t i, fk_record_view *out)
 {

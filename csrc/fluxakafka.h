@@ -334,6 +334,9 @@ typedef struct fk_record_view {
 size_t fk_fetches_count(const fk_fetches *f);
 /* 1 once the consumer group was closed: the records were given back to librdkafka. */
 int    fk_fetches_released(const fk_fetches *f);
+/* The rd_kafka_message_t pointers themselves (fk_fetches_count of them), for bindings that
+   read them directly (LuaJIT's FFI), and the flag that turns 1 when they are released. */
+void  *const *fk_fetches_messages(const fk_fetches *f, const int **released_flag);
 int    fk_fetches_record(const fk_fetches *f, size_t i, fk_record_view *out);
 int    fk_fetches_header(const fk_fetches *f, size_t i, size_t h, const char **key,
                          const void **value, size_t *value_len);

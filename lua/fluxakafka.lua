@@ -106,6 +106,12 @@ function consumer_group_methods:poll_fetches(timeout, max_records)
   end
 end
 
+-- LuaJIT: build record tables through the FFI (see fluxakafka/ffi_fetches.lua).
+if rawget(_G, "jit") and os.getenv("FLUXAKAFKA_NO_FFI") == nil then
+  local ok, fast = pcall(require, "fluxakafka.ffi_fetches")
+  if ok and fast then fast.install(core.fetches_methods) end
+end
+
 local Context = {}
 Context.__index = Context
 

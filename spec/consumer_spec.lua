@@ -69,6 +69,15 @@ describe("consumer group", function()
     assert.are.equal("value 50", got[50].value)
   end)
 
+  it("builds records through the FFI under LuaJIT unless told not to", function()
+    local iter = debug.getinfo(pool.consumer_group and fk.new_registry and require("fluxakafka.core").fetches_methods.iter)
+    if os.getenv("FLUXAKAFKA_NO_FFI") then
+      assert.are.equal("C", iter.what)
+    else
+      assert.are.equal("Lua", iter.what)
+    end
+  end)
+
   it("returns empty fetches when nothing arrives within the timeout", function()
     local cg = open()
     local started = support.now()

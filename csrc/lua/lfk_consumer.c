@@ -308,6 +308,18 @@ static int fetches_iter(lua_State *L)
     return 1;
 }
 
+/* For the FFI fast path: messages array, count and the released flag, as light userdata. */
+static int fetches_raw(lua_State *L)
+{
+    fk_fetches *f = check_readable(L, "iter");
+    const int *flag;
+    void *const *msgs = fk_fetches_messages(f, &flag);
+    lua_pushlightuserdata(L, (void *)msgs);
+    lua_pushinteger(L, (lua_Integer)fk_fetches_count(f));
+    lua_pushlightuserdata(L, (void *)flag);
+    return 3;
+}
+
 static int fetches_error_count(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)fk_fetches_error_count(check_fetches(L)));
@@ -352,6 +364,7 @@ static const luaL_Reg fetches_methods[] = {
     { "each_error", fetches_each_error },
     { "error_count", fetches_error_count },
     { "iter", fetches_iter },
+    { "_raw", fetches_raw },
     { NULL, NULL }
 };
 static const luaL_Reg fetches_meta[] = {
