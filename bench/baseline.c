@@ -1,16 +1,34 @@
 /* The ceiling fluxakafka is measured against: plain C on librdkafka doing the same work as
    bench/fluxakafka_bench.lua, with the same settings.
-     baseline produce <brokers> <topic> <count> <size>
-     baseline consume <brokers> <topic> <count>
-   Prints "RESULT <mode> <count> <records per second>" as its last line. */
+
+     bench-baseline produce [brokers] <topic> [count [size]]
+     bench-baseline consume [brokers] <topic> [count]
+
+   brokers is recognised by its ':' (a topic name cannot hold one); without it FK_BROKERS or
+   127.0.0.1:9092. count defaults to 1000000, size to 100 bytes.
+   Producer settings, the same as fluxakafka's defaults unless changed (environment, then
+   -X name=value options, which take any librdkafka property):
+     ACKS (acks, default -1 = all), LINGER_MS (linger.ms, default 0),
+     QUEUE_MAX (queue.buffering.max.messages, default librdkafka's).
+   produce: one warm-up record is produced and acknowledged first (topic auto-creation and
+   metadata), not counted; then count records, timed until the last one is acknowledged.
+   consume: a new group from the earliest offset, timed from the first record received to the
+   count-th; gives up after 120 s.
+   Prints "RESULT <mode> <count> <records per second>" as its last line; exits 1 if a record
+   failed or did not arrive. */
 #include <librdkafka/rdkafka.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#define MAX_PROPS 32
 
 static long delivered, failed;
+static const char *props[MAX_PROPS][2];
+static int prop_count;
 
 static double now(void)
 {
@@ -28,57 +46,113 @@ static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
     }
 }
 
+static void set_env(rd_kafka_conf_t *conf, const char *k, const char *env, const char *dflt)
+{
+    const char *v = getenv(env);
+    if (v && *v) set(conf, k, v);
+    else if (dflt) set(conf, k, dflt);
+}
+
+static void set_props(rd_kafka_conf_t *conf)
+{
+    int i;
+    for (i = 0; i < prop_count; i++) set(conf, props[i][0], props[i][1]);
+}
+
+static void print_settings(rd_kafka_conf_t *conf, const char *const *names)
+{
+    char v[256];
+    size_t n;
+    printf("settings:");
+    for (; *names; names++) {
+        n = sizeof v;
+        if (rd_kafka_conf_get(conf, *names, v, &n) != RD_KAFKA_CONF_OK) snprintf(v, sizeof v, "?");
+        printf(" %s=%s", *names, v);
+    }
+    printf("\n");
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     (void)opaque;
-    if (m->err) failed++;
-    else delivered++;
+    if (m->err) {
+        if (failed++ == 0) fprintf(stderr, "delivery failed: %s\n", rd_kafka_err2str(m->err));
+    } else {
+        delivered++;
+    }
+}
+
+static int produce_one(rd_kafka_t *rk, const char *topic, const char *payload, size_t size)
+{
+    rd_kafka_resp_err_t e;
+    for (;;) {
+        e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_VALUE((void *)payload, size), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+        rd_kafka_poll(rk, 100);
+    }
+    if (e) {
+        fprintf(stderr, "produce failed: %s\n", rd_kafka_err2str(e));
+        return 0;
+    }
+    return 1;
+}
+
+/* Waits until `want` records are acknowledged or failed (bounded by message.timeout.ms). */
+static void wait_deliveries(rd_kafka_t *rk, long want)
+{
+    while (delivered + failed < want) rd_kafka_flush(rk, 1000);
 }
 
 static int produce(const char *brokers, const char *topic, long count, size_t size)
 {
+    static const char *const shown[] = { "acks", "linger.ms", "queue.buffering.max.messages",
+                                         "queue.buffering.max.kbytes", "batch.num.messages",
+                                         "message.timeout.ms", "compression.codec", NULL };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char err[512], *payload = malloc(size);
+    char err[512], *payload = malloc(size ? size : 1);
     rd_kafka_t *rk;
-    double start;
+    double start, elapsed;
     long i;
 
     memset(payload, 'x', size);
     /* fluxakafka's defaults: acks=all, linger 0, librdkafka's queue limits, 30 s timeout */
     set(conf, "bootstrap.servers", brokers);
-    set(conf, "acks", "-1");
-    set(conf, "linger.ms", "0");
+    set_env(conf, "acks", "ACKS", "-1");
+    set_env(conf, "linger.ms", "LINGER_MS", "0");
+    set_env(conf, "queue.buffering.max.messages", "QUEUE_MAX", NULL);
     set(conf, "message.timeout.ms", "30000");
+    set_props(conf);
+    print_settings(conf, shown);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+
+    /* warm-up: the topic exists and its metadata is known before the clock starts */
+    if (!produce_one(rk, topic, payload, size)) return 1;
+    wait_deliveries(rk, 1);
+    if (failed) {
+        fprintf(stderr, "warm-up record to '%s' failed\n", topic);
+        return 1;
+    }
+    delivered = failed = 0;
+
     start = now();
     for (i = 0; i < count; i++) {
-        rd_kafka_resp_err_t e;
-        for (;;) {
-            e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_VALUE(payload, size), RD_KAFKA_V_END);
-            if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
-            rd_kafka_poll(rk, 100);
-        }
-        if (e) {
-            fprintf(stderr, "produce failed: %s\n", rd_kafka_err2str(e));
-            return 1;
-        }
+        if (!produce_one(rk, topic, payload, size)) return 1;
         if ((i & 15) == 0) rd_kafka_poll(rk, 0);
     }
-    while (rd_kafka_outq_len(rk) > 0 && delivered + failed < count) rd_kafka_flush(rk, 1000);
-    {
-        double elapsed = now() - start;
-        printf("produced %ld records of %zu bytes in %.3f s (%ld failed)\n", delivered, size, elapsed, failed);
-        printf("RESULT produce %ld %.1f\n", count, delivered / elapsed);
-    }
+    wait_deliveries(rk, count);
+    elapsed = now() - start;
+    printf("produced %ld records of %zu bytes to '%s' in %.3f s (%ld failed)\n", delivered, size,
+           topic, elapsed, failed);
+    printf("RESULT produce %ld %.1f\n", count, delivered / elapsed);
     rd_kafka_destroy(rk);
     free(payload);
-    return failed ? 1 : 0;
+    return failed || delivered != count ? 1 : 0;
 }
 
 static int consume(const char *brokers, const char *topic, long count)
@@ -87,17 +161,20 @@ static int consume(const char *brokers, const char *topic, long count)
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
     char err[512], group[128];
     rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
     long received = 0;
     size_t bytes = 0;
     double first = 0, last = 0, give_up = now() + 120;
 
-    snprintf(group, sizeof group, "bench-baseline-%ld", (long)time(NULL));
+    snprintf(group, sizeof group, "bench-baseline-%ld-%ld", (long)time(NULL), (long)getpid());
     set(conf, "bootstrap.servers", brokers);
     set(conf, "group.id", group);
     set(conf, "auto.offset.reset", "earliest");
     set(conf, "enable.auto.commit", "false");
     set(conf, "enable.partition.eof", "false");
     set(conf, "allow.auto.create.topics", "true");
+    set_props(conf);
+    printf("settings: group.id=%s auto.offset.reset=earliest enable.auto.commit=false\n", group);
     if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -106,34 +183,82 @@ static int consume(const char *brokers, const char *topic, long count)
     rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_subscribe(rk, subs);
     rd_kafka_topic_partition_list_destroy(subs);
+    /* the fastest way librdkafka offers: wait for one message, then take what is ready in
+       batches from the consumer queue (what fluxakafka's poll does too) */
+    queue = rd_kafka_queue_get_consumer(rk);
     while (received < count && now() < give_up) {
+        rd_kafka_message_t *batch[256];
+        ssize_t n, i;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 1000);
         if (!m) continue;
-        if (!m->err) {
-            if (!received) first = now();
-            received++;
-            bytes += m->len;
-            last = now();
+        batch[0] = m;
+        n = 1 + rd_kafka_consume_batch_queue(queue, 0, batch + 1, 255);
+        if (n < 1) n = 1;
+        for (i = 0; i < n; i++) {
+            if (!batch[i]->err && received < count) {
+                if (!received) first = now();
+                received++;
+                bytes += batch[i]->len;
+            } else if (batch[i]->err) {
+                fprintf(stderr, "consumer: %s\n", rd_kafka_message_errstr(batch[i]));
+            }
+            rd_kafka_message_destroy(batch[i]);
         }
-        rd_kafka_message_destroy(m);
+        last = now();
     }
+    rd_kafka_queue_destroy(queue);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     if (received < count) {
-        fprintf(stderr, "received only %ld of %ld records\n", received, count);
+        fprintf(stderr, "received only %ld of %ld records from '%s' in 120 s\n", received, count, topic);
         return 1;
     }
-    printf("consumed %ld records (%zu bytes) in %.3f s\n", received, bytes, last - first);
+    if (last <= first) last = first + 1e-9;
+    printf("consumed %ld records (%zu bytes) from '%s' in %.3f s\n", received, bytes, topic, last - first);
     printf("RESULT consume %ld %.1f\n", count, received / (last - first));
     return 0;
 }
 
+static int usage(const char *self)
+{
+    fprintf(stderr,
+            "usage: %s produce [brokers] <topic> [count [size]] [-X name=value ...]\n"
+            "       %s consume [brokers] <topic> [count] [-X name=value ...]\n"
+            "environment: FK_BROKERS, ACKS, LINGER_MS, QUEUE_MAX\n", self, self);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc >= 6 && strcmp(argv[1], "produce") == 0)
-        return produce(argv[2], argv[3], atol(argv[4]), (size_t)atol(argv[5]));
-    if (argc >= 5 && strcmp(argv[1], "consume") == 0)
-        return consume(argv[2], argv[3], atol(argv[4]));
-    fprintf(stderr, "usage: %s produce <brokers> <topic> <count> <size> | consume <brokers> <topic> <count>\n", argv[0]);
-    return 2;
+    const char *pos[5];
+    const char *brokers = getenv("FK_BROKERS");
+    int npos = 0, i, first = 1;
+    long count;
+
+    for (i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "-X", 2) == 0) {
+            char *kv = argv[i][2] ? argv[i] + 2 : (i + 1 < argc ? argv[++i] : NULL);
+            char *eq = kv ? strchr(kv, '=') : NULL;
+            if (!eq || prop_count == MAX_PROPS) return usage(argv[0]);
+            *eq = '\0';
+            props[prop_count][0] = kv;
+            props[prop_count++][1] = eq + 1;
+        } else if (npos < 5) {
+            pos[npos++] = argv[i];
+        } else {
+            return usage(argv[0]);
+        }
+    }
+    if (npos < 2) return usage(argv[0]);
+    if (npos >= 3 && strchr(pos[1], ':')) brokers = pos[first++];
+    if (!brokers || !*brokers) brokers = "127.0.0.1:9092";
+    count = npos > first + 1 ? atol(pos[first + 1]) : 1000000;
+    if (count <= 0) return usage(argv[0]);
+    if (strcmp(pos[0], "produce") == 0) {
+        long size = npos > first + 2 ? atol(pos[first + 2]) : 100;
+        if (size < 0) return usage(argv[0]);
+        return produce(brokers, pos[first], count, (size_t)size);
+    }
+    if (strcmp(pos[0], "consume") == 0) return consume(brokers, pos[first], count);
+    return usage(argv[0]);
 }

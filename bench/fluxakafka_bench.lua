@@ -1,13 +1,22 @@
 -- The same work as bench/baseline.c, through fluxakafka's Lua API.
---   luajit bench/fluxakafka_bench.lua produce <brokers> <topic> <count> <size>
---   luajit bench/fluxakafka_bench.lua consume <brokers> <topic> <count>
--- Prints "RESULT <mode> <count> <records per second>" as its last line.
+--   luajit bench/fluxakafka_bench.lua produce [brokers] <topic> [count [size]]
+--   luajit bench/fluxakafka_bench.lua consume [brokers] <topic> [count]
+-- brokers is recognised by its ':' (a topic name cannot hold one); without it FK_BROKERS or
+-- 127.0.0.1:9092. count defaults to 1000000, size to 100 bytes.
+-- Producer settings as in baseline.c: ACKS (required_acks, default -1), LINGER_MS
+-- (producer_linger, default 0), QUEUE_MAX (max_buffered_records, default the library's).
+-- produce: one warm-up record (produce_sync, not counted), then `pool:produce({topic=, value=})`
+-- count times with no callback, then `pool:flush(60)`; timed until the flush returns.
+-- consume: a new group, `cg:poll_fetches(1)` and `for rec in fetches:iter()`, timed from the
+-- first record received to the count-th; gives up after 120 s.
+-- Prints "RESULT <mode> <count> <records per second>" as its last line; exits 1 on a failure.
 local fk = require "fluxakafka"
 local ffi = require "ffi"
 
 ffi.cdef [[
   typedef struct { long tv_sec; long tv_nsec; } fk_bench_timespec;
   int clock_gettime(int clk, fk_bench_timespec *ts);
+  int getpid(void);
 ]]
 local ts = ffi.new("fk_bench_timespec")
 local function now()
@@ -15,52 +24,90 @@ local function now()
   return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
 end
 
-local mode, brokers, topic, count = arg[1], arg[2], arg[3], tonumber(arg[4])
+local function usage()
+  io.stderr:write("usage: fluxakafka_bench.lua produce [brokers] <topic> [count [size]]\n",
+                  "       fluxakafka_bench.lua consume [brokers] <topic> [count]\n")
+  os.exit(2)
+end
+
+local args = { ... }
+local mode = args[1]
+local i = 2
+local brokers = os.getenv("FK_BROKERS") or "127.0.0.1:9092"
+if #args >= 3 and args[2]:find(":", 1, true) then brokers, i = args[2], 3 end
+local topic = args[i]
+local count = tonumber(args[i + 1] or 1000000)
+if not topic or not count or count < 1 then usage() end
+
+local function env_number(name)
+  local v = os.getenv(name)
+  if v == nil or v == "" then return nil end
+  return assert(tonumber(v), name .. " must be a number")
+end
+local acks = env_number("ACKS") or -1
+local linger_ms = env_number("LINGER_MS") or 0
+local queue_max = env_number("QUEUE_MAX")
+
 local registry = fk.new_registry()
-registry:register_kafka({ brokers }, "bench", { required_acks = -1, producer_linger = 0 })
-local group = "bench-fluxakafka-" .. os.time()
+registry:register_kafka({ brokers }, "bench", {
+  required_acks = acks,
+  producer_linger = linger_ms / 1000,
+  max_buffered_records = queue_max,
+})
+local group = ("bench-fluxakafka-%d-%d"):format(os.time(), ffi.C.getpid())
 registry:register_kafka_consumer_group(fk.new_kafka_consumer_group(group, "bench"):topics(topic))
 local engine = assert(registry:validate())
 local pool = engine:kafka("bench")
 
 if mode == "produce" then
-  local size = tonumber(arg[5])
-  local record = { topic = topic, value = ("x"):rep(size) }
-  local produce = pool.produce
+  local size = tonumber(args[i + 2] or 100)
+  if not size or size < 0 then usage() end
+  local payload = ("x"):rep(size)
+  print(("settings: required_acks=%d producer_linger=%gs max_buffered_records=%s (FLUXAKAFKA_NO_FFI: %s)")
+    :format(acks, linger_ms / 1000, tostring(queue_max or "default"),
+            os.getenv("FLUXAKAFKA_NO_FFI") or "unset"))
+  -- warm-up: the topic exists and its metadata is known before the clock starts
+  assert(pool:produce_sync({ topic = topic, value = payload }))
+  local failures_before = pool:unreported_failures()
   local start = now()
   for _ = 1, count do
-    local ok, err = produce(pool, record)
+    local ok, err = pool:produce({ topic = topic, value = payload })
     if not ok then error(err) end
   end
-  assert(pool:flush(120))
+  local flushed, flush_err = pool:flush(60)
   local elapsed = now() - start
-  local failures = pool:unreported_failures()
-  print(("produced %d records of %d bytes in %.3f s (%d failed)"):format(count, size, elapsed, failures))
+  local failures = pool:unreported_failures() - failures_before
+  print(("produced %d records of %d bytes to '%s' in %.3f s (%d failed)")
+    :format(count - failures, size, topic, elapsed, failures))
   print(("RESULT produce %d %.1f"):format(count, (count - failures) / elapsed))
+  if not flushed then io.stderr:write("flush failed: ", tostring(flush_err), "\n") end
   engine:close()
-  os.exit(failures == 0 and 0 or 1)
+  os.exit((flushed and failures == 0) and 0 or 1)
 elseif mode == "consume" then
+  print(("settings: group=%s (FLUXAKAFKA_NO_FFI: %s)")
+    :format(group, os.getenv("FLUXAKAFKA_NO_FFI") or "unset"))
   local cg = assert(pool:consumer_group(group))
   local received, bytes, first, last = 0, 0, nil, nil
   local give_up = now() + 120
   while received < count and now() < give_up do
-    local fetches = cg:poll_fetches(1)
+    local fetches = assert(cg:poll_fetches(1))
     for record in fetches:iter() do
       if not first then first = now() end
       received = received + 1
       bytes = bytes + #record.value
+      if received == count then break end
     end
     last = now()
   end
   cg:close()
   engine:close()
   if received < count then
-    io.stderr:write(("received only %d of %d records\n"):format(received, count))
+    io.stderr:write(("received only %d of %d records from '%s' in 120 s\n"):format(received, count, topic))
     os.exit(1)
   end
-  print(("consumed %d records (%d bytes) in %.3f s"):format(received, bytes, last - first))
+  if last <= first then last = first + 1e-9 end
+  print(("consumed %d records (%d bytes) from '%s' in %.3f s"):format(received, bytes, topic, last - first))
   print(("RESULT consume %d %.1f"):format(count, received / (last - first)))
 else
-  io.stderr:write("usage: fluxakafka_bench.lua produce|consume <brokers> <topic> <count> [size]\n")
-  os.exit(2)
+  usage()
 end

@@ -399,13 +399,16 @@ static rd_kafka_t *producer(fk_pool *p, fk_error *err)
     return p->rk;
 }
 
-static rd_kafka_topic_t *topic_handle(fk_pool *p, const char *name)
+/* The cached handle of a topic; with `add`, a valid topic not cached yet is added (while
+   there is room). */
+static rd_kafka_topic_t *topic_handle(fk_pool *p, const char *name, int add)
 {
     size_t i;
     rd_kafka_topic_t *rkt;
+    if (!name) return NULL;
     for (i = 0; i < p->topic_count; i++)
         if (strcmp(p->topics[i].name, name) == 0) return p->topics[i].rkt;
-    if (p->topic_count == TOPIC_CACHE_SIZE) return NULL;
+    if (!add || p->topic_count == TOPIC_CACHE_SIZE) return NULL;
     if (!(rkt = rd_kafka_topic_new(p->rk, name, NULL))) return NULL;
     if (!(p->topics[p->topic_count].name = fk_strdup(name))) {
         rd_kafka_topic_destroy(rkt);
@@ -431,13 +434,15 @@ static int produce_one(fk_pool *p, const fk_produce_record *rec, void *opaque, i
     long long deadline = 0;
 
     if (!rk) return 0;
-    if (!fk_topic_name_valid(rec->topic, NULL)) {
+    rkt = topic_handle(p, rec->topic, 0);
+    /* a cached topic was checked when it entered the cache */
+    if (!rkt && !fk_topic_name_valid(rec->topic, NULL)) {
         fk_error_set(err, "INVALID_TOPIC_EXCEPTION",
                      "produce to '%.300s' failed: not a valid topic name (1 to 249 letters, digits, '.', '_' or '-')",
                      rec->topic ? rec->topic : "");
         return 0;
     }
-    rkt = topic_handle(p, rec->topic);
+    if (!rkt) rkt = topic_handle(p, rec->topic, 1);
     for (;;) {
         rd_kafka_headers_t *hdrs = NULL;
         if (rec->header_count) {

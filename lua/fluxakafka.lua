@@ -106,10 +106,13 @@ function consumer_group_methods:poll_fetches(timeout, max_records)
   end
 end
 
--- LuaJIT: build record tables through the FFI (see fluxakafka/ffi_fetches.lua).
+-- LuaJIT: build record tables and produce plain records through the FFI
+-- (see fluxakafka/ffi_fetches.lua and fluxakafka/ffi_produce.lua).
 if rawget(_G, "jit") and os.getenv("FLUXAKAFKA_NO_FFI") == nil then
   local ok, fast = pcall(require, "fluxakafka.ffi_fetches")
   if ok and fast then fast.install(core.fetches_methods) end
+  local ok_produce, fast_produce = pcall(require, "fluxakafka.ffi_produce")
+  if ok_produce and fast_produce then fast_produce.install(pool_methods) end
 end
 
 local Context = {}

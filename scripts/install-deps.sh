@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Installs what fluxakafka needs on Debian 12, only when something is missing.
+# Installs what fluxakafka needs on Debian 12, only when something is missing: every package is
+# checked with dpkg-query first, so with everything present this takes a fraction of a second
+# and never touches the network (make test calls it each time).
 set -euo pipefail
+# build-essential pkg-config librdkafka-dev libyaml-dev: the C core; luajit libluajit-5.1-dev
+# luarocks lua-busted: the Lua side and the specs; default-jre-headless maven: the test broker
+# (scripts/kafka.sh); valgrind: leak checks; openssl: the test broker's throw-away TLS CA.
 PACKAGES=(build-essential pkg-config librdkafka-dev libyaml-dev luajit libluajit-5.1-dev
           luarocks lua-busted default-jre-headless maven valgrind openssl)
 missing=()
@@ -15,5 +20,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# One update, only now that something is missing: a fresh machine's package lists may be empty.
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# sudo drops the environment by default, so DEBIAN_FRONTEND is passed through env explicitly.
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

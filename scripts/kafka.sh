@@ -21,26 +21,46 @@ state="$root/.kafka"
 pidfile="$state/kafka.pid"
 log="$state/server.log"
 PORTS=(9092 9093 9094 9095 9096)
+# The ports are machine-wide, so the lock is too: two checkouts or two test runs calling up/down at
+# once must not format, start or delete the same broker concurrently.
+lockfile="${TMPDIR:-/tmp}/fluxakafka-kafka.lock"
 
 java_cp() { echo "$libs/*"; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# The pid of the broker this script started, if it still runs. The command line is checked, not
+# just kill -0: after a reboot or a crash the pid may belong to an unrelated process, which down
+# must never kill. (A zombie has an empty command line, so it does not count as running either.)
 our_pid() {
   [ -f "$pidfile" ] || return 1
-  local pid
-  pid="$(cat "$pidfile")"
-  kill -0 "$pid" 2>/dev/null || return 1
+  local pid cmd
+  pid="$(cat "$pidfile" 2>/dev/null)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  cmd="$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline")" || return 1
+  [[ "$cmd" == *"kafka.Kafka $state/server.properties"* ]] || return 1
   echo "$pid"
+}
+
+# Who listens on a port, for the error message when it is not our broker.
+port_owner() { ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*' | head -n 1 | sed 's/users:((//'; }
+
+with_lock() {
+  exec 9>"$lockfile"
+  flock -w 180 9 || { echo "kafka.sh: another kafka.sh still holds $lockfile after 180 s" >&2; exit 1; }
+  "$@"
 }
 
 fetch() {
   if [ -f "$libs/kafka_2.13-$KAFKA_VERSION.jar" ]; then return 0; fi
   command -v mvn >/dev/null || { echo "kafka.sh: maven is missing (make deps installs it)" >&2; exit 1; }
   echo "kafka.sh: fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $libs"
+  rm -rf "$libs.partial"   # left over from an interrupted download
   mkdir -p "$libs.partial"
+  # Maven's output goes to a file (it is noise when all goes well) and is shown when it fails.
   mvn -q -B -Dstyle.color=never -f "$root/scripts/kafka-pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$libs.partial"
+    -DincludeScope=runtime -DoutputDirectory="$libs.partial" > "$cache/fetch.log" 2>&1 \
+    || { echo "kafka.sh: maven could not fetch the jars:" >&2; tail -n 40 "$cache/fetch.log" >&2; exit 1; }
   rm -rf "$libs"
   mv "$libs.partial" "$libs"   # only a complete download becomes the cache
 }
@@ -112,6 +132,9 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 PROPS
 }
 
+# Ready means both: the broker logged the end of its startup, and every client listener accepts
+# TCP. An open port alone can come before the broker serves requests, and the log line alone says
+# nothing about a listener that failed to come up; clients of either kind must not race it.
 answers() { port_open 9092 && port_open 9094 && port_open 9095 && port_open 9096 && grep -q "Kafka Server started" "$log" 2>/dev/null; }
 
 up() {
@@ -120,24 +143,33 @@ up() {
     return 0
   fi
   if our_pid >/dev/null; then down; fi
+  # Nothing of ours runs now, so a listening port belongs to someone else (another broker, an old
+  # run from a different checkout): starting would only fail later with a bind error in the log.
+  local port
   for port in "${PORTS[@]}"; do
     if port_open "$port"; then
-      echo "kafka.sh: port $port is taken by another process; stop it first" >&2
+      echo "kafka.sh: 127.0.0.1:$port is already in use by a process this script did not start ($(port_owner "$port"))" >&2
+      echo "kafka.sh: stop it (or free ports ${PORTS[*]}) and run up again" >&2
       exit 1
     fi
   done
   fetch
+  # Every start is a fresh cluster: tests must not depend on topics or offsets of an earlier run.
   rm -rf "$state"
   write_config
   local cluster_id
-  cluster_id="$(java -cp "$(java_cp)" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
+  cluster_id="$(java -cp "$(java_cp)" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)" \
+    || { echo "kafka.sh: kafka.tools.StorageTool random-uuid failed (is $libs complete?)" >&2; exit 1; }
+  # SCRAM credentials live in the KRaft metadata log, so they are written at format time (-S) and
+  # exist before any client connects; PLAIN users are in the JAAS line of server.properties.
   java -cp "$(java_cp)" -Dlog4j.configuration="file:$state/log4j.properties" kafka.tools.StorageTool format \
     -t "$cluster_id" -c "$state/server.properties" \
     -S 'SCRAM-SHA-256=[name=scram256,password=scram256-secret]' \
     -S 'SCRAM-SHA-512=[name=scram512,password=scram512-secret]' > "$state/format.log" 2>&1 \
     || { echo "kafka.sh: formatting the storage failed:" >&2; cat "$state/format.log" >&2; exit 1; }
+  # 9>&-: the broker must not inherit the lock's descriptor, or it would hold the lock for its life.
   nohup java -Xms256m -Xmx512m -Dlog4j.configuration="file:$state/log4j.properties" \
-    -cp "$(java_cp)" kafka.Kafka "$state/server.properties" > "$state/stdout.log" 2>&1 &
+    -cp "$(java_cp)" kafka.Kafka "$state/server.properties" > "$state/stdout.log" 2>&1 9>&- &
   echo $! > "$pidfile"
   local deadline=$((SECONDS + 90))
   until answers; do
@@ -155,10 +187,14 @@ up() {
 down() {
   local pid
   if pid="$(our_pid)"; then
+    # SIGTERM lets the broker shut down cleanly (usually a few seconds); SIGKILL only if it hangs.
     kill "$pid" 2>/dev/null || true
     local deadline=$((SECONDS + 30))
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-    kill -9 "$pid" 2>/dev/null || true
+    while our_pid >/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    if our_pid >/dev/null; then
+      echo "kafka.sh: broker did not stop within 30 s; killing it" >&2
+      kill -9 "$pid" 2>/dev/null || true
+    fi
     echo "kafka.sh: broker stopped"
   fi
   rm -rf "$state"
@@ -167,9 +203,9 @@ down() {
 status() { our_pid >/dev/null && answers; }
 
 case "${1:-}" in
-  fetch) fetch ;;
-  up) up ;;
-  down) down ;;
-  status) status ;;
+  fetch) with_lock fetch ;;
+  up) with_lock up ;;
+  down) with_lock down ;;
+  status) status ;;   # read-only: no lock, so it never waits behind a starting broker
   *) echo "usage: $0 fetch|up|down|status" >&2; exit 2 ;;
 esac

@@ -32,12 +32,32 @@ local function write_migration(body)
   return path
 end
 
--- A migration that manages one pool with `topics` registered (and protects nothing else).
+-- Topics and groups that other work left on the broker: the migrations here leave them alone,
+-- so that the deletions under test are only this file's own.
+local function foreign_names()
+  local r = fk.new_registry()
+  r:register_kafka({ BROKERS }, "probe")
+  r:register_kafka_topic(fk.new_kafka_topic("cli-probe-" .. os.time(), "probe"))
+  local engine = assert(r:validate())
+  local topics, groups = {}, {}
+  for _, a in ipairs(assert(fk.get_kafka_alters(engine:new_context()))) do
+    if a.kind == "delete_topic" then topics[#topics + 1] = ("%q"):format(a.topic) end
+    if a.kind == "delete_group" then groups[#groups + 1] = ("%q"):format(a.group) end
+  end
+  engine:close()
+  return table.concat(topics, ", "), table.concat(groups, ", ")
+end
+
+local FOREIGN_TOPICS, FOREIGN_GROUPS
+
+-- A migration that manages one pool with `topics` registered.
 local function migration(topics, extra)
+  if not FOREIGN_TOPICS then FOREIGN_TOPICS, FOREIGN_GROUPS = foreign_names() end
   local lines = {
     "local registry = ...",
     "local fk = require 'fluxakafka'",
-    ("registry:register_kafka({%q}, 'cli', { ignored_consumer_groups = {} })"):format(BROKERS),
+    ("registry:register_kafka({%q}, 'cli', { ignored_topics = { %s }, ignored_consumer_groups = { %s } })"):format(
+      BROKERS, FOREIGN_TOPICS, FOREIGN_GROUPS),
   }
   for _, t in ipairs(topics) do
     lines[#lines + 1] = ("registry:register_kafka_topic(fk.new_kafka_topic(%q, 'cli'):partitions(%d))"):format(t[1], t[2])

@@ -606,6 +606,14 @@ static int pool_tostring(lua_State *L)
     return 1;
 }
 
+/* The core pool for the FFI fast path (valid while this pool userdata is alive). */
+static int pool_ptr(lua_State *L)
+{
+    pool_ud *u = check_pool(L, "_ptr");
+    lua_pushlightuserdata(L, u->pool);
+    return 1;
+}
+
 static int pool_engine(lua_State *L)
 {
     luaL_checkudata(L, 1, LFK_POOL);
@@ -668,6 +676,7 @@ static const luaL_Reg pool_methods[] = {
     { "consumer_group", pool_consumer_group },
     { "must_consumer_group", pool_must_consumer_group },
     { "_engine", pool_engine },
+    { "_ptr", pool_ptr },
     { NULL, NULL }
 };
 static const luaL_Reg pool_meta[] = {

@@ -1,0 +1,84 @@
+--- Under LuaJIT, `pool:produce(record)` without a callback goes straight to the C core's
+-- fk_pool_produce through the FFI, so the JIT compiles it into the caller's loop. Anything
+-- unusual (a callback, headers, a value of the wrong type, a closed pool) takes the C API
+-- path, which raises or reports exactly as documented.
+local ffi = require "ffi"
+
+ffi.cdef [[
+typedef struct fk_ffi_error { int rd_err; char code[64]; char msg[512]; } fk_ffi_error;
+typedef struct fk_ffi_header { const char *key; const void *value; size_t value_len; } fk_ffi_header;
+typedef struct fk_ffi_record {
+  const char *topic;
+  const void *key; size_t key_len;
+  const void *value; size_t value_len;
+  const fk_ffi_header *headers; size_t header_count;
+  int32_t partition;
+  int64_t timestamp_ms;
+} fk_ffi_record;
+int fk_pool_produce(void *p, const fk_ffi_record *rec, uint64_t token, int block_ms, fk_ffi_error *err);
+int fk_pool_poll(void *p, int timeout_ms);
+size_t fk_pool_queued_deliveries(const void *p);
+int fk_pool_is_closed(const void *p);
+]]
+
+local path = package.searchpath and package.searchpath("fluxakafka.core", package.cpath)
+if not path then return nil end
+local ok, lib = pcall(ffi.load, path)
+if not ok then return nil end
+
+local M = {}
+
+-- must match PRODUCE_BLOCK_MS of csrc/lua/lfk_pool.c
+local BLOCK_MS = 10000
+local MAX_PARTITION = 2147483647
+
+function M.install(pool_methods)
+  local c_produce = pool_methods.produce
+  local record_buf = ffi.new("fk_ffi_record")
+  local err = ffi.new("fk_ffi_error")
+  local pointers = setmetatable({}, { __mode = "k" })
+  local calls = 0
+  local void_ptr = ffi.typeof("void *")
+  local type, floor, ffi_string = type, math.floor, ffi.string
+
+  function pool_methods.produce(self, record, callback)
+    if callback ~= nil or type(record) ~= "table" then return c_produce(self, record, callback) end
+    local topic, value, key = record.topic, record.value, record.key
+    local partition, timestamp = record.partition, record.timestamp
+    if type(topic) ~= "string" or type(value) ~= "string" or record.headers ~= nil
+      or (key ~= nil and type(key) ~= "string")
+      or (partition ~= nil and (type(partition) ~= "number" or partition < 0 or partition > MAX_PARTITION
+                                or partition ~= floor(partition)))
+      or (timestamp ~= nil and (type(timestamp) ~= "number" or timestamp < 0)) then
+      return c_produce(self, record)
+    end
+    local pool = pointers[self]
+    if pool == nil then
+      pool = ffi.cast(void_ptr, self:_ptr())
+      pointers[self] = pool
+    end
+    if lib.fk_pool_is_closed(pool) ~= 0 then return c_produce(self, record) end
+    calls = calls + 1
+    if calls % 16 == 0 then lib.fk_pool_poll(pool, 0) end
+    -- callbacks of earlier records run here, on this thread, as in the C API path
+    if lib.fk_pool_queued_deliveries(pool) ~= 0 then self:poll(0) end
+    record_buf.topic = topic
+    record_buf.value = value
+    record_buf.value_len = #value
+    if key then
+      record_buf.key = key
+      record_buf.key_len = #key
+    else
+      record_buf.key = nil
+      record_buf.key_len = 0
+    end
+    record_buf.partition = partition or -1
+    record_buf.timestamp_ms = timestamp or 0
+    if lib.fk_pool_produce(pool, record_buf, 0, BLOCK_MS, err) == 0 then
+      return nil, ffi_string(err.msg), ffi_string(err.code)
+    end
+    return true
+  end
+end
+
+return M
