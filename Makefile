@@ -56,8 +56,8 @@ $(ASAN_MODULE): $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
 	$(CC) -O1 -g -fsanitize=address -fno-omit-frame-pointer $(WARN) -fPIC -shared $(LUAJIT_INC) -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
 
 test-asan: deps $(ASAN_MODULE)
-	FK_TEST_CPATH='$(CURDIR)/build-asan/?.so' ASAN_OPTIONS=detect_leaks=1:exitcode=23 \
-	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $(CURDIR)/$(ASAN_MODULE)" \
+	FK_TEST_CPATH='$(CURDIR)/build-asan/?.so' FK_TEST_ASAN_OPTIONS=detect_leaks=1:exitcode=23 \
+	FK_TEST_PRELOAD="$$($(CC) -print-file-name=libasan.so) $(CURDIR)/$(ASAN_MODULE)" \
 	bash scripts/with-kafka.sh bash scripts/run-specs.sh
 
 fuzz:

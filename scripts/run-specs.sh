@@ -14,11 +14,18 @@ failed=0
 run_pass() {
   local name="$1"; shift
   local out=".test-output/$name.tap"
-  env "$@" luajit /usr/bin/busted -o TAP "${files[@]}" > "$out" 2> ".test-output/$name.stderr.log"
+  # FK_TEST_PRELOAD (make test-asan) reaches luajit only, not the shell tools around it
+  env "$@" ${FK_TEST_PRELOAD:+LD_PRELOAD="$FK_TEST_PRELOAD"} ${FK_TEST_ASAN_OPTIONS:+ASAN_OPTIONS="$FK_TEST_ASAN_OPTIONS"} \
+    luajit /usr/bin/busted -o TAP "${files[@]}" > "$out" 2> ".test-output/$name.stderr.log"
   local status=$?
   cat "$out"
   passed=$((passed + $(grep -cE '^ok [0-9]+' "$out")))
   failed=$((failed + $(grep -cE '^not ok [0-9]+' "$out")))
+  if [ "$status" = 23 ] || grep -q "ERROR: \(Leak\|Address\)Sanitizer" ".test-output/$name.stderr.log"; then
+    echo "AddressSanitizer reported a problem in the $name pass:" >&2
+    grep -A 20 "ERROR: " ".test-output/$name.stderr.log" | head -n 60 >&2
+    failed=$((failed + 1))
+  fi
   if ! grep -qE '^1\.\.[0-9]+' "$out"; then
     echo "busted ($name) did not finish (exit $status); its stderr:" >&2
     tail -n 30 ".test-output/$name.stderr.log" >&2
