@@ -51,4 +51,28 @@ describe("SASL", function()
       engine:close()
     end)
   end
+
+  it("keeps the password out of librdkafka's debug log as fluxakafka forwards it", function()
+    local secret = "scram256-secret"
+    local script = os.tmpname() .. ".lua"
+    local f = assert(io.open(script, "w"))
+    f:write(([[
+local fk = require "fluxakafka"
+for _, password in ipairs({ %q, "wrong-%s" }) do
+  local r = fk.new_registry()
+  r:register_kafka({ %q }, "secure", { sasl = { mechanism = "SCRAM-SHA-256", user = "scram256", password = password } })
+  local engine = assert(r:validate())
+  print(engine:kafka("secure"):produce_sync({ topic = "sasl-debug-log", value = "x" }))
+  engine:close()
+end
+]]):format(secret, secret, support.sasl_brokers[1]))
+    f:close()
+    local p = assert(io.popen("FK_RDKAFKA_DEBUG=security,broker,conf,protocol luajit " .. script .. " 2>&1"))
+    local out = p:read("*a")
+    p:close()
+    os.remove(script)
+    assert.matches("SASL", out)                       -- the debug log was really on
+    assert.matches("true", out)                       -- and the right password worked
+    assert.is_nil(out:find(secret, 1, true), "the password appears in the forwarded log")
+  end)
 end)
