@@ -173,8 +173,10 @@ static int consume(const char *brokers, const char *topic, long count)
     set(conf, "enable.auto.commit", "false");
     set(conf, "enable.partition.eof", "false");
     set(conf, "allow.auto.create.topics", "true");
+    /* what fluxakafka's consumer groups set (csrc/fk_consumer.c) */
+    set(conf, "queued.min.messages", "1000000");
     set_props(conf);
-    printf("settings: group.id=%s auto.offset.reset=earliest enable.auto.commit=false\n", group);
+    printf("settings: group.id=%s auto.offset.reset=earliest enable.auto.commit=false queued.min.messages=1000000\n", group);
     if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
         fprintf(stderr, "%s\n", err);
         return 1;

@@ -5,7 +5,8 @@
 #   N (1000000) records of SIZE (100) bytes, RUNS (3; the table shows the median),
 #   FK_BROKERS (127.0.0.1:9092), producer settings ACKS (-1), LINGER_MS (0) and QUEUE_MAX
 #   (librdkafka's default) for both sides, RUN_TIMEOUT (300 s per program run),
-#   ALTERS (1; 0 skips the schema management part).
+#   ALTERS (1; 0 skips the schema management part), WARMUP (1; 0 skips the untimed
+#   round that warms the broker's JVM up first).
 # Every run uses fresh topics (C and Lua apart) and a new consumer group; each program
 # produces one warm-up record first (topic auto-creation), which is not timed. Program
 # output is kept in build/bench-logs/<stamp>/. Exits 1 if a run failed.
@@ -17,12 +18,19 @@ SIZE="${SIZE:-100}"
 RUNS="${RUNS:-3}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-300}"
 ALTERS="${ALTERS:-1}"
+WARMUP="${WARMUP:-1}"
 export FK_BROKERS="${FK_BROKERS:-127.0.0.1:9092}"
 export ACKS="${ACKS:--1}" LINGER_MS="${LINGER_MS:-0}" QUEUE_MAX="${QUEUE_MAX:-}"
 export LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;;" LUA_CPATH="$root/build/?.so;;"
 BROKERS="$FK_BROKERS"
 mkdir -p build
 cc -O2 -Wall -Wextra -Werror bench/baseline.c -lrdkafka -o build/bench-baseline
+
+first_broker="${BROKERS%%,*}"
+if ! timeout 5 bash -c "exec 3<>/dev/tcp/${first_broker%:*}/${first_broker##*:}" 2>/dev/null; then
+  echo "bench: no broker answers on $first_broker (start one: bash scripts/kafka.sh up)" >&2
+  exit 1
+fi
 
 stamp="$(date +%Y%m%d-%H%M%S)"
 logs="build/bench-logs/$stamp"
@@ -55,6 +63,12 @@ verdict() { awk -v r="$1" -v t="$2" 'BEGIN {print (r != "n/a" && r + 0 >= t) ? "
 
 declare -a c_prod=() lua_prod=() c_cons=() lua_cons=()
 tstamp="$(date +%s)"
+# a freshly started broker JVM is slow until its JIT has warmed up: one untimed round first
+if [ "$WARMUP" != 0 ]; then
+  echo "warm-up round (not counted): $N records through the broker" >&2
+  bench warmup-produce ./build/bench-baseline produce "$BROKERS" "bench-warmup-$tstamp" "$N" "$SIZE" >/dev/null
+  bench warmup-consume ./build/bench-baseline consume "$BROKERS" "bench-warmup-$tstamp" "$N" >/dev/null
+fi
 for run in $(seq "$RUNS"); do
   ct="bench-c-$tstamp-$run"; lt="bench-lua-$tstamp-$run"
   echo "run $run/$RUNS: producing $N records of $SIZE bytes (C to $ct, then Lua to $lt)" >&2
@@ -64,7 +78,7 @@ for run in $(seq "$RUNS"); do
   c_cons+=("$(bench "c-consume-$run" ./build/bench-baseline consume "$BROKERS" "$ct" "$N")")
   lua_cons+=("$(bench "lua-consume-$run" luajit bench/fluxakafka_bench.lua consume "$BROKERS" "$lt" "$N")")
 done
-# bench runs in a subshell: count its failures here
+# bench runs in a subshell: count its failures here (a failed warm-up shows in the runs)
 for v in "${c_prod[@]}" "${lua_prod[@]}" "${c_cons[@]}" "${lua_cons[@]}"; do
   [ "$v" = FAIL ] && failures=$((failures + 1))
 done
@@ -91,7 +105,7 @@ kafka_version="${KAFKA_VERSION:-3.9.1}"
   echo
   echo "- Machine: $(nproc) CPUs, $cpu, $mem RAM; load average before the runs: $load_before"
   echo "- Versions: librdkafka $rdk_run (Debian librdkafka-dev $rdk_pkg), $(luajit -v | head -n1), $(cc --version | head -n1), Apache Kafka $kafka_version (single KRaft node on the same machine, PLAINTEXT $BROKERS)"
-  echo "- Settings, same for both: acks=$ACKS, linger.ms=$LINGER_MS, queue.buffering.max.messages=${QUEUE_MAX:-librdkafka default (100000)}, message.timeout.ms=30000, $N records of $SIZE bytes, fresh topic per run auto-created with 1 partition and warmed up by one untimed record; produce timed from the first record to the end of the flush; consumers are new groups starting at the earliest offset, timed from the first record received to the last"
+  echo "- Settings, same for both: acks=$ACKS, linger.ms=$LINGER_MS, queue.buffering.max.messages=${QUEUE_MAX:-librdkafka default (100000)}, message.timeout.ms=30000, $N records of $SIZE bytes, fresh topic per run auto-created with 1 partition and warmed up by one untimed record, after one untimed round of the C programs to warm the broker up; produce timed from the first record to the end of the flush; consumers are new groups starting at the earliest offset, timed from the first record received to the last"
   echo "- C side (bench/baseline.c): \`rd_kafka_producev\` (topic by name, copy) with a delivery callback counting successes and failures, \`rd_kafka_poll(rk, 0)\` every 16 records, \`rd_kafka_poll(rk, 100)\` and retry on a full queue, then \`rd_kafka_flush\`; consuming with \`rd_kafka_consumer_poll\` for the first message and \`rd_kafka_consume_batch_queue\` for the rest of what is ready, touching each payload's length"
   echo "- fluxakafka side (bench/fluxakafka_bench.lua, LuaJIT): \`pool:produce({topic = T, value = payload})\` (a new record table per call, no callback) then \`pool:flush(60)\`; \`cg:poll_fetches(1)\` and \`for rec in fetches:iter()\` (a full record table per record) touching \`#rec.value\`"
   echo

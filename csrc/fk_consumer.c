@@ -60,6 +60,11 @@ static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *e
              /* like the producer: consuming a topic that does not exist yet creates it
                 (when the broker allows), instead of waiting for a metadata refresh */
              fk_conf_set(conf, "allow.auto.create.topics", "true", err) &&
+             /* librdkafka 2.0.2 stops fetching for about a second once a partition's local
+                queue holds queued.min.messages: with the default 100000 a consumer busy with
+                small records idles most of that second. The byte limit
+                (queued.max.messages.kbytes, 64 MiB per consumer) still bounds the memory. */
+             fk_conf_set(conf, "queued.min.messages", "1000000", err) &&
              fk_conf_set(conf, "enable.auto.commit", g->auto_commit_interval_ms > 0 ? "true" : "false", err);
     if (ok && g->auto_commit_interval_ms > 0)
         ok = set_int(conf, "auto.commit.interval.ms", g->auto_commit_interval_ms, err);
@@ -149,7 +154,7 @@ fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
                      group_name, errstr);
         goto fail;
     }
-    c->rk_pid = getpid();
+    c->rk_pid = fk_process_id();
     rd_kafka_poll_set_consumer(c->rk);
     c->queue = rd_kafka_queue_get_consumer(c->rk);
 
@@ -192,7 +197,7 @@ static int usable(fk_consumer *c, fk_error *err)
         fk_error_set(err, "_STATE", "kafka consumer group '%s' is closed", c->spec.name);
         return 0;
     }
-    if (c->rk_pid != getpid()) {
+    if (c->rk_pid != fk_process_id()) {
         fk_error_set(err, "_STATE",
                      "kafka consumer group '%s' was created in another process (before a fork); "
                      "create consumer groups in the process that uses them", c->spec.name);
@@ -324,7 +329,7 @@ void fk_consumer_close(fk_consumer *c)
         f->prev = f->next = NULL;
     }
     c->live = NULL;
-    if (c->rk_pid == getpid()) {
+    if (c->rk_pid == fk_process_id()) {
         if (c->queue) rd_kafka_queue_destroy(c->queue);
         rd_kafka_consumer_close(c->rk);
         rd_kafka_destroy(c->rk);

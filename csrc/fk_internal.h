@@ -5,6 +5,11 @@
 #include "fluxakafka.h"
 #include <librdkafka/rdkafka.h>
 
+#include <sys/types.h>
+
+/* The current process id, without a system call (refreshed after fork). */
+pid_t fk_process_id(void);
+
 char *fk_strdup(const char *s);
 void  fk_free_secret(char *s);
 void  fk_error_append(fk_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -366,7 +366,7 @@ static rd_kafka_t *producer(fk_pool *p, fk_error *err)
         fk_error_set(err, "_STATE", "kafka pool '%s' is closed", p->spec->code);
         return NULL;
     }
-    if (p->rk && p->rk_pid != getpid()) {
+    if (p->rk && p->rk_pid != fk_process_id()) {
         /* inherited across fork: its threads live in the parent; abandon the handle
            (destroying it would wait on threads that do not exist here) */
         forget_producer(p, 0);
@@ -395,7 +395,7 @@ static rd_kafka_t *producer(fk_pool *p, fk_error *err)
                      p->spec->code, errstr);
         return NULL;
     }
-    p->rk_pid = getpid();
+    p->rk_pid = fk_process_id();
     return p->rk;
 }
 
@@ -542,7 +542,7 @@ void fk_batch_release(fk_batch *b)
 
 int fk_pool_poll(fk_pool *p, int timeout_ms)
 {
-    if (p->rk && p->rk_pid == getpid()) rd_kafka_poll(p->rk, timeout_ms);
+    if (p->rk && p->rk_pid == fk_process_id()) rd_kafka_poll(p->rk, timeout_ms);
     return (int)p->dq_count;
 }
 
@@ -558,7 +558,7 @@ int fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err)
         fk_error_set(err, "_STATE", "kafka pool '%s' is closed", p->spec->code);
         return 0;
     }
-    if (!p->rk || p->rk_pid != getpid()) return 1;
+    if (!p->rk || p->rk_pid != fk_process_id()) return 1;
     e = rd_kafka_flush(p->rk, timeout_ms);
     if (e) {
         fk_error_set_rd(err, e, "flush of kafka pool '%s' did not finish (%zu records still in flight)",
@@ -570,7 +570,7 @@ int fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err)
 
 static void destroy_admin(fk_pool *p)
 {
-    if (p->admin && p->admin_pid == getpid()) rd_kafka_destroy(p->admin);
+    if (p->admin && p->admin_pid == fk_process_id()) rd_kafka_destroy(p->admin);
     p->admin = NULL;
 }
 
@@ -580,7 +580,7 @@ void fk_pool_close(fk_pool *p, int timeout_ms)
     p->closed = 1;
     destroy_admin(p);
     if (!p->rk) return;
-    if (p->rk_pid != getpid()) {
+    if (p->rk_pid != fk_process_id()) {
         forget_producer(p, 0);
         return;
     }
@@ -602,7 +602,7 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
         fk_error_set(err, "_STATE", "kafka pool '%s' is closed", p->spec->code);
         return NULL;
     }
-    if (p->admin && p->admin_pid != getpid()) p->admin = NULL;   /* inherited: abandon */
+    if (p->admin && p->admin_pid != fk_process_id()) p->admin = NULL;   /* inherited: abandon */
     if (p->admin) return p->admin;
     if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
     if (!fk_conf_set(conf, "allow.auto.create.topics", "false", err)) {
@@ -615,7 +615,7 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
                      p->spec->code, errstr);
         return NULL;
     }
-    p->admin_pid = getpid();
+    p->admin_pid = fk_process_id();
     return p->admin;
 }
 

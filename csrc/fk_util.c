@@ -1,10 +1,12 @@
 /* Errors, owned string containers and the copy/clear functions of the specifications. */
 #include "fk_internal.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void fk_error_clear(fk_error *e)
 {
@@ -58,6 +60,25 @@ void fk_error_append(fk_error *e, const char *fmt, ...)
 const char *fk_librdkafka_version(void)
 {
     return rd_kafka_version_str();
+}
+
+/* getpid() is a system call; produce asks on every record whether it still runs in the
+   process that made its client. The answer is cached and refreshed in a fork child. */
+static pid_t           cached_pid;
+static pthread_once_t  pid_once = PTHREAD_ONCE_INIT;
+
+static void refresh_pid(void) { cached_pid = getpid(); }
+
+static void init_pid(void)
+{
+    cached_pid = getpid();
+    pthread_atfork(NULL, NULL, refresh_pid);
+}
+
+pid_t fk_process_id(void)
+{
+    pthread_once(&pid_once, init_pid);
+    return cached_pid;
 }
 
 const char *fk_err_name(int rd_err) { return rd_kafka_err2name((rd_kafka_resp_err_t)rd_err); }
