@@ -90,12 +90,7 @@ static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void 
 {
     fk_consumer *c = opaque;
     (void)rk;
-    if (err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED) err = RD_KAFKA_RESP_ERR__AUTHENTICATION;
-    if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR__SSL)
-        return;
-    c->auth_failed = err;
-    snprintf(c->auth_error, sizeof c->auth_error, "%s", reason);
-    fk_mask_secrets(c->auth_error);
+    fk_note_refusal(err, reason, &c->auth_failed, c->auth_error, sizeof c->auth_error);
 }
 
 /* One bounded broker round trip, in short steps so that refused credentials end it at once

@@ -30,6 +30,10 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err);
 /* Overwrites every registered secret (SASL password, TLS key password) found in line. */
 void fk_mask_secrets(char *line);
 
+/* When an error event means the brokers refused us (credentials, TLS), records it in
+   code/reason (masked) and returns its code (_AUTHENTICATION or _SSL); else returns 0. */
+int fk_note_refusal(int err, const char *reason, int *code, char *buf, size_t buf_len);
+
 int fk_connect_timeout_ms(const fk_pool_spec *spec);
 
 #endif

@@ -291,16 +291,21 @@ static int delivery_error(const fk_pool *p, rd_kafka_resp_err_t err)
 
 /* Refused credentials and failed TLS handshakes would otherwise surface only as message
    time-outs, long after the broker said no: fail the queued records now, with the reason. */
+int fk_note_refusal(int err, const char *reason, int *code, char *buf, size_t buf_len)
+{
+    if (err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED) err = RD_KAFKA_RESP_ERR__AUTHENTICATION;
+    if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR__SSL) return 0;
+    *code = err;
+    snprintf(buf, buf_len, "%s", reason);
+    fk_mask_secrets(buf);
+    return err;
+}
+
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     fk_pool *p = opaque;
-    if (err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED) err = RD_KAFKA_RESP_ERR__AUTHENTICATION;
-    if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR__SSL)
-        return;
-    p->auth_failed = err;
-    snprintf(p->auth_error, sizeof p->auth_error, "%s", reason);
-    fk_mask_secrets(p->auth_error);
-    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    if (fk_note_refusal(err, reason, &p->auth_failed, p->auth_error, sizeof p->auth_error))
+        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 }
 
 const char *fk_pool_auth_error(const fk_pool *p)
