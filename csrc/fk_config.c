@@ -1,94 +1,13 @@
-/* Configuration documents: a small tree (fk_doc), a libyaml reader for it, and the one
-   validation that turns a tree into registrations. */
+/* Configuration documents: the one validation that turns a document tree (from YAML or from
+   a binding's table) into registrations, all or nothing. */
 #include "fk_internal.h"
+#include "fk_config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <yaml.h>
-
-#define MAX_DEPTH 64
-
-/* ---------------------------------------------------------------- tree ---- */
-
-fk_doc *fk_doc_new(fk_doc_type type, int line, int column)
-{
-    fk_doc *d = calloc(1, sizeof *d);
-    if (!d) return NULL;
-    d->type = type;
-    d->line = line;
-    d->column = column;
-    return d;
-}
-
-fk_doc *fk_doc_new_scalar(fk_scalar_kind kind, const char *text, int line, int column)
-{
-    fk_doc *d = fk_doc_new(FK_DOC_SCALAR, line, column);
-    if (!d) return NULL;
-    d->kind = kind;
-    if (!(d->text = fk_strdup(text ? text : ""))) {
-        free(d);
-        return NULL;
-    }
-    return d;
-}
-
-static int grow_doc(fk_doc *d)
-{
-    size_t cap = d->cap;
-    if (!fk_grow((void **)&d->items, &cap, d->count, sizeof *d->items)) return 0;
-    if (d->type == FK_DOC_MAP) {
-        char **k = realloc(d->keys, cap * sizeof *k);
-        if (!k) return 0;
-        d->keys = k;
-    }
-    d->cap = cap;
-    return 1;
-}
-
-int fk_doc_append(fk_doc *seq, fk_doc *item)
-{
-    if (!item || !grow_doc(seq)) {
-        fk_doc_free(item);
-        return 0;
-    }
-    seq->items[seq->count++] = item;
-    return 1;
-}
-
-int fk_doc_put(fk_doc *map, const char *key, fk_doc *item)
-{
-    size_t i;
-    char *k;
-    for (i = 0; i < map->count; i++)
-        if (strcmp(map->keys[i], key) == 0) {
-            fk_doc_free(item);
-            return 0;
-        }
-    if (!item || !grow_doc(map) || !(k = fk_strdup(key))) {
-        fk_doc_free(item);
-        return 0;
-    }
-    map->keys[map->count] = k;
-    map->items[map->count++] = item;
-    return 1;
-}
-
-void fk_doc_free(fk_doc *d)
-{
-    size_t i;
-    if (!d) return;
-    for (i = 0; i < d->count; i++) {
-        fk_doc_free(d->items[i]);
-        if (d->keys) free(d->keys[i]);
-    }
-    free(d->items);
-    free(d->keys);
-    free(d->text);
-    free(d);
-}
 
 static const fk_doc *doc_get(const fk_doc *map, const char *key)
 {
@@ -98,193 +17,6 @@ static const fk_doc *doc_get(const fk_doc *map, const char *key)
     return NULL;
 }
 
-/* ---------------------------------------------------------------- YAML ---- */
-
-typedef struct yaml_reader {
-    yaml_parser_t parser;
-    fk_error     *err;
-} yaml_reader;
-
-static void yaml_fail(yaml_reader *y, const yaml_mark_t *mark, const char *what)
-{
-    fk_error_set(y->err, "_INVALID_ARG", "YAML: %s (line %d, column %d)", what,
-                 (int)mark->line + 1, (int)mark->column + 1);
-}
-
-static int next_event(yaml_reader *y, yaml_event_t *ev)
-{
-    if (yaml_parser_parse(&y->parser, ev)) return 1;
-    fk_error_set(y->err, "_INVALID_ARG", "YAML syntax error: %s%s%s (line %d, column %d)",
-                 y->parser.problem ? y->parser.problem : "invalid document",
-                 y->parser.context ? " " : "", y->parser.context ? y->parser.context : "",
-                 (int)y->parser.problem_mark.line + 1, (int)y->parser.problem_mark.column + 1);
-    return 0;
-}
-
-static fk_scalar_kind plain_kind(const char *s)
-{
-    char *end;
-    if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0 || strcmp(s, "True") == 0 ||
-        strcmp(s, "False") == 0 || strcmp(s, "TRUE") == 0 || strcmp(s, "FALSE") == 0)
-        return FK_SCALAR_BOOL;
-    if (*s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
-        strcmp(s, "NULL") == 0)
-        return FK_SCALAR_NULL;
-    errno = 0;
-    (void)strtod(s, &end);
-    if (*end == '\0' && errno == 0) return FK_SCALAR_NUMBER;
-    return FK_SCALAR_TEXT;
-}
-
-/* Reads the node that starts with ev (consumed); NULL on error. */
-static fk_doc *read_node(yaml_reader *y, yaml_event_t *ev, int depth)
-{
-    int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
-    fk_doc *d = NULL;
-
-    if (depth > MAX_DEPTH) {
-        yaml_fail(y, &ev->start_mark, "the document is nested too deeply");
-        return NULL;
-    }
-    switch (ev->type) {
-    case YAML_ALIAS_EVENT:
-        yaml_fail(y, &ev->start_mark, "anchors and aliases are not supported in configuration documents");
-        return NULL;
-    case YAML_SCALAR_EVENT: {
-        const char *text = (const char *)ev->data.scalar.value;
-        fk_scalar_kind kind = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? plain_kind(text) : FK_SCALAR_TEXT;
-        if (ev->data.scalar.anchor) {
-            yaml_fail(y, &ev->start_mark, "anchors and aliases are not supported in configuration documents");
-            return NULL;
-        }
-        if (strlen(text) != ev->data.scalar.length) {
-            yaml_fail(y, &ev->start_mark, "a value contains a NUL character");
-            return NULL;
-        }
-        if (!(d = fk_doc_new_scalar(kind, text, line, col))) goto oom;
-        return d;
-    }
-    case YAML_SEQUENCE_START_EVENT:
-    case YAML_MAPPING_START_EVENT: {
-        int is_map = ev->type == YAML_MAPPING_START_EVENT;
-        if ((is_map && ev->data.mapping_start.anchor) || (!is_map && ev->data.sequence_start.anchor)) {
-            yaml_fail(y, &ev->start_mark, "anchors and aliases are not supported in configuration documents");
-            return NULL;
-        }
-        if (!(d = fk_doc_new(is_map ? FK_DOC_MAP : FK_DOC_SEQUENCE, line, col))) goto oom;
-        for (;;) {
-            yaml_event_t child;
-            fk_doc *key = NULL, *value;
-            if (!next_event(y, &child)) goto fail;
-            if (child.type == YAML_SEQUENCE_END_EVENT || child.type == YAML_MAPPING_END_EVENT) {
-                yaml_event_delete(&child);
-                return d;
-            }
-            if (is_map) {
-                yaml_event_t val;
-                if (child.type != YAML_SCALAR_EVENT) {
-                    yaml_fail(y, &child.start_mark, "map keys must be plain strings");
-                    yaml_event_delete(&child);
-                    goto fail;
-                }
-                key = read_node(y, &child, depth + 1);
-                yaml_event_delete(&child);
-                if (!key) goto fail;
-                if (!next_event(y, &val)) {
-                    fk_doc_free(key);
-                    goto fail;
-                }
-                value = read_node(y, &val, depth + 1);
-                yaml_event_delete(&val);
-                if (!value) {
-                    fk_doc_free(key);
-                    goto fail;
-                }
-                if (strcmp(key->text, "<<") == 0) {
-                    fk_error_set(y->err, "_INVALID_ARG", "YAML: merge keys (<<) are not supported (line %d, column %d)",
-                                 key->line, key->column);
-                    fk_doc_free(key);
-                    fk_doc_free(value);
-                    goto fail;
-                }
-                if (!fk_doc_put(d, key->text, value)) {
-                    fk_error_set(y->err, "_INVALID_ARG", "YAML: key '%.200s' appears twice in one map (line %d, column %d)",
-                                 key->text, key->line, key->column);
-                    fk_doc_free(key);
-                    goto fail;
-                }
-                fk_doc_free(key);
-            } else {
-                value = read_node(y, &child, depth + 1);
-                yaml_event_delete(&child);
-                if (!value || !fk_doc_append(d, value)) goto fail;
-            }
-        }
-    }
-    default:
-        yaml_fail(y, &ev->start_mark, "unexpected YAML event");
-        return NULL;
-    }
-oom:
-    fk_error_set(y->err, "_NO_MEMORY", "YAML: out of memory");
-fail:
-    fk_doc_free(d);
-    return NULL;
-}
-
-fk_doc *fk_yaml_parse(const char *text, size_t len, fk_error *err)
-{
-    yaml_reader y;
-    yaml_event_t ev;
-    fk_doc *root = NULL;
-    int done = 0;
-
-    memset(&y, 0, sizeof y);
-    y.err = err;
-    if (!yaml_parser_initialize(&y.parser)) {
-        fk_error_set(err, "_NO_MEMORY", "YAML: cannot initialise the parser");
-        return NULL;
-    }
-    yaml_parser_set_input_string(&y.parser, (const unsigned char *)text, len);
-    while (!done) {
-        if (!next_event(&y, &ev)) goto fail;
-        switch (ev.type) {
-        case YAML_STREAM_START_EVENT:
-        case YAML_DOCUMENT_END_EVENT:
-            break;
-        case YAML_DOCUMENT_START_EVENT:
-            if (root) {
-                yaml_fail(&y, &ev.start_mark, "only one document is allowed");
-                yaml_event_delete(&ev);
-                goto fail;
-            }
-            break;
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
-        default:
-            if (root) {
-                yaml_fail(&y, &ev.start_mark, "unexpected content after the document");
-                yaml_event_delete(&ev);
-                goto fail;
-            }
-            root = read_node(&y, &ev, 0);
-            if (!root) {
-                yaml_event_delete(&ev);
-                goto fail;
-            }
-        }
-        yaml_event_delete(&ev);
-    }
-    yaml_parser_delete(&y.parser);
-    if (!root) root = fk_doc_new(FK_DOC_MAP, 1, 1);   /* an empty document registers nothing */
-    if (!root) fk_error_set(err, "_NO_MEMORY", "YAML: out of memory");
-    return root;
-fail:
-    fk_doc_free(root);
-    yaml_parser_delete(&y.parser);
-    return NULL;
-}
 
 /* ---------------------------------------------------------------- validation ---- */
 
@@ -341,7 +73,8 @@ static int want_int(const fk_doc *d, const path *p, fk_error *err, long long min
 {
     char what[128], *end;
     long long v;
-    if (d->type != FK_DOC_SCALAR || (d->kind != FK_SCALAR_NUMBER && d->kind != FK_SCALAR_TEXT)) {
+    /* a quoted "5" is a string, as in the reference's YAML decoding, and so is a Lua "5" */
+    if (d->type != FK_DOC_SCALAR || d->kind != FK_SCALAR_NUMBER) {
         snprintf(what, sizeof what, "expected an integer, got %s", type_name(d));
         return fail_at(err, p, d, what);
     }
@@ -430,6 +163,57 @@ static const char *const topic_keys[] = { "name", "partitions", "replicationFact
 static const char *const tls_keys[] = { "caFile", "certFile", "keyFile", "keyPassword", "verify", NULL };
 
 #define INT_MAX_ 2147483647LL
+
+/* Names listed twice in one pool's consumerGroups or topics. Sorting keeps this
+   O(n log n) for long lists. Returns 0 with *second (the later, 0-based) and *first set when
+   a name repeats; the earliest repeat in document order is reported. */
+typedef struct named { const char *name; size_t index; } named;
+
+static int cmp_named(const void *a, const void *b)
+{
+    const named *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c) return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int names_unique(named *items, size_t n, size_t *first, size_t *second)
+{
+    size_t i, run = 0, found = 0;
+    if (n < 2) return 1;
+    qsort(items, n, sizeof *items, cmp_named);
+    for (i = 1; i < n; i++) {
+        if (strcmp(items[i].name, items[run].name) != 0) {
+            run = i;
+            continue;
+        }
+        if (!found || items[i].index < *second) {
+            *second = items[i].index;
+            *first = items[run].index;
+            found = 1;
+        }
+    }
+    return !found;
+}
+
+/* After a pool's list `key` was loaded into names[0..n) (in document order, list item i
+   from doc->items[i]): an error naming the repeated entry. */
+static int check_unique(named *names, size_t n, const fk_doc *list, const char *what, path *p,
+                        fk_error *err)
+{
+    size_t first = 0, second = 0, len = strlen(p->text);
+    char msg[400];
+    const fk_doc *item, *name;
+    if (names_unique(names, n, &first, &second)) return 1;
+    item = list->items[second];
+    name = doc_get(item, "name");
+    path_push(p, "[%zu]", NULL, second + 1);
+    path_push(p, ".%s", "name", 0);
+    snprintf(msg, sizeof msg, "%s '%.200s' is already listed at [%zu]", what, name ? name->text : "?", first + 1);
+    fail_at(err, p, name ? name : item, msg);
+    path_cut(p, len);
+    return 0;
+}
 
 static int load_group(fk_registry *tmp, const char *pool, const fk_doc *g, path *p, fk_error *err)
 {
@@ -565,7 +349,8 @@ static int load_pool(fk_registry *tmp, const char *code, const fk_doc *k, path *
     fk_pool_options o;
     fk_strlist brokers = { 0 };
     const fk_doc *v;
-    size_t len = strlen(p->text), i;
+    named *names = NULL;
+    size_t len = strlen(p->text), i, first;
     long long n;
     int ok = 0;
     const char *s;
@@ -663,22 +448,44 @@ static int load_pool(fk_registry *tmp, const char *code, const fk_doc *k, path *
     if ((v = doc_get(k, "consumerGroups"))) {
         path_push(p, ".%s", "consumerGroups", 0);
         if (!is_list(v)) { fail_at(err, p, v, "expected a list of consumer groups"); goto out; }
+        first = tmp->group_count;
         for (i = 0; i < v->count; i++) {
             size_t l2 = strlen(p->text);
             path_push(p, "[%zu]", NULL, i + 1);
             if (!load_group(tmp, code, v->items[i], p, err)) goto out;
             path_cut(p, l2);
         }
+        if (v->count > 1) {
+            if (!(names = malloc(v->count * sizeof *names))) goto oom;
+            for (i = 0; i < v->count; i++) {
+                names[i].name = tmp->groups[first + i].name;
+                names[i].index = i;
+            }
+            if (!check_unique(names, v->count, v, "consumer group", p, err)) goto out;
+            free(names);
+            names = NULL;
+        }
         path_cut(p, len);
     }
     if ((v = doc_get(k, "topics"))) {
         path_push(p, ".%s", "topics", 0);
         if (!is_list(v)) { fail_at(err, p, v, "expected a list of topics"); goto out; }
+        first = tmp->topic_count;
         for (i = 0; i < v->count; i++) {
             size_t l2 = strlen(p->text);
             path_push(p, "[%zu]", NULL, i + 1);
             if (!load_topic(tmp, code, v->items[i], p, err)) goto out;
             path_cut(p, l2);
+        }
+        if (v->count > 1) {
+            if (!(names = malloc(v->count * sizeof *names))) goto oom;
+            for (i = 0; i < v->count; i++) {
+                names[i].name = tmp->topics[first + i].name;
+                names[i].index = i;
+            }
+            if (!check_unique(names, v->count, v, "topic", p, err)) goto out;
+            free(names);
+            names = NULL;
         }
         path_cut(p, len);
     }
@@ -687,6 +494,7 @@ static int load_pool(fk_registry *tmp, const char *code, const fk_doc *k, path *
 oom:
     fk_error_set(err, "_NO_MEMORY", "out of memory");
 out:
+    free(names);
     fk_pool_options_clear(&o);
     fk_strlist_clear(&brokers);
     return ok;
@@ -700,9 +508,10 @@ int fk_registry_init_by_doc(fk_registry *r, const fk_doc *doc, fk_error *err)
     int ok = 1;
 
     if (doc->type != FK_DOC_MAP) {
-        fk_error_set(err, "_INVALID_ARG", "configuration: expected a map of pool codes to pool sections, got %s",
-                     type_name(doc));
-        return 0;
+        char what[200];
+        snprintf(p.text, sizeof p.text, "configuration");
+        snprintf(what, sizeof what, "expected a map of pool codes to pool sections, got %s", type_name(doc));
+        return fail_at(err, &p, doc, what);
     }
     if (!(tmp = fk_registry_new())) {
         fk_error_set(err, "_NO_MEMORY", "out of memory");
@@ -721,6 +530,12 @@ int fk_registry_init_by_doc(fk_registry *r, const fk_doc *doc, fk_error *err)
         }
         if (!(kafka = doc_get(section, "kafka"))) continue;   /* only other kinds of pools */
         path_push(&p, ".%s", "kafka", 0);
+        if (fk_registry_find_pool(r, doc->keys[i])) {
+            char what[300];
+            snprintf(what, sizeof what, "kafka pool '%.200s' is already registered", doc->keys[i]);
+            ok = fail_at(err, &p, kafka, what);
+            break;
+        }
         ok = load_pool(tmp, doc->keys[i], kafka, &p, err);
     }
     if (ok) ok = fk_registry_merge(r, tmp, err);

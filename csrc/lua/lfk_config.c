@@ -2,6 +2,7 @@
    is turned into the same document tree the YAML reader makes, so both are validated by
    fk_registry_init_by_doc alone. */
 #include "lfk.h"
+#include "../fk_config.h"
 
 #include <errno.h>
 #include <math.h>
@@ -9,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 64
-#define MAX_FILE_BYTES (16 * 1024 * 1024)
 
 /* The tree under construction lives in a userdata so that a raise frees it. */
 typedef struct doc_holder { fk_doc *doc; } doc_holder;
@@ -85,7 +84,7 @@ static int init_by_yaml_file(lua_State *L)
     luaL_buffinit(L, &b);
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
         total += n;
-        if (total > MAX_FILE_BYTES) {
+        if (total > FK_DOC_MAX_BYTES) {
             fclose(f);
             lua_pushnil(L);
             lua_pushfstring(L, "configuration file '%s' is larger than 16 MiB", path);
@@ -122,20 +121,42 @@ static int init_by_yaml_file(lua_State *L)
     return 1;
 }
 
-/* Converts the value at idx into a tree; NULL with `problem` filled when the table holds
+/* The key path of the value being converted, as the validation writes it:
+   events.kafka.consumerGroups[1].topics. */
+typedef struct conv {
+    char   path[512];
+    char  *problem;
+    size_t plen;
+} conv;
+
+static size_t path_push(conv *c, const char *key, size_t index)
+{
+    size_t n = strlen(c->path);
+    if (n < sizeof c->path - 1) {
+        if (key) snprintf(c->path + n, sizeof c->path - n, n ? ".%.200s" : "%.200s", key);
+        else snprintf(c->path + n, sizeof c->path - n, "[%zu]", index);
+    }
+    return n;
+}
+
+static fk_doc *conv_fail(conv *c, const char *what)
+{
+    snprintf(c->problem, c->plen, "init_by_config: %s: %s", *c->path ? c->path : "the configuration", what);
+    return NULL;
+}
+
+/* Converts the value at idx into a tree; NULL with c->problem filled when the table holds
    what no document can (a function, a self reference, mixed keys) or memory runs out.
-   Never raises, so nothing half-built can leak. `where` names the value. */
-static fk_doc *to_doc(lua_State *L, int idx, int depth, const char *where, char *problem, size_t plen)
+   Never raises, so nothing half-built can leak. Values are never quoted in messages (one
+   may be a password). */
+static fk_doc *to_doc(lua_State *L, int idx, int depth, conv *c)
 {
     char text[64];
     switch (lua_type(L, idx)) {
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
-        if (strlen(s) != len) {
-            snprintf(problem, plen, "init_by_config: '%s' contains a NUL byte", where);
-            return NULL;
-        }
+        if (strlen(s) != len) return conv_fail(c, "contains a NUL byte");
         return fk_doc_new_scalar(FK_SCALAR_TEXT, s, 0, 0);
     }
     case LUA_TNUMBER: {
@@ -147,12 +168,10 @@ static fk_doc *to_doc(lua_State *L, int idx, int depth, const char *where, char 
     case LUA_TBOOLEAN:
         return fk_doc_new_scalar(FK_SCALAR_BOOL, lua_toboolean(L, idx) ? "true" : "false", 0, 0);
     case LUA_TTABLE: {
-        size_t n = lua_objlen(L, idx), count = 0, i;
+        size_t n = lua_objlen(L, idx), count = 0, i, len;
         fk_doc *d;
-        if (depth > MAX_DEPTH || !lua_checkstack(L, 8)) {
-            snprintf(problem, plen, "init_by_config: '%s' is nested too deeply (or contains itself)", where);
-            return NULL;
-        }
+        if (depth > FK_DOC_MAX_DEPTH || !lua_checkstack(L, 8))
+            return conv_fail(c, "is nested too deeply (or contains itself)");
         lua_pushnil(L);
         while (lua_next(L, idx)) {
             count++;
@@ -162,40 +181,49 @@ static fk_doc *to_doc(lua_State *L, int idx, int depth, const char *where, char 
             if (!(d = fk_doc_new(FK_DOC_SEQUENCE, 0, 0))) return NULL;
             for (i = 1; i <= n; i++) {
                 fk_doc *item;
+                len = path_push(c, NULL, i);
                 lua_rawgeti(L, idx, (int)i);
-                item = to_doc(L, lua_gettop(L), depth + 1, where, problem, plen);
+                item = to_doc(L, lua_gettop(L), depth + 1, c);
                 lua_pop(L, 1);
                 if (!fk_doc_append(d, item)) {
                     fk_doc_free(d);
                     return NULL;
                 }
+                c->path[len] = '\0';
             }
             return d;
+        }
+        if (count > FK_DOC_MAX_MAP_KEYS) {
+            char what[64];
+            snprintf(what, sizeof what, "has more than %d keys", FK_DOC_MAX_MAP_KEYS);
+            return conv_fail(c, what);
         }
         if (!(d = fk_doc_new(FK_DOC_MAP, 0, 0))) return NULL;
         lua_pushnil(L);
         while (lua_next(L, idx)) {
             fk_doc *item;
             if (lua_type(L, -2) != LUA_TSTRING) {
-                snprintf(problem, plen, "init_by_config: '%s' mixes list items and named keys, or has a non-string key", where);
                 lua_pop(L, 2);
                 fk_doc_free(d);
-                return NULL;
+                return conv_fail(c, "mixes list items and named keys, or has a non-string key");
             }
-            item = to_doc(L, lua_gettop(L), depth + 1, lua_tostring(L, -2), problem, plen);
+            len = path_push(c, lua_tostring(L, -2), 0);
+            item = to_doc(L, lua_gettop(L), depth + 1, c);
             if (!item || !fk_doc_put(d, lua_tostring(L, -2), item)) {
                 lua_pop(L, 2);
                 fk_doc_free(d);
                 return NULL;
             }
+            c->path[len] = '\0';
             lua_pop(L, 1);
         }
         return d;
     }
-    default:
-        snprintf(problem, plen, "init_by_config: '%s' is a %s, which a configuration cannot hold", where,
-                 luaL_typename(L, idx));
-        return NULL;
+    default: {
+        char what[96];
+        snprintf(what, sizeof what, "a %s cannot be a configuration value", luaL_typename(L, idx));
+        return conv_fail(c, what);
+    }
     }
 }
 
@@ -203,12 +231,16 @@ static int init_by_config(lua_State *L)
 {
     fk_registry *r = registry_arg(L);
     doc_holder *h;
-    char problem[400] = "init_by_config: out of memory";
+    char problem[800] = "init_by_config: out of memory";
+    conv c;
     if (lua_type(L, 2) != LUA_TTABLE)
         return luaL_error(L, "init_by_config: argument #1 'config' must be a table, got %s", luaL_typename(L, 2));
     lua_settop(L, 2);
     h = new_holder(L);
-    if (!(h->doc = to_doc(L, 2, 0, "the configuration", problem, sizeof problem))) {
+    c.path[0] = '\0';
+    c.problem = problem;
+    c.plen = sizeof problem;
+    if (!(h->doc = to_doc(L, 2, 0, &c))) {
         lua_pushnil(L);
         lua_pushstring(L, problem);
         return 2;
