@@ -65,6 +65,9 @@ static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *e
                 small records idles most of that second. The byte limit
                 (queued.max.messages.kbytes, 64 MiB per consumer) still bounds the memory. */
              fk_conf_set(conf, "queued.min.messages", "1000000", err) &&
+             /* a group subscribed to a topic that does not exist yet only sees it at the
+                next metadata refresh: 5 minutes by default, 5 s here */
+             fk_conf_set(conf, "topic.metadata.refresh.interval.ms", "5000", err) &&
              fk_conf_set(conf, "enable.auto.commit", g->auto_commit_interval_ms > 0 ? "true" : "false", err);
     if (ok && g->auto_commit_interval_ms > 0)
         ok = set_int(conf, "auto.commit.interval.ms", g->auto_commit_interval_ms, err);
