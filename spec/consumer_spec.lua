@@ -42,6 +42,52 @@ describe("consumer group", function()
     assert.are.not_equal(a:get_rdkafka_handle(), b:get_rdkafka_handle())
   end)
 
+  it("keeps fractional seconds and the defaults in its settings", function()
+    local cg = open(group .. "-auto")
+    local settings = cg:get_settings()
+    assert.are.equal(group .. "-auto", settings.name)
+    assert.are.equal("events", settings.pool)
+    assert.are.same({ topic }, settings.topics)
+    assert.are.near(0.2, settings.auto_commit_interval, 1e-9)
+    assert.are.equal(6, settings.session_timeout)
+    assert.is_number(settings.rebalance_timeout)
+    assert.is_number(settings.fetch_max_bytes)
+  end)
+
+  it("subscribes to every topic given to topics(...)", function()
+    local t2, t3 = support.unique("cons-b"), support.unique("cons-c")
+    local g = support.unique("multi")
+    local e, p = support.engine(nil, {
+      fk.new_kafka_consumer_group(g, "events"):topics(topic, t2, t3):session_timeout(6),
+    })
+    finally(function() e:close() end)
+    assert.is_true(p:produce_sync({ topic = topic, value = "a" }, { topic = t2, value = "b" },
+      { topic = t3, value = "c" }, { topic = t3, value = "c2" }))
+    local cg = assert(p:consumer_group(g))
+    finally(function() cg:close() end)
+    assert.are.same({ topic, t2, t3 }, cg:get_settings().topics)
+    local got = support.consume(cg, 4)
+    assert.are.equal(4, #got)
+    local by_topic = {}
+    for _, r in ipairs(got) do
+      by_topic[r.topic] = (by_topic[r.topic] or "") .. r.value
+    end
+    assert.are.same({ [topic] = "a", [t2] = "b", [t3] = "cc2" }, by_topic)
+  end)
+
+  it("gives each group every record, independently of the others", function()
+    produce(3)
+    local a, b = open(group), open(group .. "-auto")
+    local from_a = support.consume(a, 3)
+    assert.are.equal(3, #from_a)
+    local from_b = support.consume(b, 3)
+    assert.are.equal(3, #from_b)
+    for i = 1, 3 do
+      assert.are.equal("k" .. i, from_a[i].key)
+      assert.are.equal("k" .. i, from_b[i].key)
+    end
+  end)
+
   it("reports an unregistered group as nil, err; must_consumer_group raises", function()
     local cg, err, code = pool:consumer_group("nobody-registered-this")
     assert.is_nil(cg)
@@ -69,6 +115,25 @@ describe("consumer group", function()
     assert.are.equal("value 50", got[50].value)
   end)
 
+  it("a new group starts at the earliest record even when produced after it opened", function()
+    produce(1, "existing")           -- the topic exists
+    local cg = open()
+    produce(2, "after-open")         -- produced before the group's first poll
+    local got = support.consume(cg, 3)
+    assert.are.equal(3, #got)
+    assert.are.same({ "existing1", "after-open1", "after-open2" }, { got[1].key, got[2].key, got[3].key })
+  end)
+
+  it("a group opened before its topic exists receives the records produced once it does", function()
+    local cg = open()
+    local first = cg:poll_fetches(0.5)   -- may report the missing topic through each_error
+    assert.is_true(first:is_empty())
+    produce(2, "late")
+    local got = support.consume(cg, 2)
+    assert.are.equal(2, #got, "records produced after the group subscribed to a missing topic never arrived")
+    assert.are.equal("late1", got[1].key)
+  end)
+
   it("builds records through the FFI under LuaJIT unless told not to", function()
     local iter = debug.getinfo(pool.consumer_group and fk.new_registry and require("fluxakafka.core").fetches_methods.iter)
     if os.getenv("FLUXAKAFKA_NO_FFI") then
@@ -85,6 +150,32 @@ describe("consumer group", function()
     assert.is_true(fetches:is_empty())
     assert.are.same({}, fetches:records())
     assert.is_true(support.now() - started < 5)
+    assert.are.equal(0, #fetches:records())
+    local n = 0
+    fetches:each_record(function() n = n + 1 end)
+    for _ in fetches:iter() do n = n + 1 end
+    assert.are.equal(0, n)
+    -- the default timeout (1 s) is bounded too
+    started = support.now()
+    assert.is_true(cg:poll_fetches():is_empty())
+    assert.is_true(support.now() - started < 5)
+  end)
+
+  it("hands out records with every field filled in", function()
+    local at = os.time() * 1000 - 5000
+    assert(pool:produce_sync(
+      { topic = topic, key = "with-headers", value = "v", headers = { { key = "h1", value = "x" }, { key = "h1", value = "y" } } },
+      { topic = topic, value = "keyless", timestamp = at }))
+    local got = support.consume(open(), 2)
+    assert.are.equal(2, #got)
+    assert.are.equal(topic, got[1].topic)
+    assert.are.equal("with-headers", got[1].key)
+    assert.are.same({ { key = "h1", value = "x" }, { key = "h1", value = "y" } }, got[1].headers)
+    assert.are.equal(0, got[1].partition)
+    assert.is_true(got[1].offset >= 0)
+    assert.are.equal(got[1].offset + 1, got[2].offset)
+    assert.is_nil(got[2].key)
+    assert.are.equal(at, got[2].timestamp)
   end)
 
   it("each_record, iter and records agree; each_error is callable", function()
