@@ -45,13 +45,6 @@ static const fk_group_spec *find_group(const fk_registry *r, const char *pool, c
     return NULL;
 }
 
-static int set_int(rd_kafka_conf_t *conf, const char *name, long long v, fk_error *err)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%lld", v);
-    return fk_conf_set(conf, name, buf, err);
-}
-
 static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *err)
 {
     int ok = fk_conf_set(conf, "group.id", g->name, err) &&
@@ -70,21 +63,21 @@ static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *e
              fk_conf_set(conf, "topic.metadata.refresh.interval.ms", "5000", err) &&
              fk_conf_set(conf, "enable.auto.commit", g->auto_commit_interval_ms > 0 ? "true" : "false", err);
     if (ok && g->auto_commit_interval_ms > 0)
-        ok = set_int(conf, "auto.commit.interval.ms", g->auto_commit_interval_ms, err);
+        ok = fk_conf_set_int(conf, "auto.commit.interval.ms", g->auto_commit_interval_ms, err);
     if (ok && g->session_timeout_ms > 0) {
-        ok = set_int(conf, "session.timeout.ms", g->session_timeout_ms, err);
+        ok = fk_conf_set_int(conf, "session.timeout.ms", g->session_timeout_ms, err);
         /* heartbeats must be well inside the session or the member is evicted */
         if (ok && g->session_timeout_ms < 9000)
-            ok = set_int(conf, "heartbeat.interval.ms",
+            ok = fk_conf_set_int(conf, "heartbeat.interval.ms",
                          g->session_timeout_ms / 3 > 0 ? g->session_timeout_ms / 3 : 1, err);
     }
     /* librdkafka sends max.poll.interval.ms as the JoinGroup rebalance timeout */
     if (ok && g->rebalance_timeout_ms > 0)
-        ok = set_int(conf, "max.poll.interval.ms", g->rebalance_timeout_ms, err);
+        ok = fk_conf_set_int(conf, "max.poll.interval.ms", g->rebalance_timeout_ms, err);
     if (ok && g->fetch_max_bytes > 0) {
         if (g->fetch_max_bytes > 100000000 - 512)
-            ok = set_int(conf, "receive.message.max.bytes", (long long)g->fetch_max_bytes + 512, err);
-        if (ok) ok = set_int(conf, "fetch.max.bytes", g->fetch_max_bytes, err);
+            ok = fk_conf_set_int(conf, "receive.message.max.bytes", (long long)g->fetch_max_bytes + 512, err);
+        if (ok) ok = fk_conf_set_int(conf, "fetch.max.bytes", g->fetch_max_bytes, err);
     }
     return ok;
 }

@@ -64,7 +64,7 @@ int fk_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, fk_e
     return 1;
 }
 
-static int conf_set_int(rd_kafka_conf_t *conf, const char *name, long long v, fk_error *err)
+int fk_conf_set_int(rd_kafka_conf_t *conf, const char *name, long long v, fk_error *err)
 {
     char buf[32];
     snprintf(buf, sizeof buf, "%lld", v);
@@ -380,12 +380,12 @@ static rd_kafka_t *producer(fk_pool *p, fk_error *err)
     if (p->rk) return p->rk;
 
     if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
-    if (!conf_set_int(conf, "acks", o->required_acks, err) ||
+    if (!fk_conf_set_int(conf, "acks", o->required_acks, err) ||
         !conf_set_double(conf, "linger.ms", o->linger_ms, err) ||
         (o->max_buffered_records > 0 &&
-         !conf_set_int(conf, "queue.buffering.max.messages", o->max_buffered_records, err)) ||
+         !fk_conf_set_int(conf, "queue.buffering.max.messages", o->max_buffered_records, err)) ||
         /* librdkafka's own default (5 minutes) would hold produce_sync far too long */
-        !conf_set_int(conf, "message.timeout.ms",
+        !fk_conf_set_int(conf, "message.timeout.ms",
                       o->delivery_timeout_ms > 0 ? (long long)o->delivery_timeout_ms : 30000, err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
