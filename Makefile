@@ -4,7 +4,22 @@
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN      = -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror
+# LuaJIT headers: LUAJIT_PREFIX when given (e.g. make LUAJIT_PREFIX=/usr/local/openresty/luajit),
+# else pkg-config's luajit (Debian's luajit2 and luajit both provide it), else OpenResty's own.
+# The module links no LuaJIT library, so one build serves nginx and the luajit command alike.
+OPENRESTY_LUAJIT = /usr/local/openresty/luajit
+ifneq ($(LUAJIT_PREFIX),)
+LUAJIT_INC ?= -I$(LUAJIT_PREFIX)/include/luajit-2.1
+LUAJIT     ?= $(LUAJIT_PREFIX)/bin/luajit
+else ifneq ($(shell pkg-config --exists luajit 2>/dev/null && echo yes),yes)
+ifneq ($(wildcard $(OPENRESTY_LUAJIT)/include/luajit-2.1/lua.h),)
+LUAJIT_INC ?= -I$(OPENRESTY_LUAJIT)/include/luajit-2.1
+LUAJIT     ?= $(OPENRESTY_LUAJIT)/bin/luajit
+endif
+endif
 LUAJIT_INC ?= $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
+LUAJIT     ?= luajit
+export LUAJIT
 LIBS      = -lrdkafka -lyaml -lm
 
 CORE_SRC    = $(wildcard csrc/*.c)

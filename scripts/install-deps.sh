@@ -2,16 +2,38 @@
 # Installs what fluxakafka needs on Debian 12, only when something is missing: every package is
 # checked with dpkg-query first, so with everything present this takes a fraction of a second
 # and never touches the network (make test calls it each time).
+#
+#   bash scripts/install-deps.sh          the build, the specs and the test broker
+#   bash scripts/install-deps.sh nginx    also nginx with its Lua module, lua-resty-core,
+#                                         lua-resty-kafka (for make test-nginx and the bench)
+#
+# LuaJIT: Debian ships two that exclude each other. libnginx-mod-http-lua needs OpenResty's
+# branch (luajit2, libluajit2-5.1-dev) and removes the other one (luajit, libluajit-5.1-dev)
+# when installed. So whichever is installed is kept; on a machine with neither, OpenResty's
+# branch is installed, because it is what nginx loads. An OpenResty install in
+# /usr/local/openresty needs no Debian LuaJIT at all (the Makefile finds it).
 set -euo pipefail
-# build-essential pkg-config librdkafka-dev libyaml-dev: the C core; luajit libluajit-5.1-dev
-# luarocks lua-busted: the Lua side and the specs; default-jre-headless maven: the test broker
-# (scripts/kafka.sh); valgrind: leak checks; openssl: the test broker's throw-away TLS CA.
-PACKAGES=(build-essential pkg-config librdkafka-dev libyaml-dev luajit libluajit-5.1-dev
-          luarocks lua-busted default-jre-headless maven valgrind openssl)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# build-essential pkg-config librdkafka-dev libyaml-dev: the C core; luarocks lua-busted: the
+# Lua side and the specs; default-jre-headless maven: the test broker (scripts/kafka.sh);
+# valgrind: leak checks; openssl: the test broker's throw-away TLS CA.
+PACKAGES=(build-essential pkg-config librdkafka-dev libyaml-dev luarocks lua-busted
+          default-jre-headless maven valgrind openssl)
+if installed libluajit-5.1-dev && installed luajit && ! installed libnginx-mod-http-lua \
+   && [ "${1:-}" != nginx ]; then
+  PACKAGES+=(luajit libluajit-5.1-dev)          # the plain LuaJIT is here already: keep it
+elif [ -x /usr/local/openresty/luajit/bin/luajit ] && [ "${1:-}" != nginx ]; then
+  :                                             # OpenResty's own LuaJIT
+else
+  PACKAGES+=(luajit2 libluajit2-5.1-dev)
+fi
+# nginx 1.22 with lua-nginx-module 0.10.23, lua-resty-core, lua-resty-kafka (Debian's
+# lua-nginx-kafka), lua-socket for the HTTP client of the nginx specs, wrk for the bench.
+[ "${1:-}" = nginx ] && PACKAGES+=(nginx libnginx-mod-http-lua lua-resty-core lua-nginx-kafka lua-socket wrk)
+
 missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 if [ "$(id -u)" != 0 ]; then
@@ -23,4 +45,13 @@ export DEBIAN_FRONTEND=noninteractive
 # One update, only now that something is missing: a fresh machine's package lists may be empty.
 $sudo apt-get update -qq
 # sudo drops the environment by default, so DEBIAN_FRONTEND is passed through env explicitly.
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The policy-rc.d guard keeps the nginx package from starting a system-wide nginx on port 80.
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && made_policy=1
+fi
+status=0
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || status=$?
+[ "$made_policy" = 1 ] && $sudo rm -f "$policy"
+exit $status

@@ -40,7 +40,7 @@ run_pass() {
   # FK_TEST_PRELOAD (make test-asan) reaches luajit only, not the shell tools around it
   env "$@" ${FK_TEST_PRELOAD:+LD_PRELOAD="$FK_TEST_PRELOAD"} \
     ${FK_TEST_ASAN_OPTIONS:+ASAN_OPTIONS="$FK_TEST_ASAN_OPTIONS"} \
-    luajit /usr/bin/busted -o TAP "${args[@]}" 2> "$err" | tee "$out" "$mine"
+    "${LUAJIT:-luajit}" /usr/bin/busted -o TAP "${args[@]}" 2> "$err" | tee "$out" "$mine"
   local status=${PIPESTATUS[0]}
   local p f plan
   # counted from this run's own copy: another run in the same checkout may rewrite $out
