@@ -3,6 +3,7 @@
    them to librdkafka before the client is destroyed. */
 #include "fk_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +27,16 @@ struct fk_fetches {
 };
 
 struct fk_consumer {
+    char         *pool_code;   /* first member: read by the log callback (rd_kafka_opaque) */
     int           auth_failed;
     char          auth_error[400];
     fk_group_spec spec;
-    char         *pool_code;
+    /* the connection check of fk_consumer_new_async, on a thread of its own */
+    pthread_t     check_thread;
+    int           check_running;   /* the thread exists and is not joined yet */
+    int           check_done;      /* atomic: the thread finished; check_result is set */
+    rd_kafka_resp_err_t check_result;
+    int           check_timeout_ms;
     rd_kafka_t   *rk;
     rd_kafka_queue_t *queue;   /* the consumer queue, for batch reads */
     pid_t         rk_pid;
@@ -97,7 +104,7 @@ static rd_kafka_resp_err_t check_connection(fk_consumer *c, int timeout_ms)
     for (;;) {
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_message_t *m;
-        int step = timeout_ms - waited < 500 ? (int)(timeout_ms - waited) : 500;
+        int step = timeout_ms - waited < 200 ? (int)(timeout_ms - waited) : 200;
         rd_kafka_resp_err_t e = rd_kafka_metadata(c->rk, 0, NULL, &md, step > 0 ? step : 1);
         if (md) rd_kafka_metadata_destroy(md);
         if (!e) return e;
@@ -109,16 +116,16 @@ static rd_kafka_resp_err_t check_connection(fk_consumer *c, int timeout_ms)
     }
 }
 
-fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
+static int usable(fk_consumer *c, fk_error *err);
+
+/* Makes the client of a new consumer (no broker contact yet). */
+static fk_consumer *consumer_create(fk_pool *p, const char *group_name, fk_error *err)
 {
     const fk_pool_spec *ps = fk_pool_spec_of(p);
     const fk_group_spec *g = find_group(fk_engine_registry(fk_pool_engine(p)), ps->code, group_name);
     rd_kafka_conf_t *conf;
-    rd_kafka_topic_partition_list_t *subs;
-    rd_kafka_resp_err_t e;
     fk_consumer *c;
     char errstr[512];
-    size_t i;
 
     if (!g) {
         fk_error_set(err, "_UNKNOWN_GROUP", "kafka consumer group '%s' is not registered in pool '%s'",
@@ -132,6 +139,7 @@ fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
         fk_error_set(err, "_NO_MEMORY", "consumer_group: out of memory");
         return NULL;
     }
+    c->check_timeout_ms = fk_connect_timeout_ms(ps);
     if (!(conf = fk_pool_conf_new(ps, err))) goto fail;
     if (!group_conf(conf, g, err)) {
         rd_kafka_conf_destroy(conf);
@@ -148,34 +156,92 @@ fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
     c->rk_pid = fk_process_id();
     rd_kafka_poll_set_consumer(c->rk);
     c->queue = rd_kafka_queue_get_consumer(c->rk);
-
-    /* a broker round trip now, so that a wrong address or credentials fail here and not
-       silently inside every later poll */
-    e = check_connection(c, fk_connect_timeout_ms(ps));
-    if (e && e == (rd_kafka_resp_err_t)c->auth_failed) {
-        fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s' was refused by the brokers",
-                        group_name, ps->code);
-        fk_error_append(err, " (%s)", c->auth_error);
-        goto fail;
-    }
-    if (e) {
-        fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s' cannot reach the brokers",
-                        group_name, ps->code);
-        goto fail;
-    }
-    subs = rd_kafka_topic_partition_list_new((int)g->topics.count);
-    for (i = 0; i < g->topics.count; i++)
-        rd_kafka_topic_partition_list_add(subs, g->topics.items[i], RD_KAFKA_PARTITION_UA);
-    e = rd_kafka_subscribe(c->rk, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
-    if (e) {
-        fk_error_set_rd(err, e, "kafka consumer group '%s' cannot subscribe", group_name);
-        goto fail;
-    }
     return c;
 fail:
     fk_consumer_free(c);
     return NULL;
+}
+
+/* After the connection check: explains its failure, or subscribes. */
+static int consumer_start(fk_consumer *c, rd_kafka_resp_err_t e, fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *subs;
+    size_t i;
+    if (e && e == (rd_kafka_resp_err_t)c->auth_failed) {
+        fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s' was refused by the brokers",
+                        c->spec.name, c->pool_code);
+        fk_error_append(err, " (%s)", c->auth_error);
+        return 0;
+    }
+    if (e) {
+        fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s' cannot reach the brokers",
+                        c->spec.name, c->pool_code);
+        return 0;
+    }
+    subs = rd_kafka_topic_partition_list_new((int)c->spec.topics.count);
+    for (i = 0; i < c->spec.topics.count; i++)
+        rd_kafka_topic_partition_list_add(subs, c->spec.topics.items[i], RD_KAFKA_PARTITION_UA);
+    e = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+        fk_error_set_rd(err, e, "kafka consumer group '%s' cannot subscribe", c->spec.name);
+        return 0;
+    }
+    return 1;
+}
+
+fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
+{
+    fk_consumer *c = consumer_create(p, group_name, err);
+    /* a broker round trip now, so that a wrong address or credentials fail here and not
+       silently inside every later poll */
+    if (c && !consumer_start(c, check_connection(c, c->check_timeout_ms), err)) {
+        fk_consumer_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void *check_thread_main(void *arg)
+{
+    fk_consumer *c = arg;
+    c->check_result = check_connection(c, c->check_timeout_ms);
+    __atomic_store_n(&c->check_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+fk_consumer *fk_consumer_new_async(fk_pool *p, const char *group_name, fk_error *err)
+{
+    fk_consumer *c = consumer_create(p, group_name, err);
+    if (!c) return NULL;
+    if (pthread_create(&c->check_thread, NULL, check_thread_main, c) != 0) {
+        fk_error_set(err, "_FAIL", "consumer_group: cannot start the connection check thread");
+        fk_consumer_free(c);
+        return NULL;
+    }
+    c->check_running = 1;
+    return c;
+}
+
+static void join_check(fk_consumer *c)
+{
+    if (!c->check_running) return;
+    pthread_join(c->check_thread, NULL);
+    c->check_running = 0;
+}
+
+int fk_consumer_ready(fk_consumer *c, fk_error *err)
+{
+    if (c->check_running) {
+        if (!__atomic_load_n(&c->check_done, __ATOMIC_ACQUIRE)) return -1;
+        join_check(c);
+        if (!consumer_start(c, c->check_result, err)) {
+            fk_consumer_close(c);
+            return 0;
+        }
+        return 1;
+    }
+    return usable(c, err);
 }
 
 const fk_group_spec *fk_consumer_spec(const fk_consumer *c) { return &c->spec; }
@@ -184,6 +250,10 @@ int fk_consumer_is_closed(const fk_consumer *c) { return c->rk == NULL; }
 
 static int usable(fk_consumer *c, fk_error *err)
 {
+    if (c->check_running) {
+        fk_error_set(err, "_STATE", "kafka consumer group '%s' is still connecting", c->spec.name);
+        return 0;
+    }
     if (!c->rk) {
         fk_error_set(err, "_STATE", "kafka consumer group '%s' is closed", c->spec.name);
         return 0;
@@ -311,6 +381,7 @@ static void release_messages(fk_fetches *f)
 void fk_consumer_close(fk_consumer *c)
 {
     fk_fetches *f, *next;
+    join_check(c);   /* the check thread uses the client until it ends (at most 200 ms) */
     if (!c->rk) return;
     for (f = c->live; f; f = next) {
         next = f->next;

@@ -11,13 +11,22 @@
 
 #define TOPIC_CACHE_SIZE 32
 
+/* One record of a batch: its librdkafka opaque (pointer-aligned, so the low tag bit that
+   marks token deliveries stays 0) and what its delivery reported. */
+typedef struct batch_slot {
+    fk_batch   *batch;
+    fk_delivery result;
+} batch_slot;
+
 struct fk_batch {
-    fk_pool *pool;
-    size_t   pending;
-    size_t   failed;
-    int      first_err;
-    char     first_topic[256];
-    int      released;
+    fk_pool   *pool;
+    size_t     pending;
+    size_t     failed;
+    int        first_err;
+    char       first_topic[256];
+    int        released;
+    size_t     count;
+    batch_slot slots[];
 };
 
 typedef struct topic_entry {
@@ -26,6 +35,7 @@ typedef struct topic_entry {
 } topic_entry;
 
 struct fk_pool {
+    const char         *log_code;  /* first member: read by on_log through rd_kafka_opaque */
     fk_engine          *engine;
     const fk_pool_spec *spec;
     rd_kafka_t         *rk;
@@ -113,12 +123,70 @@ void fk_mask_secrets(char *line)
     pthread_mutex_unlock(&secrets_lock);
 }
 
+/* Log lines either go straight to stderr (the default: the core has no thread of its own
+   to hand them to), or, once a binding asked for them with fk_log_capture, wait in a bounded
+   queue until that binding takes them on its own thread. */
+#define LOG_QUEUE_MAX 1024
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int             log_captured;
+static fk_log_line    *log_queue;       /* ring of LOG_QUEUE_MAX lines, allocated on capture */
+static size_t          log_head, log_count, log_dropped;
+
+void fk_log_capture(int on)
+{
+    pthread_mutex_lock(&log_lock);
+    if (on && !log_queue) log_queue = calloc(LOG_QUEUE_MAX, sizeof *log_queue);
+    log_captured = on && log_queue;
+    pthread_mutex_unlock(&log_lock);
+}
+
+int fk_log_next(fk_log_line *out, size_t *dropped)
+{
+    int got = 0;
+    pthread_mutex_lock(&log_lock);
+    *dropped = log_dropped;
+    log_dropped = 0;
+    if (log_count) {
+        *out = log_queue[log_head];
+        log_head = (log_head + 1) % LOG_QUEUE_MAX;
+        log_count--;
+        got = 1;
+    }
+    pthread_mutex_unlock(&log_lock);
+    return got;
+}
+
+size_t fk_log_pending(void)
+{
+    size_t n;
+    pthread_mutex_lock(&log_lock);
+    n = log_count + (log_dropped ? 1 : 0);
+    pthread_mutex_unlock(&log_lock);
+    return n;
+}
+
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    char line[2048];
-    snprintf(line, sizeof line, "%%%d|%s|%s| %s", level, fac, rd_kafka_name(rk), buf);
-    fk_mask_secrets(line);
-    fprintf(stderr, "fluxakafka: %s\n", line);
+    /* every client's opaque (pool, consumer group, admin) starts with its pool code */
+    const char *const *tag = rd_kafka_opaque(rk);
+    const char *code = tag && *tag ? *tag : "";
+    fk_log_line line;
+
+    line.level = level;
+    snprintf(line.facility, sizeof line.facility, "%s", fac ? fac : "");
+    snprintf(line.pool, sizeof line.pool, "%s", code);
+    snprintf(line.message, sizeof line.message, "[%s] %s", rd_kafka_name(rk), buf ? buf : "");
+    fk_mask_secrets(line.message);
+    pthread_mutex_lock(&log_lock);
+    if (log_captured) {
+        if (log_count == LOG_QUEUE_MAX) log_dropped++;
+        else log_queue[(log_head + log_count++) % LOG_QUEUE_MAX] = line;
+        pthread_mutex_unlock(&log_lock);
+        return;
+    }
+    pthread_mutex_unlock(&log_lock);
+    fprintf(stderr, "fluxakafka: %%%d|%s|%s\n", level, line.facility, line.message);
 }
 
 int fk_connect_timeout_ms(const fk_pool_spec *spec)
@@ -209,6 +277,7 @@ fk_engine *fk_engine_new(const fk_registry *r, fk_error *err)
     for (i = 0; i < e->pool_count; i++) {
         e->pools[i].engine = e;
         e->pools[i].spec = &copy->pools[i];
+        e->pools[i].log_code = copy->pools[i].code;
     }
     return e;
 oom:
@@ -331,7 +400,12 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         d.rd_err = err;
         dq_push(p, &d);
     } else if (tag) {
-        fk_batch *b = (fk_batch *)tag;
+        batch_slot *slot = (batch_slot *)tag;
+        fk_batch *b = slot->batch;
+        slot->result.partition = m->partition;
+        slot->result.offset = m->offset;
+        slot->result.timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+        slot->result.rd_err = err;
         if (err) {
             if (b->failed++ == 0) {
                 b->first_err = err;
@@ -503,15 +577,23 @@ fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_
                                 int block_ms, fk_error *err)
 {
     size_t i;
-    fk_batch *b = calloc(1, sizeof *b);
+    fk_batch *b = calloc(1, sizeof *b + n * sizeof b->slots[0]);
     if (!b) {
         fk_error_set(err, "_NO_MEMORY", "produce_sync: out of memory");
         return NULL;
     }
     b->pool = p;
     for (i = 0; i < n; i++) {
+        b->slots[i].batch = b;
+        b->slots[i].result.token = i;
+        b->slots[i].result.partition = -1;
+        b->slots[i].result.offset = -1;
+        b->slots[i].result.rd_err = RD_KAFKA_RESP_ERR__STATE;   /* until delivered */
+    }
+    for (i = 0; i < n; i++) {
         b->pending++;
-        if (!produce_one(p, &recs[i], b, block_ms, err)) {
+        b->count = i + 1;
+        if (!produce_one(p, &recs[i], &b->slots[i], block_ms, err)) {
             b->pending--;
             if (i > 0) {
                 /* earlier records are on their way: keep the batch alive for their deliveries
@@ -527,6 +609,13 @@ fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_
 }
 
 size_t fk_batch_pending(const fk_batch *b) { return b->pending; }
+
+int fk_batch_delivery(const fk_batch *b, size_t i, fk_delivery *out)
+{
+    if (i >= b->count || b->pending) return 0;
+    *out = b->slots[i].result;
+    return 1;
+}
 
 int fk_batch_result(const fk_batch *b, fk_error *err)
 {
@@ -614,6 +703,7 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    rd_kafka_conf_set_opaque(conf, p);   /* for on_log: the pool code comes first */
     if (!(p->admin = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr))) {
         rd_kafka_conf_destroy(conf);
         fk_error_set(err, "_INVALID_ARG", "kafka pool '%s': cannot create admin client: %s",

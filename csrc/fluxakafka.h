@@ -46,6 +46,21 @@ void fk_error_set_rd(fk_error *e, int rd_err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 const char *fk_librdkafka_version(void);
+
+/* librdkafka's log lines, with secrets masked. By default they are written to stderr from
+   whichever librdkafka thread logs. fk_log_capture(1) queues them instead (at most 1024;
+   beyond that they are counted as dropped) for a binding to take on its own thread. */
+typedef struct fk_log_line {
+    int  level;            /* syslog levels: 0 emergency .. 7 debug */
+    char facility[32];     /* librdkafka's facility, e.g. "FAIL", "CONFWARN" */
+    char pool[128];        /* the pool code of the client that logged ("" when unknown) */
+    char message[1024];    /* "[rdkafka#producer-1] ..." */
+} fk_log_line;
+void   fk_log_capture(int on);
+/* Pops the oldest line (1) or finds none (0); *dropped gets the number of lines dropped
+   since the last call. */
+int    fk_log_next(fk_log_line *out, size_t *dropped);
+size_t fk_log_pending(void);
 const char *fk_err_name(int rd_err);          /* e.g. "UNKNOWN_TOPIC_OR_PART" */
 const char *fk_err_description(int rd_err);   /* librdkafka's human description */
 
@@ -275,6 +290,9 @@ typedef struct fk_batch fk_batch;
 fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_t n,
                                 int block_ms, fk_error *err);
 size_t    fk_batch_pending(const fk_batch *b);
+/* Once pending is 0: what the delivery of record i (0-based, in the order given) reported:
+   partition, offset and timestamp, or rd_err. 0 when i is out of range or still pending. */
+int       fk_batch_delivery(const fk_batch *b, size_t i, fk_delivery *out);
 /* After pending reached 0: 1 if every record was delivered, else 0 and err describes the
    first failure and how many records failed. */
 int       fk_batch_result(const fk_batch *b, fk_error *err);
@@ -307,6 +325,13 @@ typedef struct fk_fetches  fk_fetches;
 /* A new client in the named group of the pool, subscribed to the group's topics. Checks
    the connection (one metadata request, bounded by the pool's connect timeout). */
 fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err);
+/* As fk_consumer_new, but the connection check runs on a thread of its own and this returns
+   at once: poll fk_consumer_ready until it is not -1. For callers that must not block
+   (an event loop such as nginx's). */
+fk_consumer *fk_consumer_new_async(fk_pool *p, const char *group_name, fk_error *err);
+/* 1: connected and subscribed (also for consumers made by fk_consumer_new); 0: failed, err
+   filled and the consumer closed; -1: the check is still running. */
+int fk_consumer_ready(fk_consumer *c, fk_error *err);
 const fk_group_spec *fk_consumer_spec(const fk_consumer *c);
 void *fk_consumer_rd_kafka(fk_consumer *c);   /* rd_kafka_t*, NULL once closed */
 

@@ -47,6 +47,11 @@ void lfk_open_admin(lua_State *L);
 void lfk_open_config(lua_State *L);
 fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn);
 
+/* Hands the queued librdkafka log lines to the Lua log sink (module _set_log_sink). */
+void lfk_serve_logs(lua_State *L);
+void lfk_open_hooks(lua_State *L);
+void lfk_push_consumer(lua_State *L, fk_consumer *c);
+
 /* Pushes a new engine userdata owning e. */
 void lfk_push_engine(lua_State *L, fk_engine *e);
 

@@ -79,8 +79,22 @@ static int consumer_poll(lua_State *L)
     lua_pushvalue(L, 1);
     lua_rawseti(L, -2, 1);
     lua_setfenv(L, -2);
-    if (!(f->fetches = fk_consumer_poll(u->consumer, timeout_ms, (size_t)max, &err)))
-        return lfk_push_error(L, &err);
+    f->fetches = fk_consumer_poll(u->consumer, timeout_ms, (size_t)max, &err);
+    lfk_serve_logs(L);
+    if (!f->fetches) return lfk_push_error(L, &err);
+    return 1;
+}
+
+/* For consumer groups made by pool:_consumer_group_async: true once connected and subscribed,
+   false while the connection check runs, nil, err, code when it failed (the group is closed). */
+static int consumer_ready(lua_State *L)
+{
+    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    fk_error err;
+    int r = fk_consumer_ready(u->consumer, &err);
+    lfk_serve_logs(L);
+    if (r == 0) return lfk_push_error(L, &err);
+    lua_pushboolean(L, r > 0);
     return 1;
 }
 
@@ -347,6 +361,7 @@ static const luaL_Reg consumer_methods[] = {
     { "get_settings", consumer_get_settings },
     { "get_rdkafka_handle", consumer_get_rdkafka_handle },
     { "_poll", consumer_poll },
+    { "_ready", consumer_ready },
     { "commit_uncommitted_offsets", consumer_commit },
     { "close", consumer_close },
     { "is_closed", consumer_is_closed },

@@ -11,19 +11,29 @@
 #define ENV_ENGINE    1
 #define ENV_CALLBACKS 2
 #define ENV_RECORDS   3
+#define ENV_OWNERS    4   /* token -> owner given to produce (see lfk_set_dispatcher) */
 
 /* how long __gc of a forgotten engine lets buffered records drain before failing them */
 #define GC_CLOSE_TIMEOUT_MS 500
 
+/* Produce waits this long for room when librdkafka's queue is full (pool:_set_queue_wait). */
+#define PRODUCE_BLOCK_MS 10000
+
 typedef struct engine_ud {
     fk_engine *engine;
+    int        gc_close_timeout_ms;
 } engine_ud;
 
 typedef struct pool_ud {
     fk_pool *pool;          /* NULL once the engine is gone */
     double   next_token;
     unsigned calls;
+    int      queue_wait_ms;
 } pool_ud;
+
+/* Registry references of the Lua functions the module installs (LUA_NOREF: none). */
+static int dispatcher_ref = LUA_NOREF;
+static int log_sink_ref = LUA_NOREF;
 
 typedef struct batch_ud {
     fk_batch *batch;
@@ -35,6 +45,7 @@ void lfk_push_engine(lua_State *L, fk_engine *e)
 {
     engine_ud *u = lua_newuserdata(L, sizeof *u);
     u->engine = e;
+    u->gc_close_timeout_ms = GC_CLOSE_TIMEOUT_MS;
     luaL_getmetatable(L, LFK_ENGINE);
     lua_setmetatable(L, -2);
     lua_newtable(L);              /* pool code -> pool userdata */
@@ -75,15 +86,18 @@ static pool_ud *push_pool(lua_State *L, int engine_idx, const char *code)
     u->pool = p;
     u->next_token = 0;
     u->calls = 0;
+    u->queue_wait_ms = PRODUCE_BLOCK_MS;
     luaL_getmetatable(L, LFK_POOL);
     lua_setmetatable(L, -2);
-    lua_createtable(L, 3, 0);
+    lua_createtable(L, 4, 0);
     lua_pushvalue(L, engine_idx);
     lua_rawseti(L, -2, ENV_ENGINE);
     lua_newtable(L);
     lua_rawseti(L, -2, ENV_CALLBACKS);
     lua_newtable(L);
     lua_rawseti(L, -2, ENV_RECORDS);
+    lua_newtable(L);
+    lua_rawseti(L, -2, ENV_OWNERS);
     lua_setfenv(L, -2);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, code);
@@ -156,7 +170,7 @@ static int engine_gc(lua_State *L)
     engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
     if (!u->engine) return 0;
     lua_settop(L, 1);
-    engine_close_pools(L, 1, GC_CLOSE_TIMEOUT_MS, 0);
+    engine_close_pools(L, 1, u->gc_close_timeout_ms, 0);
     lua_settop(L, 1);
     /* the pool userdatas may outlive this finalizer: detach them from the core pools */
     lua_getfenv(L, 1);
@@ -167,6 +181,15 @@ static int engine_gc(lua_State *L)
     }
     fk_engine_free(u->engine, 0);
     u->engine = NULL;
+    return 0;
+}
+
+/* How long the finalizer lets buffered records drain (nginx sets the delivery timeout: a
+   worker that exits without closing its engine must still deliver them). */
+static int engine_set_gc_close_timeout(lua_State *L)
+{
+    engine_ud *u = check_engine(L, "_set_gc_close_timeout");
+    u->gc_close_timeout_ms = lfk_opt_timeout_ms(L, 2, GC_CLOSE_TIMEOUT_MS / 1000.0, "_set_gc_close_timeout");
     return 0;
 }
 
@@ -220,30 +243,40 @@ static int serve_deliveries(lua_State *L, int pool_idx, int protected)
 {
     pool_ud *u = lua_touserdata(L, pool_idx);
     fk_delivery d;
-    int served = 0, env, cbs, recs, failed = 0;
+    int served = 0, env, cbs, recs, owners, failed = 0;
 
+    lfk_serve_logs(L);
     if (!u->pool || fk_pool_queued_deliveries(u->pool) == 0) return 0;
+    luaL_checkstack(L, 12, "deliveries");
     lua_getfenv(L, pool_idx);
     env = lua_gettop(L);
     lua_rawgeti(L, env, ENV_CALLBACKS);
     cbs = lua_gettop(L);
     lua_rawgeti(L, env, ENV_RECORDS);
     recs = lua_gettop(L);
+    lua_rawgeti(L, env, ENV_OWNERS);
+    owners = lua_gettop(L);
     while (fk_pool_next_delivery(u->pool, &d)) {
-        int rec;
+        int top = lua_gettop(L), cb = top + 1, rec = top + 2, owner = top + 3, nargs = 3;
         lua_pushnumber(L, (double)d.token);
         lua_rawget(L, cbs);
         lua_pushnumber(L, (double)d.token);
         lua_rawget(L, recs);
-        rec = lua_gettop(L);
+        lua_pushnumber(L, (double)d.token);
+        lua_rawget(L, owners);
         lua_pushnumber(L, (double)d.token);
         lua_pushnil(L);
         lua_rawset(L, cbs);
         lua_pushnumber(L, (double)d.token);
         lua_pushnil(L);
         lua_rawset(L, recs);
-        if (!lua_isfunction(L, rec - 1)) {
-            lua_pop(L, 2);
+        if (!lua_isnil(L, owner)) {
+            lua_pushnumber(L, (double)d.token);
+            lua_pushnil(L);
+            lua_rawset(L, owners);
+        }
+        if (!lua_isfunction(L, cb)) {
+            lua_settop(L, top);
             continue;
         }
         if (d.rd_err == 0) {
@@ -252,6 +285,18 @@ static int serve_deliveries(lua_State *L, int pool_idx, int protected)
             lua_getfield(L, rec, "timestamp");
             if (lua_isnil(L, -1) && d.timestamp_ms > 0) set_number(L, rec, "timestamp", (double)d.timestamp_ms);
             lua_pop(L, 1);
+        }
+        /* a callback with an owner goes through the dispatcher, which runs it now or hands
+           it to the Lua thread (nginx request) that produced its record:
+           dispatcher(owner, callback, record, err, code) */
+        if (!lua_isnil(L, owner) && dispatcher_ref != LUA_NOREF) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, dispatcher_ref);
+            lua_pushvalue(L, owner);
+            nargs = 5;
+        }
+        lua_pushvalue(L, cb);
+        lua_pushvalue(L, rec);
+        if (d.rd_err == 0) {
             lua_pushnil(L);
             lua_pushnil(L);
         } else {
@@ -263,8 +308,8 @@ static int serve_deliveries(lua_State *L, int pool_idx, int protected)
         }
         served++;
         if (!protected) {
-            lua_call(L, 3, 0);
-        } else if (lua_pcall(L, 3, 0, 0) != 0) {
+            lua_call(L, nargs, 0);
+        } else if (lua_pcall(L, nargs, 0, 0) != 0) {
             if (!failed) {
                 failed = 1;
                 lua_replace(L, env);   /* keep the first message where env was */
@@ -272,12 +317,13 @@ static int serve_deliveries(lua_State *L, int pool_idx, int protected)
                 lua_pop(L, 1);
             }
         }
+        lua_settop(L, top);
     }
     if (failed) {
         lua_settop(L, env);
         return -1;
     }
-    lua_pop(L, 3);
+    lua_settop(L, env - 1);
     return served;
 }
 
@@ -373,9 +419,6 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
     }
 }
 
-/* Produce waits this long for room when librdkafka's queue is full. */
-#define PRODUCE_BLOCK_MS 10000
-
 /* check_open_pool for the closures: the metatable is upvalue 1 */
 static pool_ud *fast_check_pool(lua_State *L, const char *fn)
 {
@@ -399,13 +442,13 @@ static int pool_produce(lua_State *L)
     if (!lua_isnoneornil(L, 3) && !lua_isfunction(L, 3))
         return luaL_error(L, "produce: argument #2 'callback' must be a function or nil, got %s",
                           luaL_typename(L, 3));
-    lua_settop(L, 3);
+    lua_settop(L, 4);   /* 4: the owner of the callback (internal, see lfk_set_dispatcher) */
     /* serve finished deliveries now and then, so callbacks run and memory stays bounded */
     if ((++u->calls & 15u) == 0) fk_pool_poll(u->pool, 0);
     serve_or_raise(L, 1);
     read_record(L, 2, &rec, "produce", 1);
     if (lua_isfunction(L, 3)) token = (uint64_t)(u->next_token += 1);
-    if (!fk_pool_produce(u->pool, &rec, token, PRODUCE_BLOCK_MS, &err)) return lfk_push_error(L, &err);
+    if (!fk_pool_produce(u->pool, &rec, token, u->queue_wait_ms, &err)) return lfk_push_error(L, &err);
     if (token) {
         lua_getfenv(L, 1);
         lua_rawgeti(L, -1, ENV_CALLBACKS);
@@ -416,6 +459,12 @@ static int pool_produce(lua_State *L)
         lua_pushnumber(L, (double)token);
         lua_pushvalue(L, 2);
         lua_rawset(L, -3);
+        if (!lua_isnil(L, 4)) {
+            lua_rawgeti(L, -3, ENV_OWNERS);
+            lua_pushnumber(L, (double)token);
+            lua_pushvalue(L, 4);
+            lua_rawset(L, -3);
+        }
     }
     lua_pushboolean(L, 1);
     return 1;
@@ -437,7 +486,14 @@ static int pool_produce_batch(lua_State *L)
     b->batch = NULL;
     luaL_getmetatable(L, LFK_BATCH);
     lua_setmetatable(L, -2);
-    if (!(b->batch = fk_pool_produce_batch(u->pool, recs, (size_t)n, PRODUCE_BLOCK_MS, &err)))
+    /* the record tables, filled with partition, offset and timestamp by result() */
+    lua_createtable(L, n, 0);
+    for (i = 0; i < n; i++) {
+        lua_pushvalue(L, i + 2);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfenv(L, -2);
+    if (!(b->batch = fk_pool_produce_batch(u->pool, recs, (size_t)n, u->queue_wait_ms, &err)))
         return lfk_push_error(L, &err);
     return 1;
 }
@@ -473,6 +529,15 @@ static int pool_close(lua_State *L)
     lua_settop(L, 1);
     if (!u->pool) return 0;
     if (close_pool(L, 1, timeout_ms) < 0) return lua_error(L);
+    return 0;
+}
+
+/* How long produce and produce_sync wait for room in a full queue (seconds; 0: fail at once
+   with _QUEUE_FULL). Inside nginx the module sets 0 and does any waiting itself, yielding. */
+static int pool_set_queue_wait(lua_State *L)
+{
+    pool_ud *u = check_pool(L, "_set_queue_wait");
+    u->queue_wait_ms = lfk_opt_timeout_ms(L, 2, PRODUCE_BLOCK_MS / 1000.0, "_set_queue_wait");
     return 0;
 }
 
@@ -573,7 +638,7 @@ static int pool_consumer_group_names(lua_State *L)
     return 1;
 }
 
-void lfk_push_consumer(lua_State *L, fk_consumer *c);
+
 
 static int pool_consumer_group(lua_State *L)
 {
@@ -581,6 +646,19 @@ static int pool_consumer_group(lua_State *L)
     const char *name = luaL_checkstring(L, 2);
     fk_error err;
     fk_consumer *c = fk_consumer_new(u->pool, name, &err);
+    if (!c) return lfk_push_error(L, &err);
+    lfk_push_consumer(L, c);
+    return 1;
+}
+
+/* A consumer group whose connection check runs on a thread: cg:_ready() tells when it is
+   done (for callers that must not block, such as nginx workers). */
+static int pool_consumer_group_async(lua_State *L)
+{
+    pool_ud *u = check_open_pool(L, "consumer_group");
+    const char *name = luaL_checkstring(L, 2);
+    fk_error err;
+    fk_consumer *c = fk_consumer_new_async(u->pool, name, &err);
     if (!c) return lfk_push_error(L, &err);
     lfk_push_consumer(L, c);
     return 1;
@@ -622,6 +700,79 @@ static int pool_engine(lua_State *L)
     return 1;
 }
 
+/* ---------------------------------------------------------------- hooks ---- */
+
+static void set_ref(lua_State *L, int *ref, const char *fn)
+{
+    if (!lua_isnoneornil(L, 1) && !lua_isfunction(L, 1))
+        luaL_error(L, "%s: expected a function or nil", fn);
+    luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+    *ref = LUA_NOREF;
+    if (lua_isfunction(L, 1)) {
+        lua_settop(L, 1);
+        *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+}
+
+/* _set_dispatcher(fn): deliveries produced with an owner (produce's 4th argument) call
+   fn(owner, callback, record, err, code) instead of callback(record, err, code). */
+static int module_set_dispatcher(lua_State *L)
+{
+    set_ref(L, &dispatcher_ref, "_set_dispatcher");
+    return 0;
+}
+
+/* _set_log_sink(fn): librdkafka's log lines are queued by the core and handed to
+   fn(level, facility, message, pool_code) on this thread; nil writes them to stderr again. */
+static int module_set_log_sink(lua_State *L)
+{
+    set_ref(L, &log_sink_ref, "_set_log_sink");
+    fk_log_capture(log_sink_ref != LUA_NOREF);
+    return 0;
+}
+
+void lfk_serve_logs(lua_State *L)
+{
+    fk_log_line line;
+    size_t dropped;
+    if (log_sink_ref == LUA_NOREF || fk_log_pending() == 0) return;
+    luaL_checkstack(L, 6, "logs");
+    while (fk_log_next(&line, &dropped) || dropped) {
+        if (dropped) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, log_sink_ref);
+            lua_pushinteger(L, 4);
+            lua_pushliteral(L, "LOGDROP");
+            lua_pushfstring(L, "%d librdkafka log lines were dropped (more than 1024 waited)", (int)dropped);
+            lua_pushliteral(L, "");
+            /* a failing logger must not turn a log line into an error of the caller */
+            if (lua_pcall(L, 4, 0, 0)) lua_pop(L, 1);
+            if (line.message[0] == '\0') continue;
+        }
+        lua_rawgeti(L, LUA_REGISTRYINDEX, log_sink_ref);
+        lua_pushinteger(L, line.level);
+        lua_pushstring(L, line.facility);
+        lua_pushstring(L, line.message);
+        lua_pushstring(L, line.pool);
+        if (lua_pcall(L, 4, 0, 0)) lua_pop(L, 1);
+    }
+}
+
+static int module_serve_logs(lua_State *L)
+{
+    lfk_serve_logs(L);
+    return 0;
+}
+
+void lfk_open_hooks(lua_State *L)
+{
+    lua_pushcfunction(L, module_set_dispatcher);
+    lua_setfield(L, -2, "_set_dispatcher");
+    lua_pushcfunction(L, module_set_log_sink);
+    lua_setfield(L, -2, "_set_log_sink");
+    lua_pushcfunction(L, module_serve_logs);
+    lua_setfield(L, -2, "_serve_logs");
+}
+
 /* ---------------------------------------------------------------- batch ---- */
 
 static int batch_pending(lua_State *L)
@@ -639,6 +790,24 @@ static int batch_result(lua_State *L)
     if (fk_batch_pending(b->batch))
         return luaL_error(L, "result: %d records are still waiting for their delivery",
                           (int)fk_batch_pending(b->batch));
+    lua_settop(L, 1);
+    lua_getfenv(L, 1);
+    {
+        fk_delivery d;
+        size_t i;
+        for (i = 0; fk_batch_delivery(b->batch, i, &d); i++) {
+            if (d.rd_err) continue;
+            lua_rawgeti(L, 2, (int)i + 1);
+            if (lua_istable(L, -1)) {
+                set_number(L, 3, "partition", d.partition);
+                set_number(L, 3, "offset", (double)d.offset);
+                lua_getfield(L, 3, "timestamp");
+                if (lua_isnil(L, -1) && d.timestamp_ms > 0) set_number(L, 3, "timestamp", (double)d.timestamp_ms);
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+    }
     if (!fk_batch_result(b->batch, &err)) return lfk_push_error(L, &err);
     lua_pushboolean(L, 1);
     return 1;
@@ -656,6 +825,7 @@ static const luaL_Reg engine_methods[] = {
     { "kafka", engine_kafka },
     { "close", engine_close },
     { "pool_codes", engine_pool_codes },
+    { "_set_gc_close_timeout", engine_set_gc_close_timeout },
     { NULL, NULL }
 };
 static const luaL_Reg engine_meta[] = {
@@ -675,6 +845,8 @@ static const luaL_Reg pool_methods[] = {
     { "unreported_failures", pool_unreported_failures },
     { "consumer_group", pool_consumer_group },
     { "must_consumer_group", pool_must_consumer_group },
+    { "_consumer_group_async", pool_consumer_group_async },
+    { "_set_queue_wait", pool_set_queue_wait },
     { "_engine", pool_engine },
     { "_ptr", pool_ptr },
     { NULL, NULL }
