@@ -1,6 +1,7 @@
 --- fluxakafka: Kafka pools, producers and consumer groups for Lua, on librdkafka.
--- The work is done in C (fluxakafka.core); this file adds the calls that must wait, so that
--- inside OpenResty they wait with ngx.sleep (yielding the worker) instead of blocking it.
+-- The work is done in C (fluxakafka.core). This file adds what is natural in Lua: the calls
+-- that wait, the log hook, contexts and alters. Inside OpenResty, fluxakafka.nginx replaces
+-- the waiting calls with versions that yield instead of blocking the worker.
 local core = require "fluxakafka.core"
 
 local M = {}
@@ -10,29 +11,8 @@ end
 
 local pool_methods = core.pool_methods
 local engine_methods = core.engine_methods
+local registry_methods = core.registry_methods
 local consumer_group_methods = core.consumer_group_methods
-
-local YIELDABLE_PHASES = {
-  rewrite = true, access = true, content = true, timer = true,
-  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true, preread = true,
-}
-
--- True when running inside an OpenResty phase where ngx.sleep may yield.
-local function in_yieldable_nginx()
-  local ngx = rawget(_G, "ngx")
-  if type(ngx) ~= "table" or not ngx.get_phase then return false end
-  return YIELDABLE_PHASES[ngx.get_phase()] == true
-end
-M._in_yieldable_nginx = in_yieldable_nginx
-
-local function now()
-  local ngx = rawget(_G, "ngx")
-  if ngx and ngx.now then
-    ngx.update_time()
-    return ngx.now()
-  end
-  return os.time()
-end
 
 local function check_timeout(fn, timeout, default)
   if timeout == nil then return default end
@@ -42,78 +22,144 @@ local function check_timeout(fn, timeout, default)
   return timeout
 end
 
---- Produces every record given and waits until each is acknowledged or failed.
--- Returns true, or nil, err, code naming the first failure.
+-- ------------------------------------------------------------------ pool options in Lua
+-- Options that hold Lua values or only matter to this file are taken out before the C
+-- registry sees the options table: `logger` (a function) and `queue_full_timeout`.
+local DEFAULT_QUEUE_FULL_TIMEOUT = 10
+local lua_options_of_registry = setmetatable({}, { __mode = "k" })  -- registry -> code -> opts
+local lua_options_of_pool = {}   -- pool code -> the options of the engine validated last
+
+local core_register_kafka = registry_methods.register_kafka
+function registry_methods:register_kafka(brokers, code, options)
+  if type(options) ~= "table" or (options.logger == nil and options.queue_full_timeout == nil) then
+    return core_register_kafka(self, brokers, code, options)
+  end
+  local logger, wait = options.logger, options.queue_full_timeout
+  if logger ~= nil and type(logger) ~= "function" then
+    error("register_kafka: option 'logger' must be a function(level, facility, message), got " .. type(logger), 2)
+  end
+  if wait ~= nil and (type(wait) ~= "number" or wait < 0 or wait ~= wait or wait > 3600) then
+    error("register_kafka: option 'queue_full_timeout' must be a number of seconds from 0 to 3600", 2)
+  end
+  local rest = {}
+  for k, v in pairs(options) do
+    if k ~= "logger" and k ~= "queue_full_timeout" then rest[k] = v end
+  end
+  local result = { core_register_kafka(self, brokers, code, rest) }
+  local by_code = lua_options_of_registry[self] or {}
+  lua_options_of_registry[self] = by_code
+  by_code[code] = { logger = logger, queue_full_timeout = wait }
+  return unpack(result)
+end
+
+local core_validate = registry_methods.validate
+function registry_methods:validate()
+  local engine, err, code = core_validate(self)
+  if engine then
+    for pool_code, opts in pairs(lua_options_of_registry[self] or {}) do
+      lua_options_of_pool[pool_code] = opts
+    end
+  end
+  return engine, err, code
+end
+
+--- Seconds a produce call waits for room when librdkafka's queue is full.
+local function queue_full_timeout(pool)
+  local opts = lua_options_of_pool[pool:get_code()]
+  return opts and opts.queue_full_timeout or DEFAULT_QUEUE_FULL_TIMEOUT
+end
+
+local core_get_pool_options = pool_methods.get_pool_options
+function pool_methods:get_pool_options()
+  local options = core_get_pool_options(self)
+  local opts = lua_options_of_pool[self:get_code()]
+  options.queue_full_timeout = opts and opts.queue_full_timeout or DEFAULT_QUEUE_FULL_TIMEOUT
+  options.logger = opts and opts.logger
+  return options
+end
+
+-- The pool's queue wait is set once, when the pool object is first handed out.
+local core_engine_kafka = engine_methods.kafka
+local configured_pools = setmetatable({}, { __mode = "k" })
+function engine_methods:kafka(code)
+  local pool = core_engine_kafka(self, code)
+  if not configured_pools[pool] then
+    configured_pools[pool] = true
+    pool:_set_queue_wait(M._nginx and 0 or queue_full_timeout(pool))
+  end
+  return pool
+end
+
+-- ------------------------------------------------------------------ logging
+-- librdkafka logs from its own threads; the core queues each line (secrets masked) and the
+-- binding hands them here, on the Lua thread, wherever delivery callbacks run.
+local user_logger
+
+local function stderr_logger(level, facility, message)
+  io.stderr:write(("fluxakafka: %%%d|%s|%s\n"):format(level, facility, message))
+end
+M._default_logger = stderr_logger   -- fluxakafka.nginx replaces it with ngx.log
+
+local function log_sink(level, facility, message, pool_code)
+  local opts = lua_options_of_pool[pool_code]
+  local logger = opts and opts.logger or user_logger or M._default_logger
+  local ok, err = pcall(logger, level, facility, message, pool_code)
+  if not ok and logger ~= M._default_logger then
+    M._default_logger(3, "LOGGER", "the fluxakafka logger raised: " .. tostring(err), pool_code)
+    M._default_logger(level, facility, message, pool_code)
+  end
+end
+core._set_log_sink(log_sink)
+
+--- Sets the function that receives librdkafka's log lines: fn(level, facility, message, pool)
+-- with syslog levels (3 error, 4 warning, 6 info, 7 debug). nil restores the default
+-- (stderr; ngx.log inside nginx). A pool's `logger` option takes precedence for its lines.
+function M.set_logger(fn)
+  if fn ~= nil and type(fn) ~= "function" then
+    error("set_logger: argument #1 must be a function(level, facility, message) or nil, got " .. type(fn), 2)
+  end
+  user_logger = fn
+end
+
+-- ------------------------------------------------------------------ waiting calls
+
+--- Produces every record given and waits until each is acknowledged or failed. Each record
+-- table gets its partition, offset and timestamp. Returns true, or nil, err, code.
 function pool_methods:produce_sync(...)
   local batch, err, code = self:_produce_batch(...)
   if not batch then return nil, err, code end
-  if in_yieldable_nginx() then
-    local sleep = 0.001
-    while batch:pending() > 0 do
-      self:poll(0)
-      if batch:pending() == 0 then break end
-      ngx.sleep(sleep)
-      if sleep < 0.016 then sleep = sleep * 2 end
-    end
-  else
-    while batch:pending() > 0 do self:poll(0.1) end
-  end
+  while batch:pending() > 0 do self:poll(0.1) end
   return batch:result()
-end
-
-local core_flush = pool_methods.flush
---- Waits up to timeout seconds (default 60) until every buffered record is delivered or
--- failed; serves their callbacks. Returns true, or nil, err, code on timeout.
-function pool_methods:flush(timeout)
-  timeout = check_timeout("flush", timeout, 60)
-  if not in_yieldable_nginx() then return core_flush(self, timeout) end
-  local deadline = now() + timeout
-  while self:in_flight() > 0 and now() < deadline do
-    self:poll(0)
-    if self:in_flight() > 0 then ngx.sleep(0.005) end
-  end
-  return core_flush(self, 0)
 end
 
 local core_pool_close = pool_methods.close
 --- Flushes for up to timeout seconds (default 30), then fails what is left: every record's
 -- callback is called either way. Closing twice is harmless.
 function pool_methods:close(timeout)
-  timeout = check_timeout("close", timeout, 30)
-  if in_yieldable_nginx() and not self:is_closed() then
-    self:flush(timeout)
-    return core_pool_close(self, 0)
-  end
-  return core_pool_close(self, timeout)
+  return core_pool_close(self, check_timeout("close", timeout, 30))
 end
 
 local core_poll = consumer_group_methods._poll
 --- Returns the records available now, or waits up to timeout seconds (default 1) for some.
 function consumer_group_methods:poll_fetches(timeout, max_records)
-  timeout = check_timeout("poll_fetches", timeout, 1)
-  if not in_yieldable_nginx() or timeout == 0 then
-    return core_poll(self, timeout, max_records)
-  end
-  local deadline = now() + timeout
-  local sleep = 0.001
-  while true do
-    local fetches, err, code = core_poll(self, 0, max_records)
-    if not fetches or not fetches:is_empty() or fetches:error_count() > 0 or now() >= deadline then
-      return fetches, err, code
-    end
-    ngx.sleep(sleep)
-    if sleep < 0.05 then sleep = sleep * 2 end
-  end
+  return core_poll(self, check_timeout("poll_fetches", timeout, 1), max_records)
 end
 
 -- LuaJIT: build record tables and produce plain records through the FFI
 -- (see fluxakafka/ffi_fetches.lua and fluxakafka/ffi_produce.lua).
+local in_nginx = type(rawget(_G, "ngx")) == "table" and rawget(_G, "ngx").get_phase ~= nil
 if rawget(_G, "jit") and os.getenv("FLUXAKAFKA_NO_FFI") == nil then
   local ok, fast = pcall(require, "fluxakafka.ffi_fetches")
   if ok and fast then fast.install(core.fetches_methods) end
   local ok_produce, fast_produce = pcall(require, "fluxakafka.ffi_produce")
-  if ok_produce and fast_produce then fast_produce.install(pool_methods) end
+  if ok_produce and fast_produce then
+    fast_produce.install(pool_methods, function(pool)
+      return in_nginx and 0 or math.floor(queue_full_timeout(pool) * 1000)
+    end)
+  end
 end
+
+-- ------------------------------------------------------------------ contexts and alters
 
 local Context = {}
 Context.__index = Context
@@ -159,5 +205,11 @@ function M.get_kafka_alters(ctx)
 end
 
 M._private = { core = core, Alter = Alter }
+
+-- Inside OpenResty: waits that yield, callbacks kept in their request, a per-worker timer
+-- that serves deliveries and delivers what is buffered when the worker exits.
+if in_nginx then
+  M._nginx = require("fluxakafka.nginx").install(M, core)
+end
 
 return M

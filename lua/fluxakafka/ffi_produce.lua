@@ -19,6 +19,7 @@ int fk_pool_produce(void *p, const fk_ffi_record *rec, uint64_t token, int block
 int fk_pool_poll(void *p, int timeout_ms);
 size_t fk_pool_queued_deliveries(const void *p);
 int fk_pool_is_closed(const void *p);
+size_t fk_log_pending(void);
 ]]
 
 local path = package.searchpath and package.searchpath("fluxakafka.core", package.cpath)
@@ -28,21 +29,21 @@ if not ok then return nil end
 
 local M = {}
 
--- must match PRODUCE_BLOCK_MS of csrc/lua/lfk_pool.c
-local BLOCK_MS = 10000
 local MAX_PARTITION = 2147483647
 
-function M.install(pool_methods)
+-- queue_wait_ms(pool) gives how long a full queue is waited for (the pool's queue_full_timeout)
+function M.install(pool_methods, queue_wait_ms)
   local c_produce = pool_methods.produce
   local record_buf = ffi.new("fk_ffi_record")
   local err = ffi.new("fk_ffi_error")
   local pointers = setmetatable({}, { __mode = "k" })
+  local waits = setmetatable({}, { __mode = "k" })
   local calls = 0
   local void_ptr = ffi.typeof("void *")
   local type, floor, ffi_string = type, math.floor, ffi.string
 
-  function pool_methods.produce(self, record, callback)
-    if callback ~= nil or type(record) ~= "table" then return c_produce(self, record, callback) end
+  function pool_methods.produce(self, record, callback, owner)
+    if callback ~= nil or type(record) ~= "table" then return c_produce(self, record, callback, owner) end
     local topic, value, key = record.topic, record.value, record.key
     local partition, timestamp = record.partition, record.timestamp
     if type(topic) ~= "string" or type(value) ~= "string" or record.headers ~= nil
@@ -56,10 +57,15 @@ function M.install(pool_methods)
     if pool == nil then
       pool = ffi.cast(void_ptr, self:_ptr())
       pointers[self] = pool
+      waits[self] = queue_wait_ms(self)
     end
     if lib.fk_pool_is_closed(pool) ~= 0 then return c_produce(self, record) end
     calls = calls + 1
-    if calls % 16 == 0 then lib.fk_pool_poll(pool, 0) end
+    if calls % 16 == 0 then
+      lib.fk_pool_poll(pool, 0)
+      -- librdkafka's log lines are handed to the logger where callbacks run
+      if lib.fk_log_pending() ~= 0 then self:poll(0) end
+    end
     -- callbacks of earlier records run here, on this thread, as in the C API path
     if lib.fk_pool_queued_deliveries(pool) ~= 0 then self:poll(0) end
     record_buf.topic = topic
@@ -74,7 +80,7 @@ function M.install(pool_methods)
     end
     record_buf.partition = partition or -1
     record_buf.timestamp_ms = timestamp or 0
-    if lib.fk_pool_produce(pool, record_buf, 0, BLOCK_MS, err) == 0 then
+    if lib.fk_pool_produce(pool, record_buf, 0, waits[self], err) == 0 then
       return nil, ffi_string(err.msg), ffi_string(err.code)
     end
     return true

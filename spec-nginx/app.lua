@@ -1,0 +1,46 @@
+-- The Lua side of the nginx specs: handlers the test nginx.conf calls. Each handler uses
+-- fluxakafka as an application would; results that a phase cannot print go to the shared
+-- dict "results".
+local fk = require "fluxakafka"
+
+local M = {}
+local brokers = {}
+for b in (os.getenv("FK_TEST_BROKERS") or "127.0.0.1:9092"):gmatch("[^,]+") do brokers[#brokers + 1] = b end
+M.brokers = brokers
+
+local registry
+local results = ngx.shared.results
+
+local function elapsed(t0)
+  ngx.update_time()
+  return ngx.now() - t0
+end
+
+-- init_by_lua: the registry is built and validated in the master; what a client would need
+-- is refused there.
+function M.init()
+  registry = fk.new_registry()
+  registry:register_kafka(brokers, "events", { client_id = "nginx-spec" })
+  -- nothing listens on port 1: connections are refused at once
+  registry:register_kafka({ "127.0.0.1:1" }, "dead", { connect_timeout = 2, delivery_timeout = 30 })
+  registry:register_kafka({ "127.0.0.1:1" }, "tiny", { max_buffered_records = 5, queue_full_timeout = 1.5 })
+  registry:register_kafka_consumer_group(fk.new_kafka_consumer_group("nginx-dead-group", "dead"):topics("t"))
+  M.init_engine = assert(registry:validate())
+  local ok, err = pcall(function()
+    return M.init_engine:kafka("events"):produce({ topic = "nginx-master", value = "x" })
+  end)
+  M.init_guard = tostring(ok) .. " " .. tostring(err)
+end
+
+function M.init_worker()
+  M.engine = assert(registry:validate())
+  -- init_worker cannot yield: anything that waits fails at once, with a reason
+  local t0 = ngx.now()
+  local ok, err = pcall(M.engine.kafka(M.engine, "events").produce_sync, M.engine:kafka("events"),
+                        { topic = "nginx-init-worker", value = "x" })
+  results:set("init_worker_sync", tostring(ok) .. " " .. tostring(err) .. " " .. elapsed(t0))
+end
+
+function M.pool(code) return M.engine:kafka(code or "events") end
+
+return M
