@@ -30,7 +30,7 @@ MODULE      = build/fluxakafka/core.so
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps build test test-asan demo bench fuzz kafka-up kafka-down clean check-core
+.PHONY: all deps deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz kafka-up kafka-down clean check-core
 
 all: build
 
@@ -47,6 +47,10 @@ check-core:
 deps:
 	bash scripts/install-deps.sh
 
+# nginx with lua-nginx-module, lua-resty-core, lua-resty-kafka, lua-socket and wrk
+deps-nginx:
+	bash scripts/install-deps.sh nginx
+
 kafka-up:
 	bash scripts/kafka.sh up
 
@@ -58,6 +62,11 @@ kafka-down:
 test: deps
 	$(MAKE) build
 	bash scripts/with-kafka.sh bash scripts/run-specs.sh
+
+# The specs in spec-nginx/: a real nginx (2 workers) started by the specs, against the broker.
+test-nginx: deps-nginx
+	$(MAKE) build
+	bash scripts/with-kafka.sh bash scripts/run-specs.sh spec-nginx
 
 demo: deps
 	$(MAKE) build

@@ -258,3 +258,75 @@ describe("fluxakafka in nginx", function()
     assert.is_nil((nginx.log() .. nginx.stderr()):find("fluxakafka: %%%d|", 1, false))
   end)
 end)
+
+describe("fluxakafka in nginx across reloads", function()
+  local RELOAD_PORT = PORT + 1
+  local HTTP_RELOAD = [[
+  log_format ids '$status $uri $request_id';
+  access_log logs/ids.log ids;
+  init_by_lua_block { require("app").init() }
+  init_worker_by_lua_block { require("app").init_worker() }
+  server {
+    listen 127.0.0.1:%d;
+    location /async { content_by_lua_block {
+      local ok, err, code = require("app").pool("events"):produce({
+        topic = ngx.var.arg_topic, key = ngx.var.request_id, value = ngx.var.request_id })
+      if not ok then ngx.status = 503 ngx.say(err) return end
+      ngx.say("ok")
+    } }
+  }
+]]
+
+  it("async records acknowledged during two reloads and a quit all reach the topic, once", function()
+    local spec_support = require "spec.support"
+    local topic = "nginx-reload-" .. os.time() .. "-" .. math.random(100000)
+    local server = support.start({ port = RELOAD_PORT, workers = 2, http = HTTP_RELOAD:format(RELOAD_PORT),
+                                   log_level = "notice" })
+    local ids_log = server.prefix .. "/logs/ids.log"
+    local function acknowledged()
+      local ids = {}
+      for status, uri, id in (support.read_file(ids_log) or ""):gmatch("(%d+) (%S+) (%x+)\n") do
+        if status == "200" and uri == "/async" then ids[#ids + 1] = id end
+      end
+      return ids
+    end
+    local wrk_out = os.tmpname()
+    assert(support.sh(("wrk -t2 -c16 -d30s 'http://127.0.0.1:%d/async?topic=%s' > %s 2>&1 &")
+                      :format(RELOAD_PORT, topic, wrk_out)))
+    local master = server.pid()
+    for round = 1, 3 do
+      local before = #acknowledged()
+      assert(support.wait_for(20, function() return #acknowledged() >= before + 5000 end),
+             "load did not go on before round " .. round)
+      if round < 3 then assert(server.signal("reload")) else assert(server.signal("quit")) end
+    end
+    assert(support.wait_for(60, function() return not support.sh("kill -0 " .. master .. " 2>/dev/null") end),
+           "nginx did not quit")
+    support.sh("pkill -f 'wrk -t2 -c16 -d30s http://127.0.0.1:" .. RELOAD_PORT .. "' 2>/dev/null")
+    local acked = acknowledged()
+    assert.is_true(#acked > 15000, "only " .. #acked .. " requests were acknowledged")
+
+    local group = "nginx-reload-reader-" .. math.random(1000000)
+    local r = fk.new_registry()
+    r:register_kafka(spec_support.brokers, "events")
+    r:register_kafka_consumer_group(fk.new_kafka_consumer_group(group, "events"):topics(topic))
+    local engine = assert(r:validate())
+    local cg = assert(engine:kafka("events"):consumer_group(group))
+    local got = spec_support.consume(cg, #acked, 90)
+    for _, rec in ipairs(spec_support.drain(cg, 1)) do got[#got + 1] = rec end
+    cg:close()
+    engine:close()
+    local in_topic, duplicates = {}, 0
+    for _, rec in ipairs(got) do
+      if in_topic[rec.value] then duplicates = duplicates + 1 end
+      in_topic[rec.value] = true
+    end
+    local missing = 0
+    for _, id in ipairs(acked) do if not in_topic[id] then missing = missing + 1 end end
+    assert.are.equal(0, missing, ("%d of %d acknowledged records are not in the topic"):format(missing, #acked))
+    assert.are.equal(0, duplicates)
+    assert.are.equal(#acked, #got)
+    assert.is_nil(server.log():find("still undelivered at worker exit", 1, true))
+    os.remove(wrk_out)
+  end)
+end)
