@@ -56,8 +56,10 @@ local core_validate = registry_methods.validate
 function registry_methods:validate()
   local engine, err, code = core_validate(self)
   if engine then
-    for pool_code, opts in pairs(lua_options_of_registry[self] or {}) do
-      lua_options_of_pool[pool_code] = opts
+    -- the engine validated last speaks for its pool codes (log lines carry only the code)
+    local by_code = lua_options_of_registry[self] or {}
+    for _, pool_code in ipairs(engine:pool_codes()) do
+      lua_options_of_pool[pool_code] = by_code[pool_code]
     end
   end
   return engine, err, code

@@ -223,4 +223,39 @@ describe("pool producer", function()
     pool:flush(30)
     assert.are.equal(3, calls)
   end)
+
+  it("produce_sync fills each record with the partition, offset and timestamp it got", function()
+    local topic = support.unique("sync-fill")
+    local a, b = { topic = topic, value = "a" }, { topic = topic, value = "b", timestamp = 1700000000123 }
+    assert.is_true(pool:produce_sync(a, b))
+    assert.are.equal(0, a.partition)
+    assert.are.equal(0, a.offset)
+    assert.are.equal(1, b.offset)
+    assert.is_true(math.abs(a.timestamp / 1000 - os.time()) < 60)
+    assert.are.equal(1700000000123, b.timestamp)
+  end)
+
+  it("a full local queue fails at once with _QUEUE_FULL when queue_full_timeout is 0, else waits that long", function()
+    local function full_pool(wait)
+      local r = fk.new_registry()
+      -- nothing listens on port 1: nothing leaves the local queue
+      r:register_kafka({ "127.0.0.1:1" }, "tiny", { max_buffered_records = 3, queue_full_timeout = wait })
+      local e = assert(r:validate())
+      local p = e:kafka("tiny")
+      assert.are.equal(wait, p:get_pool_options().queue_full_timeout)
+      for i = 1, 3 do assert(p:produce({ topic = "tiny", value = tostring(i) })) end
+      return e, p
+    end
+    for _, wait in ipairs({ 0, 0.6 }) do
+      local e, p = full_pool(wait)
+      local t0 = support.now()
+      local ok, err, code = p:produce({ topic = "tiny", value = "4" })
+      local took = support.now() - t0
+      assert.is_nil(ok)
+      assert.are.equal("_QUEUE_FULL", code)
+      assert.matches("produce to 'tiny' failed", err, 1, true)
+      if wait == 0 then assert.is_true(took < 0.3, took) else assert.is_true(took >= 0.5 and took < 3, took) end
+      e:close(0)
+    end
+  end)
 end)
