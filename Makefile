@@ -91,6 +91,11 @@ bench: deps
 	$(MAKE) build
 	bash scripts/with-kafka.sh bash bench/run.sh
 
+# fluxakafka against lua-resty-kafka in nginx, and RSS over a long run (bench/nginx/run.sh)
+bench-nginx: deps-nginx
+	$(MAKE) build
+	bash scripts/with-kafka.sh bash bench/nginx/run.sh
+
 clean:
 	rm -rf build build-asan .test-output
 	$(MAKE) -C fuzz clean

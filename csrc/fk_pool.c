@@ -34,20 +34,30 @@ typedef struct topic_entry {
     rd_kafka_topic_t *rkt;
 } topic_entry;
 
+/* A librdkafka producer of the pool and its topic handles. */
+typedef struct producer_slot {
+    rd_kafka_t  *rk;
+    pid_t        pid;     /* the process that created rk; librdkafka does not survive fork */
+    topic_entry  topics[TOPIC_CACHE_SIZE];
+    size_t       topic_count;
+} producer_slot;
+
+/* produce() goes through the first, with the pool's linger. produce_sync() waits for its
+   records, so lingering would only add to its latency: when the pool lingers, it has a
+   second producer, without linger, created on first use. */
+enum { ASYNC_SLOT = 0, SYNC_SLOT = 1, SLOT_COUNT = 2 };
+
 struct fk_pool {
     const char         *log_code;  /* first member: read by on_log through rd_kafka_opaque */
     fk_engine          *engine;
     const fk_pool_spec *spec;
-    rd_kafka_t         *rk;
-    pid_t               rk_pid;   /* the process that created rk; librdkafka does not survive fork */
+    producer_slot       slots[SLOT_COUNT];
     int                 closed;
     fk_delivery        *dq;       /* ring buffer of finished deliveries */
     size_t              dq_head, dq_count, dq_cap;
     int                 dq_oom;   /* a delivery could not be queued: reported on next serve */
     size_t              in_flight;
     size_t              unreported_failures;
-    topic_entry         topics[TOPIC_CACHE_SIZE];
-    size_t              topic_count;
     rd_kafka_t         *admin;    /* for schema management; never references a topic, so it
                                      cannot auto-create one */
     int                 auth_failed;        /* credentials or TLS refused: the error code */
@@ -423,19 +433,25 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 /* ---------------------------------------------------------------- producer ---- */
 
-static void forget_producer(fk_pool *p, int destroy)
+static void forget_producer(producer_slot *slot, int destroy)
 {
     size_t i;
-    for (i = 0; i < p->topic_count; i++) {
-        if (destroy) rd_kafka_topic_destroy(p->topics[i].rkt);
-        free(p->topics[i].name);
+    for (i = 0; i < slot->topic_count; i++) {
+        if (destroy) rd_kafka_topic_destroy(slot->topics[i].rkt);
+        free(slot->topics[i].name);
     }
-    p->topic_count = 0;
-    if (destroy && p->rk) rd_kafka_destroy(p->rk);
-    p->rk = NULL;
+    slot->topic_count = 0;
+    if (destroy && slot->rk) rd_kafka_destroy(slot->rk);
+    slot->rk = NULL;
 }
 
-static rd_kafka_t *producer(fk_pool *p, fk_error *err)
+/* The slot's producer when it lives in this process (NULL otherwise). */
+static rd_kafka_t *live_producer(const producer_slot *slot)
+{
+    return slot->rk && slot->pid == fk_process_id() ? slot->rk : NULL;
+}
+
+static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
 {
     const fk_pool_options *o = &p->spec->options;
     rd_kafka_conf_t *conf;
@@ -445,17 +461,19 @@ static rd_kafka_t *producer(fk_pool *p, fk_error *err)
         fk_error_set(err, "_STATE", "kafka pool '%s' is closed", p->spec->code);
         return NULL;
     }
-    if (p->rk && p->rk_pid != fk_process_id()) {
-        /* inherited across fork: its threads live in the parent; abandon the handle
-           (destroying it would wait on threads that do not exist here) */
-        forget_producer(p, 0);
+    if (slot->rk && slot->pid != fk_process_id()) {
+        /* inherited across fork: its threads live in the parent; abandon every handle
+           (destroying one would wait on threads that do not exist here) */
+        int i;
+        for (i = 0; i < SLOT_COUNT; i++)
+            if (p->slots[i].rk && p->slots[i].pid != fk_process_id()) forget_producer(&p->slots[i], 0);
         p->in_flight = 0;
     }
-    if (p->rk) return p->rk;
+    if (slot->rk) return slot->rk;
 
     if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
     if (!fk_conf_set_int(conf, "acks", o->required_acks, err) ||
-        !conf_set_double(conf, "linger.ms", o->linger_ms, err) ||
+        !conf_set_double(conf, "linger.ms", slot == &p->slots[SYNC_SLOT] ? 0 : o->linger_ms, err) ||
         (o->max_buffered_records > 0 &&
          !fk_conf_set_int(conf, "queue.buffering.max.messages", o->max_buffered_records, err)) ||
         /* librdkafka's own default (5 minutes) would hold produce_sync far too long */
@@ -467,33 +485,33 @@ static rd_kafka_t *producer(fk_pool *p, fk_error *err)
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, p);
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!p->rk) {
+    slot->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!slot->rk) {
         rd_kafka_conf_destroy(conf);
         fk_error_set(err, "_INVALID_ARG", "kafka pool '%s': cannot create producer: %s",
                      p->spec->code, errstr);
         return NULL;
     }
-    p->rk_pid = fk_process_id();
-    return p->rk;
+    slot->pid = fk_process_id();
+    return slot->rk;
 }
 
 /* The cached handle of a topic; with `add`, a valid topic not cached yet is added (while
    there is room). */
-static rd_kafka_topic_t *topic_handle(fk_pool *p, const char *name, int add)
+static rd_kafka_topic_t *topic_handle(producer_slot *slot, const char *name, int add)
 {
     size_t i;
     rd_kafka_topic_t *rkt;
     if (!name) return NULL;
-    for (i = 0; i < p->topic_count; i++)
-        if (strcmp(p->topics[i].name, name) == 0) return p->topics[i].rkt;
-    if (!add || p->topic_count == TOPIC_CACHE_SIZE) return NULL;
-    if (!(rkt = rd_kafka_topic_new(p->rk, name, NULL))) return NULL;
-    if (!(p->topics[p->topic_count].name = fk_strdup(name))) {
+    for (i = 0; i < slot->topic_count; i++)
+        if (strcmp(slot->topics[i].name, name) == 0) return slot->topics[i].rkt;
+    if (!add || slot->topic_count == TOPIC_CACHE_SIZE) return NULL;
+    if (!(rkt = rd_kafka_topic_new(slot->rk, name, NULL))) return NULL;
+    if (!(slot->topics[slot->topic_count].name = fk_strdup(name))) {
         rd_kafka_topic_destroy(rkt);
         return NULL;
     }
-    p->topics[p->topic_count++].rkt = rkt;
+    slot->topics[slot->topic_count++].rkt = rkt;
     return rkt;
 }
 
@@ -504,16 +522,16 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int produce_one(fk_pool *p, const fk_produce_record *rec, void *opaque, int block_ms,
-                       fk_error *err)
+static int produce_one(fk_pool *p, producer_slot *slot, const fk_produce_record *rec,
+                       void *opaque, int block_ms, fk_error *err)
 {
-    rd_kafka_t *rk = producer(p, err);
+    rd_kafka_t *rk = producer(p, slot, err);
     rd_kafka_topic_t *rkt;
     rd_kafka_resp_err_t e;
     long long deadline = 0;
 
     if (!rk) return 0;
-    rkt = topic_handle(p, rec->topic, 0);
+    rkt = topic_handle(slot, rec->topic, 0);
     /* a cached topic was checked when it entered the cache */
     if (!rkt && !fk_topic_name_valid(rec->topic, NULL)) {
         fk_error_set(err, "INVALID_TOPIC_EXCEPTION",
@@ -521,7 +539,7 @@ static int produce_one(fk_pool *p, const fk_produce_record *rec, void *opaque, i
                      rec->topic ? rec->topic : "");
         return 0;
     }
-    if (!rkt) rkt = topic_handle(p, rec->topic, 1);
+    if (!rkt) rkt = topic_handle(slot, rec->topic, 1);
     for (;;) {
         rd_kafka_headers_t *hdrs = NULL;
         if (rec->header_count) {
@@ -570,13 +588,14 @@ int fk_pool_produce(fk_pool *p, const fk_produce_record *rec, uint64_t token, in
                     fk_error *err)
 {
     void *opaque = token ? (void *)(uintptr_t)((token << 1) | 1u) : NULL;
-    return produce_one(p, rec, opaque, block_ms, err);
+    return produce_one(p, &p->slots[ASYNC_SLOT], rec, opaque, block_ms, err);
 }
 
 fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_t n,
                                 int block_ms, fk_error *err)
 {
     size_t i;
+    producer_slot *slot = &p->slots[p->spec->options.linger_ms > 0 ? SYNC_SLOT : ASYNC_SLOT];
     fk_batch *b = calloc(1, sizeof *b + n * sizeof b->slots[0]);
     if (!b) {
         fk_error_set(err, "_NO_MEMORY", "produce_sync: out of memory");
@@ -593,7 +612,7 @@ fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_
     for (i = 0; i < n; i++) {
         b->pending++;
         b->count = i + 1;
-        if (!produce_one(p, &recs[i], &b->slots[i], block_ms, err)) {
+        if (!produce_one(p, slot, &recs[i], &b->slots[i], block_ms, err)) {
             b->pending--;
             if (i > 0) {
                 /* earlier records are on their way: keep the batch alive for their deliveries
@@ -636,7 +655,10 @@ void fk_batch_release(fk_batch *b)
 
 int fk_pool_poll(fk_pool *p, int timeout_ms)
 {
-    if (p->rk && p->rk_pid == fk_process_id()) rd_kafka_poll(p->rk, timeout_ms);
+    rd_kafka_t *async_rk = live_producer(&p->slots[ASYNC_SLOT]);
+    rd_kafka_t *sync_rk = live_producer(&p->slots[SYNC_SLOT]);
+    if (sync_rk) rd_kafka_poll(sync_rk, async_rk ? 0 : timeout_ms);
+    if (async_rk) rd_kafka_poll(async_rk, timeout_ms);
     return (int)p->dq_count;
 }
 
@@ -652,8 +674,16 @@ int fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err)
         fk_error_set(err, "_STATE", "kafka pool '%s' is closed", p->spec->code);
         return 0;
     }
-    if (!p->rk || p->rk_pid != fk_process_id()) return 1;
-    e = rd_kafka_flush(p->rk, timeout_ms);
+    {
+        long long deadline = now_ms() + timeout_ms;
+        int i;
+        e = RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (i = 0; i < SLOT_COUNT && !e; i++) {
+            rd_kafka_t *rk = live_producer(&p->slots[i]);
+            long long left = timeout_ms < 0 ? -1 : deadline - now_ms();
+            if (rk) e = rd_kafka_flush(rk, left < 0 && timeout_ms >= 0 ? 0 : (int)left);
+        }
+    }
     if (e) {
         fk_error_set_rd(err, e, "flush of kafka pool '%s' did not finish (%zu records still in flight)",
                         p->spec->code, p->in_flight);
@@ -670,22 +700,29 @@ static void destroy_admin(fk_pool *p)
 
 void fk_pool_close(fk_pool *p, int timeout_ms)
 {
+    long long deadline = now_ms() + (timeout_ms < 0 ? (long long)1 << 40 : timeout_ms);
+    rd_kafka_t *rk[SLOT_COUNT];
+    int i;
     if (p->closed) return;
     p->closed = 1;
     destroy_admin(p);
-    if (!p->rk) return;
-    if (p->rk_pid != fk_process_id()) {
-        forget_producer(p, 0);
-        return;
+    for (i = 0; i < SLOT_COUNT; i++) {
+        if (p->slots[i].rk && !live_producer(&p->slots[i])) forget_producer(&p->slots[i], 0);
+        if ((rk[i] = p->slots[i].rk) != NULL && p->in_flight) {
+            long long left = deadline - now_ms();
+            rd_kafka_flush(rk[i], left > 0 ? (int)left : 0);
+        }
     }
-    if (p->in_flight) rd_kafka_flush(p->rk, timeout_ms);
     if (p->in_flight) {
         /* time is up: fail what is left so that each record's delivery is still reported */
-        long long deadline = now_ms() + 5000;
-        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        while (p->in_flight && now_ms() < deadline) rd_kafka_poll(p->rk, 50);
+        long long purge_deadline = now_ms() + 5000;
+        for (i = 0; i < SLOT_COUNT; i++)
+            if (rk[i]) rd_kafka_purge(rk[i], RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        while (p->in_flight && now_ms() < purge_deadline)
+            for (i = 0; i < SLOT_COUNT; i++)
+                if (rk[i]) rd_kafka_poll(rk[i], 25);
     }
-    forget_producer(p, 1);
+    for (i = 0; i < SLOT_COUNT; i++) forget_producer(&p->slots[i], 1);
 }
 
 rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)

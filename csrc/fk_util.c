@@ -238,6 +238,7 @@ void fk_pool_options_init(fk_pool_options *o)
 {
     memset(o, 0, sizeof *o);
     o->required_acks = -1;
+    o->linger_ms = FK_DEFAULT_LINGER_MS;
     o->tls.verify = 1;
 }
 

@@ -258,4 +258,23 @@ describe("pool producer", function()
       e:close(0)
     end
   end)
+
+  it("produce_sync does not wait for the pool's linger, and async records still linger and arrive", function()
+    local topic = support.unique("linger")
+    assert.are.near(0.005, pool:get_pool_options().producer_linger, 1e-9)   -- the default
+    local e, slow = support.engine({ producer_linger = 0.9 })
+    assert.is_true(slow:produce_sync({ topic = topic, value = "warm" }))
+    local t0 = support.now()
+    assert.is_true(slow:produce_sync({ topic = topic, value = "sync" }))
+    local took = support.now() - t0
+    -- far below the 0.9 s a lingering producer would hold the record
+    assert.is_true(took < 0.5, ("produce_sync took %.3f s with a 0.9 s linger"):format(took))
+    local delivered = 0
+    for i = 1, 100 do
+      assert(slow:produce({ topic = topic, value = "a" .. i }, function(_, err) if not err then delivered = delivered + 1 end end))
+    end
+    assert.is_true(slow:flush(30))
+    assert.are.equal(100, delivered)
+    e:close()
+  end)
 end)

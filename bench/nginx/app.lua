@@ -1,0 +1,53 @@
+-- Handlers of the nginx benchmark: the same request work through fluxakafka and through
+-- lua-resty-kafka (Debian's lua-nginx-kafka, module nginx.kafka.*), each with its defaults.
+local M = {}
+
+local brokers, resty_brokers = {}, {}
+for b in (os.getenv("FK_BROKERS") or "127.0.0.1:9092"):gmatch("[^,]+") do
+  brokers[#brokers + 1] = b
+  local host, port = b:match("^(.*):(%d+)$")
+  resty_brokers[#resty_brokers + 1] = { host = host, port = tonumber(port) }
+end
+local payload = ("x"):rep(tonumber(os.getenv("FK_BENCH_SIZE") or "100"))
+local registry
+
+function M.init()
+  local fk = require "fluxakafka"
+  registry = fk.new_registry()
+  registry:register_kafka(brokers, "defaults")                                 -- fluxakafka's defaults
+  registry:register_kafka(brokers, "linger0", { producer_linger = 0 })          -- no batching wait
+  assert(registry:validate())
+end
+
+function M.init_worker()
+  M.engine = assert(registry:validate())
+  local producer = require "nginx.kafka.producer"
+  M.resty_async = producer:new(resty_brokers, { producer_type = "async" })
+  M.resty_sync = producer:new(resty_brokers)
+end
+
+local function answer(ok, err)
+  if not ok then
+    ngx.status = 500
+    ngx.say(tostring(err))
+    return
+  end
+  ngx.say("ok")
+end
+
+function M.handle(kind)
+  local topic = ngx.var.arg_topic
+  if kind == "fk_async" then
+    answer(M.engine:kafka("defaults"):produce({ topic = topic, value = payload }))
+  elseif kind == "fk_async_linger0" then
+    answer(M.engine:kafka("linger0"):produce({ topic = topic, value = payload }))
+  elseif kind == "fk_sync" then
+    answer(M.engine:kafka("defaults"):produce_sync({ topic = topic, value = payload }))
+  elseif kind == "resty_async" then
+    answer(M.resty_async:send(topic, nil, payload))
+  elseif kind == "resty_sync" then
+    answer(M.resty_sync:send(topic, nil, payload))
+  end
+end
+
+return M
