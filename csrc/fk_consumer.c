@@ -39,6 +39,10 @@ struct fk_consumer {
     int           check_timeout_ms;
     rd_kafka_t   *rk;
     rd_kafka_queue_t *queue;   /* the consumer queue, for batch reads */
+    rd_kafka_queue_t *commit_queue;     /* results of fk_consumer_commit_begin */
+    int           commits_pending;
+    int           commit_error;
+    char          commit_error_msg[256];
     pid_t         rk_pid;
     fk_fetches   *live;
 };
@@ -369,6 +373,48 @@ int fk_consumer_commit(fk_consumer *c, fk_error *err)
     return 1;
 }
 
+int fk_consumer_commit_begin(fk_consumer *c, fk_error *err)
+{
+    rd_kafka_resp_err_t e;
+    if (!usable(c, err)) return 0;
+    if (!c->commit_queue && !(c->commit_queue = rd_kafka_queue_new(c->rk))) {
+        fk_error_set(err, "_NO_MEMORY", "commit of kafka consumer group '%s': out of memory", c->spec.name);
+        return 0;
+    }
+    e = rd_kafka_commit_queue(c->rk, NULL, c->commit_queue, NULL, NULL);
+    if (e == RD_KAFKA_RESP_ERR__NO_OFFSET) return 1;   /* nothing new to commit */
+    if (e) {
+        fk_error_set_rd(err, e, "commit of kafka consumer group '%s' failed", c->spec.name);
+        return 0;
+    }
+    c->commits_pending++;
+    return 1;
+}
+
+int fk_consumer_commit_poll(fk_consumer *c, fk_error *err)
+{
+    rd_kafka_event_t *ev;
+    if (!c->commit_queue) return 1;
+    while (c->commits_pending && (ev = rd_kafka_queue_poll(c->commit_queue, 0)) != NULL) {
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+            rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+            c->commits_pending--;
+            if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET && !c->commit_error) {
+                c->commit_error = e;
+                snprintf(c->commit_error_msg, sizeof c->commit_error_msg, "%s", rd_kafka_event_error_string(ev));
+            }
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    if (c->commits_pending) return -1;
+    if (c->commit_error) {
+        fk_error_set_rd(err, c->commit_error, "commit of kafka consumer group '%s' failed", c->spec.name);
+        c->commit_error = 0;
+        return 0;
+    }
+    return 1;
+}
+
 static void release_messages(fk_fetches *f)
 {
     size_t i;
@@ -392,11 +438,14 @@ void fk_consumer_close(fk_consumer *c)
     }
     c->live = NULL;
     if (c->rk_pid == fk_process_id()) {
+        if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);
         if (c->queue) rd_kafka_queue_destroy(c->queue);
         rd_kafka_consumer_close(c->rk);
         rd_kafka_destroy(c->rk);
     }
     c->queue = NULL;
+    c->commit_queue = NULL;
+    c->commits_pending = 0;
     c->rk = NULL;
 }
 

@@ -476,6 +476,9 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
         !conf_set_double(conf, "linger.ms", slot == &p->slots[SYNC_SLOT] ? 0 : o->linger_ms, err) ||
         (o->max_buffered_records > 0 &&
          !fk_conf_set_int(conf, "queue.buffering.max.messages", o->max_buffered_records, err)) ||
+        /* librdkafka lets 1 GiB of records wait per producer; a web worker with a slow broker
+           should push back (_QUEUE_FULL) long before that */
+        !fk_conf_set_int(conf, "queue.buffering.max.kbytes", FK_MAX_BUFFERED_KBYTES, err) ||
         /* librdkafka's own default (5 minutes) would hold produce_sync far too long */
         !fk_conf_set_int(conf, "message.timeout.ms",
                       o->delivery_timeout_ms > 0 ? (long long)o->delivery_timeout_ms : 30000, err)) {

@@ -27,6 +27,8 @@ extern "C" {
    costs each record at most 5 ms and saves a broker-thread wake-up per record (librdkafka
    2.x's own default). produce_sync does not wait for it: it flushes its records at once. */
 #define FK_DEFAULT_LINGER_MS 5
+/* The bytes of records a producer keeps waiting for delivery (librdkafka's default: 1 GiB). */
+#define FK_MAX_BUFFERED_KBYTES 65536
 #define FK_ASYNC_SQL_TOPIC_NAME "_fluxa_async_sql"
 #define FK_ASYNC_SQL_DEAD_LETTER_TOPIC_NAME "_fluxa_async_sql_failed"
 #define FK_ASYNC_SQL_CONSUMER_GROUP_NAME "_fluxa_async_sql_consumer"
@@ -345,6 +347,10 @@ fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records,
                              fk_error *err);
 /* Commits the offsets of every record handed out by fk_consumer_poll (synchronous). */
 int  fk_consumer_commit(fk_consumer *c, fk_error *err);
+/* The same commit without waiting: begin sends it, poll returns -1 while the broker has not
+   answered every commit begun, then 1, or 0 with err for the first failure. */
+int  fk_consumer_commit_begin(fk_consumer *c, fk_error *err);
+int  fk_consumer_commit_poll(fk_consumer *c, fk_error *err);
 /* Leaves the group and destroys the client. Fetches still alive become empty. */
 void fk_consumer_close(fk_consumer *c);
 int  fk_consumer_is_closed(const fk_consumer *c);

@@ -25,6 +25,10 @@ function M.init()
   registry:register_kafka({ "127.0.0.1:1" }, "dead", { connect_timeout = 2, delivery_timeout = 30 })
   registry:register_kafka({ "127.0.0.1:1" }, "tiny", { max_buffered_records = 5, queue_full_timeout = 1.5 })
   registry:register_kafka_consumer_group(fk.new_kafka_consumer_group("nginx-dead-group", "dead"):topics("t"))
+  -- made anew for each nginx start, so that each run reads only its own records
+  M.consume_topic = ("nginx-consume-%d-%d"):format(os.time(), math.random(1000000))
+  registry:register_kafka_consumer_group(fk.new_kafka_consumer_group(M.consume_topic .. "-group", "events")
+    :topics(M.consume_topic))
   M.init_engine = assert(registry:validate())
   local ok, err = pcall(function()
     return M.init_engine:kafka("events"):produce({ topic = "nginx-master", value = "x" })
@@ -42,5 +46,25 @@ function M.init_worker()
 end
 
 function M.pool(code) return M.engine:kafka(code or "events") end
+
+-- Reads up to `want` records of the consume topic in a consumer group, commits, closes.
+function M.consume(want, seconds)
+  local cg = assert(M.pool():consumer_group(M.consume_topic .. "-group"))
+  local seen, deadline = {}, ngx.now() + seconds
+  local count = 0
+  while count < want and ngx.now() < deadline do
+    local fetches = assert(cg:poll_fetches(0.5))
+    for rec in fetches:iter() do
+      count = count + 1
+      seen[rec.value] = (seen[rec.value] or 0) + 1
+    end
+    ngx.update_time()
+  end
+  local ok, err = cg:commit_uncommitted_offsets()
+  cg:close()
+  local twice = 0
+  for _, n in pairs(seen) do if n > 1 then twice = twice + 1 end end
+  return count, twice, ok, err
+end
 
 return M

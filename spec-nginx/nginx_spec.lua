@@ -75,6 +75,19 @@ local HTTP = [[
       assert(pool:produce_sync(recs[1], recs[2], recs[3]))
       for i = 1, 3 do ngx.say(recs[i].partition, " ", recs[i].offset, " ", recs[i].timestamp) end
     } }
+    location /consume_topic { content_by_lua_block { ngx.say(require("app").consume_topic) } }
+    location /consume { content_by_lua_block {
+      local count, twice, ok, err = require("app").consume(tonumber(ngx.var.arg_n), tonumber(ngx.var.arg_seconds))
+      ngx.say(count, " ", twice, " ", tostring(ok), " ", tostring(err))
+    } }
+    location /consume_in_timer { content_by_lua_block {
+      local app = require "app"
+      assert(ngx.timer.at(0, function()
+        local count, twice, ok = app.consume(100, 20)
+        ngx.shared.results:set("timer_consume", count .. " " .. twice .. " " .. tostring(ok))
+      end))
+      ngx.say("started")
+    } }
     location /dead_produce { content_by_lua_block {
       local pool = require("app").pool("dead")
       assert(pool:produce({ topic = "nginx-dead", value = "x" }))
@@ -247,6 +260,31 @@ describe("fluxakafka in nginx", function()
       assert.are.equal(i - 1, lines[i][2])
       assert.is_true(math.abs(lines[i][3] / 1000 - os.time()) < 60)
     end
+  end)
+
+  it("a consumer group in a request and in a timer reads each record once and commits without blocking", function()
+    local topic = select(2, get("/consume_topic")):match("%S+")
+    local spec_support = require "spec.support"
+    local e, pool = spec_support.engine()
+    local function produce(from, to)
+      local recs = {}
+      for i = from, to do recs[#recs + 1] = { topic = topic, value = "c" .. i } end
+      assert.is_true(pool:produce_sync(unpack(recs)))
+    end
+    produce(1, 200)
+    local status, body = get("/consume?n=200&seconds=20")
+    assert.are.equal(200, status, body)
+    assert.matches("^200 0 true nil\n$", body)
+    -- 100 more, read in a timer by a new client from the committed offset on: none twice
+    produce(201, 300)
+    e:close()
+    assert.are.equal(200, (get("/consume_in_timer")))
+    local result
+    assert(support.wait_for(30, function()
+      result = select(2, get("/result?key=timer_consume"))
+      return result ~= "nil\n"
+    end))
+    assert.are.equal("100 0 true\n", result)
   end)
 
   it("librdkafka's log lines go through ngx.log with nginx's levels, never as raw stderr lines", function()

@@ -23,7 +23,7 @@ function M.init_worker()
   M.engine = assert(registry:validate())
   local producer = require "nginx.kafka.producer"
   M.resty_async = producer:new(resty_brokers, { producer_type = "async" })
-  M.resty_sync = producer:new(resty_brokers)
+  M.resty_producer = producer
 end
 
 local function answer(ok, err)
@@ -46,7 +46,9 @@ function M.handle(kind)
   elseif kind == "resty_async" then
     answer(M.resty_async:send(topic, nil, payload))
   elseif kind == "resty_sync" then
-    answer(M.resty_sync:send(topic, nil, payload))
+    -- a sync producer's send buffer is not shared between requests: one per request, as in
+    -- lua-resty-kafka's own example (the async one is shared: its buffer is meant for that)
+    answer(M.resty_producer:new(resty_brokers):send(topic, nil, payload))
   end
 end
 

@@ -107,6 +107,27 @@ static int consumer_commit(lua_State *L)
     return 1;
 }
 
+/* Nginx's commit: _commit_begin() sends, _commit_poll() is false until the broker answered,
+   then true or nil, err, code. */
+static int consumer_commit_begin(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "commit_uncommitted_offsets");
+    fk_error err;
+    if (!fk_consumer_commit_begin(u->consumer, &err)) return lfk_push_error(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int consumer_commit_poll(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "commit_uncommitted_offsets");
+    fk_error err;
+    int r = fk_consumer_commit_poll(u->consumer, &err);
+    if (r == 0) return lfk_push_error(L, &err);
+    lua_pushboolean(L, r > 0);
+    return 1;
+}
+
 static int consumer_close(lua_State *L)
 {
     consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
@@ -362,6 +383,8 @@ static const luaL_Reg consumer_methods[] = {
     { "get_rdkafka_handle", consumer_get_rdkafka_handle },
     { "_poll", consumer_poll },
     { "_ready", consumer_ready },
+    { "_commit_begin", consumer_commit_begin },
+    { "_commit_poll", consumer_commit_poll },
     { "commit_uncommitted_offsets", consumer_commit },
     { "close", consumer_close },
     { "is_closed", consumer_is_closed },

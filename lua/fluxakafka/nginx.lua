@@ -481,6 +481,23 @@ function M.install(fk_module, core_module)
     end
   end
 
+  --- commit_uncommitted_offsets(): the broker's answer is awaited by yielding.
+  local core_commit = consumer_group_methods.commit_uncommitted_offsets
+  function consumer_group_methods:commit_uncommitted_offsets()
+    local mode = wait_mode("commit_uncommitted_offsets", "wait for the broker")
+    if mode == "block" then return core_commit(self) end
+    local ok, err, code = self:_commit_begin()
+    if not ok then return nil, err, code end
+    local step = 0.0005
+    while true do
+      local done, perr, pcode = self:_commit_poll()
+      if done then return true end
+      if done == nil then return nil, perr, pcode end
+      sleep(step)
+      if step < 0.016 then step = step * 2 end
+    end
+  end
+
   function fk.get_kafka_alters(ctx)
     not_in_master("get_kafka_alters")
     return core_get_alters(ctx)
