@@ -28,6 +28,7 @@ struct fk_fetches {
 struct fk_consumer {
     int           auth_failed;
     char          auth_error[400];
+    char          down_reason[300];   /* the last connection failure librdkafka gave */
     fk_group_spec spec;
     char         *pool_code;
     rd_kafka_t   *rk;
@@ -86,7 +87,9 @@ static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void 
 {
     fk_consumer *c = opaque;
     (void)rk;
-    fk_note_refusal(err, reason, &c->auth_failed, c->auth_error, sizeof c->auth_error);
+    if (!fk_note_refusal(err, reason, &c->auth_failed, c->auth_error, sizeof c->auth_error) &&
+        (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE))
+        snprintf(c->down_reason, sizeof c->down_reason, "%s", reason);
 }
 
 /* One bounded broker round trip, in short steps so that refused credentials end it at once
@@ -159,8 +162,11 @@ fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
         goto fail;
     }
     if (e) {
-        fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s' cannot reach the brokers",
-                        group_name, ps->code);
+        char brokers[200];
+        fk_brokers_text(ps, brokers, sizeof brokers);
+        fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s': brokers %s could not be reached within %d s (connect_timeout)",
+                        group_name, ps->code, brokers, (fk_connect_timeout_ms(ps) + 999) / 1000);
+        if (c->down_reason[0]) fk_error_append(err, " (%s)", c->down_reason);
         goto fail;
     }
     subs = rd_kafka_topic_partition_list_new((int)g->topics.count);

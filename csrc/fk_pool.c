@@ -40,8 +40,11 @@ struct fk_pool {
     size_t              topic_count;
     rd_kafka_t         *admin;    /* for schema management; never references a topic, so it
                                      cannot auto-create one */
-    int                 auth_failed;        /* credentials or TLS refused: the error code */
+    int                 auth_failed;        /* credentials or TLS refused, or no broker
+                                               reachable for connect_timeout: the error code */
     char                auth_error[400];
+    long long           down_since_ms;      /* every broker down since (0: one is up) */
+    char                down_reason[300];   /* the last connection failure librdkafka gave */
     pid_t               admin_pid;
 };
 
@@ -301,11 +304,39 @@ int fk_note_refusal(int err, const char *reason, int *code, char *buf, size_t bu
     return err;
 }
 
+static long long now_ms(void);
+
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     fk_pool *p = opaque;
     if (fk_note_refusal(err, reason, &p->auth_failed, p->auth_error, sizeof p->auth_error))
         rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    else if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE)
+        snprintf(p->down_reason, sizeof p->down_reason, "%s", reason);
+    else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !p->down_since_ms)
+        p->down_since_ms = now_ms();
+}
+
+/* No broker reachable for connect_timeout while records wait: fail them now, naming the
+   brokers, instead of letting each time out after delivery_timeout. A delivery that succeeds
+   ends the outage; so does an empty queue (the next record waits for a fresh report). */
+static void fail_when_unreachable(fk_pool *p)
+{
+    int timeout_ms;
+    char brokers[200];
+    if (!p->in_flight) p->down_since_ms = 0;
+    if (!p->down_since_ms) return;
+    timeout_ms = fk_connect_timeout_ms(p->spec);
+    if (now_ms() - p->down_since_ms < timeout_ms) return;
+    p->down_since_ms = 0;
+    if (p->auth_failed == RD_KAFKA_RESP_ERR__AUTHENTICATION || p->auth_failed == RD_KAFKA_RESP_ERR__SSL) return;
+    fk_brokers_text(p->spec, brokers, sizeof brokers);
+    p->auth_failed = RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
+    snprintf(p->auth_error, sizeof p->auth_error,
+             "brokers %.100s could not be reached within %d s (connect_timeout)%s%.200s", brokers,
+             (timeout_ms + 999) / 1000, p->down_reason[0] ? ": " : "", p->down_reason);
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(p->rk, 0);
 }
 
 const char *fk_pool_auth_error(const fk_pool *p)
@@ -320,7 +351,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     rd_kafka_resp_err_t err = delivery_error(p, m->err);
     (void)rk;
 
-    if (!m->err) p->auth_failed = 0;
+    if (!m->err) p->auth_failed = 0, p->down_since_ms = 0;
     if (p->in_flight) p->in_flight--;
     if (tag & 1u) {
         fk_delivery d;
@@ -547,7 +578,10 @@ void fk_batch_release(fk_batch *b)
 
 int fk_pool_poll(fk_pool *p, int timeout_ms)
 {
-    if (p->rk && p->rk_pid == fk_process_id()) rd_kafka_poll(p->rk, timeout_ms);
+    if (p->rk && p->rk_pid == fk_process_id()) {
+        rd_kafka_poll(p->rk, timeout_ms);
+        fail_when_unreachable(p);
+    }
     return (int)p->dq_count;
 }
 

@@ -64,6 +64,13 @@ int  fk_set_string(char **dst, const char *src);
 int  fk_strlist_push(fk_strlist *l, const char *s);           /* 0 on out-of-memory */
 int  fk_strlist_contains(const fk_strlist *l, const char *s);
 int  fk_strlist_copy(fk_strlist *dst, const fk_strlist *src);  /* dst must be empty */
+/* Glob match: `*` stands for any run of characters (also none), nothing else is special. */
+int  fk_glob_match(const char *pattern, const char *s);
+int  fk_strlist_match(const fk_strlist *patterns, const char *s);   /* any pattern matches */
+/* The known key a misspelt `key` most likely means (same letters ignoring case, '_', '-' and a
+   trailing "ms", else a close edit distance), or NULL. `aliases`, when not NULL, runs parallel
+   to `known` with the other spelling of each key (the YAML name of a Lua option, ...). */
+const char *fk_suggest(const char *key, const char *const *known, const char *const *aliases);
 void fk_strlist_clear(fk_strlist *l);
 
 /* An ordered string -> string map (topic configs). Setting an existing key replaces it. */
@@ -117,6 +124,13 @@ typedef struct fk_pool_options {
     fk_strlist        ignored_topics;
     fk_strlist        ignored_consumer_groups;
 } fk_pool_options;
+
+/* The largest producer linger accepted (ms). */
+#define FK_MAX_LINGER_MS 1000
+/* librdkafka's ranges of the consumer group durations (ms). */
+#define FK_MAX_SESSION_TIMEOUT_MS 3600000
+#define FK_MAX_REBALANCE_TIMEOUT_MS 86400000
+#define FK_MAX_AUTO_COMMIT_INTERVAL_MS 86400000
 
 void fk_pool_options_init(fk_pool_options *o);                       /* defaults */
 int  fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src);
