@@ -126,7 +126,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 int fk_connect_timeout_ms(const fk_pool_spec *spec)
 {
-    return spec->options.connect_timeout_ms > 0 ? (int)spec->options.connect_timeout_ms : 10000;
+    return spec->options.connect_timeout_ms > 0 ? (int)spec->options.connect_timeout_ms : FK_DEFAULT_CONNECT_TIMEOUT_MS;
 }
 
 rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err)
@@ -417,7 +417,7 @@ static rd_kafka_t *producer(fk_pool *p, fk_error *err)
          !fk_conf_set_int(conf, "queue.buffering.max.messages", o->max_buffered_records, err)) ||
         /* librdkafka's own default (5 minutes) would hold produce_sync far too long */
         !fk_conf_set_int(conf, "message.timeout.ms",
-                      o->delivery_timeout_ms > 0 ? (long long)o->delivery_timeout_ms : 30000, err)) {
+                      o->delivery_timeout_ms > 0 ? (long long)o->delivery_timeout_ms : FK_DEFAULT_DELIVERY_TIMEOUT_MS, err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -125,6 +125,12 @@ typedef struct fk_pool_options {
     fk_strlist        ignored_consumer_groups;
 } fk_pool_options;
 
+/* What 0 means for the durations below (ms): the values in effect, shown by the getters. */
+#define FK_DEFAULT_DELIVERY_TIMEOUT_MS 30000
+#define FK_DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define FK_DEFAULT_SESSION_TIMEOUT_MS 45000     /* librdkafka's session.timeout.ms */
+#define FK_DEFAULT_REBALANCE_TIMEOUT_MS 300000  /* librdkafka's max.poll.interval.ms */
+#define FK_DEFAULT_FETCH_MAX_BYTES 52428800     /* librdkafka's fetch.max.bytes */
 /* The largest producer linger accepted (ms). */
 #define FK_MAX_LINGER_MS 1000
 /* librdkafka's ranges of the consumer group durations (ms). */

@@ -7,6 +7,17 @@
 
 #include "../fluxakafka.h"
 
+/* Misuse errors point at the caller's line: the position is that of the first Lua frame
+   outside fluxakafka's own Lua files (never a line inside the library). Every luaL_error of
+   the binding goes through lfk_error. */
+int lfk_error(lua_State *L, const char *fmt, ...);
+#define luaL_error lfk_error
+
+/* luaL_checkudata with a message that names the method and, for self, says "call it with
+   ':'" (pool.produce(rec) instead of pool:produce(rec)). */
+void *lfk_checkudata(lua_State *L, int idx, const char *tname);
+#define luaL_checkudata lfk_checkudata
+
 #define LFK_REGISTRY       "fluxakafka.registry"
 #define LFK_GROUP_BUILDER  "fluxakafka.consumer_group_builder"
 #define LFK_TOPIC_BUILDER  "fluxakafka.topic_builder"
