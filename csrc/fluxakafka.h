@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define FK_VERSION "0.1.0"
+#define FK_VERSION "0.2.0"
 #define FK_ASYNC_SQL_TOPIC_NAME "_fluxa_async_sql"
 #define FK_ASYNC_SQL_DEAD_LETTER_TOPIC_NAME "_fluxa_async_sql_failed"
 #define FK_ASYNC_SQL_CONSUMER_GROUP_NAME "_fluxa_async_sql_consumer"

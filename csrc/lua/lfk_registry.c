@@ -513,6 +513,26 @@ static int registry_set_brokers(lua_State *L)
     return 1;
 }
 
+/* registry:_add_ignored(topic_patterns, group_patterns): appended to every pool registered
+   so far (the command line's --ignore-topic / --ignore-group). */
+static int registry_add_ignored(lua_State *L)
+{
+    fk_registry *r = check_registry(L);
+    fk_strlist topics = { 0 }, groups = { 0 };
+    size_t i;
+    int ok = 1;
+    lfk_check_string_array(L, 2, &topics, "_add_ignored: argument #1 'topics'");
+    lfk_check_string_array(L, 3, &groups, "_add_ignored: argument #2 'groups'");
+    for (i = 0; i < r->pool_count && ok; i++)
+        ok = fk_strlist_copy(&r->pools[i].options.ignored_topics, &topics) &&
+             fk_strlist_copy(&r->pools[i].options.ignored_consumer_groups, &groups);
+    fk_strlist_clear(&topics);
+    fk_strlist_clear(&groups);
+    if (!ok) return luaL_error(L, "_add_ignored: out of memory");
+    lua_settop(L, 1);
+    return 1;
+}
+
 static int registry_validate(lua_State *L)
 {
     fk_registry *r = check_registry(L);
@@ -534,6 +554,7 @@ static const luaL_Reg registry_methods[] = {
     { "register_async_flush", registry_register_async_flush },
     { "validate", registry_validate },
     { "_set_brokers", registry_set_brokers },
+    { "_add_ignored", registry_add_ignored },
     { NULL, NULL }
 };
 static const luaL_Reg registry_meta[] = {
