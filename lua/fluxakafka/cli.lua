@@ -148,7 +148,7 @@ local function parse_args(args)
   local o = { files = {}, ignore_topics = {}, ignore_groups = {}, color = "auto" }
   local i = 1
   local function value(a, name)
-    local v = a:match("^%-%-" .. name .. "=(.*)$")
+    local v = a:match("^%-%-[%w-]+=(.*)$")
     if v then return v end
     i = i + 1
     if args[i] == nil then return nil, ("option '--%s' needs a value"):format(name) end
