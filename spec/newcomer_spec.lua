@@ -220,6 +220,10 @@ describe("calls with '.' instead of ':'", function()
       function() fk.new_registry():register_kafka("b", "x") end,
       function() fk.new_kafka_topic("t", "p"):partitions(0) end,
       function() fk.get_kafka_alters(nil) end,
+      function() engine:kafka() end,
+      function() pool:consumer_group() end,
+      function() fk.new_kafka_consumer_group("g") end,
+      function() fk.new_registry():init_by_yaml(nil) end,
     }) do
       assert_here(raised(call))
     end

@@ -61,6 +61,41 @@ void *lfk_checkudata(lua_State *L, int idx, const char *tname)
     return NULL;
 }
 
+/* "fn: argument #n must be <expected>, got <type>"; n counts from the first argument after
+   self for method calls, like lauxlib's own messages. */
+static int arg_error(lua_State *L, int idx, const char *expected)
+{
+    lua_Debug ar;
+    const char *fn = "?";
+    int n = idx;
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar)) {
+        if (ar.name) fn = ar.name;
+        if (ar.namewhat && strcmp(ar.namewhat, "method") == 0) n--;
+    }
+    return lfk_error(L, "%s: argument #%d must be %s, got %s", fn, n, expected, luaL_typename(L, idx));
+}
+
+const char *lfk_checklstring(lua_State *L, int idx, size_t *len)
+{
+    if (lua_type(L, idx) != LUA_TSTRING && lua_type(L, idx) != LUA_TNUMBER) arg_error(L, idx, "a string");
+    return lua_tolstring(L, idx, len);
+}
+
+void lfk_checktype(lua_State *L, int idx, int type)
+{
+    if (lua_type(L, idx) != type) {
+        lua_pushfstring(L, "a %s", lua_typename(L, type));
+        arg_error(L, idx, lua_tostring(L, -1));
+    }
+}
+
+lua_Integer lfk_optinteger(lua_State *L, int idx, lua_Integer def)
+{
+    if (lua_isnoneornil(L, idx)) return def;
+    if (lua_type(L, idx) != LUA_TNUMBER) arg_error(L, idx, "an integer");
+    return lua_tointeger(L, idx);
+}
+
 void lfk_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
                    const luaL_Reg *meta, const char *export_as)
 {
