@@ -56,6 +56,21 @@ local function main(args, terminal, answer)
   return code, table.concat(out), table.concat(err), prompted
 end
 
+-- Deletes exactly the named topics and groups (a set), executing no other alter.
+local function delete_only(names)
+  local r = fk.new_registry()
+  r:register_kafka(BROKERS, "cleanup")
+  r:register_kafka_topic(fk.new_kafka_topic(support.unique("nc-cleanup-anchor"), "cleanup"))
+  local engine = assert(r:validate())
+  local ctx = engine:new_context()
+  for _, a in ipairs(assert(fk.get_kafka_alters(ctx))) do
+    if (a.kind == "delete_topic" or a.kind == "delete_group") and names[a.topic or a.group] then
+      assert(a:exec(ctx))
+    end
+  end
+  engine:close()
+end
+
 describe("a wrong broker address", function()
   local function unreachable_pool(groups)
     local r = fk.new_registry()
@@ -349,15 +364,7 @@ describe("ignore patterns", function()
     engine:close()
   end)
 
-  teardown(function()
-    local r = fk.new_registry()
-    r:register_kafka(BROKERS, "cleanup")
-    r:register_kafka_topic(fk.new_kafka_topic(P .. "-cleanup-anchor", "cleanup"))
-    local engine = assert(r:validate())
-    local ctx = engine:new_context()
-    exec_mine(ctx, assert(fk.get_kafka_alters(ctx)), { delete_topic = true, delete_group = true })
-    engine:close()
-  end)
+  teardown(function() delete_only(mine) end)
 
   -- the deletions a plan lists for this file's names
   local function deletions(alters)
@@ -478,16 +485,7 @@ describe("command line flags", function()
   end)
   teardown(function()
     os.remove(migration)
-    -- the topic apply created: only its own deletion is executed
-    local r = fk.new_registry()
-    r:register_kafka(BROKERS, "cleanup")
-    r:register_kafka_topic(fk.new_kafka_topic(flags_topic .. "-anchor", "cleanup"))
-    local engine = assert(r:validate())
-    local ctx = engine:new_context()
-    for _, a in ipairs(assert(fk.get_kafka_alters(ctx))) do
-      if a.kind == "delete_topic" and a.topic == flags_topic then assert(a:exec(ctx)) end
-    end
-    engine:close()
+    delete_only({ [flags_topic] = true })   -- the topic apply created
   end)
 
   it("--version prints fluxakafka's and librdkafka's versions", function()
