@@ -30,7 +30,7 @@ MODULE      = build/fluxakafka/core.so
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz kafka-up kafka-down clean check-core
+.PHONY: all deps deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz kafka-up kafka-down clean check-core rock
 
 all: build
 
@@ -96,6 +96,15 @@ bench-nginx: deps-nginx
 	$(MAKE) build
 	bash scripts/with-kafka.sh bash bench/nginx/run.sh
 
+# A packed source rock of the release in rockspecs/ (from its git tag, not the work tree):
+# installable with `luarocks install dist/fluxakafka-$(VERSION)-1.src.rock`, no clone needed.
+# The rockspec's source is this repository, so the copy packed points at its absolute path.
+VERSION = $(shell sed -n 's/^\#define FK_VERSION "\(.*\)"/\1/p' csrc/fluxakafka.h)
+rock:
+	@mkdir -p dist
+	sed 's|git+file://\.|git+file://$(CURDIR)|' rockspecs/fluxakafka-$(VERSION)-1.rockspec > dist/fluxakafka-$(VERSION)-1.rockspec
+	cd dist && luarocks --lua-version=5.1 pack fluxakafka-$(VERSION)-1.rockspec
+
 clean:
-	rm -rf build build-asan .test-output
+	rm -rf build build-asan .test-output dist
 	$(MAKE) -C fuzz clean

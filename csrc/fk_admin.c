@@ -212,12 +212,18 @@ static rd_kafka_event_t *admin_end(admin_call *c, const char *what, fk_error *er
     return ev;
 }
 
-static const struct rd_kafka_metadata *all_metadata(rd_kafka_t *rk, const char *pool, fk_error *err)
+/* The first request of a plan: bounded by the pool's connect timeout, so that a wrong
+   address fails in seconds and the error names the brokers tried. */
+static const struct rd_kafka_metadata *all_metadata(rd_kafka_t *rk, const fk_pool_spec *spec, fk_error *err)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, ADMIN_TIMEOUT_MS);
+    int timeout_ms = fk_connect_timeout_ms(spec);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
     if (e) {
-        fk_error_set_rd(err, e, "cannot read the topics of kafka pool '%s'", pool);
+        char brokers[300];
+        fk_brokers_text(spec, brokers, sizeof brokers);
+        fk_error_set_rd(err, e, "cannot read the topics of kafka pool '%s': brokers %s could not be reached within %d s (connect_timeout)",
+                        spec->code, brokers, (timeout_ms + 999) / 1000);
         return NULL;
     }
     return md;
@@ -398,7 +404,7 @@ static int topic_protected(pool_state *states, size_t n, size_t self, const char
 {
     size_t i, j;
     if (is_internal(topic)) return 1;
-    if (fk_strlist_contains(&fk_pool_spec_of(states[self].pool)->options.ignored_topics, topic)) return 1;
+    if (fk_strlist_match(&fk_pool_spec_of(states[self].pool)->options.ignored_topics, topic)) return 1;
     for (i = 0; i < n; i++) {
         if (!same_cluster(&states[self], &states[i])) continue;
         for (j = 0; j < states[i].declared_count; j++)
@@ -412,7 +418,7 @@ static int group_protected(const fk_registry *r, pool_state *states, size_t n, s
 {
     size_t i, j;
     if (is_internal(group)) return 1;
-    if (fk_strlist_contains(&fk_pool_spec_of(states[self].pool)->options.ignored_consumer_groups, group))
+    if (fk_strlist_match(&fk_pool_spec_of(states[self].pool)->options.ignored_consumer_groups, group))
         return 1;
     for (i = 0; i < n; i++) {
         const char *code = fk_pool_spec_of(states[i].pool)->code;
@@ -436,7 +442,7 @@ static int read_state(fk_pool *p, pool_state *s, const fk_registry *r, fk_error 
         fk_error_set(err, "_NO_MEMORY", "get_kafka_alters: out of memory");
         return 0;
     }
-    if (!(s->md = all_metadata(rk, code, err))) return 0;
+    if (!(s->md = all_metadata(rk, fk_pool_spec_of(p), err))) return 0;
     s->cluster_id = rd_kafka_clusterid(rk, ADMIN_TIMEOUT_MS);
     return list_groups(rk, code, &s->groups, err);
 }

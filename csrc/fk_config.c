@@ -130,7 +130,8 @@ static int want_strings(const fk_doc *d, path *p, fk_error *err, fk_strlist *out
 }
 
 /* Unknown keys are errors: a typo (clientId for clientID) must not pass as "not set". */
-static int check_keys(const fk_doc *map, const char *const *known, path *p, fk_error *err)
+static int check_keys(const fk_doc *map, const char *const *known, const char *const *aliases,
+                      path *p, fk_error *err)
 {
     size_t i, k;
     for (i = 0; i < map->count; i++) {
@@ -138,9 +139,7 @@ static int check_keys(const fk_doc *map, const char *const *known, path *p, fk_e
         for (k = 0; known[k] && !found; k++) found = strcmp(map->keys[i], known[k]) == 0;
         if (!found) {
             char what[300];
-            const char *hint = NULL;
-            for (k = 0; known[k] && !hint; k++)
-                if (strcasecmp(map->keys[i], known[k]) == 0) hint = known[k];
+            const char *hint = fk_suggest(map->keys[i], known, aliases);
             if (hint)
                 snprintf(what, sizeof what, "unknown key '%.100s' (did you mean '%s'?)", map->keys[i], hint);
             else
@@ -155,6 +154,12 @@ static const char *const kafka_keys[] = {
     "code", "brokers", "clientID", "requiredAcks", "producerLingerMs", "maxBufferedRecords",
     "deliveryTimeoutMs", "connectTimeoutMs", "saslMechanism", "saslUser", "saslPassword", "tls",
     "consumerGroups", "ignoredTopics", "ignoredConsumerGroups", "topics", NULL
+};
+/* the Lua option names of kafka_keys, for "did you mean" when a Lua spelling is used */
+static const char *const kafka_lua_names[] = {
+    "", "", "client_id", "required_acks", "producer_linger", "max_buffered_records",
+    "delivery_timeout", "connect_timeout", "sasl", "", "", "", "", "ignored_topics",
+    "ignored_consumer_groups", "", NULL
 };
 static const char *const group_keys[] = {
     "name", "topics", "sessionTimeoutMs", "rebalanceTimeoutMs", "fetchMaxBytes", "autoCommitIntervalMs", NULL
@@ -225,7 +230,7 @@ static int load_group(fk_registry *tmp, const char *pool, const fk_doc *g, path 
     const char *s;
 
     if (g->type != FK_DOC_MAP) return fail_at(err, p, g, "expected a map with name and topics");
-    if (!check_keys(g, group_keys, p, err)) return 0;
+    if (!check_keys(g, group_keys, NULL, p, err)) return 0;
     fk_group_spec_init(&spec);
     if (!fk_set_string(&spec.pool, pool)) goto oom;
     if (!(v = doc_get(g, "name"))) { fail_at(err, p, g, "missing required key 'name'"); goto out; }
@@ -244,10 +249,10 @@ static int load_group(fk_registry *tmp, const char *pool, const fk_doc *g, path 
         path_cut(p, len);                                                 \
         spec.field = (int)n;                                              \
     }
-    GROUP_INT("sessionTimeoutMs", session_timeout_ms, INT_MAX_)
-    GROUP_INT("rebalanceTimeoutMs", rebalance_timeout_ms, INT_MAX_)
+    GROUP_INT("sessionTimeoutMs", session_timeout_ms, FK_MAX_SESSION_TIMEOUT_MS)
+    GROUP_INT("rebalanceTimeoutMs", rebalance_timeout_ms, FK_MAX_REBALANCE_TIMEOUT_MS)
     GROUP_INT("fetchMaxBytes", fetch_max_bytes, 2147483135LL)
-    GROUP_INT("autoCommitIntervalMs", auto_commit_interval_ms, INT_MAX_)
+    GROUP_INT("autoCommitIntervalMs", auto_commit_interval_ms, FK_MAX_AUTO_COMMIT_INTERVAL_MS)
 #undef GROUP_INT
     ok = fk_registry_add_group(tmp, &spec, err);
     if (!ok) fail_at(err, p, g, err->msg);
@@ -269,7 +274,7 @@ static int load_topic(fk_registry *tmp, const char *pool, const fk_doc *t, path 
     const char *s;
 
     if (t->type != FK_DOC_MAP) return fail_at(err, p, t, "expected a map with a name");
-    if (!check_keys(t, topic_keys, p, err)) return 0;
+    if (!check_keys(t, topic_keys, NULL, p, err)) return 0;
     fk_topic_spec_init(&spec);
     if (!fk_set_string(&spec.pool, pool)) goto oom;
     if (!(v = doc_get(t, "name"))) { fail_at(err, p, t, "missing required key 'name'"); goto out; }
@@ -322,7 +327,7 @@ static int load_tls(const fk_doc *d, path *p, fk_error *err, fk_tls_options *tls
     size_t len = strlen(p->text);
     const char *s;
     if (d->type != FK_DOC_MAP) return fail_at(err, p, d, "expected a map (caFile, certFile, keyFile, keyPassword, verify)");
-    if (!check_keys(d, tls_keys, p, err)) return 0;
+    if (!check_keys(d, tls_keys, NULL, p, err)) return 0;
     tls->enabled = 1;
 #define TLS_STRING(key, field)                                            \
     if ((v = doc_get(d, key))) {                                          \
@@ -356,7 +361,7 @@ static int load_pool(fk_registry *tmp, const char *code, const fk_doc *k, path *
     const char *s;
 
     if (k->type != FK_DOC_MAP) return fail_at(err, p, k, "expected a map");
-    if (!check_keys(k, kafka_keys, p, err)) return 0;
+    if (!check_keys(k, kafka_keys, kafka_lua_names, p, err)) return 0;
     fk_pool_options_init(&o);
     if ((v = doc_get(k, "code"))) {
         path_push(p, ".%s", "code", 0);

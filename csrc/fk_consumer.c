@@ -30,6 +30,8 @@ struct fk_consumer {
     char         *pool_code;   /* first member: read by the log callback (rd_kafka_opaque) */
     int           auth_failed;
     char          auth_error[400];
+    char          down_reason[300];   /* the last connection failure librdkafka gave */
+    char          brokers_text[200];  /* the pool's brokers, for error messages */
     fk_group_spec spec;
     /* the connection check of fk_consumer_new_async, on a thread of its own */
     pthread_t     check_thread;
@@ -97,7 +99,9 @@ static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void 
 {
     fk_consumer *c = opaque;
     (void)rk;
-    fk_note_refusal(err, reason, &c->auth_failed, c->auth_error, sizeof c->auth_error);
+    if (!fk_note_refusal(err, reason, &c->auth_failed, c->auth_error, sizeof c->auth_error) &&
+        (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE))
+        snprintf(c->down_reason, sizeof c->down_reason, "%s", reason);
 }
 
 /* One bounded broker round trip, in short steps so that refused credentials end it at once
@@ -144,6 +148,7 @@ static fk_consumer *consumer_create(fk_pool *p, const char *group_name, fk_error
         return NULL;
     }
     c->check_timeout_ms = fk_connect_timeout_ms(ps);
+    fk_brokers_text(ps, c->brokers_text, sizeof c->brokers_text);
     if (!(conf = fk_pool_conf_new(ps, err))) goto fail;
     if (!group_conf(conf, g, err)) {
         rd_kafka_conf_destroy(conf);
@@ -178,8 +183,9 @@ static int consumer_start(fk_consumer *c, rd_kafka_resp_err_t e, fk_error *err)
         return 0;
     }
     if (e) {
-        fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s' cannot reach the brokers",
-                        c->spec.name, c->pool_code);
+        fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s': brokers %s could not be reached within %d s (connect_timeout)",
+                        c->spec.name, c->pool_code, c->brokers_text, (c->check_timeout_ms + 999) / 1000);
+        if (c->down_reason[0]) fk_error_append(err, " (%s)", c->down_reason);
         return 0;
     }
     subs = rd_kafka_topic_partition_list_new((int)c->spec.topics.count);

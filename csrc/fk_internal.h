@@ -36,5 +36,7 @@ void fk_mask_secrets(char *line);
 int fk_note_refusal(int err, const char *reason, int *code, char *buf, size_t buf_len);
 
 int fk_connect_timeout_ms(const fk_pool_spec *spec);
+/* The pool's brokers as one comma-separated text (cut to fit), for error messages. */
+void fk_brokers_text(const fk_pool_spec *spec, char *buf, size_t len);
 
 #endif

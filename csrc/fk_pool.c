@@ -60,8 +60,11 @@ struct fk_pool {
     size_t              unreported_failures;
     rd_kafka_t         *admin;    /* for schema management; never references a topic, so it
                                      cannot auto-create one */
-    int                 auth_failed;        /* credentials or TLS refused: the error code */
+    int                 auth_failed;        /* credentials or TLS refused, or no broker
+                                               reachable for connect_timeout: the error code */
     char                auth_error[400];
+    long long           down_since_ms;      /* every broker down since (0: one is up) */
+    char                down_reason[300];   /* the last connection failure librdkafka gave */
     pid_t               admin_pid;
 };
 
@@ -201,7 +204,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 int fk_connect_timeout_ms(const fk_pool_spec *spec)
 {
-    return spec->options.connect_timeout_ms > 0 ? (int)spec->options.connect_timeout_ms : 10000;
+    return spec->options.connect_timeout_ms > 0 ? (int)spec->options.connect_timeout_ms : FK_DEFAULT_CONNECT_TIMEOUT_MS;
 }
 
 rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err)
@@ -380,11 +383,45 @@ int fk_note_refusal(int err, const char *reason, int *code, char *buf, size_t bu
     return err;
 }
 
+static long long now_ms(void);
+
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     fk_pool *p = opaque;
     if (fk_note_refusal(err, reason, &p->auth_failed, p->auth_error, sizeof p->auth_error))
         rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    else if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE)
+        snprintf(p->down_reason, sizeof p->down_reason, "%s", reason);
+    else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !p->down_since_ms)
+        p->down_since_ms = now_ms();
+}
+
+/* No broker reachable for connect_timeout while records wait: fail them now, naming the
+   brokers, instead of letting each time out after delivery_timeout. A delivery that succeeds
+   ends the outage; so does an empty queue (the next record waits for a fresh report). */
+static rd_kafka_t *live_producer(const struct producer_slot *slot);
+
+static void fail_when_unreachable(fk_pool *p)
+{
+    int timeout_ms, i;
+    char brokers[200];
+    if (!p->in_flight) p->down_since_ms = 0;
+    if (!p->down_since_ms) return;
+    timeout_ms = fk_connect_timeout_ms(p->spec);
+    if (now_ms() - p->down_since_ms < timeout_ms) return;
+    p->down_since_ms = 0;
+    if (p->auth_failed == RD_KAFKA_RESP_ERR__AUTHENTICATION || p->auth_failed == RD_KAFKA_RESP_ERR__SSL) return;
+    fk_brokers_text(p->spec, brokers, sizeof brokers);
+    p->auth_failed = RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
+    snprintf(p->auth_error, sizeof p->auth_error,
+             "brokers %.100s could not be reached within %d s (connect_timeout)%s%.200s", brokers,
+             (timeout_ms + 999) / 1000, p->down_reason[0] ? ": " : "", p->down_reason);
+    for (i = 0; i < SLOT_COUNT; i++) {
+        rd_kafka_t *rk = live_producer(&p->slots[i]);
+        if (!rk) continue;
+        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(rk, 0);
+    }
 }
 
 const char *fk_pool_auth_error(const fk_pool *p)
@@ -399,7 +436,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     rd_kafka_resp_err_t err = delivery_error(p, m->err);
     (void)rk;
 
-    if (!m->err) p->auth_failed = 0;
+    if (!m->err) p->auth_failed = 0, p->down_since_ms = 0;
     if (p->in_flight) p->in_flight--;
     if (tag & 1u) {
         fk_delivery d;
@@ -481,7 +518,7 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
         !fk_conf_set_int(conf, "queue.buffering.max.kbytes", FK_MAX_BUFFERED_KBYTES, err) ||
         /* librdkafka's own default (5 minutes) would hold produce_sync far too long */
         !fk_conf_set_int(conf, "message.timeout.ms",
-                      o->delivery_timeout_ms > 0 ? (long long)o->delivery_timeout_ms : 30000, err)) {
+                      o->delivery_timeout_ms > 0 ? (long long)o->delivery_timeout_ms : FK_DEFAULT_DELIVERY_TIMEOUT_MS, err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -662,6 +699,7 @@ int fk_pool_poll(fk_pool *p, int timeout_ms)
     rd_kafka_t *sync_rk = live_producer(&p->slots[SYNC_SLOT]);
     if (sync_rk) rd_kafka_poll(sync_rk, async_rk ? 0 : timeout_ms);
     if (async_rk) rd_kafka_poll(async_rk, timeout_ms);
+    fail_when_unreachable(p);
     return (int)p->dq_count;
 }
 

@@ -65,6 +65,14 @@ int fk_registry_add_pool(fk_registry *r, const char *code, const fk_strlist *bro
                      code);
         return 0;
     }
+    if (options->linger_ms > FK_MAX_LINGER_MS) {
+        /* librdkafka takes up to 900 s; more than a second is almost always milliseconds
+           written where seconds are meant (producer_linger = 5 for 5 ms) */
+        fk_error_set(err, NULL, "register_kafka: pool '%s': producer_linger of %g s is above the %d s limit "
+                     "(the Lua option is in seconds: 5 ms is 0.005; producerLingerMs is in milliseconds)",
+                     code, options->linger_ms / 1000.0, FK_MAX_LINGER_MS / 1000);
+        return 0;
+    }
     if (options->sasl_mechanism != FK_SASL_NONE &&
         (!nonempty(options->sasl_user) || !options->sasl_password)) {
         fk_error_set(err, NULL, "register_kafka: pool '%s': SASL %s needs a user and a password",

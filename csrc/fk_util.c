@@ -146,6 +146,107 @@ int fk_strlist_contains(const fk_strlist *l, const char *s)
     return 0;
 }
 
+/* `*` matches any run of characters (also none); every other character matches itself. */
+int fk_glob_match(const char *pattern, const char *s)
+{
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (*pattern == '*') {
+            star = pattern++;
+            resume = s;
+        } else if (*pattern == *s) {
+            pattern++;
+            s++;
+        } else if (star) {
+            pattern = star + 1;
+            s = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (*pattern == '*') pattern++;
+    return *pattern == '\0';
+}
+
+void fk_brokers_text(const fk_pool_spec *spec, char *buf, size_t len)
+{
+    size_t i, n = 0;
+    buf[0] = '\0';
+    for (i = 0; i < spec->brokers.count && n + 1 < len; i++) {
+        int w = snprintf(buf + n, len - n, "%s%s", i ? "," : "", spec->brokers.items[i]);
+        if (w < 0) break;
+        n += (size_t)w;
+    }
+}
+
+int fk_strlist_match(const fk_strlist *patterns, const char *s)
+{
+    size_t i;
+    for (i = 0; i < patterns->count; i++)
+        if (fk_glob_match(patterns->items[i], s)) return 1;
+    return 0;
+}
+
+/* A key folded for comparison: lower case, without '_', '-' or '.', without a trailing "ms"
+   (so client_id ~ clientID and producerLingerMs ~ producer_linger). */
+static void fold_key(const char *key, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; *key && n + 1 < cap; key++) {
+        char c = *key;
+        if (c == '_' || c == '-' || c == '.') continue;
+        out[n++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    out[n] = '\0';
+    if (n > 2 && strcmp(out + n - 2, "ms") == 0) out[n - 2] = '\0';
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), i, j, row[65];
+    if (la > 64 || lb > 64) return (size_t)-1;
+    for (j = 0; j <= lb; j++) row[j] = j;
+    for (i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+const char *fk_suggest(const char *key, const char *const *known, const char *const *aliases)
+{
+    char fk[128], fc[128];
+    const char *best = NULL;
+    size_t best_d = 3, i, d;
+    fold_key(key, fk, sizeof fk);
+    for (i = 0; known[i]; i++) {
+        fold_key(known[i], fc, sizeof fc);
+        if (strcmp(fk, fc) == 0) return known[i];
+    }
+    /* the other spelling of the same option (a YAML key given as a Lua option, ...) */
+    for (i = 0; aliases && known[i]; i++) {
+        if (!aliases[i] || !*aliases[i]) continue;
+        fold_key(aliases[i], fc, sizeof fc);
+        if (strcmp(fk, fc) == 0) return known[i];
+    }
+    for (i = 0; known[i]; i++) {
+        fold_key(known[i], fc, sizeof fc);
+        d = edit_distance(fk, fc);
+        if (d < best_d && d * 3 <= strlen(fc)) {
+            best_d = d;
+            best = known[i];
+        }
+    }
+    return best;
+}
+
 int fk_strlist_copy(fk_strlist *dst, const fk_strlist *src)
 {
     size_t i;

@@ -26,11 +26,26 @@ static void yaml_fail(yaml_reader *y, const yaml_mark_t *mark, const char *what)
 
 static int next_event(yaml_reader *y, yaml_event_t *ev)
 {
+    const unsigned char *text, *end, *at;
     if (yaml_parser_parse(&y->parser, ev)) return 1;
     fk_error_set(y->err, "_INVALID_ARG", "YAML syntax error: %s%s%s (line %d, column %d)",
                  y->parser.problem ? y->parser.problem : "invalid document",
                  y->parser.context ? " " : "", y->parser.context ? y->parser.context : "",
                  (int)y->parser.problem_mark.line + 1, (int)y->parser.problem_mark.column + 1);
+    /* libyaml says "cannot start any token" for a tab; say what it is */
+    text = y->parser.input.string.start;
+    end = y->parser.input.string.end;
+    at = text + y->parser.problem_mark.index;
+    if (text && at < end && at >= text) {
+        const unsigned char *line = at;
+        while (line > text && line[-1] != '\n') line--;
+        for (; line < end && *line != '\n'; line++)
+            if (*line == '\t') {
+                fk_error_append(y->err, ": line %d contains a tab character; YAML indents with spaces only",
+                                (int)y->parser.problem_mark.line + 1);
+                break;
+            }
+    }
     return 0;
 }
 

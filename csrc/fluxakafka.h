@@ -22,10 +22,11 @@
 extern "C" {
 #endif
 
-#define FK_VERSION "0.1.0"
+#define FK_VERSION "0.2.0"
 /* A web service produces many small records from many requests: waiting 5 ms to batch them
    costs each record at most 5 ms and saves a broker-thread wake-up per record (librdkafka
-   2.x's own default). produce_sync does not wait for it: it flushes its records at once. */
+   2.x's own default). produce_sync does not wait for it: its records go through a second
+   producer of the pool, without linger. */
 #define FK_DEFAULT_LINGER_MS 5
 /* The bytes of records a producer keeps waiting for delivery (librdkafka's default: 1 GiB). */
 #define FK_MAX_BUFFERED_KBYTES 65536
@@ -85,6 +86,13 @@ int  fk_set_string(char **dst, const char *src);
 int  fk_strlist_push(fk_strlist *l, const char *s);           /* 0 on out-of-memory */
 int  fk_strlist_contains(const fk_strlist *l, const char *s);
 int  fk_strlist_copy(fk_strlist *dst, const fk_strlist *src);  /* dst must be empty */
+/* Glob match: `*` stands for any run of characters (also none), nothing else is special. */
+int  fk_glob_match(const char *pattern, const char *s);
+int  fk_strlist_match(const fk_strlist *patterns, const char *s);   /* any pattern matches */
+/* The known key a misspelt `key` most likely means (same letters ignoring case, '_', '-' and a
+   trailing "ms", else a close edit distance), or NULL. `aliases`, when not NULL, runs parallel
+   to `known` with the other spelling of each key (the YAML name of a Lua option, ...). */
+const char *fk_suggest(const char *key, const char *const *known, const char *const *aliases);
 void fk_strlist_clear(fk_strlist *l);
 
 /* An ordered string -> string map (topic configs). Setting an existing key replaces it. */
@@ -138,6 +146,19 @@ typedef struct fk_pool_options {
     fk_strlist        ignored_topics;
     fk_strlist        ignored_consumer_groups;
 } fk_pool_options;
+
+/* What 0 means for the durations below (ms): the values in effect, shown by the getters. */
+#define FK_DEFAULT_DELIVERY_TIMEOUT_MS 30000
+#define FK_DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define FK_DEFAULT_SESSION_TIMEOUT_MS 45000     /* librdkafka's session.timeout.ms */
+#define FK_DEFAULT_REBALANCE_TIMEOUT_MS 300000  /* librdkafka's max.poll.interval.ms */
+#define FK_DEFAULT_FETCH_MAX_BYTES 52428800     /* librdkafka's fetch.max.bytes */
+/* The largest producer linger accepted (ms). */
+#define FK_MAX_LINGER_MS 1000
+/* librdkafka's ranges of the consumer group durations (ms). */
+#define FK_MAX_SESSION_TIMEOUT_MS 3600000
+#define FK_MAX_REBALANCE_TIMEOUT_MS 86400000
+#define FK_MAX_AUTO_COMMIT_INTERVAL_MS 86400000
 
 void fk_pool_options_init(fk_pool_options *o);                       /* defaults */
 int  fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src);

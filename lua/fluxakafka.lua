@@ -8,6 +8,12 @@ local M = {}
 for name, value in pairs(core) do
   if not name:match("_methods$") and name:sub(1, 1) ~= "_" then M[name] = value end
 end
+M._VERSION = core.VERSION
+
+-- What the CLI, fluxakafka.nginx and the specs reach but programs need not see: `pairs(fk)`
+-- lists only the public API; these are found through the module's metatable.
+local internal = {}
+setmetatable(M, { __index = internal })
 
 local pool_methods = core.pool_methods
 local engine_methods = core.engine_methods
@@ -21,6 +27,15 @@ local function check_timeout(fn, timeout, default)
   end
   return timeout
 end
+
+-- Methods written in Lua check self themselves, so that pool.flush(10) says what is wrong.
+local function check_self(self, fn, class)
+  if type(self) ~= "userdata" then
+    error(("%s: expected a %s as self, got %s (call it with ':', as in %s:%s(...))"):format(
+      fn, class, type(self), class == "kafka pool" and "pool" or "cg", fn), 3)
+  end
+end
+internal._check_self = check_self
 
 -- ------------------------------------------------------------------ pool options in Lua
 -- Options that hold Lua values or only matter to this file are taken out before the C
@@ -87,7 +102,7 @@ function engine_methods:kafka(code)
   local pool = core_engine_kafka(self, code)
   if not configured_pools[pool] then
     configured_pools[pool] = true
-    pool:_set_queue_wait(M._nginx and 0 or queue_full_timeout(pool))
+    pool:_set_queue_wait(internal._nginx and 0 or queue_full_timeout(pool))
   end
   return pool
 end
@@ -100,15 +115,16 @@ local user_logger
 local function stderr_logger(level, facility, message)
   io.stderr:write(("fluxakafka: %%%d|%s|%s\n"):format(level, facility, message))
 end
-M._default_logger = stderr_logger   -- fluxakafka.nginx replaces it with ngx.log
+internal._default_logger = stderr_logger   -- fluxakafka.nginx replaces it with ngx.log
 
 local function log_sink(level, facility, message, pool_code)
   local opts = lua_options_of_pool[pool_code]
-  local logger = opts and opts.logger or user_logger or M._default_logger
+  local default = internal._default_logger
+  local logger = opts and opts.logger or user_logger or default
   local ok, err = pcall(logger, level, facility, message, pool_code)
-  if not ok and logger ~= M._default_logger then
-    M._default_logger(3, "LOGGER", "the fluxakafka logger raised: " .. tostring(err), pool_code)
-    M._default_logger(level, facility, message, pool_code)
+  if not ok and logger ~= default then
+    default(3, "LOGGER", "the fluxakafka logger raised: " .. tostring(err), pool_code)
+    default(level, facility, message, pool_code)
   end
 end
 core._set_log_sink(log_sink)
@@ -128,6 +144,7 @@ end
 --- Produces every record given and waits until each is acknowledged or failed. Each record
 -- table gets its partition, offset and timestamp. Returns true, or nil, err, code.
 function pool_methods:produce_sync(...)
+  check_self(self, "produce_sync", "kafka pool")
   local batch, err, code = self:_produce_batch(...)
   if not batch then return nil, err, code end
   while batch:pending() > 0 do self:poll(0.1) end
@@ -138,12 +155,14 @@ local core_pool_close = pool_methods.close
 --- Flushes for up to timeout seconds (default 30), then fails what is left: every record's
 -- callback is called either way. Closing twice is harmless.
 function pool_methods:close(timeout)
+  check_self(self, "close", "kafka pool")
   return core_pool_close(self, check_timeout("close", timeout, 30))
 end
 
 local core_poll = consumer_group_methods._poll
 --- Returns the records available now, or waits up to timeout seconds (default 1) for some.
 function consumer_group_methods:poll_fetches(timeout, max_records)
+  check_self(self, "poll_fetches", "consumer group")
   return core_poll(self, check_timeout("poll_fetches", timeout, 1), max_records)
 end
 
@@ -161,10 +180,33 @@ if rawget(_G, "jit") and os.getenv("FLUXAKAFKA_NO_FFI") == nil then
   end
 end
 
+-- A registry is not an engine: registry:kafka(...) says to call validate() first, and
+-- engine:produce_sync(...) says to take a pool first.
+local function hint_on_missing(methods, hints)
+  setmetatable(methods, { __index = function(_, name)
+    for _, h in ipairs(hints) do
+      if rawget(h.methods, name) then error(h.text:format(name, name), 2) end
+    end
+  end })
+end
+hint_on_missing(core.registry_methods, {
+  { methods = engine_methods, text = "%s: this is a registry, not an engine: call registry:validate() first "
+      .. "and use the engine it returns (local engine = assert(registry:validate()); engine:%s(...))" },
+  { methods = pool_methods, text = "%s: this is a registry, not a pool: call registry:validate() first, "
+      .. "then take a pool from the engine (assert(registry:validate()):kafka(code):%s(...))" },
+})
+hint_on_missing(engine_methods, {
+  { methods = pool_methods, text = "%s: this is an engine, not a pool: take a pool first (engine:kafka(code):%s(...))" },
+})
+
 -- ------------------------------------------------------------------ contexts and alters
 
 local Context = {}
 Context.__index = Context
+
+function Context:__tostring()
+  return ("fluxakafka.context (%s)"):format(tostring(self.engine))
+end
 
 --- A context for schema alters and async flush, bound to this engine.
 function engine_methods:new_context()
@@ -175,7 +217,7 @@ function Context:get_engine()
   return self.engine
 end
 
-M.Context = Context
+internal.Context = Context
 
 local function engine_of(ctx, fn)
   if type(ctx) ~= "table" or getmetatable(ctx) ~= Context then
@@ -206,12 +248,39 @@ function M.get_kafka_alters(ctx)
   return alters
 end
 
-M._private = { core = core, Alter = Alter }
+--- A one-line, readable form of a record table (records are plain tables, so they have no
+-- __tostring of their own): topic, partition, offset, key, value (cut at 64 bytes), headers.
+function M.record_tostring(rec)
+  if type(rec) ~= "table" then
+    error("record_tostring: argument #1 'record' must be a table, got " .. type(rec), 2)
+  end
+  local function show(v)
+    if v == nil then return "nil" end
+    v = tostring(v)
+    if #v > 64 then v = v:sub(1, 64) .. ("...(%d bytes)"):format(#v) end
+    return ("%q"):format(v):gsub("\\\n", "\\n")
+  end
+  local headers = {}
+  local h = rec.headers
+  if type(h) == "table" then
+    if #h > 0 then
+      for _, kv in ipairs(h) do headers[#headers + 1] = tostring(kv.key) .. "=" .. show(kv.value) end
+    else
+      for k, v in pairs(h) do headers[#headers + 1] = tostring(k) .. "=" .. show(v) end
+      table.sort(headers)
+    end
+  end
+  return ("record{topic=%s, partition=%s, offset=%s, timestamp=%s, key=%s, value=%s, headers={%s}}"):format(
+    show(rec.topic), tostring(rec.partition), tostring(rec.offset), tostring(rec.timestamp),
+    show(rec.key), show(rec.value), table.concat(headers, ", "))
+end
+
+internal._private = { core = core, Alter = Alter }
 
 -- Inside OpenResty: waits that yield, callbacks kept in their request, a per-worker timer
 -- that serves deliveries and delivers what is buffered when the worker exits.
 if in_nginx then
-  M._nginx = require("fluxakafka.nginx").install(M, core)
+  internal._nginx = require("fluxakafka.nginx").install(M, core, internal)
 end
 
 return M

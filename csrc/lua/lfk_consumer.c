@@ -44,11 +44,12 @@ static int consumer_get_settings(lua_State *L)
     lua_setfield(L, -2, "pool");
     lfk_push_string_array(L, &g->topics);
     lua_setfield(L, -2, "topics");
-    lua_pushnumber(L, g->session_timeout_ms / 1000.0);
+    /* the values in effect: 0 in the spec means librdkafka's default */
+    lua_pushnumber(L, (g->session_timeout_ms ? g->session_timeout_ms : FK_DEFAULT_SESSION_TIMEOUT_MS) / 1000.0);
     lua_setfield(L, -2, "session_timeout");
-    lua_pushnumber(L, g->rebalance_timeout_ms / 1000.0);
+    lua_pushnumber(L, (g->rebalance_timeout_ms ? g->rebalance_timeout_ms : FK_DEFAULT_REBALANCE_TIMEOUT_MS) / 1000.0);
     lua_setfield(L, -2, "rebalance_timeout");
-    lua_pushnumber(L, g->fetch_max_bytes);
+    lua_pushnumber(L, g->fetch_max_bytes ? g->fetch_max_bytes : FK_DEFAULT_FETCH_MAX_BYTES);
     lua_setfield(L, -2, "fetch_max_bytes");
     lua_pushnumber(L, g->auto_commit_interval_ms / 1000.0);
     lua_setfield(L, -2, "auto_commit_interval");

@@ -2,7 +2,99 @@
 #include "lfk.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
+
+/* True for a chunk of fluxakafka's own Lua code (fluxakafka.lua, fluxakafka/<file>.lua). */
+static int is_library_source(const char *src)
+{
+    size_t n = strlen(src);
+    const char *slash;
+    if (src[0] != '@') return 0;
+    if (n >= 14 && strcmp(src + n - 14, "fluxakafka.lua") == 0) return 1;
+    slash = strrchr(src, '/');
+    return slash && slash - src >= 11 && strncmp(slash - 11, "/fluxakafka", 11) == 0;
+}
+
+static void push_caller_where(lua_State *L)
+{
+    lua_Debug ar;
+    int level;
+    for (level = 1; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0) continue;
+        if (is_library_source(ar.source)) continue;
+        lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+        return;
+    }
+    lua_pushliteral(L, "");
+}
+
+int lfk_error(lua_State *L, const char *fmt, ...)
+{
+    va_list ap;
+    push_caller_where(L);
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+void *lfk_checkudata(lua_State *L, int idx, const char *tname)
+{
+    void *p = lua_touserdata(L, idx);
+    lua_Debug ar;
+    const char *fn = "?";
+    if (p && lua_getmetatable(L, idx)) {
+        lua_getfield(L, LUA_REGISTRYINDEX, tname);
+        if (lua_rawequal(L, -1, -2)) {
+            lua_pop(L, 2);
+            return p;
+        }
+        lua_pop(L, 2);
+    }
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name) fn = ar.name;
+    if (idx == 1)
+        lfk_error(L, "%s: expected a %s as self, got %s (call it with ':', as in obj:%s(...))",
+                  fn, tname, luaL_typename(L, idx), fn);
+    lfk_error(L, "%s: argument #%d must be a %s, got %s", fn, idx - 1, tname, luaL_typename(L, idx));
+    return NULL;
+}
+
+/* "fn: argument #n must be <expected>, got <type>"; n counts from the first argument after
+   self for method calls, like lauxlib's own messages. */
+static int arg_error(lua_State *L, int idx, const char *expected)
+{
+    lua_Debug ar;
+    const char *fn = "?";
+    int n = idx;
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar)) {
+        if (ar.name) fn = ar.name;
+        if (ar.namewhat && strcmp(ar.namewhat, "method") == 0) n--;
+    }
+    return lfk_error(L, "%s: argument #%d must be %s, got %s", fn, n, expected, luaL_typename(L, idx));
+}
+
+const char *lfk_checklstring(lua_State *L, int idx, size_t *len)
+{
+    if (lua_type(L, idx) != LUA_TSTRING && lua_type(L, idx) != LUA_TNUMBER) arg_error(L, idx, "a string");
+    return lua_tolstring(L, idx, len);
+}
+
+void lfk_checktype(lua_State *L, int idx, int type)
+{
+    if (lua_type(L, idx) != type) {
+        lua_pushfstring(L, "a %s", lua_typename(L, type));
+        arg_error(L, idx, lua_tostring(L, -1));
+    }
+}
+
+lua_Integer lfk_optinteger(lua_State *L, int idx, lua_Integer def)
+{
+    if (lua_isnoneornil(L, idx)) return def;
+    if (lua_type(L, idx) != LUA_TNUMBER) arg_error(L, idx, "an integer");
+    return lua_tointeger(L, idx);
+}
 
 void lfk_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
                    const luaL_Reg *meta, const char *export_as)

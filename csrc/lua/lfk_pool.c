@@ -343,6 +343,37 @@ static void get_field(lua_State *L, int idx, int uv)
     lua_gettable(L, idx);
 }
 
+/* headers = { source = "api", ... }: every entry a string name -> string value (never
+   dropped). The strings are referenced by the headers table, which the caller keeps pinned. */
+static void read_header_map(lua_State *L, int hidx, fk_produce_record *rec, const char *fn)
+{
+    size_t n = 0, i = 0, len;
+    fk_header *h;
+    lua_pushnil(L);
+    while (lua_next(L, hidx)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "%s: record field 'headers' mixes a list and a map: use { {key=, value=}, ... } "
+                       "or { name = value, ... }", fn);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s: record field 'headers.%s' must be a string, got %s", fn,
+                       lua_tostring(L, -2), luaL_typename(L, -1));
+        n++;
+        lua_pop(L, 1);
+    }
+    if (n == 0) return;
+    h = lua_newuserdata(L, sizeof *h * n);
+    lua_pushnil(L);
+    while (lua_next(L, hidx) && i < n) {
+        h[i].key = lua_tostring(L, -2);
+        h[i].value = lua_tolstring(L, -1, &len);
+        h[i].value_len = len;
+        i++;
+        lua_pop(L, 1);
+    }
+    rec->headers = h;
+    rec->header_count = i;
+}
+
 /* Reads the record table at idx into rec. Values stay pinned on the stack (pushed above
    idx) until the caller pops them; header storage is a userdata pushed too. */
 static void read_record(lua_State *L, int idx, fk_produce_record *rec, const char *fn, int argn)
@@ -393,9 +424,20 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
         int hidx = lua_gettop(L), n, i;
         fk_header *h;
         if (lua_type(L, hidx) != LUA_TTABLE)
-            luaL_error(L, "%s: record field 'headers' must be an array of {key=, value=}", fn);
+            luaL_error(L, "%s: record field 'headers' must be an array of {key=, value=} or a map of name -> value", fn);
         n = (int)lua_objlen(L, hidx);
-        if (n > 0) {
+        if (n == 0) {
+            read_header_map(L, hidx, rec, fn);
+        } else {
+            int entries = 0;
+            lua_pushnil(L);
+            while (lua_next(L, hidx)) {
+                entries++;
+                lua_pop(L, 1);
+            }
+            if (entries != n)
+                luaL_error(L, "%s: record field 'headers' mixes a list and a map: use { {key=, value=}, ... } "
+                           "or { name = value, ... }", fn);
             h = lua_newuserdata(L, sizeof *h * (size_t)n);
             for (i = 1; i <= n; i++) {
                 lua_rawgeti(L, hidx, i);
@@ -591,8 +633,11 @@ static int pool_get_pool_options(lua_State *L)
     set_number(L, t, "required_acks", o->required_acks);
     set_number(L, t, "producer_linger", o->linger_ms / 1000.0);
     set_number(L, t, "max_buffered_records", o->max_buffered_records);
-    set_number(L, t, "delivery_timeout", o->delivery_timeout_ms / 1000.0);
-    set_number(L, t, "connect_timeout", o->connect_timeout_ms / 1000.0);
+    /* the values in effect (0 in the spec means the default) */
+    set_number(L, t, "delivery_timeout",
+               (o->delivery_timeout_ms > 0 ? o->delivery_timeout_ms : FK_DEFAULT_DELIVERY_TIMEOUT_MS) / 1000.0);
+    set_number(L, t, "connect_timeout",
+               (o->connect_timeout_ms > 0 ? o->connect_timeout_ms : FK_DEFAULT_CONNECT_TIMEOUT_MS) / 1000.0);
     if (o->sasl_mechanism != FK_SASL_NONE) {
         lua_newtable(L);
         set_string(L, t + 1, "mechanism", fk_sasl_mechanism_name(o->sasl_mechanism));

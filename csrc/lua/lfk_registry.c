@@ -132,6 +132,16 @@ static void parse_tls(lua_State *L, int idx, fk_pool_options *o)
     }
 }
 
+static const char *const pool_option_names[] = {
+    "client_id", "required_acks", "producer_linger", "max_buffered_records", "delivery_timeout",
+    "connect_timeout", "sasl", "tls", "ignored_topics", "ignored_consumer_groups", NULL
+};
+/* the configuration document's names of the same options, for "did you mean" */
+static const char *const pool_option_yaml_names[] = {
+    "clientID", "requiredAcks", "producerLingerMs", "maxBufferedRecords", "deliveryTimeoutMs",
+    "connectTimeoutMs", "saslMechanism", "tls", "ignoredTopics", "ignoredConsumerGroups", NULL
+};
+
 /* Fills o from the options table at idx; raises on a wrong type or an unknown key. The
    options are cleared by the caller (also when this raises: see register_kafka). */
 static void parse_pool_options(lua_State *L, int idx, fk_pool_options *o)
@@ -147,7 +157,12 @@ static void parse_pool_options(lua_State *L, int idx, fk_pool_options *o)
         else if (strcmp(k, "required_acks") == 0) {
             int a = opt_int(L, v, fn, k, 1);
             o->required_acks = a;
-        } else if (strcmp(k, "producer_linger") == 0) o->linger_ms = opt_seconds_ms(L, v, fn, k);
+        } else if (strcmp(k, "producer_linger") == 0) {
+            o->linger_ms = opt_seconds_ms(L, v, fn, k);
+            if (o->linger_ms > FK_MAX_LINGER_MS)
+                luaL_error(L, "%s: option 'producer_linger' is in seconds: %f s is above the %d s limit "
+                           "(for 5 ms write 0.005)", fn, o->linger_ms / 1000.0, FK_MAX_LINGER_MS / 1000);
+        }
         else if (strcmp(k, "max_buffered_records") == 0) o->max_buffered_records = opt_int(L, v, fn, k, 2147483647.0);
         else if (strcmp(k, "delivery_timeout") == 0) o->delivery_timeout_ms = opt_seconds_ms(L, v, fn, k);
         else if (strcmp(k, "connect_timeout") == 0) o->connect_timeout_ms = opt_seconds_ms(L, v, fn, k);
@@ -155,9 +170,13 @@ static void parse_pool_options(lua_State *L, int idx, fk_pool_options *o)
         else if (strcmp(k, "tls") == 0) parse_tls(L, v, o);
         else if (strcmp(k, "ignored_topics") == 0) lfk_check_string_array(L, v, &o->ignored_topics, "register_kafka: option 'ignored_topics'");
         else if (strcmp(k, "ignored_consumer_groups") == 0) lfk_check_string_array(L, v, &o->ignored_consumer_groups, "register_kafka: option 'ignored_consumer_groups'");
-        else luaL_error(L, "%s: unknown option '%s' (known: client_id, required_acks, producer_linger, "
-                        "max_buffered_records, delivery_timeout, connect_timeout, sasl, tls, "
-                        "ignored_topics, ignored_consumer_groups)", fn, k);
+        else {
+            const char *hint = fk_suggest(k, pool_option_names, pool_option_yaml_names);
+            luaL_error(L, "%s: unknown option '%s'%s%s%s (known: client_id, required_acks, producer_linger, "
+                       "max_buffered_records, delivery_timeout, connect_timeout, sasl, tls, "
+                       "ignored_topics, ignored_consumer_groups)", fn, k,
+                       hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+        }
         lua_pop(L, 1);
     }
     if (o->required_acks < -1 || o->required_acks > 1)
@@ -252,30 +271,41 @@ static int group_topics(lua_State *L)
     return 1;
 }
 
-static int checked_ms_int(lua_State *L, const char *what)
+/* A duration in seconds within librdkafka's range; the message names the method, the unit
+   and the range, since 30000 for 30 s is the usual mistake. min_ms 0 also allows 0 (off). */
+static int checked_ms_int(lua_State *L, const char *what, int min_ms, int max_ms, const char *zero)
 {
-    double ms = lfk_check_seconds_ms(L, 2, what);
-    if (ms > 2147483647.0) luaL_error(L, "%s: too large", what);
-    return (int)ceil(ms);
+    double s, ms;
+    if (lua_type(L, 2) != LUA_TNUMBER)
+        luaL_error(L, "%s: expected a number of seconds, got %s", what, luaL_typename(L, 2));
+    s = lua_tonumber(L, 2);
+    ms = ceil(s * 1000.0);
+    if (!(s >= 0) || ms > max_ms || (ms < min_ms && !(zero && s == 0)))
+        luaL_error(L, "%s: %f seconds is out of range: the unit is seconds, from %f to %f%s%s",
+                   what, s, min_ms / 1000.0, max_ms / 1000.0, zero ? "; 0 means " : "", zero ? zero : "");
+    return (int)ms;
 }
 
 static int group_session_timeout(lua_State *L)
 {
-    check_group(L, 1)->spec.session_timeout_ms = checked_ms_int(L, "session_timeout");
+    check_group(L, 1)->spec.session_timeout_ms =
+        checked_ms_int(L, "session_timeout", 1, FK_MAX_SESSION_TIMEOUT_MS, "the default (45 s)");
     lua_settop(L, 1);
     return 1;
 }
 
 static int group_rebalance_timeout(lua_State *L)
 {
-    check_group(L, 1)->spec.rebalance_timeout_ms = checked_ms_int(L, "rebalance_timeout");
+    check_group(L, 1)->spec.rebalance_timeout_ms =
+        checked_ms_int(L, "rebalance_timeout", 1, FK_MAX_REBALANCE_TIMEOUT_MS, "the default (300 s)");
     lua_settop(L, 1);
     return 1;
 }
 
 static int group_auto_commit_interval(lua_State *L)
 {
-    check_group(L, 1)->spec.auto_commit_interval_ms = checked_ms_int(L, "auto_commit_interval");
+    check_group(L, 1)->spec.auto_commit_interval_ms =
+        checked_ms_int(L, "auto_commit_interval", 1, FK_MAX_AUTO_COMMIT_INTERVAL_MS, "manual commits");
     lua_settop(L, 1);
     return 1;
 }
@@ -456,6 +486,72 @@ static int registry_register_async_flush(lua_State *L)
     return 1;
 }
 
+/* Raises unless the value at idx is an array of strings, before anything is allocated (so a
+   raise cannot leak a half-built list). */
+static void check_strings(lua_State *L, int idx, const char *what)
+{
+    int i, n;
+    if (lua_type(L, idx) != LUA_TTABLE)
+        luaL_error(L, "%s: expected an array of strings, got %s", what, luaL_typename(L, idx));
+    n = (int)lua_objlen(L, idx);
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, i);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s[%d]: expected a string, got %s", what, i, luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+}
+
+/* registry:_set_brokers(brokers): every pool registered so far uses these brokers (the
+   command line's --brokers). */
+static int registry_set_brokers(lua_State *L)
+{
+    fk_registry *r = check_registry(L);
+    fk_strlist list = { 0 };
+    size_t i;
+    check_strings(L, 2, "_set_brokers: argument #1 'brokers'");
+    lfk_check_string_array(L, 2, &list, "_set_brokers: argument #1 'brokers'");
+    if (list.count == 0) {
+        fk_strlist_clear(&list);
+        return luaL_error(L, "_set_brokers: argument #1 'brokers' must not be empty");
+    }
+    for (i = 0; i < r->pool_count; i++) {
+        fk_strlist copy = { 0 };
+        if (!fk_strlist_copy(&copy, &list)) {
+            fk_strlist_clear(&copy);
+            fk_strlist_clear(&list);
+            return luaL_error(L, "_set_brokers: out of memory");
+        }
+        fk_strlist_clear(&r->pools[i].brokers);
+        r->pools[i].brokers = copy;
+    }
+    fk_strlist_clear(&list);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* registry:_add_ignored(topic_patterns, group_patterns): appended to every pool registered
+   so far (the command line's --ignore-topic / --ignore-group). */
+static int registry_add_ignored(lua_State *L)
+{
+    fk_registry *r = check_registry(L);
+    fk_strlist topics = { 0 }, groups = { 0 };
+    size_t i;
+    int ok = 1;
+    check_strings(L, 2, "_add_ignored: argument #1 'topics'");
+    check_strings(L, 3, "_add_ignored: argument #2 'groups'");
+    lfk_check_string_array(L, 2, &topics, "_add_ignored: argument #1 'topics'");
+    lfk_check_string_array(L, 3, &groups, "_add_ignored: argument #2 'groups'");
+    for (i = 0; i < r->pool_count && ok; i++)
+        ok = fk_strlist_copy(&r->pools[i].options.ignored_topics, &topics) &&
+             fk_strlist_copy(&r->pools[i].options.ignored_consumer_groups, &groups);
+    fk_strlist_clear(&topics);
+    fk_strlist_clear(&groups);
+    if (!ok) return luaL_error(L, "_add_ignored: out of memory");
+    lua_settop(L, 1);
+    return 1;
+}
+
 static int registry_validate(lua_State *L)
 {
     fk_registry *r = check_registry(L);
@@ -476,6 +572,8 @@ static const luaL_Reg registry_methods[] = {
     { "register_kafka_topic", registry_register_kafka_topic },
     { "register_async_flush", registry_register_async_flush },
     { "validate", registry_validate },
+    { "_set_brokers", registry_set_brokers },
+    { "_add_ignored", registry_add_ignored },
     { NULL, NULL }
 };
 static const luaL_Reg registry_meta[] = {

@@ -9,9 +9,9 @@ end
 
 registry:register_kafka(brokers, "events", {
   client_id = "order-service",
-  -- topics and groups owned by other teams on the same cluster
-  ignored_topics = { "legacy-clicks" },
-  ignored_consumer_groups = { "analytics-loader" },
+  -- topics and groups owned by other teams on the same cluster: exact names or `*` globs
+  ignored_topics = { "legacy-clicks", "analytics-*" },
+  ignored_consumer_groups = { "analytics-*" },
 })
 
 registry:register_kafka_consumer_group(

@@ -17,10 +17,20 @@ files:     *.lua migration files (they receive the registry as `...`), *.yaml / 
            configuration documents; applied to one registry in the order given
 
 options:
-  --allow-delete   also perform deletions of topics and consumer groups (apply); without it,
-                   deletions are listed and skipped, or asked about when stdin is a terminal
-  --yes            answer yes to that question (same as --allow-delete)
-  -h, --help       this text
+  --allow-delete          also delete unregistered topics and consumer groups (apply); without
+                          it deletions are listed and skipped, or asked about when stdin is a
+                          terminal
+  -y, --yes               never ask: skip the question (deletions still need --allow-delete)
+  --brokers=HOST:PORT,... use these brokers for every pool (also FLUXAKAFKA_BROKERS)
+  --ignore-topic=PATTERN  never delete topics matching PATTERN (`*` is any run of characters);
+                          repeatable, added to every pool's ignored_topics
+  --ignore-group=PATTERN  the same for consumer groups (ignored_consumer_groups)
+  --json                  print the plan (and what apply did) as one JSON object on stdout
+  --color=auto|always|never
+                          colour the plan; auto (default): only when stdout is a terminal and
+                          NO_COLOR is not set
+  --version               print fluxakafka's and librdkafka's versions
+  -h, --help              this text
 ]]
 
 local SIGNS = {
@@ -74,23 +84,119 @@ local function print_plan(out, alters)
   return counts
 end
 
-local function stdin_is_terminal()
-  local ok = os.execute("test -t 0")
+local function is_terminal(fd)
+  local ok = os.execute("test -t " .. fd)
   return ok == 0 or ok == true
 end
 
---- Runs the command line; returns the exit code. `io_` replaces the io library in tests.
+local COLORS = { ["+"] = "32", ["~"] = "33", ["!"] = "35", ["-"] = "31" }
+
+-- A writer that colours the sign at the start of each plan line.
+local function colouring(out, on)
+  if not on then return out end
+  return {
+    write = function(self, ...)
+      for i = 1, select("#", ...) do
+        local text = tostring((select(i, ...)))
+        text = text:gsub("^(  )([%+~!%-])( )", function(a, sign, b)
+          return a .. "\27[" .. COLORS[sign] .. "m" .. sign .. "\27[0m" .. b
+        end)
+        out:write(text)
+      end
+      return self
+    end,
+    flush = function() if out.flush then out:flush() end end,
+  }
+end
+
+-- Just enough JSON for the plan: strings, numbers, booleans, arrays and objects.
+local function json(v)
+  local t = type(v)
+  if t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c)
+      local named = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+      return named[c] or ("\\u%04x"):format(c:byte())
+    end) .. '"'
+  elseif t == "number" or t == "boolean" then
+    return tostring(v)
+  elseif t == "table" then
+    if v[1] ~= nil or next(v) == nil and getmetatable(v) == "array" then
+      local parts = {}
+      for i = 1, #v do parts[i] = json(v[i]) end
+      return "[" .. table.concat(parts, ",") .. "]"
+    end
+    local keys, parts = {}, {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do parts[#parts + 1] = json(tostring(k)) .. ":" .. json(v[k]) end
+    return "{" .. table.concat(parts, ",") .. "}"
+  end
+  return "null"
+end
+
+local function array(t) return setmetatable(t or {}, { __metatable = "array" }) end
+
+local function alter_json(alter)
+  return {
+    kind = alter.kind, pool = alter.pool, description = alter.description,
+    topic = alter.topic, group = alter.group, warning = alter.warning == true,
+    sign = SIGNS[alter.kind] or "?",
+  }
+end
+
+local function parse_args(args)
+  local o = { files = {}, ignore_topics = {}, ignore_groups = {}, color = "auto" }
+  local i = 1
+  local function value(a, name)
+    local v = a:match("^%-%-[%w-]+=(.*)$")
+    if v then return v end
+    i = i + 1
+    if args[i] == nil then return nil, ("option '--%s' needs a value"):format(name) end
+    return args[i]
+  end
+  while args[i] ~= nil do
+    local a, v, err = args[i], nil, nil
+    local name = a:match("^%-%-([%w-]+)")
+    if a == "-h" or a == "--help" then o.help = true
+    elseif a == "--version" then o.version = true
+    elseif a == "--allow-delete" then o.allow_delete = true
+    elseif a == "--yes" or a == "-y" then o.yes = true
+    elseif a == "--json" then o.json = true
+    elseif name == "brokers" or name == "ignore-topic" or name == "ignore-group" or name == "color" then
+      v, err = value(a, name)
+      if not v then return nil, err end
+      if name == "brokers" then o.brokers = v
+      elseif name == "ignore-topic" then o.ignore_topics[#o.ignore_topics + 1] = v
+      elseif name == "ignore-group" then o.ignore_groups[#o.ignore_groups + 1] = v
+      elseif v == "auto" or v == "always" or v == "never" then o.color = v
+      else return nil, ("option '--color' takes auto, always or never, got '%s'"):format(v) end
+    elseif a:sub(1, 1) == "-" then return nil, ("unknown option '%s'"):format(a)
+    elseif not o.command then o.command = a
+    else o.files[#o.files + 1] = a end
+    i = i + 1
+  end
+  return o
+end
+
+local function split_list(text)
+  local list = {}
+  for item in text:gmatch("[^,%s]+") do list[#list + 1] = item end
+  return list
+end
+
+--- Runs the command line; returns the exit code. `io_` replaces the io library in tests
+-- (io_.stdin_is_terminal / io_.stdout_is_terminal, when given, replace the terminal checks).
 function M.main(args, io_)
   io_ = io_ or io
   local out, err_out = io_.stdout, io_.stderr
-  local command, files, allow_delete = nil, {}, false
-  for _, a in ipairs(args or {}) do
-    if a == "-h" or a == "--help" then out:write(USAGE) return 0
-    elseif a == "--allow-delete" or a == "--yes" then allow_delete = true
-    elseif a:sub(1, 1) == "-" then err_out:write(("fluxakafka: unknown option '%s'\n"):format(a), USAGE) return 1
-    elseif not command then command = a
-    else files[#files + 1] = a end
+  local o, perr = parse_args(args or {})
+  if not o then err_out:write("fluxakafka: ", perr, "\n", USAGE) return 1 end
+  if o.help then out:write(USAGE) return 0 end
+  if o.version then
+    out:write(("fluxakafka %s (librdkafka %s)\n"):format(fk.VERSION, fk.librdkafka_version()))
+    return 0
   end
+  local command, files = o.command, o.files
   if command ~= "plan" and command ~= "apply" then
     err_out:write(command and ("fluxakafka: unknown command '%s'\n"):format(command) or "", USAGE)
     return 1
@@ -99,10 +205,24 @@ function M.main(args, io_)
     err_out:write("fluxakafka: no migration or config file given\n", USAGE)
     return 1
   end
+  local stdout_tty = io_.stdout_is_terminal or function() return is_terminal(1) end
+  local stdin_tty = io_.stdin_is_terminal or function() return is_terminal(0) end
+  local colour = o.color == "always" or (o.color == "auto" and not o.json and os.getenv("NO_COLOR") == nil
+    and stdout_tty())
+  local plan_out = colouring(out, colour)
 
   local registry = fk.new_registry()
   local ok, err = load_files(registry, files)
   if not ok then err_out:write("fluxakafka: ", err, "\n") return 1 end
+  local brokers = o.brokers or os.getenv("FLUXAKAFKA_BROKERS")
+  if brokers and brokers ~= "" then
+    local list = split_list(brokers)
+    if #list == 0 then err_out:write("fluxakafka: --brokers: no broker given\n") return 1 end
+    registry:_set_brokers(list)
+  end
+  if #o.ignore_topics > 0 or #o.ignore_groups > 0 then
+    registry:_add_ignored(o.ignore_topics, o.ignore_groups)
+  end
   local engine, verr = registry:validate()
   if not engine then err_out:write("fluxakafka: invalid registry: ", verr, "\n") return 1 end
   local ctx = engine:new_context()
@@ -113,21 +233,37 @@ function M.main(args, io_)
     return 1
   end
 
-  local counts = print_plan(out, alters)
-  local pending = counts.create + counts.change + counts.delete
-  if command == "plan" then
-    engine:close()
-    return pending > 0 and 2 or 0
+  local report = { command = command, plan = array(), applied = array(), skipped = array() }
+  for i, alter in ipairs(alters) do report.plan[i] = alter_json(alter) end
+  local counts
+  if o.json then
+    counts = print_plan({ write = function() end }, alters)
+  else
+    counts = print_plan(plan_out, alters)
   end
+  local pending = counts.create + counts.change + counts.delete
+  report.summary = { create = counts.create, change = counts.change, delete = counts.delete,
+                     warning = counts.warning, pending = pending }
+  local function finish(code)
+    if o.json then
+      report.exit_code = code
+      out:write(json(report), "\n")
+    end
+    engine:close()
+    return code
+  end
+  -- human-readable lines go to stdout, or to stderr when stdout carries the JSON
+  local say = o.json and err_out or out
+  if command == "plan" then return finish(pending > 0 and 2 or 0) end
 
   if pending == 0 then
-    out:write("Nothing to apply.\n")
-    engine:close()
-    return 0
+    say:write("Nothing to apply.\n")
+    return finish(0)
   end
-  if counts.delete > 0 and not allow_delete and stdin_is_terminal() then
+  local allow_delete = o.allow_delete
+  if counts.delete > 0 and not allow_delete and not o.yes and not o.json and stdin_tty() then
     out:write(("Apply %d deletion%s? Type 'yes' to delete: "):format(counts.delete, counts.delete == 1 and "" or "s"))
-    out:flush()
+    if out.flush then out:flush() end
     allow_delete = (io_.read and io_.read("*l") or io.read("*l")) == "yes"
   end
 
@@ -137,31 +273,32 @@ function M.main(args, io_)
       -- nothing to do
     elseif is_deletion(alter) and not allow_delete then
       skipped[#skipped + 1] = alter
+      report.skipped[#report.skipped + 1] = alter_json(alter)
     else
       local done, exec_err = alter:exec(ctx)
       if not done then
-        out:write(("FAILED: %s\n  %s\n"):format(alter.description, exec_err))
-        out:write(("Applied %d alter%s before the failure:\n"):format(#applied, #applied == 1 and "" or "s"))
-        for _, a in ipairs(applied) do out:write("  done: ", a.description, "\n") end
-        out:write("Not applied:\n")
+        say:write(("FAILED: %s\n  %s\n"):format(alter.description, exec_err))
+        say:write(("Applied %d alter%s before the failure:\n"):format(#applied, #applied == 1 and "" or "s"))
+        for _, a in ipairs(applied) do say:write("  done: ", a.description, "\n") end
+        say:write("Not applied:\n")
         for j = i, #alters do
-          if not alters[j].warning then out:write("  not done: ", alters[j].description, "\n") end
+          if not alters[j].warning then say:write("  not done: ", alters[j].description, "\n") end
         end
-        engine:close()
-        return 1
+        report.failed = { alter = alter_json(alter), error = tostring(exec_err) }
+        return finish(1)
       end
       applied[#applied + 1] = alter
-      out:write(("applied: %s\n"):format(alter.description))
+      report.applied[#report.applied + 1] = alter_json(alter)
+      say:write(("applied: %s\n"):format(alter.description))
     end
   end
-  out:write(("Applied %d alter%s.\n"):format(#applied, #applied == 1 and "" or "s"))
+  say:write(("Applied %d alter%s.\n"):format(#applied, #applied == 1 and "" or "s"))
   if #skipped > 0 then
-    out:write(("Skipped %d deletion%s (run apply with --allow-delete to perform them):\n"):format(
+    say:write(("Skipped %d deletion%s (run apply with --allow-delete to perform them):\n"):format(
       #skipped, #skipped == 1 and "" or "s"))
-    for _, a in ipairs(skipped) do out:write("  skipped: ", a.description, "\n") end
+    for _, a in ipairs(skipped) do say:write("  skipped: ", a.description, "\n") end
   end
-  engine:close()
-  return 0
+  return finish(0)
 end
 
 return M

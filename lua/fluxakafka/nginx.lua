@@ -254,7 +254,7 @@ local function wait_until(pool, owner, deadline, done)
   return true
 end
 
-function M.install(fk_module, core_module)
+function M.install(fk_module, core_module, internal)
   fk, core = fk_module, core_module
   local pool_methods = core.pool_methods
   local engine_methods = core.engine_methods
@@ -273,7 +273,7 @@ function M.install(fk_module, core_module)
   core._set_dispatcher(dispatch)
 
   local LEVELS = { [0] = ngx.EMERG, ngx.ALERT, ngx.CRIT, ngx.ERR, ngx.WARN, ngx.NOTICE, ngx.INFO, ngx.DEBUG }
-  fk._default_logger = function(level, facility, message, pool_code)
+  internal._default_logger = function(level, facility, message, pool_code)
     ngx.log(LEVELS[level] or ngx.NOTICE, "fluxakafka: ",
             pool_code ~= "" and ("pool '" .. tostring(pool_code) .. "': ") or "", facility, ": ", message)
   end
@@ -285,7 +285,10 @@ function M.install(fk_module, core_module)
   --- produce(record, callback): never blocks the worker. A full queue is waited for by
   -- yielding, up to the pool's queue_full_timeout, where the phase may yield; elsewhere it
   -- fails at once with _QUEUE_FULL.
+  local check_self = internal._check_self
+
   function pool_methods:produce(record, callback)
+    check_self(self, "produce", "kafka pool")
     local phase = get_phase()
     if phase == "init" then not_in_master("produce") end
     track(self)
@@ -320,6 +323,7 @@ function M.install(fk_module, core_module)
   end
 
   function pool_methods:produce_sync(...)
+    check_self(self, "produce_sync", "kafka pool")
     local mode = wait_mode("produce_sync", "wait for acknowledgements")
     if mode == "block" then
       local batch, err, code = produce_batch(self, ...)
@@ -355,6 +359,7 @@ function M.install(fk_module, core_module)
   end
 
   function pool_methods:poll(timeout)
+    check_self(self, "poll", "kafka pool")
     local owner = owner_of_current(false)
     active = owner
     if timeout == nil or timeout == 0 then
@@ -381,6 +386,7 @@ function M.install(fk_module, core_module)
   --- flush(timeout): yields until every buffered record of the pool is delivered or failed,
   -- then runs this request's callbacks. Returns true, or nil, err, code on timeout.
   function pool_methods:flush(timeout)
+    check_self(self, "flush", "kafka pool")
     if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
       error("flush: argument 'timeout' must be a non-negative number of seconds", 2)
     end
@@ -403,6 +409,7 @@ function M.install(fk_module, core_module)
   --- close(timeout): flushes (yielding) for up to timeout seconds (default 30), then fails
   -- what is left, so every callback is called.
   function pool_methods:close(timeout)
+    check_self(self, "close", "kafka pool")
     if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
       error("close: argument 'timeout' must be a non-negative number of seconds", 2)
     end
@@ -450,11 +457,13 @@ function M.install(fk_module, core_module)
 
   --- consumer_group(name): the connection check yields; not available in phases that cannot.
   function pool_methods:consumer_group(name)
+    check_self(self, "consumer_group", "kafka pool")
     if get_phase() == "exit_worker" then return core_consumer_group(self, name) end
     return open_group(self, "consumer_group", name)
   end
 
   function pool_methods:must_consumer_group(name)
+    check_self(self, "must_consumer_group", "kafka pool")
     local cg, err = open_group(self, "must_consumer_group", name)
     if not cg then error("must_consumer_group: " .. tostring(err), 2) end
     return cg
@@ -462,6 +471,7 @@ function M.install(fk_module, core_module)
 
   local core_fetch_poll = consumer_group_methods._poll
   function consumer_group_methods:poll_fetches(timeout, max_records)
+    check_self(self, "poll_fetches", "consumer group")
     if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
       error("poll_fetches: argument 'timeout' must be a non-negative number of seconds", 2)
     end
@@ -484,6 +494,7 @@ function M.install(fk_module, core_module)
   --- commit_uncommitted_offsets(): the broker's answer is awaited by yielding.
   local core_commit = consumer_group_methods.commit_uncommitted_offsets
   function consumer_group_methods:commit_uncommitted_offsets()
+    check_self(self, "commit_uncommitted_offsets", "consumer group")
     local mode = wait_mode("commit_uncommitted_offsets", "wait for the broker")
     if mode == "block" then return core_commit(self) end
     local ok, err, code = self:_commit_begin()

@@ -1,0 +1,46 @@
+rockspec_format = "3.0"
+package = "fluxakafka"
+version = "0.2.0-1"
+source = {
+  url = "git+file://.",
+  tag = "v0.2.0",
+}
+description = {
+  summary = "Kafka pools, producers, consumer groups and topic schema management for Lua",
+  detailed = [[
+fluxakafka gives Lua (LuaJIT, OpenResty) Kafka pools with a producer, consumer groups built
+with a fluent builder, YAML or table configuration, SASL, and declarative topic management.
+The core is C on librdkafka.
+]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.1",
+}
+external_dependencies = {
+  RDKAFKA = { header = "librdkafka/rdkafka.h", library = "rdkafka" },
+  YAML = { header = "yaml.h", library = "yaml" },
+}
+build = {
+  type = "builtin",
+  install = { bin = { fluxakafka = "bin/fluxakafka" } },
+  modules = {
+    ["fluxakafka"] = "lua/fluxakafka.lua",
+    ["fluxakafka.cli"] = "lua/fluxakafka/cli.lua",
+    ["fluxakafka.ffi_fetches"] = "lua/fluxakafka/ffi_fetches.lua",
+    ["fluxakafka.ffi_produce"] = "lua/fluxakafka/ffi_produce.lua",
+    ["fluxakafka.core"] = {
+      sources = {
+        "csrc/fk_util.c", "csrc/fk_registry.c", "csrc/fk_pool.c", "csrc/fk_consumer.c",
+        "csrc/fk_admin.c", "csrc/fk_doc.c", "csrc/fk_yaml.c", "csrc/fk_config.c",
+        "csrc/lua/lfk_admin.c", "csrc/lua/lfk_config.c",
+        "csrc/lua/lfk_module.c", "csrc/lua/lfk_registry.c", "csrc/lua/lfk_pool.c",
+        "csrc/lua/lfk_consumer.c",
+      },
+      libraries = { "rdkafka", "yaml", "m" },
+      incdirs = { "$(RDKAFKA_INCDIR)", "$(YAML_INCDIR)" },
+      libdirs = { "$(RDKAFKA_LIBDIR)", "$(YAML_LIBDIR)" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+    },
+  },
+}
