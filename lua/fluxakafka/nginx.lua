@@ -346,7 +346,7 @@ function M.install(fk_module, core_module, internal)
       end
     end
     if not batch then return nil, err, code end
-    local step = 0.0005
+    local step = 0.001
     while batch:pending() > 0 do
       active = owner
       core_poll(self, 0)
@@ -499,7 +499,7 @@ function M.install(fk_module, core_module, internal)
     if mode == "block" then return core_commit(self) end
     local ok, err, code = self:_commit_begin()
     if not ok then return nil, err, code end
-    local step = 0.0005
+    local step = 0.001
     while true do
       local done, perr, pcode = self:_commit_poll()
       if done then return true end
