@@ -18,7 +18,7 @@ local ngx = ngx
 local get_phase = ngx.get_phase
 local sleep = ngx.sleep
 local co_running, co_status = coroutine.running, coroutine.status
-local pairs, pcall, type, error, tostring = pairs, pcall, type, error, tostring
+local pairs, pcall, type, error, tostring, next = pairs, pcall, type, error, tostring, next
 
 local YIELDABLE = {
   rewrite = true, access = true, content = true, timer = true,
@@ -292,13 +292,15 @@ function M.install(fk_module, core_module, internal)
     local phase = get_phase()
     if phase == "init" then not_in_master("produce") end
     track(self)
+    -- without a callback the owner is looked up only while some request has callbacks
+    -- waiting, so that plain records cost no ngx.ctx lookup
     local owner
     if callback ~= nil then
       owner = owner_of_current(true)
-      active = owner
-    else
-      active = nil
+    elseif next(waiting) ~= nil then
+      owner = owner_of_current(false)
     end
+    active = owner
     local ok, err, code = c_produce(self, record, callback, owner)
     if not ok and code == "_QUEUE_FULL" then
       if YIELDABLE[phase] then
