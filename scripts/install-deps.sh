@@ -29,8 +29,9 @@ else
   PACKAGES+=(luajit2 libluajit2-5.1-dev)
 fi
 # nginx 1.22 with lua-nginx-module 0.10.23, lua-resty-core, lua-resty-kafka (Debian's
-# lua-nginx-kafka), lua-socket for the HTTP client of the nginx specs, wrk for the bench.
-[ "${1:-}" = nginx ] && PACKAGES+=(nginx libnginx-mod-http-lua lua-resty-core lua-nginx-kafka lua-socket wrk)
+# lua-nginx-kafka), lua-socket and curl for the HTTP clients of the nginx specs, procps (pgrep),
+# wrk for the bench.
+[ "${1:-}" = nginx ] && PACKAGES+=(nginx libnginx-mod-http-lua lua-resty-core lua-nginx-kafka lua-socket wrk curl procps)
 
 missing=()
 for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
