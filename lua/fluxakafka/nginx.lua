@@ -32,6 +32,23 @@ local function now()
   return ngx.now()
 end
 
+local function check_timeout(fn, timeout, default)
+  if timeout == nil then return default end
+  if type(timeout) ~= "number" or timeout < 0 then
+    error(fn .. ": argument 'timeout' must be a non-negative number of seconds", 3)
+  end
+  return timeout
+end
+
+-- A sleep that starts at 1 ms (nginx's timer resolution) and doubles up to cap seconds.
+local function backoff(cap)
+  local step = 0.001
+  return function()
+    sleep(step)
+    if step < cap then step = step * 2 end
+  end
+end
+
 local function not_in_master(fn)
   if get_phase() == "init" then
     error(fn .. ": not in nginx's master process (init_by_lua): librdkafka's threads do not "
@@ -242,11 +259,10 @@ end
 
 -- Waits (yielding) until done() or the deadline; serves the pool meanwhile.
 local function wait_until(pool, owner, deadline, done)
-  local step = 0.001
+  local pause = backoff(0.016)
   while not done() do
     if now() >= deadline then return false end
-    sleep(step)
-    if step < 0.016 then step = step * 2 end
+    pause()
     active = owner
     core_poll(pool, 0)
     if owner and owner.queue[1] then run_own(owner) end
@@ -305,10 +321,9 @@ function M.install(fk_module, core_module, internal)
     if not ok and code == "_QUEUE_FULL" then
       if YIELDABLE[phase] then
         local deadline = now() + queue_full_timeout(self)
-        local step = 0.001
+        local pause = backoff(0.016)
         while not ok and code == "_QUEUE_FULL" and now() < deadline do
-          sleep(step)
-          if step < 0.016 then step = step * 2 end
+          pause()
           active = owner
           ok, err, code = c_produce(self, record, callback, owner)
         end
@@ -339,22 +354,20 @@ function M.install(fk_module, core_module, internal)
     local batch, err, code = produce_batch(self, ...)
     if not batch and code == "_QUEUE_FULL" and not err:find("already queued", 1, true) then
       local deadline = now() + queue_full_timeout(self)
-      local step = 0.001
+      local pause = backoff(0.016)
       while not batch and code == "_QUEUE_FULL" and now() < deadline do
-        sleep(step)
-        if step < 0.016 then step = step * 2 end
+        pause()
         active = owner
         batch, err, code = produce_batch(self, ...)
       end
     end
     if not batch then return nil, err, code end
-    local step = 0.001
+    local pause = backoff(0.008)
     while batch:pending() > 0 do
       active = owner
       core_poll(self, 0)
       if batch:pending() == 0 then break end
-      sleep(step)
-      if step < 0.008 then step = step * 2 end
+      pause()
     end
     if owner and owner.queue[1] then run_own(owner) end
     return batch:result()
@@ -374,10 +387,9 @@ function M.install(fk_module, core_module, internal)
     local deadline = now() + timeout
     local n = core_poll(self, 0)
     if owner and owner.queue[1] then n = n + run_own(owner) end
-    local step = 0.001
+    local pause = backoff(0.016)
     while n == 0 and now() < deadline do
-      sleep(step)
-      if step < 0.016 then step = step * 2 end
+      pause()
       active = owner
       n = core_poll(self, 0)
       if owner and owner.queue[1] then n = n + run_own(owner) end
@@ -389,10 +401,7 @@ function M.install(fk_module, core_module, internal)
   -- then runs this request's callbacks. Returns true, or nil, err, code on timeout.
   function pool_methods:flush(timeout)
     check_self(self, "flush", "kafka pool")
-    if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
-      error("flush: argument 'timeout' must be a non-negative number of seconds", 2)
-    end
-    timeout = timeout or 60
+    timeout = check_timeout("flush", timeout, 60)
     local owner = owner_of_current(false)
     if timeout > 0 then
       local mode = wait_mode("flush", "wait for deliveries")
@@ -412,10 +421,7 @@ function M.install(fk_module, core_module, internal)
   -- what is left, so every callback is called.
   function pool_methods:close(timeout)
     check_self(self, "close", "kafka pool")
-    if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
-      error("close: argument 'timeout' must be a non-negative number of seconds", 2)
-    end
-    timeout = timeout or 30
+    timeout = check_timeout("close", timeout, 30)
     if self:is_closed() then return core_close(self, 0) end
     local owner = owner_of_current(false)
     if timeout > 0 and core_in_flight(self) > 0 then
@@ -429,9 +435,7 @@ function M.install(fk_module, core_module, internal)
   end
 
   function engine_methods:close(timeout)
-    if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
-      error("close: argument 'timeout' must be a non-negative number of seconds", 2)
-    end
+    check_timeout("close", timeout, nil)
     local phase = get_phase()
     if YIELDABLE[phase] then
       local ok, codes = pcall(self.pool_codes, self)
@@ -447,13 +451,12 @@ function M.install(fk_module, core_module, internal)
     wait_mode(fn, "wait for the brokers")
     local cg, err, code = pool:_consumer_group_async(name)
     if not cg then return nil, err, code end
-    local step = 0.001
+    local pause = backoff(0.02)
     while true do
       local ready, rerr, rcode = cg:_ready()
       if ready then return cg end
       if ready == nil then return nil, rerr, rcode end
-      sleep(step)
-      if step < 0.02 then step = step * 2 end
+      pause()
     end
   end
 
@@ -474,22 +477,18 @@ function M.install(fk_module, core_module, internal)
   local core_fetch_poll = consumer_group_methods._poll
   function consumer_group_methods:poll_fetches(timeout, max_records)
     check_self(self, "poll_fetches", "consumer group")
-    if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
-      error("poll_fetches: argument 'timeout' must be a non-negative number of seconds", 2)
-    end
-    timeout = timeout or 1
+    timeout = check_timeout("poll_fetches", timeout, 1)
     if timeout == 0 then return core_fetch_poll(self, 0, max_records) end
     local mode = wait_mode("poll_fetches", "wait for records")
     if mode == "block" then return core_fetch(self, timeout, max_records) end
     local deadline = now() + timeout
-    local step = 0.001
+    local pause = backoff(0.05)
     while true do
       local fetches, err, code = core_fetch_poll(self, 0, max_records)
       if not fetches or not fetches:is_empty() or fetches:error_count() > 0 or now() >= deadline then
         return fetches, err, code
       end
-      sleep(step)
-      if step < 0.05 then step = step * 2 end
+      pause()
     end
   end
 
@@ -501,13 +500,12 @@ function M.install(fk_module, core_module, internal)
     if mode == "block" then return core_commit(self) end
     local ok, err, code = self:_commit_begin()
     if not ok then return nil, err, code end
-    local step = 0.001
+    local pause = backoff(0.016)
     while true do
       local done, perr, pcode = self:_commit_poll()
       if done then return true end
       if done == nil then return nil, perr, pcode end
-      sleep(step)
-      if step < 0.016 then step = step * 2 end
+      pause()
     end
   end
 
