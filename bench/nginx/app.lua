@@ -37,7 +37,9 @@ end
 
 function M.handle(kind)
   local topic = ngx.var.arg_topic
-  if kind == "fk_async" then
+  if kind == "noop" then
+    ngx.say("ok")   -- the request alone: what nginx and Lua cost without Kafka
+  elseif kind == "fk_async" then
     answer(M.engine:kafka("defaults"):produce({ topic = topic, value = payload }))
   elseif kind == "fk_async_linger0" then
     answer(M.engine:kafka("linger0"):produce({ topic = topic, value = payload }))
