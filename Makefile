@@ -5,7 +5,7 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN      = -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror
 LUAJIT_INC ?= $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
-LIBS      = -lrdkafka -lyaml -lm
+LIBS      = -lrdkafka -lyaml -lmsgpackc -lm
 
 CORE_SRC    = $(wildcard csrc/*.c)
 BINDING_SRC = $(wildcard csrc/lua/*.c)

@@ -382,6 +382,7 @@ static rd_kafka_t *producer(fk_pool *p, fk_error *err)
     if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
     if (!fk_conf_set_int(conf, "acks", o->required_acks, err) ||
         !conf_set_double(conf, "linger.ms", o->linger_ms, err) ||
+        !fk_conf_set(conf, "partitioner", o->partitioner ? o->partitioner : FK_DEFAULT_PARTITIONER, err) ||
         (o->max_buffered_records > 0 &&
          !fk_conf_set_int(conf, "queue.buffering.max.messages", o->max_buffered_records, err)) ||
         /* librdkafka's own default (5 minutes) would hold produce_sync far too long */

@@ -3,10 +3,10 @@
 # checked with dpkg-query first, so with everything present this takes a fraction of a second
 # and never touches the network (make test calls it each time).
 set -euo pipefail
-# build-essential pkg-config librdkafka-dev libyaml-dev: the C core; luajit libluajit-5.1-dev
+# build-essential pkg-config librdkafka-dev libyaml-dev libmsgpack-dev: the C core; luajit libluajit-5.1-dev
 # luarocks lua-busted: the Lua side and the specs; default-jre-headless maven: the test broker
 # (scripts/kafka.sh); valgrind: leak checks; openssl: the test broker's throw-away TLS CA.
-PACKAGES=(build-essential pkg-config librdkafka-dev libyaml-dev luajit libluajit-5.1-dev
+PACKAGES=(build-essential pkg-config librdkafka-dev libyaml-dev libmsgpack-dev luajit libluajit-5.1-dev
           luarocks lua-busted default-jre-headless maven valgrind openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do

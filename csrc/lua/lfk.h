@@ -47,6 +47,13 @@ void lfk_open_admin(lua_State *L);
 void lfk_open_config(lua_State *L);
 fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn);
 
+/* Consumer group userdata: push one owning c; check the argument at idx (raises when it is
+   not one, or closed, naming fn). */
+void         lfk_push_consumer(lua_State *L, fk_consumer *c);
+fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn);
+
+void lfk_open_async_sql(lua_State *L);
+
 /* Pushes a new engine userdata owning e. */
 void lfk_push_engine(lua_State *L, fk_engine *e);
 

@@ -155,9 +155,15 @@ static void parse_pool_options(lua_State *L, int idx, fk_pool_options *o)
         else if (strcmp(k, "tls") == 0) parse_tls(L, v, o);
         else if (strcmp(k, "ignored_topics") == 0) lfk_check_string_array(L, v, &o->ignored_topics, "register_kafka: option 'ignored_topics'");
         else if (strcmp(k, "ignored_consumer_groups") == 0) lfk_check_string_array(L, v, &o->ignored_consumer_groups, "register_kafka: option 'ignored_consumer_groups'");
+        else if (strcmp(k, "partitioner") == 0) {
+            if (!fk_partitioner_valid(opt_string(L, v, fn, k)))
+                luaL_error(L, "%s: option 'partitioner' must be one of random, consistent, consistent_random, "
+                           "murmur2, murmur2_random, fnv1a, fnv1a_random, got '%s'", fn, lua_tostring(L, v));
+            fk_set_string(&o->partitioner, lua_tostring(L, v));
+        }
         else luaL_error(L, "%s: unknown option '%s' (known: client_id, required_acks, producer_linger, "
                         "max_buffered_records, delivery_timeout, connect_timeout, sasl, tls, "
-                        "ignored_topics, ignored_consumer_groups)", fn, k);
+                        "ignored_topics, ignored_consumer_groups, partitioner)", fn, k);
         lua_pop(L, 1);
     }
     if (o->required_acks < -1 || o->required_acks > 1)
