@@ -618,45 +618,6 @@ static void push_big(dec *d, char type, const char *text, size_t len)
     lua_call(d->L, 2, 1);
 }
 
-static void push_param(dec *d, const fk_sql_param *p)
-{
-    lua_State *L = d->L;
-    char buf[FK_SQL_TEXT_MAX + 8];
-    if (p->is_null) {
-        lua_pushlightuserdata(L, NULL);
-        return;
-    }
-    switch (p->type) {
-    case FK_SQL_INT:
-    case FK_SQL_UINT:
-    case FK_SQL_FLOAT: {
-        double v;
-        memcpy(buf, p->value.ptr, p->value.len < sizeof buf - 1 ? p->value.len : sizeof buf - 1);
-        buf[p->value.len < sizeof buf - 1 ? p->value.len : sizeof buf - 1] = '\0';
-        v = strtod(buf, NULL);
-        if (p->type != FK_SQL_FLOAT && !(fabs(v) <= TWO_53)) push_big(d, p->type, p->value.ptr, p->value.len);
-        else lua_pushnumber(L, v);
-        return;
-    }
-    case FK_SQL_BOOL:
-        lua_pushboolean(L, p->value.ptr[0] == '1');
-        return;
-    case FK_SQL_TIME: {
-        int64_t sec = 0;
-        int32_t nsec = 0;
-        fk_sql_time_parse(p->value.ptr, p->value.len, &sec, &nsec);
-        lua_pushvalue(L, d->time);
-        lua_pushlstring(L, p->value.ptr, p->value.len);
-        lua_pushnumber(L, (double)sec);
-        lua_pushnumber(L, nsec);
-        lua_call(L, 3, 1);
-        return;
-    }
-    default:
-        lua_pushlstring(L, p->value.ptr, p->value.len);
-    }
-}
-
 static void push_int(dec *d, int64_t v)
 {
     char buf[32];
@@ -677,6 +638,46 @@ static void push_uint(dec *d, uint64_t v)
     }
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
     push_big(d, FK_SQL_UINT, buf, strlen(buf));
+}
+
+static void push_param(dec *d, const fk_sql_param *p)
+{
+    lua_State *L = d->L;
+    char buf[FK_SQL_TEXT_MAX + 8];
+    if (p->is_null) {
+        lua_pushlightuserdata(L, NULL);
+        return;
+    }
+    switch (p->type) {
+    case FK_SQL_INT:
+    case FK_SQL_UINT:
+    case FK_SQL_FLOAT: {
+        size_t n = p->value.len < sizeof buf - 1 ? p->value.len : sizeof buf - 1;
+        memcpy(buf, p->value.ptr, n);
+        buf[n] = '\0';
+        /* validated by the decoder: integers fit their type */
+        if (p->type == FK_SQL_INT) push_int(d, strtoll(buf, NULL, 10));
+        else if (p->type == FK_SQL_UINT) push_uint(d, strtoull(buf, NULL, 10));
+        else lua_pushnumber(L, strtod(buf, NULL));
+        return;
+    }
+    case FK_SQL_BOOL:
+        lua_pushboolean(L, p->value.ptr[0] == '1');
+        return;
+    case FK_SQL_TIME: {
+        int64_t sec = 0;
+        int32_t nsec = 0;
+        fk_sql_time_parse(p->value.ptr, p->value.len, &sec, &nsec);
+        lua_pushvalue(L, d->time);
+        lua_pushlstring(L, p->value.ptr, p->value.len);
+        lua_pushnumber(L, (double)sec);
+        lua_pushnumber(L, nsec);
+        lua_call(L, 3, 1);
+        return;
+    }
+    default:
+        lua_pushlstring(L, p->value.ptr, p->value.len);
+    }
 }
 
 static void push_op(dec *d, const fk_async_op *op)
@@ -845,7 +846,7 @@ static int async_flush_pool(lua_State *L)
     return 1;
 }
 
-/* _async_sql_open_consumer(engine, group, topic) -> consumer group | nil, err, code */
+/* _async_sql_open_consumer(engine, group, topic [, session_timeout_s]) -> consumer group | nil, err, code */
 static int async_sql_open_consumer(lua_State *L)
 {
     fk_engine *e = lfk_check_engine(L, 1, "get_async_sql_consumer");
@@ -858,6 +859,8 @@ static int async_sql_open_consumer(lua_State *L)
     if (!p) return luaL_error(L, "get_async_sql_consumer: async flush is not registered (registry:register_async_flush)");
     if (!fk_async_sql_group_spec(&spec, r->async_flush_pool, group, topic))
         return luaL_error(L, "get_async_sql_consumer: out of memory");
+    if (!lua_isnoneornil(L, 4))
+        spec.session_timeout_ms = (int)lfk_check_seconds_ms(L, 4, "get_async_sql_consumer: option 'session_timeout'");
     c = fk_consumer_open(p, &spec, &err);
     fk_group_spec_clear(&spec);
     if (!c) return lfk_push_error(L, &err);
