@@ -8,6 +8,9 @@ set -euo pipefail
 # (scripts/kafka.sh); valgrind: leak checks; openssl: the test broker's throw-away TLS CA.
 PACKAGES=(build-essential pkg-config librdkafka-dev libyaml-dev libmsgpack-dev luajit libluajit-5.1-dev
           luarocks lua-busted default-jre-headless maven valgrind openssl)
+# With arguments, only those packages are checked (scripts/mariadb.sh: mariadb-server
+# lua-sql-mysql), so that a script's extra needs never touch the packages above.
+[ $# -gt 0 ] && PACKAGES=("$@")
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
