@@ -174,6 +174,11 @@ describe("async SQL codec", function()
     assert.are.equal("2024-02-29T23:59:58.000000001Z", op.queries[1].p[5].rfc3339)
     assert.are.equal("2023-11-14T22:13:20.5Z", tostring(op.queries[3].p[2]))
     assert.are.near(1700000000.5, op.queries[3].p[2].time, 1e-6)
+    -- a time another writer sent with an offset arrives in UTC
+    local offset = assert(fk.decode_async_sql("\x82\xa4pool\xa1d\xa7queries\x91\x82\xa1q\xa1x\xa1p\x91" ..
+      "\x82\xa1t\xa1t\xa1v\xb92024-01-01T01:00:00+01:00"))
+    assert.are.equal(fk.sql_time("2024-01-01T00:00:00Z"), offset.queries[1].p[1])
+    assert.are.equal(1704067200, offset.queries[1].p[1].time)
   end)
 
   it("names the operation and the field of bad input", function()

@@ -334,23 +334,42 @@ static void check_keys(enc *e, int idx, const char *const *known, const char *li
     }
 }
 
-/* The array field `name` of the table at idx, pushed; its length in *n (0 when nil). */
-static int push_array_field(enc *e, int idx, const char *name, int required, size_t *n)
+/* Reads the array field `name` of the table at idx with `read`, one item of `size` bytes
+   each; *present is 0 when the field is nil (then it is an error when required). */
+static void *read_list(enc *e, int idx, const char *name, int required, size_t size,
+                       void (*read)(enc *, int, void *), size_t *count, int *present)
 {
     lua_State *L = e->L;
+    size_t n, i, old = strlen(e->path);
+    char *items;
+    int t;
     lua_getfield(L, idx, name);
-    *n = 0;
-    if (lua_isnil(L, -1)) {
+    t = lua_gettop(L);
+    *count = 0;
+    *present = !lua_isnil(L, t);
+    if (!*present) {
         if (required) enc_fail(e, "field '%s' is required (an array)", name);
-        return 0;
+        lua_pop(L, 1);
+        return NULL;
     }
-    if (lua_type(L, -1) != LUA_TTABLE) enc_fail(e, "field '%s' must be an array, got %s", name, luaL_typename(L, -1));
-    *n = lua_objlen(L, -1);
-    return 1;
+    if (lua_type(L, t) != LUA_TTABLE) enc_fail(e, "field '%s' must be an array, got %s", name, luaL_typename(L, t));
+    n = lua_objlen(L, t);
+    items = arena_alloc(L, e->a, size * (n ? n : 1));
+    for (i = 1; i <= n; i++) {
+        snprintf(e->path + old, sizeof e->path - old, ".%s[%d]", name, (int)i);
+        lua_rawgeti(L, t, (int)i);
+        read(e, lua_gettop(L), items + (i - 1) * size);
+        lua_pop(L, 1);
+        path_cut(e, old);
+    }
+    lua_pop(L, 1);
+    *count = n;
+    return items;
 }
 
-static void read_query(enc *e, int idx, fk_sql_query *q)
+static void read_query(enc *e, int idx, void *item)
 {
+    fk_sql_query *q = item;
     static const char *const keys[] = { "q", "p", NULL };
     lua_State *L = e->L;
     int i, n;
@@ -380,8 +399,9 @@ static void read_query(enc *e, int idx, fk_sql_query *q)
     lua_pop(L, 1);
 }
 
-static void read_event(enc *e, int idx, fk_sql_event *ev)
+static void read_event(enc *e, int idx, void *item)
 {
+    fk_sql_event *ev = item;
     static const char *const keys[] = { "ci", "id", "ft", "ch", NULL };
     lua_State *L = e->L;
     size_t old;
@@ -432,8 +452,9 @@ static void read_event(enc *e, int idx, fk_sql_event *ev)
     lua_pop(L, 1);
 }
 
-static void read_redis(enc *e, int idx, fk_sql_redis *r)
+static void read_redis(enc *e, int idx, void *item)
 {
+    fk_sql_redis *r = item;
     static const char *const keys[] = { "p", "c", "a", NULL };
     lua_State *L = e->L;
     int i, n;
@@ -472,8 +493,7 @@ static void read_op(enc *e, int idx, fk_async_op *op)
 {
     static const char *const keys[] = { "pool", "table", "queries", "events", "redis", NULL };
     lua_State *L = e->L;
-    size_t n, i, old = strlen(e->path);
-    int t;
+    int present;
     if (lua_type(L, idx) != LUA_TTABLE) enc_fail(e, "an operation must be a table {pool =, table =, queries =, ...}");
     check_keys(e, idx, keys, "pool, table, queries, events, redis");
     lua_getfield(L, idx, "pool");
@@ -488,42 +508,9 @@ static void read_op(enc *e, int idx, fk_async_op *op)
         lua_pushvalue(L, -1);   /* FluxaORM keys such records by the pool code */
     }
     lua_remove(L, -2);
-    t = lua_gettop(L) + 1;
-    push_array_field(e, idx, "queries", 1, &n);
-    op->queries = arena_alloc(L, e->a, sizeof *op->queries * (n ? n : 1));
-    op->query_count = n;
-    for (i = 1; i <= n; i++) {
-        path_add(e, ".queries[%d]", NULL, (int)i);
-        lua_rawgeti(L, t, (int)i);
-        read_query(e, lua_gettop(L), &op->queries[i - 1]);
-        lua_pop(L, 1);
-        path_cut(e, old);
-    }
-    lua_pop(L, 1);
-    if ((op->has_events = push_array_field(e, idx, "events", 0, &n))) {
-        op->events = arena_alloc(L, e->a, sizeof *op->events * (n ? n : 1));
-        op->event_count = n;
-        for (i = 1; i <= n; i++) {
-            path_add(e, ".events[%d]", NULL, (int)i);
-            lua_rawgeti(L, t, (int)i);
-            read_event(e, lua_gettop(L), &op->events[i - 1]);
-            lua_pop(L, 1);
-            path_cut(e, old);
-        }
-    }
-    lua_pop(L, 1);
-    if ((op->has_redis = push_array_field(e, idx, "redis", 0, &n))) {
-        op->redis = arena_alloc(L, e->a, sizeof *op->redis * (n ? n : 1));
-        op->redis_count = n;
-        for (i = 1; i <= n; i++) {
-            path_add(e, ".redis[%d]", NULL, (int)i);
-            lua_rawgeti(L, t, (int)i);
-            read_redis(e, lua_gettop(L), &op->redis[i - 1]);
-            lua_pop(L, 1);
-            path_cut(e, old);
-        }
-    }
-    lua_pop(L, 1);
+    op->queries = read_list(e, idx, "queries", 1, sizeof *op->queries, read_query, &op->query_count, &present);
+    op->events = read_list(e, idx, "events", 0, sizeof *op->events, read_event, &op->event_count, &op->has_events);
+    op->redis = read_list(e, idx, "redis", 0, sizeof *op->redis, read_redis, &op->redis_count, &op->has_redis);
 }
 
 /* _async_sql_encode(ops, topic, normalize) -> array of records {topic=, key=, value=}: one
@@ -667,9 +654,11 @@ static void push_param(dec *d, const fk_sql_param *p)
     case FK_SQL_TIME: {
         int64_t sec = 0;
         int32_t nsec = 0;
+        /* validated by the decoder; given in UTC, as the encoder writes it */
         fk_sql_time_parse(p->value.ptr, p->value.len, &sec, &nsec);
+        if (!fk_sql_time_format(sec, nsec, buf)) snprintf(buf, sizeof buf, "%.*s", (int)p->value.len, p->value.ptr);
         lua_pushvalue(L, d->time);
-        lua_pushlstring(L, p->value.ptr, p->value.len);
+        lua_pushstring(L, buf);
         lua_pushnumber(L, (double)sec);
         lua_pushnumber(L, nsec);
         lua_call(L, 3, 1);
