@@ -20,14 +20,18 @@
 typedef struct arena_block { struct arena_block *next; size_t used, cap; char data[]; } arena_block;
 typedef struct arena { arena_block *head; } arena;
 
-static int arena_gc(lua_State *L)
+static void arena_free(arena *a)
 {
-    arena *a = luaL_checkudata(L, 1, LFK_ARENA);
     while (a->head) {
         arena_block *next = a->head->next;
         free(a->head);
         a->head = next;
     }
+}
+
+static int arena_gc(lua_State *L)
+{
+    arena_free(luaL_checkudata(L, 1, LFK_ARENA));
     return 0;
 }
 
@@ -585,6 +589,7 @@ static int async_sql_encode(lua_State *L)
         lua_setfield(L, -2, "value");
         lua_rawseti(L, out, i);
     }
+    arena_free(e.a);   /* now, rather than at the next collection */
     return 1;
 }
 
