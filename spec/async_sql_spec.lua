@@ -224,6 +224,30 @@ describe("async SQL codec", function()
       "queries[1].p[1]: parameter value 'abc' of type 'i' is not a decimal integer")
   end)
 
+  it("answers every corrupted record with an operation or _BAD_MSG", function()
+    local value = fk.encode_async_sql(lua_samples())[1].value
+    local decoded, refused = 0, 0
+    local seed = 12345
+    local function random(n)   -- a fixed sequence, the same on every run
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    for _ = 1, 3000 do
+      local bytes = { value:byte(1, -1) }
+      for _ = 1, random(4) do bytes[random(#bytes)] = random(256) - 1 end
+      local cut = random(8) == 1 and random(#bytes) or #bytes
+      local op, err, code = fk.decode_async_sql(string.char(unpack(bytes, 1, cut)))
+      if op then
+        assert.is_string(op.pool)
+        decoded = decoded + 1
+      else
+        assert.are.equal("_BAD_MSG", code, err)
+        refused = refused + 1
+      end
+    end
+    assert.is_true(decoded > 0 and refused > 0, decoded .. " decoded, " .. refused .. " refused")
+  end)
+
   it("reads keys with and without FluxaORM's ',omitempty' suffix", function()
     -- {pool="d", queries=[{q="x", p=[{t="s", v="a"}]}], events=[...]} spelled both ways
     local plain = "\x83\xa4pool\xa1d\xa7queries\x91\x82\xa1q\xa1x\xa1p\x91\x82\xa1t\xa1s\xa1v\xa1a" ..

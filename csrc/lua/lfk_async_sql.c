@@ -171,8 +171,9 @@ static void time_text(enc *e, int idx, fk_bytes *out)
     set_text(e, out, buf);
 }
 
-static void read_param(enc *e, int idx, fk_sql_param *p)
+static void read_param(enc *e, int idx, void *item)
 {
+    fk_sql_param *p = item;
     lua_State *L = e->L;
     char buf[FK_SQL_TEXT_MAX];
     fk_error err;
@@ -288,8 +289,9 @@ static void read_integer(enc *e, int idx, int unsigned_, int64_t *i, uint64_t *u
     if (u) *u = strtoull(text.ptr, NULL, 10);
 }
 
-static void read_value(enc *e, int idx, fk_sql_value *v)
+static void read_value(enc *e, int idx, void *item)
 {
+    fk_sql_value *v = item;
     lua_State *L = e->L;
     memset(v, 0, sizeof *v);
     if (is_null(L, idx)) {
@@ -371,36 +373,49 @@ static void *read_list(enc *e, int idx, const char *name, int required, size_t s
     return items;
 }
 
+/* Reads the array field `name` (parameters or arguments, which may hold nil: see
+   array_length) of the table at idx with `read`, one item of `size` bytes each. */
+static void *read_values(enc *e, int idx, const char *name, const char *what, size_t size,
+                         void (*read)(enc *, int, void *), size_t *count)
+{
+    lua_State *L = e->L;
+    size_t old = strlen(e->path);
+    char *items = NULL;
+    int t, i, n;
+    *count = 0;
+    lua_getfield(L, idx, name);
+    t = lua_gettop(L);
+    if (!lua_isnil(L, t)) {
+        path_add(e, ".%s", name, 0);
+        if (lua_type(L, t) != LUA_TTABLE) enc_fail(e, "must be an array of %s, got %s", what, luaL_typename(L, t));
+        n = array_length(e, t);
+        items = arena_alloc(L, e->a, size * (size_t)(n ? n : 1));
+        for (i = 1; i <= n; i++) {
+            size_t o2 = path_add(e, "[%d]", NULL, i);
+            lua_rawgeti(L, t, i);
+            read(e, lua_gettop(L), items + (size_t)(i - 1) * size);
+            lua_pop(L, 1);
+            path_cut(e, o2);
+        }
+        *count = (size_t)n;
+        path_cut(e, old);
+    }
+    lua_pop(L, 1);
+    return items;
+}
+
 static void read_query(enc *e, int idx, void *item)
 {
     fk_sql_query *q = item;
     static const char *const keys[] = { "q", "p", NULL };
     lua_State *L = e->L;
-    int i, n;
     if (lua_type(L, idx) != LUA_TTABLE) enc_fail(e, "a query must be a table {q = sql, p = params}");
     check_keys(e, idx, keys, "q, p");
     lua_getfield(L, idx, "q");
     if (lua_type(L, -1) != LUA_TSTRING) enc_fail(e, "field 'q' (the SQL text) must be a string, got %s", luaL_typename(L, -1));
     q->sql.ptr = lua_tolstring(L, -1, &q->sql.len);
     lua_pop(L, 1);
-    lua_getfield(L, idx, "p");
-    if (!lua_isnil(L, -1)) {
-        int t = lua_gettop(L);
-        size_t old = path_add(e, ".%s", "p", 0);
-        if (lua_type(L, t) != LUA_TTABLE) enc_fail(e, "must be an array of parameters, got %s", luaL_typename(L, t));
-        n = array_length(e, t);
-        q->params = arena_alloc(L, e->a, sizeof *q->params * (size_t)(n ? n : 1));
-        q->param_count = (size_t)n;
-        for (i = 1; i <= n; i++) {
-            size_t o2 = path_add(e, "[%d]", NULL, i);
-            lua_rawgeti(L, t, i);
-            read_param(e, -1, &q->params[i - 1]);
-            lua_pop(L, 1);
-            path_cut(e, o2);
-        }
-        path_cut(e, old);
-    }
-    lua_pop(L, 1);
+    q->params = read_values(e, idx, "p", "parameters", sizeof *q->params, read_param, &q->param_count);
 }
 
 static void read_event(enc *e, int idx, void *item)
@@ -461,7 +476,6 @@ static void read_redis(enc *e, int idx, void *item)
     fk_sql_redis *r = item;
     static const char *const keys[] = { "p", "c", "a", NULL };
     lua_State *L = e->L;
-    int i, n;
     if (lua_type(L, idx) != LUA_TTABLE) enc_fail(e, "a Redis command must be a table {p = pool, c = command, a = args}");
     check_keys(e, idx, keys, "p, c, a");
     lua_getfield(L, idx, "p");
@@ -471,24 +485,7 @@ static void read_redis(enc *e, int idx, void *item)
     if (lua_type(L, -1) != LUA_TSTRING) enc_fail(e, "field 'c' (the command) must be a string, got %s", luaL_typename(L, -1));
     r->command.ptr = lua_tolstring(L, -1, &r->command.len);
     lua_pop(L, 2);
-    lua_getfield(L, idx, "a");
-    if (!lua_isnil(L, -1)) {
-        int t = lua_gettop(L);
-        size_t old = path_add(e, ".%s", "a", 0);
-        if (lua_type(L, t) != LUA_TTABLE) enc_fail(e, "must be an array of arguments");
-        n = array_length(e, t);
-        r->args = arena_alloc(L, e->a, sizeof *r->args * (size_t)(n ? n : 1));
-        r->arg_count = (size_t)n;
-        for (i = 1; i <= n; i++) {
-            size_t o2 = path_add(e, "[%d]", NULL, i);
-            lua_rawgeti(L, t, i);
-            read_value(e, lua_gettop(L), &r->args[i - 1]);
-            lua_pop(L, 1);
-            path_cut(e, o2);
-        }
-        path_cut(e, old);
-    }
-    lua_pop(L, 1);
+    r->args = read_values(e, idx, "a", "arguments", sizeof *r->args, read_value, &r->arg_count);
 }
 
 /* Reads the operation at idx; pushes its record key (table name, or the pool when the table
