@@ -406,6 +406,41 @@ describe("async SQL flush and consume", function()
     assert.are.equal("t6", again[1].rec.key)
   end)
 
+  it("stops like a transient failure when a dead letter cannot be written, and reopens the group when it cannot seek", function()
+    assert.is_true(ctx:flush_async({
+      { pool = "default", table = "a", queries = { { q = "SELECT 1" } } },
+      { pool = "default", table = "b", queries = { { q = "SELECT 2" } } },
+    }, { topic = topic }))
+    local c = consumer({ group = group, topic = topic, dead_letter_topic = "not a topic", session_timeout = 6 })
+    local function permanent_b(_, rec)
+      if rec.key == "b" then return nil, "no such table", "permanent" end
+      return true
+    end
+    local result, err, code
+    local deadline = os.time() + 30
+    repeat result, err, code = c:consume(100, 0.5, permanent_b) until result == nil or os.time() > deadline
+    assert.is_nil(result)
+    assert.matches("dead-lettering the record at " .. topic .. " [0] offset 1 failed: produce to 'not a topic' failed", err, 1, true)
+    assert.are.equal("INVALID_TOPIC_EXCEPTION", code)
+    -- b comes again (a was committed); this time seeking back fails, so the group is reopened
+    local core = fk._private.core
+    local seek = core._consumer_seek
+    core._consumer_seek = function() return nil, "seek refused", "_STATE" end
+    finally(function() core._consumer_seek = seek end)
+    local keys = {}
+    deadline = os.time() + 30
+    repeat
+      result = c:consume(100, 0.5, function(_, rec)
+        keys[#keys + 1] = rec.key
+        return nil, "try later", "transient"
+      end)
+    until result == nil or os.time() > deadline
+    assert.are.same({ "b" }, keys)
+    core._consumer_seek = seek
+    local got = consume_all(c, 1)
+    assert.are.equal("b", got[1].rec.key)
+  end)
+
   it("delivers again what a crashed process handled but did not commit", function()
     assert.is_true(ctx:flush_async({ { pool = "default", table = "crash", queries = { { q = "SELECT 1" } } } }, { topic = topic }))
     local script = os.tmpname()
