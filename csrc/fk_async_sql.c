@@ -127,7 +127,9 @@ int fk_sql_float_format(double v, char *out)
 {
     int prec;
     if (!isfinite(v)) return 0;
-    for (prec = 1; prec <= 17; prec++) {
+    /* 15 significant digits read back for most values (and %g drops trailing zeros); 17
+       always do */
+    for (prec = 15; prec <= 17; prec++) {
         snprintf(out, FK_SQL_TEXT_MAX, "%.*g", prec, v);
         if (strtod(out, NULL) == v) break;
     }

@@ -114,7 +114,8 @@ int fk_sql_param_valid(char type, const char *text, size_t len, fk_error *err);
 int fk_sql_time_format(int64_t sec, int32_t nsec, char *out);
 /* Parses RFC 3339 (any offset, up to 9 fraction digits) into UTC seconds and nanoseconds. */
 int fk_sql_time_parse(const char *text, size_t len, int64_t *sec, int32_t *nsec);
-/* The shortest decimal text that reads back as v; 0 for NaN and infinities. */
+/* A short decimal text that reads back as v (%.15g when that does, else up to %.17g); 0 for
+   NaN and infinities. */
 int fk_sql_float_format(double v, char *out);
 
 /* The consumer group the async SQL consumer joins by default for the pool that has async

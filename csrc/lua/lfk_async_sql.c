@@ -41,7 +41,7 @@ static void *arena_alloc(lua_State *L, arena *a, size_t n)
     n = (n + 15) & ~(size_t)15;
     if (!b || b->cap - b->used < n) {
         size_t cap = n > 16384 ? n : 16384;
-        if (!(b = malloc(sizeof *b + cap))) luaL_error(L, "flush_async: out of memory");
+        if (!(b = malloc(sizeof *b + cap))) luaL_error(L, "async SQL encode: out of memory");
         b->next = a->head;
         b->used = 0;
         b->cap = cap;
@@ -61,33 +61,52 @@ static const char *arena_text(lua_State *L, arena *a, const char *s, size_t len)
 
 /* ---------------------------------------------------------------- encoding ---- */
 
+/* Where the reader is, for error messages only: "ops[2].queries[1].p[3]" is the frames
+   (ops, 2) (queries, 1) (p, 3). Formatted when an error is raised, never before. */
+typedef struct frame {
+    const char *field;   /* NULL: only an index */
+    int         index;   /* 0: no index */
+} frame;
+
+#define MAX_DEPTH 8
+
 typedef struct enc {
-    lua_State *L;
-    arena     *a;
-    int        normalize;   /* stack index of the cdata normalizer */
-    char       path[256];   /* "ops[2].queries[1].p[3]" */
+    lua_State  *L;
+    arena      *a;
+    int         normalize;   /* stack index of the cdata normalizer */
+    const char *fn;          /* the function named in errors */
+    frame       frames[MAX_DEPTH];
+    int         depth;
 } enc;
 
 static int enc_fail(enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int enc_fail(enc *e, const char *fmt, ...)
 {
-    char what[300];
+    char what[300], path[300];
+    size_t n = 0;
+    int k;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return luaL_error(e->L, "flush_async: %s: %s", e->path, what);
+    path[0] = '\0';
+    for (k = 0; k < e->depth && n < sizeof path; k++) {
+        const frame *f = &e->frames[k];
+        if (f->field) n += (size_t)snprintf(path + n, sizeof path - n, "%s%.80s", k ? "." : "", f->field);
+        if (f->index > 0 && n < sizeof path) n += (size_t)snprintf(path + n, sizeof path - n, "[%d]", f->index);
+    }
+    return luaL_error(e->L, "%s: %s: %s", e->fn, path, what);
 }
 
-/* Appends ".name" / "[i]" to the path; returns the old length for path_cut. */
-static size_t path_add(enc *e, const char *fmt, const char *name, int i)
+static void push_frame(enc *e, const char *field, int index)
 {
-    size_t n = strlen(e->path);
-    if (name) snprintf(e->path + n, sizeof e->path - n, fmt, name);
-    else snprintf(e->path + n, sizeof e->path - n, fmt, i);
-    return n;
+    if (e->depth == MAX_DEPTH) luaL_error(e->L, "%s: nesting too deep", e->fn);
+    e->frames[e->depth].field = field;
+    e->frames[e->depth].index = index;
+    e->depth++;
 }
-static void path_cut(enc *e, size_t n) { e->path[n] = '\0'; }
+static void pop_frame(enc *e) { e->depth--; }
+static void set_index(enc *e, int index) { e->frames[e->depth - 1].index = index; }
 
 static int is_null(lua_State *L, int idx)
 {
@@ -152,7 +171,7 @@ static void time_text(enc *e, int idx, fk_bytes *out)
     if (lua_type(L, idx) == LUA_TNUMBER) {
         double t = lua_tonumber(L, idx), whole = floor(t);
         double micros = floor((t - whole) * 1e6 + 0.5);
-        if (!(fabs(t) < 253402300800.0)) enc_fail(e, "time %f is out of range", t);
+        if (!(fabs(t) < 253402300800.0)) enc_fail(e, "time %g is out of range", t);
         if (micros >= 1e6) {
             whole += 1;
             micros = 0;
@@ -204,7 +223,7 @@ static void read_param(enc *e, int idx, void *item)
             snprintf(buf, sizeof buf, "%lld", (long long)v);
         } else {
             p->type = FK_SQL_FLOAT;
-            if (!fk_sql_float_format(v, buf)) enc_fail(e, "%f cannot be stored in SQL", v);
+            if (!fk_sql_float_format(v, buf)) enc_fail(e, "%g cannot be stored in SQL", v);
         }
         set_text(e, &p->value, buf);
         return;
@@ -270,7 +289,7 @@ static void read_integer(enc *e, int idx, int unsigned_, int64_t *i, uint64_t *u
     if (lua_type(L, idx) == LUA_TNUMBER) {
         double v = lua_tonumber(L, idx);
         if (v != floor(v) || fabs(v) >= TWO_63 || (unsigned_ && v < 0))
-            enc_fail(e, "expected %s integer, got %f", unsigned_ ? "a non-negative" : "an", v);
+            enc_fail(e, "expected %s integer, got %.17g", unsigned_ ? "a non-negative" : "an", v);
         if (i) *i = (int64_t)v;
         if (u) *u = (uint64_t)v;
         return;
@@ -346,7 +365,7 @@ static void *read_list(enc *e, int idx, const char *name, int required, size_t s
                        void (*read)(enc *, int, void *), size_t *count, int *present)
 {
     lua_State *L = e->L;
-    size_t n, i, old = strlen(e->path);
+    size_t n, i;
     char *items;
     int t;
     lua_getfield(L, idx, name);
@@ -361,13 +380,14 @@ static void *read_list(enc *e, int idx, const char *name, int required, size_t s
     if (lua_type(L, t) != LUA_TTABLE) enc_fail(e, "field '%s' must be an array, got %s", name, luaL_typename(L, t));
     n = lua_objlen(L, t);
     items = arena_alloc(L, e->a, size * (n ? n : 1));
+    push_frame(e, name, 0);
     for (i = 1; i <= n; i++) {
-        snprintf(e->path + old, sizeof e->path - old, ".%s[%d]", name, (int)i);
+        set_index(e, (int)i);
         lua_rawgeti(L, t, (int)i);
         read(e, lua_gettop(L), items + (i - 1) * size);
         lua_pop(L, 1);
-        path_cut(e, old);
     }
+    pop_frame(e);
     lua_pop(L, 1);
     *count = n;
     return items;
@@ -379,26 +399,24 @@ static void *read_values(enc *e, int idx, const char *name, const char *what, si
                          void (*read)(enc *, int, void *), size_t *count)
 {
     lua_State *L = e->L;
-    size_t old = strlen(e->path);
     char *items = NULL;
     int t, i, n;
     *count = 0;
     lua_getfield(L, idx, name);
     t = lua_gettop(L);
     if (!lua_isnil(L, t)) {
-        path_add(e, ".%s", name, 0);
+        push_frame(e, name, 0);
         if (lua_type(L, t) != LUA_TTABLE) enc_fail(e, "must be an array of %s, got %s", what, luaL_typename(L, t));
         n = array_length(e, t);
         items = arena_alloc(L, e->a, size * (size_t)(n ? n : 1));
         for (i = 1; i <= n; i++) {
-            size_t o2 = path_add(e, "[%d]", NULL, i);
+            set_index(e, i);
             lua_rawgeti(L, t, i);
             read(e, lua_gettop(L), items + (size_t)(i - 1) * size);
             lua_pop(L, 1);
-            path_cut(e, o2);
         }
         *count = (size_t)n;
-        path_cut(e, old);
+        pop_frame(e);
     }
     lua_pop(L, 1);
     return items;
@@ -423,29 +441,28 @@ static void read_event(enc *e, int idx, void *item)
     fk_sql_event *ev = item;
     static const char *const keys[] = { "ci", "id", "ft", "ch", NULL };
     lua_State *L = e->L;
-    size_t old;
     if (lua_type(L, idx) != LUA_TTABLE) enc_fail(e, "an event must be a table {ci =, id =, ft =, ch =}");
     check_keys(e, idx, keys, "ci, id, ft, ch");
     lua_getfield(L, idx, "ci");
-    old = path_add(e, ".%s", "ci", 0);
+    push_frame(e, "ci", 0);
     if (!lua_isnil(L, -1)) read_integer(e, lua_gettop(L), 0, &ev->cache_index, NULL);
-    path_cut(e, old);
+    pop_frame(e);
     lua_getfield(L, idx, "id");
-    path_add(e, ".%s", "id", 0);
+    push_frame(e, "id", 0);
     if (!lua_isnil(L, -1)) read_integer(e, lua_gettop(L), 1, NULL, &ev->id);
-    path_cut(e, old);
+    pop_frame(e);
     lua_getfield(L, idx, "ft");
-    path_add(e, ".%s", "ft", 0);
+    push_frame(e, "ft", 0);
     if (lua_type(L, -1) != LUA_TNUMBER || (lua_tonumber(L, -1) != 1 && lua_tonumber(L, -1) != 2 && lua_tonumber(L, -1) != 3))
         enc_fail(e, "must be 1 (insert), 2 (update) or 3 (delete)");
     ev->type = (int64_t)lua_tonumber(L, -1);
-    path_cut(e, old);
+    pop_frame(e);
     lua_pop(L, 3);
     lua_getfield(L, idx, "ch");
     if (!lua_isnil(L, -1)) {
         int t = lua_gettop(L);
         size_t n = 0;
-        path_add(e, ".%s", "ch", 0);
+        push_frame(e, "ch", 0);
         if (lua_type(L, t) != LUA_TTABLE) enc_fail(e, "must be a table of column names to values");
         lua_pushnil(L);
         while (lua_next(L, t)) {
@@ -457,16 +474,15 @@ static void read_event(enc *e, int idx, void *item)
         lua_pushnil(L);
         while (lua_next(L, t)) {
             fk_sql_change *c = &ev->changes[ev->change_count];
-            size_t o2;
             if (lua_type(L, -2) != LUA_TSTRING) enc_fail(e, "keys must be column names (strings)");
             c->column.ptr = lua_tolstring(L, -2, &c->column.len);
-            o2 = path_add(e, ".%s", c->column.ptr ? c->column.ptr : "?", 0);
+            push_frame(e, c->column.ptr, 0);
             read_param(e, -1, &c->param);
-            path_cut(e, o2);
+            pop_frame(e);
             ev->change_count++;
             lua_pop(L, 1);
         }
-        path_cut(e, old);
+        pop_frame(e);
     }
     lua_pop(L, 1);
 }
@@ -514,8 +530,9 @@ static void read_op(enc *e, int idx, fk_async_op *op)
     op->redis = read_list(e, idx, "redis", 0, sizeof *op->redis, read_redis, &op->redis_count, &op->has_redis);
 }
 
-/* _async_sql_encode(ops, topic, normalize) -> array of records {topic=, key=, value=}: one
-   per (pool, table), the operations of each concatenated in order. */
+/* _async_sql_encode(ops, topic, normalize [, fn]) -> array of records {topic=, key=, value=}:
+   one per (pool, table), the operations of each concatenated in order. Errors name fn
+   (default "flush_async"). */
 static int async_sql_encode(lua_State *L)
 {
     enc e;
@@ -525,11 +542,13 @@ static int async_sql_encode(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TFUNCTION);
-    lua_settop(L, 3);
+    e.fn = luaL_optstring(L, 4, "flush_async");
+    lua_settop(L, 4);
     e.L = L;
     e.normalize = 3;
-    e.path[0] = '\0';
-    e.a = lua_newuserdata(L, sizeof *e.a);   /* 4 */
+    e.depth = 0;
+    push_frame(&e, "ops", 0);
+    e.a = lua_newuserdata(L, sizeof *e.a);   /* 5 */
     e.a->head = NULL;
     luaL_getmetatable(L, LFK_ARENA);
     lua_setmetatable(L, -2);
@@ -537,12 +556,12 @@ static int async_sql_encode(lua_State *L)
     ops = arena_alloc(L, e.a, sizeof *ops * (size_t)(n ? n : 1));
     group_of = arena_alloc(L, e.a, sizeof *group_of * (size_t)(n ? n : 1));
     first = arena_alloc(L, e.a, sizeof *first * (size_t)(n ? n : 1));
-    lua_newtable(L);                          /* 5: "pool\0key" -> group number */
+    lua_newtable(L);                          /* 6: "pool\0key" -> group number */
     keys = lua_gettop(L);
-    lua_createtable(L, n, 0);                 /* 6: group number -> key */
+    lua_createtable(L, n, 0);                 /* 7: group number -> key */
     groups = 0;
     for (i = 1; i <= n; i++) {
-        snprintf(e.path, sizeof e.path, "ops[%d]", i);
+        set_index(&e, i);
         lua_rawgeti(L, ops_idx, i);
         read_op(&e, lua_gettop(L), &ops[i - 1]);   /* pushes the key */
         lua_pushlstring(L, ops[i - 1].pool.ptr, ops[i - 1].pool.len);
@@ -575,7 +594,7 @@ static int async_sql_encode(lua_State *L)
         for (k = first[i - 1]; k < n; k++)
             if (group_of[k] == i) group[count++] = ops[k];
         if (!(value = fk_async_sql_encode(group, (size_t)count, &len, &err)))
-            return luaL_error(L, "flush_async: %s", err.msg);
+            return luaL_error(L, "%s: %s", e.fn, err.msg);
         lua_createtable(L, 0, 3);
         lua_pushvalue(L, 2);
         lua_setfield(L, -2, "topic");
@@ -794,7 +813,9 @@ static int sql_time(lua_State *L)
     int32_t nsec;
     lua_settop(L, 1);
     e.L = L;
-    snprintf(e.path, sizeof e.path, "sql_time: argument #1");
+    e.fn = "sql_time";
+    e.depth = 0;
+    push_frame(&e, "argument #1", 0);
     e.a = lua_newuserdata(L, sizeof *e.a);
     e.a->head = NULL;
     luaL_getmetatable(L, LFK_ARENA);

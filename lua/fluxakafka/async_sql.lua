@@ -90,7 +90,7 @@ function M.install(fk, core, Context)
   -- table); fk.decode_async_sql(value) -> op | nil, err, "_BAD_MSG". For tools and tests.
   function fk.encode_async_sql(ops, topic)
     if type(ops) ~= "table" then error("encode_async_sql: argument #1 'ops' must be an array of operations", 2) end
-    return encode(ops, topic or fk.ASYNC_SQL_TOPIC_NAME, normalize)
+    return encode(ops, topic or fk.ASYNC_SQL_TOPIC_NAME, normalize, "encode_async_sql")
   end
   function fk.decode_async_sql(value)
     if type(value) ~= "string" then error("decode_async_sql: argument #1 must be a string, got " .. type(value), 2) end
