@@ -354,9 +354,9 @@ char *fk_async_sql_encode(const fk_async_op *ops, size_t n, size_t *len, fk_erro
 
 /* ---------------------------------------------------------------- decoding ---- */
 
-struct fk_async_decoded {
-    msgpack_unpacked up;
-    fk_async_op      op;
+struct fk_async_decoder {
+    msgpack_zone zone;   /* the msgpack objects and the op's arrays; cleared per decode */
+    fk_async_op  op;
 };
 
 typedef struct decoder {
@@ -649,51 +649,54 @@ static int decode_op(decoder *d, const msgpack_object *o, fk_async_op *op)
     return 1;
 }
 
-fk_async_decoded *fk_async_sql_decode(const void *data, size_t len, fk_error *err)
+fk_async_decoder *fk_async_decoder_new(void)
 {
-    fk_async_decoded *r = calloc(1, sizeof *r);
+    fk_async_decoder *d = calloc(1, sizeof *d);
+    if (d && !msgpack_zone_init(&d->zone, MSGPACK_ZONE_CHUNK_SIZE)) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+const fk_async_op *fk_async_decoder_decode(fk_async_decoder *dec, const void *data, size_t len,
+                                           fk_error *err)
+{
     decoder d;
     size_t off = 0;
+    msgpack_object obj;
     msgpack_unpack_return ret;
 
-    if (!r) {
+    msgpack_zone_clear(&dec->zone);
+    memset(&dec->op, 0, sizeof dec->op);
+    d.err = err;
+    d.where[0] = '\0';
+    d.zone = &dec->zone;
+    if (!data || len == 0) {
+        bad(&d, "the value is empty");
+        return NULL;
+    }
+    ret = msgpack_unpack(data, len, &off, &dec->zone, &obj);
+    if (ret == MSGPACK_UNPACK_NOMEM_ERROR) {
         fk_error_set(err, "_NO_MEMORY", "async SQL decode: out of memory");
         return NULL;
     }
-    msgpack_unpacked_init(&r->up);
-    d.err = err;
-    d.where[0] = '\0';
-    if (!data || len == 0) {
-        bad(&d, "the value is empty");
-        goto fail;
-    }
-    ret = msgpack_unpack_next(&r->up, data, len, &off);
-    if (ret == MSGPACK_UNPACK_NOMEM_ERROR) {
-        fk_error_set(err, "_NO_MEMORY", "async SQL decode: out of memory");
-        goto fail;
+    if (ret == MSGPACK_UNPACK_EXTRA_BYTES) {
+        bad(&d, "bytes follow the msgpack value");
+        return NULL;
     }
     if (ret != MSGPACK_UNPACK_SUCCESS) {
         bad(&d, ret == MSGPACK_UNPACK_CONTINUE ? "the msgpack value is truncated" : "the value is not valid msgpack");
-        goto fail;
+        return NULL;
     }
-    if (off != len) {
-        bad(&d, "bytes follow the msgpack value");
-        goto fail;
-    }
-    d.zone = r->up.zone;
-    if (!decode_op(&d, &r->up.data, &r->op)) goto fail;
-    return r;
-fail:
-    fk_async_decoded_free(r);
-    return NULL;
+    if (!decode_op(&d, &obj, &dec->op)) return NULL;
+    return &dec->op;
 }
 
-const fk_async_op *fk_async_decoded_op(const fk_async_decoded *d) { return &d->op; }
-
-void fk_async_decoded_free(fk_async_decoded *d)
+void fk_async_decoder_free(fk_async_decoder *d)
 {
     if (!d) return;
-    msgpack_unpacked_destroy(&d->up);
+    msgpack_zone_destroy(&d->zone);
     free(d);
 }
 

@@ -96,13 +96,16 @@ typedef struct fk_async_op {
    naming what is wrong. */
 char *fk_async_sql_encode(const fk_async_op *ops, size_t n, size_t *len, fk_error *err);
 
-/* Decodes one record value. The result references `data` (keep it alive and unchanged
-   while the result is used) and owns everything else. NULL with err saying what is wrong
-   (code "_BAD_MSG"). */
-typedef struct fk_async_decoded fk_async_decoded;
-fk_async_decoded  *fk_async_sql_decode(const void *data, size_t len, fk_error *err);
-const fk_async_op *fk_async_decoded_op(const fk_async_decoded *d);
-void               fk_async_decoded_free(fk_async_decoded *d);
+/* A decoder keeps its memory from one record to the next. fk_async_decoder_decode decodes
+   one record value; the operation it returns references `data` (keep it alive and
+   unchanged) and the decoder, and is valid until the next decode or the free. NULL with err
+   saying what is wrong (code "_BAD_MSG"). fk_async_decoder_new returns NULL when out of
+   memory. */
+typedef struct fk_async_decoder fk_async_decoder;
+fk_async_decoder  *fk_async_decoder_new(void);
+const fk_async_op *fk_async_decoder_decode(fk_async_decoder *d, const void *data, size_t len,
+                                           fk_error *err);
+void               fk_async_decoder_free(fk_async_decoder *d);
 
 /* 1 when text is a valid value of the parameter type (see fk_sql_param.value), else 0
    with err saying why (err may be NULL). */

@@ -765,14 +765,15 @@ static void push_op(dec *d, const fk_async_op *op)
     }
 }
 
-/* Owns a decoded record while its Lua table is built (the hooks may raise). */
-#define LFK_DECODED "fluxakafka.async_sql_decoded"
-typedef struct decoded_ud { fk_async_decoded *d; } decoded_ud;
+/* One decoder per Lua state (an upvalue of _async_sql_decode), reused for every record.
+   The hooks it calls are the module's own and never decode in turn. */
+#define LFK_DECODER "fluxakafka.async_sql_decoder"
+typedef struct decoder_ud { fk_async_decoder *d; } decoder_ud;
 
-static int decoded_gc(lua_State *L)
+static int decoder_gc(lua_State *L)
 {
-    decoded_ud *u = luaL_checkudata(L, 1, LFK_DECODED);
-    fk_async_decoded_free(u->d);
+    decoder_ud *u = luaL_checkudata(L, 1, LFK_DECODER);
+    fk_async_decoder_free(u->d);
     u->d = NULL;
     return 0;
 }
@@ -782,23 +783,19 @@ static int async_sql_decode(lua_State *L)
 {
     size_t len;
     const char *value = luaL_checklstring(L, 1, &len);
-    decoded_ud *u;
+    decoder_ud *u = lua_touserdata(L, lua_upvalueindex(1));
+    const fk_async_op *op;
     fk_error err;
     dec d;
     luaL_checktype(L, 2, LUA_TFUNCTION);
     luaL_checktype(L, 3, LUA_TFUNCTION);
     lua_settop(L, 3);
-    u = lua_newuserdata(L, sizeof *u);
-    u->d = NULL;
-    luaL_getmetatable(L, LFK_DECODED);
-    lua_setmetatable(L, -2);
-    if (!(u->d = fk_async_sql_decode(value, len, &err))) return lfk_push_error(L, &err);
+    if (!u->d && !(u->d = fk_async_decoder_new())) return luaL_error(L, "decode_async_sql: out of memory");
+    if (!(op = fk_async_decoder_decode(u->d, value, len, &err))) return lfk_push_error(L, &err);
     d.L = L;
     d.bigint = 2;
     d.time = 3;
-    push_op(&d, fk_async_decoded_op(u->d));
-    fk_async_decoded_free(u->d);
-    u->d = NULL;
+    push_op(&d, op);
     return 1;
 }
 
@@ -930,7 +927,6 @@ static int consumer_seek(lua_State *L)
 
 static const luaL_Reg functions[] = {
     { "_async_sql_encode", async_sql_encode },
-    { "_async_sql_decode", async_sql_decode },
     { "_sql_time", sql_time },
     { "_sql_param_check", sql_param_check },
     { "_async_flush_pool", async_flush_pool },
@@ -946,11 +942,17 @@ void lfk_open_async_sql(lua_State *L)
     lua_pushcfunction(L, arena_gc);
     lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
-    luaL_newmetatable(L, LFK_DECODED);
-    lua_pushcfunction(L, decoded_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
     luaL_register(L, NULL, functions);
+    {
+        decoder_ud *u = lua_newuserdata(L, sizeof *u);
+        u->d = NULL;
+        luaL_newmetatable(L, LFK_DECODER);
+        lua_pushcfunction(L, decoder_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_setmetatable(L, -2);
+        lua_pushcclosure(L, async_sql_decode, 1);
+        lua_setfield(L, -2, "_async_sql_decode");
+    }
     lua_pushlightuserdata(L, NULL);   /* the same value as cjson.null and ngx.null */
     lua_setfield(L, -2, "null");
     lua_pushstring(L, FK_DEFAULT_PARTITIONER);
