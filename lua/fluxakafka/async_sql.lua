@@ -189,21 +189,24 @@ function M.install(fk, core, Context)
       rec.topic, rec.partition, rec.offset, err), code
   end
 
-  local function partition_key(rec) return rec.topic .. "\0" .. rec.partition end
-
-  -- The positions after records[1..last]: { {topic=, partition=, offset=}, ... }.
-  local function positions_after(records, last)
-    local list, index = {}, {}
-    for i = 1, last do
+  -- The positions after records[first..last] (each partition's offset after its last one
+  -- there, or with `at_first` its first one): { {topic=, partition=, offset=}, ... }.
+  local function positions(records, first, last, at_first)
+    local list, by_topic = {}, {}
+    for i = first, last do
       local rec = records[i]
-      local k = partition_key(rec)
-      local entry = index[k]
+      local parts = by_topic[rec.topic]
+      if not parts then
+        parts = {}
+        by_topic[rec.topic] = parts
+      end
+      local entry = parts[rec.partition]
       if not entry then
-        entry = { topic = rec.topic, partition = rec.partition }
-        index[k] = entry
+        entry = { topic = rec.topic, partition = rec.partition, offset = rec.offset }
+        parts[rec.partition] = entry
         list[#list + 1] = entry
       end
-      entry.offset = rec.offset + 1
+      if not at_first then entry.offset = rec.offset + 1 end
     end
     return list
   end
@@ -215,21 +218,12 @@ function M.install(fk, core, Context)
   function Consumer:_rewind(records, failed)
     local cg = self.cg
     local commit_err, commit_code
-    local handled = positions_after(records, failed - 1)
+    local handled = positions(records, 1, failed - 1)
     if #handled > 0 then
       local ok, err, code = core._consumer_commit_offsets(cg, handled)
       if not ok then commit_err, commit_code = err, code end
     end
-    local back, seen = {}, {}
-    for i = failed, #records do
-      local rec = records[i]
-      local k = partition_key(rec)
-      if not seen[k] then
-        seen[k] = true
-        back[#back + 1] = { topic = rec.topic, partition = rec.partition, offset = rec.offset }
-      end
-    end
-    local ok = core._consumer_seek(cg, back, 10)
+    local ok = core._consumer_seek(cg, positions(records, failed, #records, true), 10)
     if not ok or commit_err then
       -- without a seek (or with a failed commit, where the group's offsets are unknown to us)
       -- only reopening is safe: the committed offsets never include unhandled records
@@ -290,7 +284,7 @@ function M.install(fk, core, Context)
       end
     end
     if #records > 0 then
-      local ok, cerr, ccode = core._consumer_commit_offsets(cg, positions_after(records, #records))
+      local ok, cerr, ccode = core._consumer_commit_offsets(cg, positions(records, 1, #records))
       if not ok then return nil, cerr, ccode end
     end
     return #records
