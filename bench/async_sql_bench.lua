@@ -12,11 +12,15 @@ local N = tonumber(arg[1]) or 20000
 local BATCH = tonumber(arg[2]) or 100
 local brokers = { os.getenv("FK_BROKERS") or "127.0.0.1:9092" }
 
-local function now()
-  local f = io.popen("date +%s.%N")
-  local t = tonumber(f:read("*l"))
-  f:close()
-  return t
+local ffi = require "ffi"
+ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } fk_bench_timespec;
+  int clock_gettime(int clock, fk_bench_timespec *ts);
+]]
+local ts = ffi.new("fk_bench_timespec")
+local function now()   -- CLOCK_MONOTONIC, seconds
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
 end
 
 local stamp = ("%d-%d"):format(os.time(), math.random(1e6))

@@ -182,7 +182,7 @@ int fk_sql_param_valid(char type, const char *text, size_t len, fk_error *err)
         if (!fk_sql_time_parse(text, len, &sec, &nsec)) why = "is not an RFC 3339 time";
         break;
     default:
-        if (err) fk_error_set(err, "_INVALID_ARG", "unknown parameter type '%c' (known: s, i, u, f, b, t)",
+        if (err) fk_error_set(err, "_INVALID_ARG", "type '%c' is unknown (known: s, i, u, f, b, t)",
                               type >= 32 && type < 127 ? type : '?');
         return 0;
     }
@@ -359,25 +359,42 @@ struct fk_async_decoder {
     fk_async_op  op;
 };
 
+/* Where the decoder is, as frames ("queries", 2) ("p", 1), formatted only for an error. */
+#define DEC_DEPTH 4
+
 typedef struct decoder {
     msgpack_zone *zone;
     fk_error     *err;
-    char          where[160];   /* the path of the value being read, for errors */
+    struct { const char *field; size_t index; } frames[DEC_DEPTH];   /* index 0: none */
+    int           depth;
 } decoder;
 
 static int bad(decoder *d, const char *what)
 {
-    fk_error_set(d->err, "_BAD_MSG", "async SQL record cannot be decoded: %s%s%s", d->where,
-                 d->where[0] ? ": " : "", what);
+    char where[200];
+    size_t n = 0;
+    int k;
+    where[0] = '\0';
+    for (k = 0; k < d->depth && n < sizeof where; k++) {
+        n += (size_t)snprintf(where + n, sizeof where - n, "%s%s", k ? "." : "", d->frames[k].field);
+        if (d->frames[k].index && n < sizeof where)
+            n += (size_t)snprintf(where + n, sizeof where - n, "[%zu]", d->frames[k].index);
+    }
+    fk_error_set(d->err, "_BAD_MSG", "async SQL record cannot be decoded: %s%s%.300s", where,
+                 where[0] ? ": " : "", what);
     return 0;
 }
 
-static void at(decoder *d, const char *fmt, const char *name, size_t i, size_t j)
+static int push_frame(decoder *d, const char *field)
 {
-    snprintf(d->where, sizeof d->where, fmt, name, i + 1, j + 1);
+    if (d->depth == DEC_DEPTH) return bad(d, "nested too deep");
+    d->frames[d->depth].field = field;
+    d->frames[d->depth].index = 0;
+    d->depth++;
+    return 1;
 }
 
-/* The key's name without FluxaORM's ",omitempty" suffix; NULL when not a string. */
+/* The key's name without FluxaORM's ",omitempty" suffix; 0 when not a string. */
 static int key_name(const msgpack_object *k, const char **name, size_t *len)
 {
     size_t n;
@@ -427,22 +444,6 @@ static int want_int(decoder *d, const msgpack_object *o, int64_t *out, const cha
     return 1;
 }
 
-/* An array, or nil (count 0, *present 0). */
-static int want_array(decoder *d, const msgpack_object *o, const msgpack_object_array **out, int *present,
-                      const char *what)
-{
-    static const msgpack_object_array empty = { 0, NULL };
-    char msg[96];
-    *present = o->type == MSGPACK_OBJECT_ARRAY;
-    if (o->type == MSGPACK_OBJECT_NIL) *out = &empty;
-    else if (o->type == MSGPACK_OBJECT_ARRAY) *out = &o->via.array;
-    else {
-        snprintf(msg, sizeof msg, "%s must be an array", what);
-        return bad(d, msg);
-    }
-    return 1;
-}
-
 static void *zalloc(decoder *d, size_t n, size_t size)
 {
     void *p;
@@ -454,37 +455,85 @@ static void *zalloc(decoder *d, size_t n, size_t size)
     memset(p, 0, n * size);
     return p;
 }
-#define ZALLOC(d, ptr, n) (((ptr) = zalloc((d), (n), sizeof *(ptr))) != NULL || (n) == 0)
 
-static int decode_param(decoder *d, const msgpack_object *o, fk_sql_param *out)
+/* Calls field() for every string key of the map o, its ",omitempty" suffix dropped (other
+   keys are skipped: a newer writer may add fields). */
+typedef int (*field_fn)(decoder *d, const char *name, size_t len, const msgpack_object *v, void *out);
+
+static int each_field(decoder *d, const msgpack_object *o, const char *not_a_map, field_fn field, void *out)
 {
     uint32_t i;
-    fk_bytes type = { "", 0 };
-    if (o->type != MSGPACK_OBJECT_MAP) return bad(d, "a parameter must be a map {n, t, v}");
-    out->value.ptr = "";
+    if (o->type != MSGPACK_OBJECT_MAP) return bad(d, not_a_map);
     for (i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
         const char *name;
         size_t len;
-        if (!key_name(k, &name, &len)) continue;
-        if (key_is(name, len, "n")) {
-            if (v->type == MSGPACK_OBJECT_BOOLEAN) out->is_null = v->via.boolean;
-            else if (v->type != MSGPACK_OBJECT_NIL) return bad(d, "parameter field 'n' must be a boolean");
-        } else if (key_is(name, len, "t")) {
-            if (!want_text(d, v, &type, "parameter field 't'")) return 0;
-        } else if (key_is(name, len, "v")) {
-            if (!want_text(d, v, &out->value, "parameter field 'v'")) return 0;
-        }
+        if (key_name(&o->via.map.ptr[i].key, &name, &len) &&
+            !field(d, name, len, &o->via.map.ptr[i].val, out))
+            return 0;
     }
-    if (out->is_null) {
-        out->type = 0;
-        out->value.ptr = "";
-        out->value.len = 0;
+    return 1;
+}
+
+/* The array (or nil: no items, *present 0) `field`, each item decoded by item() into an
+   array of `size`-byte elements allocated in the zone. */
+typedef int (*item_fn)(decoder *d, const msgpack_object *o, void *out);
+
+static int each_item(decoder *d, const msgpack_object *o, const char *field, size_t size, item_fn item,
+                     void **items, size_t *count, int *present)
+{
+    uint32_t i;
+    char msg[96];
+    if (present) *present = o->type == MSGPACK_OBJECT_ARRAY;
+    if (o->type == MSGPACK_OBJECT_NIL) return 1;
+    if (!push_frame(d, field)) return 0;
+    if (o->type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(msg, sizeof msg, "'%s' must be an array", field);
+        return bad(d, msg);
+    }
+    if (o->via.array.size && !(*items = zalloc(d, o->via.array.size, size))) return 0;
+    for (i = 0; i < o->via.array.size; i++) {
+        d->frames[d->depth - 1].index = i + 1;
+        if (!item(d, &o->via.array.ptr[i], (char *)*items + i * size)) return 0;
+    }
+    *count = o->via.array.size;
+    d->depth--;
+    return 1;
+}
+#define EACH_ITEM(d, o, field, array, item, count, present) \
+    each_item((d), (o), (field), sizeof *(array), (item), (void **)&(array), (count), (present))
+
+typedef struct param_fields { fk_sql_param *out; fk_bytes type; } param_fields;
+
+static int param_field(decoder *d, const char *name, size_t len, const msgpack_object *v, void *arg)
+{
+    param_fields *pf = arg;
+    if (key_is(name, len, "n")) {
+        if (v->type == MSGPACK_OBJECT_BOOLEAN) pf->out->is_null = v->via.boolean;
+        else if (v->type != MSGPACK_OBJECT_NIL) return bad(d, "parameter field 'n' must be a boolean");
+    } else if (key_is(name, len, "t")) {
+        return want_text(d, v, &pf->type, "parameter field 't'");
+    } else if (key_is(name, len, "v")) {
+        return want_text(d, v, &pf->out->value, "parameter field 'v'");
+    }
+    return 1;
+}
+
+static int decode_param(decoder *d, const msgpack_object *o, void *item)
+{
+    param_fields pf;
+    pf.out = item;
+    pf.type.ptr = "";
+    pf.type.len = 0;
+    pf.out->value.ptr = "";
+    if (!each_field(d, o, "a parameter must be a map {n, t, v}", param_field, &pf)) return 0;
+    if (pf.out->is_null) {
+        pf.out->type = 0;
+        pf.out->value.len = 0;
         return 1;
     }
-    if (type.len != 1) return bad(d, "parameter type 't' must be one of s, i, u, f, b, t");
-    out->type = type.ptr[0];
-    if (!fk_sql_param_valid(out->type, out->value.ptr, out->value.len, d->err)) {
+    if (pf.type.len != 1) return bad(d, "parameter type 't' must be one of s, i, u, f, b, t");
+    pf.out->type = pf.type.ptr[0];
+    if (!fk_sql_param_valid(pf.out->type, pf.out->value.ptr, pf.out->value.len, d->err)) {
         char msg[sizeof d->err->msg];
         snprintf(msg, sizeof msg, "parameter %.300s", d->err->msg);
         return bad(d, msg);
@@ -492,78 +541,73 @@ static int decode_param(decoder *d, const msgpack_object *o, fk_sql_param *out)
     return 1;
 }
 
-static int decode_query(decoder *d, const msgpack_object *o, fk_sql_query *out, size_t qi)
+typedef struct query_fields { fk_sql_query *out; int have_sql; } query_fields;
+
+static int query_field(decoder *d, const char *name, size_t len, const msgpack_object *v, void *arg)
 {
-    uint32_t i, j;
-    int have_sql = 0;
-    at(d, "%s[%zu]", "queries", qi, 0);
-    if (o->type != MSGPACK_OBJECT_MAP) return bad(d, "a query must be a map {q, p}");
-    for (i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
-        const char *name;
-        size_t len;
-        if (!key_name(k, &name, &len)) continue;
-        if (key_is(name, len, "q")) {
-            if (v->type != MSGPACK_OBJECT_STR && v->type != MSGPACK_OBJECT_BIN) return bad(d, "'q' must be a string");
-            if (!want_text(d, v, &out->sql, "'q'")) return 0;
-            have_sql = 1;
-        } else if (key_is(name, len, "p")) {
-            const msgpack_object_array *a;
-            int present;
-            if (!want_array(d, v, &a, &present, "'p'")) return 0;
-            if (!ZALLOC(d, out->params, a->size)) return 0;
-            out->param_count = a->size;
-            for (j = 0; j < a->size; j++) {
-                at(d, "%s[%zu].p[%zu]", "queries", qi, j);
-                if (!decode_param(d, &a->ptr[j], &out->params[j])) return 0;
-            }
-            at(d, "%s[%zu]", "queries", qi, 0);
-        }
+    query_fields *qf = arg;
+    if (key_is(name, len, "q")) {
+        if (v->type != MSGPACK_OBJECT_STR && v->type != MSGPACK_OBJECT_BIN) return bad(d, "'q' must be a string");
+        qf->have_sql = 1;
+        return want_text(d, v, &qf->out->sql, "'q'");
     }
-    if (!have_sql) return bad(d, "the query text 'q' is missing");
+    if (key_is(name, len, "p"))
+        return EACH_ITEM(d, v, "p", qf->out->params, decode_param, &qf->out->param_count, NULL);
     return 1;
 }
 
-static int decode_event(decoder *d, const msgpack_object *o, fk_sql_event *out, size_t ei)
+static int decode_query(decoder *d, const msgpack_object *o, void *item)
 {
-    uint32_t i, j;
-    at(d, "%s[%zu]", "events", ei, 0);
-    if (o->type != MSGPACK_OBJECT_MAP) return bad(d, "an event must be a map {ci, id, ft, ch}");
-    for (i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
-        const char *name;
-        size_t len;
-        if (!key_name(k, &name, &len)) continue;
-        if (key_is(name, len, "ci")) {
-            if (!want_int(d, v, &out->cache_index, "'ci'")) return 0;
-        } else if (key_is(name, len, "ft")) {
-            if (!want_int(d, v, &out->type, "'ft'")) return 0;
-        } else if (key_is(name, len, "id")) {
-            if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) out->id = v->via.u64;
-            else if (v->type != MSGPACK_OBJECT_NIL) return bad(d, "'id' must be an unsigned integer");
-        } else if (key_is(name, len, "ch")) {
-            if (v->type == MSGPACK_OBJECT_NIL) continue;
-            if (v->type != MSGPACK_OBJECT_MAP) return bad(d, "'ch' must be a map of column names to parameters");
-            out->has_changes = 1;
-            if (!ZALLOC(d, out->changes, v->via.map.size)) return 0;
-            out->change_count = v->via.map.size;
-            for (j = 0; j < v->via.map.size; j++) {
-                fk_sql_change *c = &out->changes[j];
-                if (v->via.map.ptr[j].key.type != MSGPACK_OBJECT_STR) return bad(d, "'ch' keys must be column names");
-                c->column.ptr = v->via.map.ptr[j].key.via.str.ptr;
-                c->column.len = v->via.map.ptr[j].key.via.str.size;
-                at(d, "%s[%zu].ch", "events", ei, 0);
-                if (!decode_param(d, &v->via.map.ptr[j].val, &c->param)) return 0;
-            }
-            at(d, "%s[%zu]", "events", ei, 0);
+    query_fields qf;
+    qf.out = item;
+    qf.have_sql = 0;
+    if (!each_field(d, o, "a query must be a map {q, p}", query_field, &qf)) return 0;
+    return qf.have_sql || bad(d, "the query text 'q' is missing");
+}
+
+static int change_field(decoder *d, const char *name, size_t len, const msgpack_object *v, void *arg)
+{
+    fk_sql_event *e = arg;
+    fk_sql_change *c = &e->changes[e->change_count++];
+    c->column.ptr = name;
+    c->column.len = len;
+    return decode_param(d, v, &c->param);
+}
+
+static int event_field(decoder *d, const char *name, size_t len, const msgpack_object *v, void *arg)
+{
+    fk_sql_event *e = arg;
+    if (key_is(name, len, "ci")) return want_int(d, v, &e->cache_index, "'ci'");
+    if (key_is(name, len, "ft")) return want_int(d, v, &e->type, "'ft'");
+    if (key_is(name, len, "id")) {
+        if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) e->id = v->via.u64;
+        else if (v->type != MSGPACK_OBJECT_NIL) return bad(d, "'id' must be an unsigned integer");
+    } else if (key_is(name, len, "ch") && v->type != MSGPACK_OBJECT_NIL) {
+        uint32_t i;
+        if (v->type != MSGPACK_OBJECT_MAP) return bad(d, "'ch' must be a map of column names to parameters");
+        for (i = 0; i < v->via.map.size; i++)
+            if (v->via.map.ptr[i].key.type != MSGPACK_OBJECT_STR) return bad(d, "'ch' keys must be column names");
+        e->has_changes = 1;
+        if (v->via.map.size && !(e->changes = zalloc(d, v->via.map.size, sizeof *e->changes))) return 0;
+        /* column names are kept whole: key_name's suffix rule is for field names only */
+        for (i = 0; i < v->via.map.size; i++) {
+            const msgpack_object *k = &v->via.map.ptr[i].key;
+            if (!push_frame(d, "ch")) return 0;
+            if (!change_field(d, k->via.str.ptr, k->via.str.size, &v->via.map.ptr[i].val, e)) return 0;
+            d->depth--;
         }
     }
     return 1;
 }
 
-static int decode_value(decoder *d, const msgpack_object *o, fk_sql_value *out)
+static int decode_event(decoder *d, const msgpack_object *o, void *item)
 {
-    memset(out, 0, sizeof *out);
+    return each_field(d, o, "an event must be a map {ci, id, ft, ch}", event_field, item);
+}
+
+static int decode_value(decoder *d, const msgpack_object *o, void *item)
+{
+    fk_sql_value *out = item;
     switch (o->type) {
     case MSGPACK_OBJECT_NIL: out->kind = FK_VALUE_NIL; return 1;
     case MSGPACK_OBJECT_BOOLEAN: out->kind = FK_VALUE_BOOL; out->b = o->via.boolean; return 1;
@@ -577,76 +621,47 @@ static int decode_value(decoder *d, const msgpack_object *o, fk_sql_value *out)
     }
 }
 
-static int decode_redis(decoder *d, const msgpack_object *o, fk_sql_redis *out, size_t ri)
+static int redis_field(decoder *d, const char *name, size_t len, const msgpack_object *v, void *arg)
 {
-    uint32_t i, j;
-    at(d, "%s[%zu]", "redis", ri, 0);
-    if (o->type != MSGPACK_OBJECT_MAP) return bad(d, "a Redis command must be a map {p, c, a}");
-    for (i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
-        const char *name;
-        size_t len;
-        if (!key_name(k, &name, &len)) continue;
-        if (key_is(name, len, "p")) {
-            if (!want_text(d, v, &out->pool, "'p'")) return 0;
-        } else if (key_is(name, len, "c")) {
-            if (!want_text(d, v, &out->command, "'c'")) return 0;
-        } else if (key_is(name, len, "a")) {
-            const msgpack_object_array *a;
-            int present;
-            if (!want_array(d, v, &a, &present, "'a'")) return 0;
-            if (!ZALLOC(d, out->args, a->size)) return 0;
-            out->arg_count = a->size;
-            for (j = 0; j < a->size; j++) {
-                at(d, "%s[%zu].a[%zu]", "redis", ri, j);
-                if (!decode_value(d, &a->ptr[j], &out->args[j])) return 0;
-            }
-            at(d, "%s[%zu]", "redis", ri, 0);
-        }
+    fk_sql_redis *r = arg;
+    if (key_is(name, len, "p")) return want_text(d, v, &r->pool, "'p'");
+    if (key_is(name, len, "c")) return want_text(d, v, &r->command, "'c'");
+    if (key_is(name, len, "a")) return EACH_ITEM(d, v, "a", r->args, decode_value, &r->arg_count, NULL);
+    return 1;
+}
+
+static int decode_redis(decoder *d, const msgpack_object *o, void *item)
+{
+    return each_field(d, o, "a Redis command must be a map {p, c, a}", redis_field, item);
+}
+
+typedef struct op_fields { fk_async_op *op; int have_pool; } op_fields;
+
+static int op_field(decoder *d, const char *name, size_t len, const msgpack_object *v, void *arg)
+{
+    op_fields *of = arg;
+    fk_async_op *op = of->op;
+    if (key_is(name, len, "pool")) {
+        if (v->type != MSGPACK_OBJECT_STR) return bad(d, "'pool' must be a string");
+        of->have_pool = 1;
+        return want_text(d, v, &op->pool, "'pool'");
     }
+    if (key_is(name, len, "queries"))
+        return EACH_ITEM(d, v, "queries", op->queries, decode_query, &op->query_count, NULL);
+    if (key_is(name, len, "events"))
+        return EACH_ITEM(d, v, "events", op->events, decode_event, &op->event_count, &op->has_events);
+    if (key_is(name, len, "redis"))
+        return EACH_ITEM(d, v, "redis", op->redis, decode_redis, &op->redis_count, &op->has_redis);
     return 1;
 }
 
 static int decode_op(decoder *d, const msgpack_object *o, fk_async_op *op)
 {
-    uint32_t i, j;
-    int have_pool = 0;
-    if (o->type != MSGPACK_OBJECT_MAP) return bad(d, "the value is not a msgpack map");
-    for (i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
-        const msgpack_object_array *a;
-        const char *name;
-        size_t len;
-        int present;
-        d->where[0] = '\0';
-        if (!key_name(k, &name, &len)) continue;
-        if (key_is(name, len, "pool")) {
-            if (v->type != MSGPACK_OBJECT_STR) return bad(d, "'pool' must be a string");
-            if (!want_text(d, v, &op->pool, "'pool'")) return 0;
-            have_pool = 1;
-        } else if (key_is(name, len, "queries")) {
-            if (!want_array(d, v, &a, &present, "'queries'")) return 0;
-            if (!ZALLOC(d, op->queries, a->size)) return 0;
-            op->query_count = a->size;
-            for (j = 0; j < a->size; j++)
-                if (!decode_query(d, &a->ptr[j], &op->queries[j], j)) return 0;
-        } else if (key_is(name, len, "events")) {
-            if (!want_array(d, v, &a, &op->has_events, "'events'")) return 0;
-            if (!ZALLOC(d, op->events, a->size)) return 0;
-            op->event_count = a->size;
-            for (j = 0; j < a->size; j++)
-                if (!decode_event(d, &a->ptr[j], &op->events[j], j)) return 0;
-        } else if (key_is(name, len, "redis")) {
-            if (!want_array(d, v, &a, &op->has_redis, "'redis'")) return 0;
-            if (!ZALLOC(d, op->redis, a->size)) return 0;
-            op->redis_count = a->size;
-            for (j = 0; j < a->size; j++)
-                if (!decode_redis(d, &a->ptr[j], &op->redis[j], j)) return 0;
-        }
-    }
-    d->where[0] = '\0';
-    if (!have_pool) return bad(d, "the key 'pool' is missing");
-    return 1;
+    op_fields of;
+    of.op = op;
+    of.have_pool = 0;
+    if (!each_field(d, o, "the value is not a msgpack map", op_field, &of)) return 0;
+    return of.have_pool || bad(d, "the key 'pool' is missing");
 }
 
 fk_async_decoder *fk_async_decoder_new(void)
@@ -670,7 +685,7 @@ const fk_async_op *fk_async_decoder_decode(fk_async_decoder *dec, const void *da
     msgpack_zone_clear(&dec->zone);
     memset(&dec->op, 0, sizeof dec->op);
     d.err = err;
-    d.where[0] = '\0';
+    d.depth = 0;
     d.zone = &dec->zone;
     if (!data || len == 0) {
         bad(&d, "the value is empty");
