@@ -20,7 +20,7 @@ endif
 LUAJIT_INC ?= $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
 LUAJIT     ?= luajit
 export LUAJIT
-LIBS      = -lrdkafka -lyaml -lm
+LIBS      = -lrdkafka -lyaml -lmsgpackc -lm
 
 CORE_SRC    = $(wildcard csrc/*.c)
 BINDING_SRC = $(wildcard csrc/lua/*.c)
@@ -30,7 +30,8 @@ MODULE      = build/fluxakafka/core.so
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz kafka-up kafka-down clean check-core rock
+.PHONY: all deps deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz kafka-up kafka-down clean check-core rock \
+        mariadb-up mariadb-down example-async-sql bench-async-sql
 
 all: build
 
@@ -86,6 +87,23 @@ test-asan: deps $(ASAN_MODULE)
 
 fuzz:
 	$(MAKE) -C fuzz run
+
+# A private MariaDB (scripts/mariadb.sh: Debian's mariadb-server under /tmp, port 3407) and
+# the async SQL example applying flushed operations to it; the broker as for `make test`.
+mariadb-up:
+	bash scripts/mariadb.sh up
+
+mariadb-down:
+	bash scripts/mariadb.sh down
+
+example-async-sql: deps mariadb-up
+	$(MAKE) build
+	env $$(bash scripts/mariadb.sh env) bash scripts/with-kafka.sh luajit examples/async_sql_mysql.lua
+
+# Async SQL throughput (flush_async / consume against plain produce_sync / poll of the same bytes)
+bench-async-sql: deps
+	$(MAKE) build
+	bash scripts/with-kafka.sh luajit bench/async_sql_bench.lua
 
 bench: deps
 	$(MAKE) build

@@ -153,7 +153,7 @@ static int check_keys(const fk_doc *map, const char *const *known, const char *c
 static const char *const kafka_keys[] = {
     "code", "brokers", "clientID", "requiredAcks", "producerLingerMs", "maxBufferedRecords",
     "deliveryTimeoutMs", "connectTimeoutMs", "saslMechanism", "saslUser", "saslPassword", "tls",
-    "consumerGroups", "ignoredTopics", "ignoredConsumerGroups", "topics", NULL
+    "consumerGroups", "ignoredTopics", "ignoredConsumerGroups", "topics", "partitioner", NULL
 };
 /* the Lua option names of kafka_keys, for "did you mean" when a Lua spelling is used */
 static const char *const kafka_lua_names[] = {
@@ -409,6 +409,17 @@ static int load_pool(fk_registry *tmp, const char *code, const fk_doc *k, path *
         }
         path_cut(p, len);
         o.sasl_mechanism = (fk_sasl_mechanism)m;
+    }
+    if ((v = doc_get(k, "partitioner"))) {
+        path_push(p, ".%s", "partitioner", 0);
+        if (!want_string(v, p, err, &s)) goto out;
+        if (!fk_partitioner_valid(s)) {
+            fail_at(err, p, v, "unknown partitioner (known: random, consistent, consistent_random, murmur2, "
+                    "murmur2_random, fnv1a, fnv1a_random)");
+            goto out;
+        }
+        path_cut(p, len);
+        if (!fk_set_string(&o.partitioner, s)) goto oom;
     }
     if ((v = doc_get(k, "saslUser"))) {
         path_push(p, ".%s", "saslUser", 0);

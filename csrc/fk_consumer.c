@@ -2,6 +2,7 @@
    hands out. A consumer owns the messages of its live fetches, so that closing it can return
    them to librdkafka before the client is destroyed. */
 #include "fk_internal.h"
+#include "fk_async_sql.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -125,21 +126,43 @@ static rd_kafka_resp_err_t check_connection(fk_consumer *c, int timeout_ms)
 }
 
 static int usable(fk_consumer *c, fk_error *err);
+static fk_consumer *consumer_client(fk_pool *p, const fk_group_spec *g, fk_error *err);
 
-/* Makes the client of a new consumer (no broker contact yet). */
+/* Makes the client of a new consumer of a registered group (no broker contact yet). */
 static fk_consumer *consumer_create(fk_pool *p, const char *group_name, fk_error *err)
 {
     const fk_pool_spec *ps = fk_pool_spec_of(p);
-    const fk_group_spec *g = find_group(fk_engine_registry(fk_pool_engine(p)), ps->code, group_name);
+    const fk_registry *r = fk_engine_registry(fk_pool_engine(p));
+    const fk_group_spec *g = find_group(r, ps->code, group_name);
+    fk_group_spec async_group;
+    fk_consumer *c;
+
+    if (g) return consumer_client(p, g, err);
+    /* register_async_flush implies FluxaORM's consumer group on its pool */
+    if (r->async_flush_pool && strcmp(r->async_flush_pool, ps->code) == 0 &&
+        strcmp(group_name, FK_ASYNC_SQL_CONSUMER_GROUP_NAME) == 0) {
+        if (!fk_async_sql_group_spec(&async_group, ps->code, NULL, NULL)) {
+            fk_error_set(err, "_NO_MEMORY", "consumer_group: out of memory");
+            return NULL;
+        }
+        c = consumer_client(p, &async_group, err);
+        fk_group_spec_clear(&async_group);
+        return c;
+    }
+    fk_error_set(err, "_UNKNOWN_GROUP", "kafka consumer group '%s' is not registered in pool '%s'",
+                 group_name, ps->code);
+    return NULL;
+}
+
+/* The client of a new consumer of group g (no broker contact yet). */
+static fk_consumer *consumer_client(fk_pool *p, const fk_group_spec *g, fk_error *err)
+{
+    const fk_pool_spec *ps = fk_pool_spec_of(p);
+    const char *group_name = g->name;
     rd_kafka_conf_t *conf;
     fk_consumer *c;
     char errstr[512];
 
-    if (!g) {
-        fk_error_set(err, "_UNKNOWN_GROUP", "kafka consumer group '%s' is not registered in pool '%s'",
-                     group_name, ps->code);
-        return NULL;
-    }
     if (!(c = calloc(1, sizeof *c)) || !fk_group_spec_copy(&c->spec, g) ||
         !(c->pool_code = fk_strdup(ps->code))) {
         if (c) fk_group_spec_clear(&c->spec);
@@ -200,16 +223,25 @@ static int consumer_start(fk_consumer *c, rd_kafka_resp_err_t e, fk_error *err)
     return 1;
 }
 
-fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
+/* A broker round trip now, so that a wrong address or credentials fail here and not
+   silently inside every later poll; then the subscription. */
+static fk_consumer *checked(fk_consumer *c, fk_error *err)
 {
-    fk_consumer *c = consumer_create(p, group_name, err);
-    /* a broker round trip now, so that a wrong address or credentials fail here and not
-       silently inside every later poll */
     if (c && !consumer_start(c, check_connection(c, c->check_timeout_ms), err)) {
         fk_consumer_free(c);
         return NULL;
     }
     return c;
+}
+
+fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err)
+{
+    return checked(consumer_create(p, group_name, err), err);
+}
+
+fk_consumer *fk_consumer_open(fk_pool *p, const fk_group_spec *g, fk_error *err)
+{
+    return checked(consumer_client(p, g, err), err);
 }
 
 static void *check_thread_main(void *arg)
@@ -419,6 +451,63 @@ int fk_consumer_commit_poll(fk_consumer *c, fk_error *err)
         return 0;
     }
     return 1;
+}
+
+static rd_kafka_topic_partition_list_t *offset_list(const fk_partition_offset *list, size_t n)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n ? (int)n : 1);
+    size_t i;
+    for (i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, list[i].topic, list[i].partition)->offset = list[i].offset;
+    return l;
+}
+
+/* The first per-partition error of a list, in err; 0 when there is none. */
+static int partition_error(const rd_kafka_topic_partition_list_t *l, fk_error *err, const char *what,
+                           const char *group)
+{
+    int i;
+    for (i = 0; i < l->cnt; i++) {
+        if (!l->elems[i].err) continue;
+        fk_error_set_rd(err, l->elems[i].err, "%s of kafka consumer group '%s' failed for '%s' [%d]", what,
+                        group, l->elems[i].topic, (int)l->elems[i].partition);
+        return 1;
+    }
+    return 0;
+}
+
+int fk_consumer_commit_offsets(fk_consumer *c, const fk_partition_offset *list, size_t n, fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_resp_err_t e;
+    int failed;
+    if (!usable(c, err)) return 0;
+    if (n == 0) return 1;
+    l = offset_list(list, n);
+    e = rd_kafka_commit(c->rk, l, 0);
+    failed = e ? (fk_error_set_rd(err, e, "commit of kafka consumer group '%s' failed", c->spec.name), 1)
+               : partition_error(l, err, "commit", c->spec.name);
+    rd_kafka_topic_partition_list_destroy(l);
+    return !failed;
+}
+
+int fk_consumer_seek(fk_consumer *c, const fk_partition_offset *list, size_t n, int timeout_ms, fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_error_t *e;
+    int failed = 0;
+    if (!usable(c, err)) return 0;
+    if (n == 0) return 1;
+    l = offset_list(list, n);
+    if ((e = rd_kafka_seek_partitions(c->rk, l, timeout_ms)) != NULL) {
+        fk_error_set_rd(err, rd_kafka_error_code(e), "seek of kafka consumer group '%s' failed", c->spec.name);
+        rd_kafka_error_destroy(e);
+        failed = 1;
+    } else {
+        failed = partition_error(l, err, "seek", c->spec.name);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return !failed;
 }
 
 static void release_messages(fk_fetches *f)

@@ -509,6 +509,7 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
     if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
     if (!fk_conf_set_int(conf, "acks", o->required_acks, err) ||
         !conf_set_double(conf, "linger.ms", slot == &p->slots[SYNC_SLOT] ? 0 : o->linger_ms, err) ||
+        !fk_conf_set(conf, "partitioner", o->partitioner ? o->partitioner : FK_DEFAULT_PARTITIONER, err) ||
         (o->max_buffered_records > 0 &&
          !fk_conf_set_int(conf, "queue.buffering.max.messages", o->max_buffered_records, err)) ||
         /* librdkafka lets 1 GiB of records wait per producer; a web worker with a slow broker

@@ -362,7 +362,8 @@ int fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src)
         !fk_set_string(&dst->tls.key_file, src->tls.key_file) ||
         !fk_set_string(&dst->tls.key_password, src->tls.key_password) ||
         !fk_strlist_copy(&dst->ignored_topics, &src->ignored_topics) ||
-        !fk_strlist_copy(&dst->ignored_consumer_groups, &src->ignored_consumer_groups)) {
+        !fk_strlist_copy(&dst->ignored_consumer_groups, &src->ignored_consumer_groups) ||
+        !fk_set_string(&dst->partitioner, src->partitioner)) {
         fk_pool_options_clear(dst);
         return 0;
     }
@@ -380,7 +381,18 @@ void fk_pool_options_clear(fk_pool_options *o)
     fk_free_secret(o->tls.key_password);
     fk_strlist_clear(&o->ignored_topics);
     fk_strlist_clear(&o->ignored_consumer_groups);
+    free(o->partitioner);
     fk_pool_options_init(o);
+}
+
+int fk_partitioner_valid(const char *name)
+{
+    static const char *const names[] = { "random", "consistent", "consistent_random", "murmur2",
+                                         "murmur2_random", "fnv1a", "fnv1a_random", NULL };
+    size_t i;
+    for (i = 0; name && names[i]; i++)
+        if (strcmp(name, names[i]) == 0) return 1;
+    return 0;
 }
 
 /* ---- group and topic specifications ---- */

@@ -32,7 +32,7 @@ extern "C" {
 #define FK_MAX_BUFFERED_KBYTES 65536
 #define FK_ASYNC_SQL_TOPIC_NAME "_fluxa_async_sql"
 #define FK_ASYNC_SQL_DEAD_LETTER_TOPIC_NAME "_fluxa_async_sql_failed"
-#define FK_ASYNC_SQL_CONSUMER_GROUP_NAME "_fluxa_async_sql_consumer"
+#define FK_ASYNC_SQL_CONSUMER_GROUP_NAME "_fluxa_async_sql"   /* FluxaORM's name */
 
 /* ------------------------------------------------------------------------------------ */
 /* Errors                                                                               */
@@ -145,6 +145,7 @@ typedef struct fk_pool_options {
     fk_tls_options    tls;
     fk_strlist        ignored_topics;
     fk_strlist        ignored_consumer_groups;
+    char             *partitioner;           /* librdkafka's partitioner name; NULL: murmur2_random */
 } fk_pool_options;
 
 /* What 0 means for the durations below (ms): the values in effect, shown by the getters. */
@@ -159,6 +160,12 @@ typedef struct fk_pool_options {
 #define FK_MAX_SESSION_TIMEOUT_MS 3600000
 #define FK_MAX_REBALANCE_TIMEOUT_MS 86400000
 #define FK_MAX_AUTO_COMMIT_INTERVAL_MS 86400000
+/* The partitioner of pool producers when none is given: murmur2 on the key, as Java's and
+   franz-go's producers choose, so keyed records land on the same partitions. */
+#define FK_DEFAULT_PARTITIONER "murmur2_random"
+/* 1 when name is one of librdkafka's partitioners (random, consistent, consistent_random,
+   murmur2, murmur2_random, fnv1a, fnv1a_random). */
+int fk_partitioner_valid(const char *name);
 
 void fk_pool_options_init(fk_pool_options *o);                       /* defaults */
 int  fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src);
@@ -350,7 +357,8 @@ typedef struct fk_consumer fk_consumer;
 typedef struct fk_fetches  fk_fetches;
 
 /* A new client in the named group of the pool, subscribed to the group's topics. Checks
-   the connection (one metadata request, bounded by the pool's connect timeout). */
+   the connection (one metadata request, bounded by the pool's connect timeout). With async
+   flush registered on the pool, FK_ASYNC_SQL_CONSUMER_GROUP_NAME is a known group too. */
 fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err);
 /* As fk_consumer_new, but the connection check runs on a thread of its own and this returns
    at once: poll fk_consumer_ready until it is not -1. For callers that must not block
@@ -359,6 +367,8 @@ fk_consumer *fk_consumer_new_async(fk_pool *p, const char *group_name, fk_error 
 /* 1: connected and subscribed (also for consumers made by fk_consumer_new); 0: failed, err
    filled and the consumer closed; -1: the check is still running. */
 int fk_consumer_ready(fk_consumer *c, fk_error *err);
+/* The same for a group specification that need not be registered (copied). */
+fk_consumer *fk_consumer_open(fk_pool *p, const fk_group_spec *g, fk_error *err);
 const fk_group_spec *fk_consumer_spec(const fk_consumer *c);
 void *fk_consumer_rd_kafka(fk_consumer *c);   /* rd_kafka_t*, NULL once closed */
 
@@ -372,6 +382,19 @@ int  fk_consumer_commit(fk_consumer *c, fk_error *err);
    answered every commit begun, then 1, or 0 with err for the first failure. */
 int  fk_consumer_commit_begin(fk_consumer *c, fk_error *err);
 int  fk_consumer_commit_poll(fk_consumer *c, fk_error *err);
+/* A partition's position: the offset of the next record to read. */
+typedef struct fk_partition_offset {
+    const char *topic;
+    int32_t     partition;
+    int64_t     offset;
+} fk_partition_offset;
+/* Commits exactly these offsets (synchronous), whatever poll handed out. */
+int  fk_consumer_commit_offsets(fk_consumer *c, const fk_partition_offset *list, size_t n,
+                                fk_error *err);
+/* Moves the fetch positions of assigned partitions back (or forward) to these offsets:
+   the next polls deliver from there. */
+int  fk_consumer_seek(fk_consumer *c, const fk_partition_offset *list, size_t n, int timeout_ms,
+                      fk_error *err);
 /* Leaves the group and destroys the client. Fetches still alive become empty. */
 void fk_consumer_close(fk_consumer *c);
 int  fk_consumer_is_closed(const fk_consumer *c);

@@ -222,6 +222,9 @@ end
 
 internal.Context = Context
 
+-- ctx:flush_async and ctx:get_async_sql_consumer (see fluxakafka/async_sql.lua)
+require("fluxakafka.async_sql").install(M, core, Context)
+
 local function engine_of(ctx, fn)
   if type(ctx) ~= "table" or getmetatable(ctx) ~= Context then
     error(fn .. ": argument 'ctx' must be a context from engine:new_context()", 3)

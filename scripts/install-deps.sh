@@ -15,10 +15,10 @@
 set -euo pipefail
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-# build-essential pkg-config librdkafka-dev libyaml-dev: the C core; luarocks lua-busted: the
+# build-essential pkg-config librdkafka-dev libyaml-dev libmsgpack-dev: the C core; luarocks lua-busted: the
 # Lua side and the specs; default-jre-headless maven: the test broker (scripts/kafka.sh);
 # valgrind: leak checks; openssl: the test broker's throw-away TLS CA.
-PACKAGES=(build-essential pkg-config librdkafka-dev libyaml-dev luarocks lua-busted
+PACKAGES=(build-essential pkg-config librdkafka-dev libyaml-dev libmsgpack-dev luarocks lua-busted
           default-jre-headless maven valgrind openssl)
 if installed libluajit-5.1-dev && installed luajit && ! installed libnginx-mod-http-lua \
    && [ "${1:-}" != nginx ]; then
@@ -31,7 +31,13 @@ fi
 # nginx 1.22 with lua-nginx-module 0.10.23, lua-resty-core, lua-resty-kafka (Debian's
 # lua-nginx-kafka), lua-socket and curl for the HTTP clients of the nginx specs, procps (pgrep),
 # wrk for the bench.
-[ "${1:-}" = nginx ] && PACKAGES+=(nginx libnginx-mod-http-lua lua-resty-core lua-nginx-kafka lua-socket wrk curl procps)
+# Other arguments: only those packages are checked (scripts/mariadb.sh: mariadb-server
+# lua-sql-mysql), so that a script's extra needs never touch the packages above.
+if [ "${1:-}" = nginx ]; then
+  PACKAGES+=(nginx libnginx-mod-http-lua lua-resty-core lua-nginx-kafka lua-socket wrk curl procps)
+elif [ $# -gt 0 ]; then
+  PACKAGES=("$@")
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done

@@ -69,7 +69,12 @@ fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn);
 /* Hands the queued librdkafka log lines to the Lua log sink (module _set_log_sink). */
 void lfk_serve_logs(lua_State *L);
 void lfk_open_hooks(lua_State *L);
-void lfk_push_consumer(lua_State *L, fk_consumer *c);
+/* Consumer group userdata: push one owning c; check the argument at idx (raises when it is
+   not one, or closed, naming fn). */
+void         lfk_push_consumer(lua_State *L, fk_consumer *c);
+fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn);
+
+void lfk_open_async_sql(lua_State *L);
 
 /* Pushes a new engine userdata owning e. */
 void lfk_push_engine(lua_State *L, fk_engine *e);

@@ -26,6 +26,14 @@ static consumer_ud *check_consumer(lua_State *L, const char *fn)
     return u;
 }
 
+fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn)
+{
+    consumer_ud *u = luaL_checkudata(L, idx, LFK_CONSUMER);
+    if (fk_consumer_is_closed(u->consumer))
+        luaL_error(L, "%s: kafka consumer group '%s' is closed", fn, fk_consumer_spec(u->consumer)->name);
+    return u->consumer;
+}
+
 static int consumer_get_name(lua_State *L)
 {
     consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);

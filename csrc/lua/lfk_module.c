@@ -195,5 +195,6 @@ int luaopen_fluxakafka_core(lua_State *L)
     lfk_open_admin(L);
     lfk_open_config(L);
     lfk_open_hooks(L);
+    lfk_open_async_sql(L);
     return 1;
 }

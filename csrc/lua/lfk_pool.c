@@ -638,6 +638,7 @@ static int pool_get_pool_options(lua_State *L)
                (o->delivery_timeout_ms > 0 ? o->delivery_timeout_ms : FK_DEFAULT_DELIVERY_TIMEOUT_MS) / 1000.0);
     set_number(L, t, "connect_timeout",
                (o->connect_timeout_ms > 0 ? o->connect_timeout_ms : FK_DEFAULT_CONNECT_TIMEOUT_MS) / 1000.0);
+    set_string(L, t, "partitioner", o->partitioner ? o->partitioner : FK_DEFAULT_PARTITIONER);
     if (o->sasl_mechanism != FK_SASL_NONE) {
         lua_newtable(L);
         set_string(L, t + 1, "mechanism", fk_sasl_mechanism_name(o->sasl_mechanism));

@@ -134,12 +134,12 @@ static void parse_tls(lua_State *L, int idx, fk_pool_options *o)
 
 static const char *const pool_option_names[] = {
     "client_id", "required_acks", "producer_linger", "max_buffered_records", "delivery_timeout",
-    "connect_timeout", "sasl", "tls", "ignored_topics", "ignored_consumer_groups", NULL
+    "connect_timeout", "sasl", "tls", "ignored_topics", "ignored_consumer_groups", "partitioner", NULL
 };
 /* the configuration document's names of the same options, for "did you mean" */
 static const char *const pool_option_yaml_names[] = {
     "clientID", "requiredAcks", "producerLingerMs", "maxBufferedRecords", "deliveryTimeoutMs",
-    "connectTimeoutMs", "saslMechanism", "tls", "ignoredTopics", "ignoredConsumerGroups", NULL
+    "connectTimeoutMs", "saslMechanism", "tls", "ignoredTopics", "ignoredConsumerGroups", "partitioner", NULL
 };
 
 /* Fills o from the options table at idx; raises on a wrong type or an unknown key. The
@@ -170,11 +170,17 @@ static void parse_pool_options(lua_State *L, int idx, fk_pool_options *o)
         else if (strcmp(k, "tls") == 0) parse_tls(L, v, o);
         else if (strcmp(k, "ignored_topics") == 0) lfk_check_string_array(L, v, &o->ignored_topics, "register_kafka: option 'ignored_topics'");
         else if (strcmp(k, "ignored_consumer_groups") == 0) lfk_check_string_array(L, v, &o->ignored_consumer_groups, "register_kafka: option 'ignored_consumer_groups'");
+        else if (strcmp(k, "partitioner") == 0) {
+            if (!fk_partitioner_valid(opt_string(L, v, fn, k)))
+                luaL_error(L, "%s: option 'partitioner' must be one of random, consistent, consistent_random, "
+                           "murmur2, murmur2_random, fnv1a, fnv1a_random, got '%s'", fn, lua_tostring(L, v));
+            fk_set_string(&o->partitioner, lua_tostring(L, v));
+        }
         else {
             const char *hint = fk_suggest(k, pool_option_names, pool_option_yaml_names);
             luaL_error(L, "%s: unknown option '%s'%s%s%s (known: client_id, required_acks, producer_linger, "
                        "max_buffered_records, delivery_timeout, connect_timeout, sasl, tls, "
-                       "ignored_topics, ignored_consumer_groups)", fn, k,
+                       "ignored_topics, ignored_consumer_groups, partitioner)", fn, k,
                        hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
         }
         lua_pop(L, 1);

@@ -1,0 +1,623 @@
+-- Async SQL flush against the real broker: the codec (Lua <-> Lua, Lua <-> Go with the
+-- msgpack library FluxaORM uses), keys on franz-go's partitions, the consume loop
+-- (dead letters, transient failures, crashes) and FluxaORM's consumer group name.
+local support = require "spec.support"
+local fk = require "fluxakafka"
+
+local unique = support.unique
+
+local function sh(cmd)
+  local f = assert(io.popen(cmd .. " 2>&1; echo \"exit=$?\""))
+  local out = f:read("*a")
+  f:close()
+  local status = tonumber(out:match("exit=(%d+)%s*$"))
+  return status == 0, out:gsub("exit=%d+%s*$", "")
+end
+
+local function write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function hex(s) return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
+local function unhex(s) return (s:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)) end
+
+-- The canonical dump of spec/go/async_sql_interop.go, written from Lua tables (decoded
+-- operations as well as the tables given to flush_async).
+local function num(x)
+  if type(x) == "cdata" then return "num:" .. tostring(x):gsub("U?LL$", "") end
+  if x == math.floor(x) and math.abs(x) < 1e15 then return ("num:%.0f"):format(x) end
+  return ("num:%.17g"):format(x)
+end
+
+local function value_dump(v)
+  if v == nil or v == fk.null then return "null" end
+  if type(v) == "string" then return "str:" .. hex(v) end
+  if type(v) == "boolean" then return v and "bool:1" or "bool:0" end
+  if type(v) == "number" or type(v) == "cdata" then return num(v) end
+  if type(v) == "table" and v.rfc3339 then return "time:" .. v.rfc3339 end
+  if type(v) == "table" and v.t then
+    if v.n then return "null" end
+    if v.t == "s" then return "str:" .. hex(v.v) end
+    if v.t == "b" then return "bool:" .. v.v end
+    if v.t == "t" then return "time:" .. v.v end
+    return num(tonumber(v.v) and #v.v < 16 and tonumber(v.v) or
+      (v.t == "u" and require("ffi").C.strtoull(v.v, nil, 10) or require("ffi").C.strtoll(v.v, nil, 10)))
+  end
+  error("cannot dump " .. tostring(v))
+end
+
+local function length(t) return t.n or table.maxn(t) end
+
+local function dump(op)
+  local out = { "pool=" .. hex(op.pool) }
+  for _, q in ipairs(op.queries) do
+    local line = "q=" .. hex(q.q)
+    for i = 1, length(q.p or {}) do line = line .. " " .. value_dump(q.p[i]) end
+    out[#out + 1] = line
+  end
+  if op.events == nil then out[#out + 1] = "events=nil" end
+  for _, e in ipairs(op.events or {}) do
+    local line = ("event ci=%s id=%s ft=%s"):format(num(e.ci or 0), num(e.id or 0), num(e.ft))
+    local cols = {}
+    for c in pairs(e.ch or {}) do cols[#cols + 1] = c end
+    table.sort(cols)
+    for _, c in ipairs(cols) do line = line .. " " .. hex(c) .. "=" .. value_dump(e.ch[c]) end
+    out[#out + 1] = line
+  end
+  if op.redis == nil then out[#out + 1] = "redis=nil" end
+  for _, r in ipairs(op.redis or {}) do
+    local line = ("redis p=%s c=%s"):format(hex(r.p), hex(r.c))
+    for i = 1, length(r.a or {}) do line = line .. " " .. value_dump(r.a[i]) end
+    out[#out + 1] = line
+  end
+  return table.concat(out, "|")
+end
+
+-- What the Lua side sends: every parameter type, values beyond 2^53, NULL in the middle
+-- and at the end of a parameter list, events with and without changes, Redis commands.
+local function lua_samples()
+  return {
+    { pool = "default", table = "users",
+      queries = {
+        { q = "INSERT INTO `users` (`ID`, `Name`, `Score`, `Flag`, `At`, `Note`) VALUES (?, ?, ?, ?, ?, ?)",
+          p = { 18446744073709551615ULL, "Zoë \"q\"\n\0x", -2.5, false, fk.sql_time("2024-02-29T23:59:58.000000001Z"), nil, n = 6 } },
+        { q = "UPDATE `users` SET `Big` = ?, `Neg` = ?, `Small` = ? WHERE `ID` = ?",
+          p = { 9223372036854775807LL, fk.sql_int("-9223372036854775808"), 42, fk.sql_uint("7") } },
+        { q = "UPDATE `users` SET `F` = ?, `T` = ?", p = { fk.sql_float(3), fk.sql_time(1700000000.5) } },
+      },
+      events = { { ci = 3, id = 9007199254740993ULL, ft = 2, ch = { Name = "ann", Note = fk.null, Score = 1.25 } },
+                 { ci = 0, id = 7, ft = 3 } },
+      redis = { { p = "default", c = "del", a = { "u:7", 5, fk.null, true, 0.5, -3 } } } },
+    { pool = "logs", table = "audit", queries = { { q = "DELETE FROM `audit` WHERE `ID` = ?", p = { 1 } } } },
+  }
+end
+
+-- Builds (once per source version) the Go side in a temporary module outside the checkout.
+local go_binary
+local function go_interop()
+  if go_binary then return go_binary end
+  local src = assert(io.open("spec/go/async_sql_interop.go")):read("*a")
+  local ok, sum = sh("md5sum spec/go/async_sql_interop.go")
+  assert(ok, sum)
+  local dir = (os.getenv("TMPDIR") or "/tmp") .. "/fluxakafka-go-interop-" .. sum:match("^(%x+)")
+  local bin = dir .. "/interop"
+  if not io.open(bin) then
+    assert(sh("mkdir -p " .. dir))
+    write_file(dir .. "/main.go", src)
+    write_file(dir .. "/go.mod", "module fluxakafka/interop\n\ngo 1.21\n")
+    local built, out = sh("cd " .. dir .. " && go get github.com/shamaton/msgpack@v1.2.1 github.com/twmb/franz-go/pkg/kgo@v1.22.3"
+      .. " && go build -o interop.tmp . && mv interop.tmp interop")
+    assert(built, "building the Go interop program failed (is the Go module proxy reachable?):\n" .. out)
+  end
+  go_binary = bin
+  return bin
+end
+
+local function run_go(args, input)
+  local path = os.tmpname()
+  write_file(path, input or "")
+  local ok, out = sh(go_interop() .. " " .. args .. " < " .. path)
+  os.remove(path)
+  assert(ok, out)
+  return out
+end
+
+local function lines(text)
+  local t = {}
+  for l in text:gmatch("[^\n]+") do t[#t + 1] = l end
+  return t
+end
+
+local has_go = sh("command -v go >/dev/null")
+local function go_it(name, fn)
+  if has_go then it(name, fn) else pending(name .. " (needs go on PATH)") end
+end
+
+describe("async SQL codec", function()
+  it("decodes what it encodes, one record per pool and table, keyed by table", function()
+    local ops = lua_samples()
+    -- two more operations for users: the same record, queries appended in order
+    ops[3] = { pool = "default", table = "users", queries = { { q = "SELECT 3" } } }
+    ops[4] = { pool = "other", table = "users", queries = { { q = "SELECT 4" } } }
+    ops[5] = { pool = "default", queries = { { q = "SELECT 5" } }, events = {} }
+    local records = fk.encode_async_sql(ops)
+    assert.are.same({ "users", "audit", "users", "default" },
+      { records[1].key, records[2].key, records[3].key, records[4].key })
+    assert.are.equal(4, #records)
+    local first = assert(fk.decode_async_sql(records[1].value))
+    assert.are.equal(4, #first.queries)
+    assert.are.equal("SELECT 3", first.queries[4].q)
+    local expected = lua_samples()[1]
+    expected.queries[4] = { q = "SELECT 3" }
+    assert.are.equal(dump(expected), dump(first))
+    assert.are.equal(dump(lua_samples()[2]), dump(assert(fk.decode_async_sql(records[2].value))))
+    local last = assert(fk.decode_async_sql(records[4].value))
+    assert.are.same({}, last.events)
+    assert.is_nil(last.redis)
+  end)
+
+  it("gives integers beyond 2^53 as int64/uint64 cdata and smaller ones as numbers", function()
+    local ffi = require "ffi"
+    local op = assert(fk.decode_async_sql(fk.encode_async_sql(lua_samples())[1].value))
+    local p = op.queries[2].p
+    assert.is_true(ffi.istype("int64_t", p[1]))
+    assert.are.equal("9223372036854775807LL", tostring(p[1]))
+    assert.are.equal("-9223372036854775808LL", tostring(p[2]))
+    assert.are.equal(42, p[3])
+    assert.are.equal(7, p[4])
+    assert.is_true(ffi.istype("uint64_t", op.queries[1].p[1]))
+    assert.are.equal("9007199254740993ULL", tostring(op.events[1].id))
+    assert.are.equal(fk.null, op.queries[1].p[6])
+    assert.are.equal(6, #op.queries[1].p)
+    assert.are.equal("2024-02-29T23:59:58.000000001Z", op.queries[1].p[5].rfc3339)
+    assert.are.equal("2023-11-14T22:13:20.5Z", tostring(op.queries[3].p[2]))
+    assert.are.near(1700000000.5, op.queries[3].p[2].time, 1e-6)
+    -- a time another writer sent with an offset arrives in UTC
+    local offset = assert(fk.decode_async_sql("\x82\xa4pool\xa1d\xa7queries\x91\x82\xa1q\xa1x\xa1p\x91" ..
+      "\x82\xa1t\xa1t\xa1v\xb92024-01-01T01:00:00+01:00"))
+    assert.are.equal(fk.sql_time("2024-01-01T00:00:00Z"), offset.queries[1].p[1])
+    assert.are.equal(1704067200, offset.queries[1].p[1].time)
+  end)
+
+  it("names the operation and the field of bad input", function()
+    local function fails(ops, pattern)
+      local ok, err = pcall(fk.encode_async_sql, ops)
+      assert.is_false(ok)
+      assert.matches(pattern, err, 1, true)
+    end
+    fails({ { pool = "d", queries = {} }, { pool = "d", queries = { { q = "x", p = { {} } } } } },
+      "ops[2].queries[1].p[1]: a table parameter must be")
+    fails({ { pool = "d", queries = { { q = "x", p = { print } } } } }, "ops[1].queries[1].p[1]: unsupported parameter type function")
+    fails({ { pool = "d", queries = { { q = "x", p = { 0 / 0 } } } } }, "ops[1].queries[1].p[1]:")
+    fails({ { pool = "d", queries = { { q = "x", p = { { t = "i", v = "1.5" } } } } } }, "ops[1].queries[1].p[1]: value '1.5' of type 'i' is not a decimal integer")
+    fails({ { pool = "d", queries = { { q = "x", p = { { t = "u", v = "18446744073709551616" } } } } } }, "out of the uint64 range")
+    fails({ { pool = "d", queries = { { q = "x", p = { { time = "yesterday" } } } } } }, "ops[1].queries[1].p[1]: 'yesterday' is not an RFC 3339 time")
+    fails({ { pool = "d", queries = { { sql = "x" } } } }, "ops[1].queries[1]: unknown field 'sql'")
+    fails({ { pool = "d", queries = { { q = 5 } } } }, "ops[1].queries[1]: field 'q' (the SQL text) must be a string")
+    fails({ { table = "t", queries = {} } }, "ops[1]: field 'pool'")
+    fails({ { pool = "d" } }, "ops[1]: field 'queries' is required")
+    fails({ { pool = "d", queries = {}, events = { { ci = 1, id = -1, ft = 1 } } } }, "ops[1].events[1].id: expected a non-negative integer")
+    fails({ { pool = "d", queries = {}, events = { { ci = 1, id = 1, ft = 9 } } } }, "ops[1].events[1].ft: must be 1 (insert), 2 (update) or 3 (delete)")
+    fails({ { pool = "d", queries = {}, events = { { ci = 1, id = 1, ft = 1, ch = { x = print } } } } }, "ops[1].events[1].ch.x: unsupported parameter type")
+    fails({ { pool = "d", queries = {}, redis = { { p = "r", c = "set", a = { {} } } } } }, "ops[1].redis[1].a[1]: a Redis argument must be")
+    fails({ { pool = "d", queries = {}, redis = { { c = "set" } } } }, "ops[1].redis[1]: field 'p' (the Redis pool) must be a string")
+    assert.has_error(function() fk.sql_int("12a") end, "sql_int: value '12a' of type 'i' is not a decimal integer")
+    assert.has_error(function() fk.sql_time({}) end, "sql_time: argument #1 must be unix seconds or an RFC 3339 string, got table")
+  end)
+
+  it("refuses values that are not its records, saying why", function()
+    local function bad(value, pattern)
+      local op, err, code = fk.decode_async_sql(value)
+      assert.is_nil(op)
+      assert.are.equal("_BAD_MSG", code)
+      assert.matches(pattern, err, 1, true)
+    end
+    bad("", "the value is empty")
+    bad("not msgpack at all", "async SQL record cannot be decoded")
+    bad("\x81\xa4pool", "truncated")
+    bad("\x92\x01\x02", "not a msgpack map")
+    bad("\x81\xa7queries\x90", "the key 'pool' is missing")
+    -- a parameter whose text does not fit its type
+    bad("\x82\xa4pool\xa1d\xa7queries\x91\x82\xa1q\xa1x\xa1p\x91\x82\xa1t\xa1i\xa1v\xa3abc",
+      "queries[1].p[1]: parameter value 'abc' of type 'i' is not a decimal integer")
+  end)
+
+  it("answers every corrupted record with an operation or _BAD_MSG", function()
+    local value = fk.encode_async_sql(lua_samples())[1].value
+    local decoded, refused = 0, 0
+    local seed = 12345
+    local function random(n)   -- a fixed sequence, the same on every run
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    for _ = 1, 3000 do
+      local bytes = { value:byte(1, -1) }
+      for _ = 1, random(4) do bytes[random(#bytes)] = random(256) - 1 end
+      local cut = random(8) == 1 and random(#bytes) or #bytes
+      local op, err, code = fk.decode_async_sql(string.char(unpack(bytes, 1, cut)))
+      if op then
+        assert.is_string(op.pool)
+        decoded = decoded + 1
+      else
+        assert.are.equal("_BAD_MSG", code, err)
+        refused = refused + 1
+      end
+    end
+    assert.is_true(decoded > 0 and refused > 0, decoded .. " decoded, " .. refused .. " refused")
+  end)
+
+  it("reads keys with and without FluxaORM's ',omitempty' suffix", function()
+    -- {pool="d", queries=[{q="x", p=[{t="s", v="a"}]}], events=[...]} spelled both ways
+    local plain = "\x83\xa4pool\xa1d\xa7queries\x91\x82\xa1q\xa1x\xa1p\x91\x82\xa1t\xa1s\xa1v\xa1a" ..
+      "\xa6events\x91\x83\xa2ci\x01\xa2id\x02\xa2ft\x01"
+    local op = assert(fk.decode_async_sql(plain))
+    assert.are.same({ "a" }, op.queries[1].p)
+    assert.are.same({ { ci = 1, id = 2, ft = 1 } }, op.events)
+    local tagged = assert(fk.encode_async_sql({ { pool = "d", queries = { { q = "x", p = { "a" } } },
+      events = { { ci = 1, id = 2, ft = 1 } } } })[1].value)
+    assert.truthy(tagged:find("events,omitempty", 1, true))
+    assert.truthy(tagged:find("v,omitempty", 1, true))
+    assert.are.same(op, assert(fk.decode_async_sql(tagged)))
+  end)
+
+  go_it("decodes what FluxaORM's msgpack library encodes, value for value", function()
+    local out = lines(run_go("encode"))
+    assert.is_true(#out >= 4 and #out % 2 == 0, table.concat(out, "\n"))
+    for i = 1, #out, 2 do
+      local op = assert(fk.decode_async_sql(unhex(out[i])))
+      assert.are.equal(out[i + 1], dump(op))
+    end
+  end)
+
+  go_it("writes what FluxaORM's msgpack library decodes, value for value", function()
+    local records = fk.encode_async_sql(lua_samples())
+    local input = {}
+    for i, r in ipairs(records) do input[i] = hex(r.value) end
+    local got = lines(run_go("decode", table.concat(input, "\n") .. "\n"))
+    local samples = lua_samples()
+    assert.are.equal(#samples, #got)
+    for i, op in ipairs(samples) do assert.are.equal(dump(op), got[i]) end
+  end)
+end)
+
+describe("async SQL flush and consume", function()
+  local engine, ctx, pool, topic, dead, group
+  local opened = {}
+  local function consumer(options)
+    local c = assert(ctx:get_async_sql_consumer(options or { group = group, topic = topic,
+      dead_letter_topic = dead, session_timeout = 6 }))
+    opened[#opened + 1] = c
+    return c
+  end
+
+  before_each(function()
+    topic, dead, group = unique("asql"), unique("asql-dead"), unique("asql-group")
+    local r = fk.new_registry()
+    r:register_kafka(support.brokers, "events")
+    r:register_async_flush("events", { topic_partitions = 1 })
+    r:register_kafka_consumer_group(fk.new_kafka_consumer_group(group .. "-dead", "events"):topics(dead))
+    engine = assert(r:validate())
+    ctx = engine:new_context()
+    pool = engine:kafka("events")
+  end)
+  after_each(function()
+    for _, c in ipairs(opened) do c:close() end
+    opened = {}
+    engine:close()
+  end)
+
+  -- Consumes until `want` operations were handled (or 30 s passed); returns them.
+  local function consume_all(c, want, handler)
+    local got, deadline = {}, os.time() + 30
+    while #got < want and os.time() <= deadline do
+      assert(c:consume(100, 0.5, function(op, rec)
+        got[#got + 1] = { op = op, rec = rec }
+        if handler then return handler(op, rec) end
+        return true
+      end))
+    end
+    return got
+  end
+
+  it("delivers flushed operations to the handler as they were given", function()
+    local ops = lua_samples()
+    assert.is_true(ctx:flush_async(ops, { topic = topic }))
+    local got = consume_all(consumer(), 2)
+    assert.are.equal(2, #got)
+    assert.are.equal("users", got[1].rec.key)
+    assert.are.equal(topic, got[1].rec.topic)
+    assert.are.equal(dump(ops[1]), dump(got[1].op))
+    assert.are.equal(dump(ops[2]), dump(got[2].op))
+    -- committed: the group's next client has nothing left to read
+    opened[1]:close()
+    local again = consumer()
+    local seen = 0
+    for _ = 1, 6 do
+      assert(again:consume(100, 0.5, function() seen = seen + 1; return true end))
+    end
+    assert.are.equal(0, seen)
+  end)
+
+  it("dead-letters undecodable records and permanent failures with the same key, value and an error header", function()
+    assert(pool:produce_sync({ topic = topic, key = "poison", value = "\xc1 not msgpack" }))
+    assert.is_true(ctx:flush_async({
+      { pool = "default", table = "bad", queries = { { q = "INSERT INTO nowhere VALUES (1)" } } },
+      { pool = "default", table = "good", queries = { { q = "SELECT 1" } } },
+    }, { topic = topic }))
+    local handled = {}
+    local got = consume_all(consumer(), 2, function(op, rec)
+      handled[#handled + 1] = rec.key
+      if rec.key == "bad" then return nil, "Table 'nowhere' doesn't exist", "permanent" end
+      return true
+    end)
+    assert.are.same({ "bad", "good" }, handled)
+    assert.are.equal(2, #got)
+    local cg = assert(pool:consumer_group(group .. "-dead"))
+    finally(function() cg:close() end)
+    local letters = support.consume(cg, 2)
+    assert.are.equal(2, #letters)
+    assert.are.equal("poison", letters[1].key)
+    assert.are.equal("\xc1 not msgpack", letters[1].value)
+    assert.are.equal("error", letters[1].headers[1].key)
+    assert.matches("cannot be decoded", letters[1].headers[1].value, 1, true)
+    assert.are.equal("bad", letters[2].key)
+    assert.are.same(assert(fk.decode_async_sql(letters[2].value)).queries, { { q = "INSERT INTO nowhere VALUES (1)", p = {} } })
+    assert.are.same({ { key = "error", value = "Table 'nowhere' doesn't exist" } }, letters[2].headers)
+  end)
+
+  it("delivers a transiently failed record again, with the records after it, and commits those before it", function()
+    local ops = {}
+    for i = 1, 5 do ops[i] = { pool = "default", table = "t" .. i, queries = { { q = "SELECT " .. i } } } end
+    assert.is_true(ctx:flush_async(ops, { topic = topic }))
+    local c = consumer()
+    local seen, failed_once = {}, false
+    local deadline = os.time() + 30
+    local result, err, kind
+    -- up to the transient failure of t3 (the batch may arrive in pieces)
+    repeat
+      result, err, kind = c:consume(100, 0.5, function(_, rec)
+        seen[#seen + 1] = rec.key
+        if rec.key == "t3" and not failed_once then
+          failed_once = true
+          return nil, "deadlock found", "transient"
+        end
+        return true
+      end)
+    until result == nil or os.time() > deadline
+    assert.is_nil(result)
+    assert.are.equal("deadlock found", err)
+    assert.are.equal("transient", kind)
+    assert.are.same({ "t1", "t2", "t3" }, seen)
+    -- the same client reads t3 again, then t4 and t5
+    local rest = consume_all(c, 3)
+    assert.are.same({ "t3", "t4", "t5" }, { rest[1].rec.key, rest[2].rec.key, rest[3].rec.key })
+    -- and a handler that raises stops the batch the same way before the error propagates
+    assert.is_true(ctx:flush_async({ { pool = "default", table = "t6", queries = { { q = "SELECT 6" } } } }, { topic = topic }))
+    local raised
+    deadline = os.time() + 30
+    repeat
+      local ok, e = pcall(c.consume, c, 100, 0.5, function() error("handler crashed") end)
+      if not ok then raised = e end
+    until raised or os.time() > deadline
+    assert.matches("handler crashed", raised)
+    local again = consume_all(c, 1)
+    assert.are.equal("t6", again[1].rec.key)
+  end)
+
+  it("stops like a transient failure when a dead letter cannot be written, and reopens the group when it cannot seek", function()
+    assert.is_true(ctx:flush_async({
+      { pool = "default", table = "a", queries = { { q = "SELECT 1" } } },
+      { pool = "default", table = "b", queries = { { q = "SELECT 2" } } },
+    }, { topic = topic }))
+    local c = consumer({ group = group, topic = topic, dead_letter_topic = "not a topic", session_timeout = 6 })
+    local function permanent_b(_, rec)
+      if rec.key == "b" then return nil, "no such table", "permanent" end
+      return true
+    end
+    local result, err, code
+    local deadline = os.time() + 30
+    repeat result, err, code = c:consume(100, 0.5, permanent_b) until result == nil or os.time() > deadline
+    assert.is_nil(result)
+    assert.matches("dead-lettering the record at " .. topic .. " [0] offset 1 failed: produce to 'not a topic' failed", err, 1, true)
+    assert.are.equal("INVALID_TOPIC_EXCEPTION", code)
+    -- b comes again (a was committed); this time seeking back fails, so the group is reopened
+    local core = fk._private.core
+    local seek = core._consumer_seek
+    core._consumer_seek = function() return nil, "seek refused", "_STATE" end
+    finally(function() core._consumer_seek = seek end)
+    local keys = {}
+    deadline = os.time() + 30
+    repeat
+      result = c:consume(100, 0.5, function(_, rec)
+        keys[#keys + 1] = rec.key
+        return nil, "try later", "transient"
+      end)
+    until result == nil or os.time() > deadline
+    assert.are.same({ "b" }, keys)
+    core._consumer_seek = seek
+    local got = consume_all(c, 1)
+    assert.are.equal("b", got[1].rec.key)
+  end)
+
+  it("delivers again what a crashed process handled but did not commit", function()
+    assert.is_true(ctx:flush_async({ { pool = "default", table = "crash", queries = { { q = "SELECT 1" } } } }, { topic = topic }))
+    local script = os.tmpname()
+    write_file(script, ([[
+      local fk = require "fluxakafka"
+      local r = fk.new_registry()
+      r:register_kafka({ %q }, "events")
+      r:register_async_flush("events")
+      local engine = assert(r:validate())
+      local c = assert(engine:new_context():get_async_sql_consumer({ group = %q, topic = %q, session_timeout = 6 }))
+      local deadline = os.time() + 30
+      while os.time() < deadline do
+        c:consume(10, 0.5, function(op, rec)
+          io.stdout:write("handled ", rec.key, "\n")
+          io.stdout:flush()
+          os.exit(3)   -- dies between handling and committing
+        end)
+      end
+      os.exit(4)
+    ]]):format(support.brokers[1], group, topic))
+    local _, out = sh("luajit " .. script)
+    os.remove(script)
+    assert.matches("handled crash", out, 1, true)
+    local got = consume_all(consumer(), 1)
+    assert.are.equal("crash", got[1].rec.key)
+  end)
+
+  it("fails with nil, err, code when the topic cannot be written and raises on misuse", function()
+    local ok, err, code = ctx:flush_async({ { pool = "d", queries = {} } }, { topic = "bad topic name" })
+    assert.is_nil(ok)
+    assert.matches("^flush_async: produce to 'bad topic name' failed", err)
+    assert.are.equal("INVALID_TOPIC_EXCEPTION", code)
+    assert.has_error(function() ctx:flush_async("x") end, "flush_async: argument #1 'ops' must be an array of operations")
+    assert.has_error(function() ctx:flush_async({}, { topics = "x" }) end, "flush_async: unknown option 'topics'")
+    assert.is_true(ctx:flush_async({}))
+    local c = consumer()
+    assert.has_error(function() c:consume(10, 0.1) end, "consume: argument #3 'handler' must be a function(op, record)")
+    assert.has_error(function() c:consume(0, 0.1, print) end, "consume: argument #1 'count' must be a positive integer")
+    c:close()
+    c:close()
+    assert.has_error(function() c:consume(1, 0, print) end, "consume: the async SQL consumer is closed")
+    local r = fk.new_registry()
+    r:register_kafka(support.brokers, "plain")
+    local e = assert(r:validate())
+    finally(function() e:close() end)
+    assert.has_error(function() e:new_context():flush_async({}) end,
+      "flush_async: async flush is not registered (call registry:register_async_flush(pool, options) first)")
+  end)
+
+  it("uses FluxaORM's topic by default", function()
+    local key = unique("default-topic")
+    assert.is_true(ctx:flush_async({ { pool = "default", table = key, queries = { { q = "SELECT 1" } } } }))
+    -- a group of its own on the shared topic: only this run's record is looked at
+    local c = consumer({ group = unique("asql-default"), session_timeout = 6 })
+    assert.are.equal(fk.ASYNC_SQL_TOPIC_NAME, c.topic)
+    local found, deadline = nil, os.time() + 30
+    while not found and os.time() <= deadline do
+      assert(c:consume(1000, 0.5, function(op, rec)
+        if rec.key == key then found = op end
+        return true
+      end))
+    end
+    assert.truthy(found)
+    assert.are.equal("SELECT 1", found.queries[1].q)
+  end)
+end)
+
+describe("async SQL keys and partitions", function()
+  local engines = {}
+  after_each(function()
+    for _, e in ipairs(engines) do e:close() end
+    engines = {}
+  end)
+  local function engine_with(options, setup)
+    local r = fk.new_registry()
+    r:register_kafka(support.brokers, "events", options)
+    if setup then setup(r) end
+    local e = assert(r:validate())
+    engines[#engines + 1] = e
+    return e
+  end
+
+  -- The partition each key's record landed on, as the broker acknowledged it.
+  local function delivered_partitions(pool, topic, keys)
+    local parts = {}
+    for i, key in ipairs(keys) do
+      pool:produce({ topic = topic, key = key, value = "v" }, function(rec, err)
+        assert(not err, err)
+        parts[i] = rec.partition
+      end)
+    end
+    assert(pool:flush(30))
+    return parts
+  end
+
+  go_it("puts keyed records on the partitions franz-go's default partitioner chooses (murmur2)", function()
+    local topic = unique("asql-parts")
+    local e = engine_with(nil, function(r) r:register_kafka_topic(fk.new_kafka_topic(topic, "events"):partitions(6)) end)
+    local ctx = e:new_context()
+    for _, a in ipairs(assert(fk.get_kafka_alters(ctx))) do
+      if a.kind == "create_topic" and a.topic == topic then assert(a:exec(ctx)) end
+    end
+    local keys = {}
+    for i = 1, 1000 do keys[i] = (i % 3 == 0 and "user:" or "table_") .. i .. (i % 7 == 0 and "\0\255" or "") end
+    assert.are.equal("murmur2_random", e:kafka("events"):get_pool_options().partitioner)
+    local ours = delivered_partitions(e:kafka("events"), topic, keys)
+    local theirs = lines(run_go("partitions 6", table.concat(keys, "\n") .. "\n"))
+    assert.are.equal(1000, #theirs)
+    local used = {}
+    for i = 1, 1000 do
+      assert.are.equal(tonumber(theirs[i]), ours[i], "key " .. keys[i])
+      used[ours[i]] = true
+    end
+    for p = 0, 5 do assert.is_true(used[p], "partition " .. p .. " unused") end
+
+    -- another partitioner, by option, moves keys elsewhere
+    local other = engine_with({ partitioner = "consistent" })
+    assert.are.equal("consistent", other:kafka("events"):get_pool_options().partitioner)
+    local moved = 0
+    for i, p in ipairs(delivered_partitions(other:kafka("events"), topic, keys)) do
+      if p ~= ours[i] then moved = moved + 1 end
+    end
+    assert.is_true(moved > 300, "only " .. moved .. " keys moved")
+  end)
+
+  it("accepts librdkafka's partitioner names as an option and a YAML key, and refuses others", function()
+    for _, name in ipairs({ "random", "consistent", "consistent_random", "murmur2", "murmur2_random", "fnv1a", "fnv1a_random" }) do
+      assert.are.equal(name, engine_with({ partitioner = name }):kafka("events"):get_pool_options().partitioner)
+    end
+    assert.has_error(function() engine_with({ partitioner = "crc" }) end,
+      "register_kafka: option 'partitioner' must be one of random, consistent, consistent_random, murmur2, murmur2_random, fnv1a, fnv1a_random, got 'crc'")
+    local r = fk.new_registry()
+    assert(r:init_by_yaml("p:\n  kafka:\n    brokers: [\"127.0.0.1:9092\"]\n    partitioner: fnv1a\n"))
+    local e = assert(r:validate())
+    engines[#engines + 1] = e
+    assert.are.equal("fnv1a", e:kafka("p"):get_pool_options().partitioner)
+    local ok, err = fk.new_registry():init_by_yaml("p:\n  kafka:\n    brokers: [a]\n    partitioner: nope\n")
+    assert.is_nil(ok)
+    assert.matches("p.kafka.partitioner: unknown partitioner", err, 1, true)
+  end)
+end)
+
+describe("async SQL consumer group", function()
+  it("is FluxaORM's _fluxa_async_sql, never planned for deletion once register_async_flush was called", function()
+    assert.are.equal("_fluxa_async_sql", fk.ASYNC_SQL_CONSUMER_GROUP_NAME)
+    local function plan(with_async)
+      local r = fk.new_registry()
+      r:register_kafka(support.brokers, "events")
+      if with_async then r:register_async_flush("events", { topic_partitions = 1 }) end
+      local e = assert(r:validate())
+      local alters = assert(fk.get_kafka_alters(e:new_context()))
+      e:close()
+      for _, a in ipairs(alters) do
+        if a.kind == "delete_group" and a.group == fk.ASYNC_SQL_CONSUMER_GROUP_NAME then return true end
+      end
+      return false
+    end
+    local r = fk.new_registry()
+    r:register_kafka(support.brokers, "events")
+    r:register_async_flush("events", { topic_partitions = 1 })
+    local engine = assert(r:validate())
+    finally(function() engine:close() end)
+    -- a member of the group, as a FluxaORM service's consumer would be
+    local c = assert(engine:new_context():get_async_sql_consumer({ session_timeout = 6 }))
+    finally(function() c:close() end)
+    assert.are.equal(fk.ASYNC_SQL_CONSUMER_GROUP_NAME, c:get_name())
+    assert.are.equal(fk.ASYNC_SQL_CONSUMER_GROUP_NAME, c:get_consumer_group():get_name())
+    -- the group exists on the broker: a registry without async flush would delete it
+    local deadline = os.time() + 30
+    while not plan(false) and os.time() <= deadline do
+      c:get_consumer_group():poll_fetches(0.2, 1)   -- joins; handles nothing, commits nothing
+    end
+    assert.is_true(plan(false), "the group never appeared on the broker")
+    assert.is_false(plan(true))
+    -- and pool:consumer_group knows the group too, as FluxaORM's ConsumerGroup does
+    local cg = assert(engine:kafka("events"):consumer_group(fk.ASYNC_SQL_CONSUMER_GROUP_NAME))
+    assert.are.same({ fk.ASYNC_SQL_TOPIC_NAME }, cg:get_settings().topics)
+    cg:close()
+  end)
+end)
