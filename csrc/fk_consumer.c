@@ -252,9 +252,20 @@ static void *check_thread_main(void *arg)
     return NULL;
 }
 
+static fk_consumer *check_on_thread(fk_consumer *c, fk_error *err);
+
 fk_consumer *fk_consumer_new_async(fk_pool *p, const char *group_name, fk_error *err)
 {
-    fk_consumer *c = consumer_create(p, group_name, err);
+    return check_on_thread(consumer_create(p, group_name, err), err);
+}
+
+fk_consumer *fk_consumer_open_async(fk_pool *p, const fk_group_spec *g, fk_error *err)
+{
+    return check_on_thread(consumer_client(p, g, err), err);
+}
+
+static fk_consumer *check_on_thread(fk_consumer *c, fk_error *err)
+{
     if (!c) return NULL;
     if (pthread_create(&c->check_thread, NULL, check_thread_main, c) != 0) {
         fk_error_set(err, "_FAIL", "consumer_group: cannot start the connection check thread");
@@ -411,15 +422,21 @@ int fk_consumer_commit(fk_consumer *c, fk_error *err)
     return 1;
 }
 
-int fk_consumer_commit_begin(fk_consumer *c, fk_error *err)
+static rd_kafka_topic_partition_list_t *offset_list(const fk_partition_offset *list, size_t n);
+
+int fk_consumer_commit_begin(fk_consumer *c, const fk_partition_offset *list, size_t n, fk_error *err)
 {
+    rd_kafka_topic_partition_list_t *offsets = NULL;
     rd_kafka_resp_err_t e;
     if (!usable(c, err)) return 0;
+    if (list && n == 0) return 1;
     if (!c->commit_queue && !(c->commit_queue = rd_kafka_queue_new(c->rk))) {
         fk_error_set(err, "_NO_MEMORY", "commit of kafka consumer group '%s': out of memory", c->spec.name);
         return 0;
     }
-    e = rd_kafka_commit_queue(c->rk, NULL, c->commit_queue, NULL, NULL);
+    if (list) offsets = offset_list(list, n);
+    e = rd_kafka_commit_queue(c->rk, offsets, c->commit_queue, NULL, NULL);
+    if (offsets) rd_kafka_topic_partition_list_destroy(offsets);
     if (e == RD_KAFKA_RESP_ERR__NO_OFFSET) return 1;   /* nothing new to commit */
     if (e) {
         fk_error_set_rd(err, e, "commit of kafka consumer group '%s' failed", c->spec.name);

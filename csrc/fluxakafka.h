@@ -369,6 +369,8 @@ fk_consumer *fk_consumer_new_async(fk_pool *p, const char *group_name, fk_error 
 int fk_consumer_ready(fk_consumer *c, fk_error *err);
 /* The same for a group specification that need not be registered (copied). */
 fk_consumer *fk_consumer_open(fk_pool *p, const fk_group_spec *g, fk_error *err);
+/* fk_consumer_open with the connection check on a thread (see fk_consumer_ready). */
+fk_consumer *fk_consumer_open_async(fk_pool *p, const fk_group_spec *g, fk_error *err);
 const fk_group_spec *fk_consumer_spec(const fk_consumer *c);
 void *fk_consumer_rd_kafka(fk_consumer *c);   /* rd_kafka_t*, NULL once closed */
 
@@ -378,16 +380,19 @@ fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records,
                              fk_error *err);
 /* Commits the offsets of every record handed out by fk_consumer_poll (synchronous). */
 int  fk_consumer_commit(fk_consumer *c, fk_error *err);
-/* The same commit without waiting: begin sends it, poll returns -1 while the broker has not
+/* A commit without waiting: begin sends it (list NULL: what poll handed out, as
+   fk_consumer_commit; else exactly those n offsets), poll returns -1 while the broker has not
    answered every commit begun, then 1, or 0 with err for the first failure. */
-int  fk_consumer_commit_begin(fk_consumer *c, fk_error *err);
+typedef struct fk_partition_offset fk_partition_offset;
+int  fk_consumer_commit_begin(fk_consumer *c, const fk_partition_offset *list, size_t n,
+                              fk_error *err);
 int  fk_consumer_commit_poll(fk_consumer *c, fk_error *err);
 /* A partition's position: the offset of the next record to read. */
-typedef struct fk_partition_offset {
+struct fk_partition_offset {
     const char *topic;
     int32_t     partition;
     int64_t     offset;
-} fk_partition_offset;
+};
 /* Commits exactly these offsets (synchronous), whatever poll handed out. */
 int  fk_consumer_commit_offsets(fk_consumer *c, const fk_partition_offset *list, size_t n,
                                 fk_error *err);

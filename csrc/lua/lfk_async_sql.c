@@ -855,7 +855,8 @@ static int async_flush_pool(lua_State *L)
     return 1;
 }
 
-/* _async_sql_open_consumer(engine, group, topic [, session_timeout_s]) -> consumer group | nil, err, code */
+/* _async_sql_open_consumer(engine, group, topic [, session_timeout_s [, async]]) -> consumer
+   group | nil, err, code; with async the connection check runs on a thread (cg:_ready()) */
 static int async_sql_open_consumer(lua_State *L)
 {
     fk_engine *e = lfk_check_engine(L, 1, "get_async_sql_consumer");
@@ -870,7 +871,7 @@ static int async_sql_open_consumer(lua_State *L)
         return luaL_error(L, "get_async_sql_consumer: out of memory");
     if (!lua_isnoneornil(L, 4))
         spec.session_timeout_ms = (int)lfk_check_seconds_ms(L, 4, "get_async_sql_consumer: option 'session_timeout'");
-    c = fk_consumer_open(p, &spec, &err);
+    c = lua_toboolean(L, 5) ? fk_consumer_open_async(p, &spec, &err) : fk_consumer_open(p, &spec, &err);
     fk_group_spec_clear(&spec);
     if (!c) return lfk_push_error(L, &err);
     lfk_push_consumer(L, c);
@@ -900,14 +901,17 @@ static fk_partition_offset *check_offsets(lua_State *L, int idx, const char *fn,
     return list;
 }
 
-/* _consumer_commit_offsets(cg, list) -> true | nil, err, code */
+/* _consumer_commit_offsets(cg, list [, async]) -> true | nil, err, code; with async the
+   commit is only sent (cg:_commit_poll() tells when the broker answered) */
 static int consumer_commit_offsets(lua_State *L)
 {
     fk_consumer *c = lfk_check_consumer(L, 1, "commit_offsets");
     size_t n;
     fk_partition_offset *list = check_offsets(L, 2, "commit_offsets", &n);
     fk_error err;
-    if (!fk_consumer_commit_offsets(c, list, n, &err)) return lfk_push_error(L, &err);
+    int ok = lua_toboolean(L, 3) ? fk_consumer_commit_begin(c, list, n, &err)
+                                 : fk_consumer_commit_offsets(c, list, n, &err);
+    if (!ok) return lfk_push_error(L, &err);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -122,7 +122,7 @@ static int consumer_commit_begin(lua_State *L)
 {
     consumer_ud *u = check_consumer(L, "commit_uncommitted_offsets");
     fk_error err;
-    if (!fk_consumer_commit_begin(u->consumer, &err)) return lfk_push_error(L, &err);
+    if (!fk_consumer_commit_begin(u->consumer, NULL, 0, &err)) return lfk_push_error(L, &err);
     lua_pushboolean(L, 1);
     return 1;
 }

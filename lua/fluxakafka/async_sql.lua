@@ -18,6 +18,15 @@ local unpack = unpack or table.unpack
 
 local PRODUCE_CHUNK = 1000   -- records per produce_sync call (keeps unpack within Lua's limits)
 
+-- The two calls that wait for a broker; fluxakafka.nginx replaces them with ones that yield.
+function M.open_group(core, engine, group, topic, session_timeout)
+  return core._async_sql_open_consumer(engine, group, topic, session_timeout)
+end
+
+function M.commit_offsets(core, cg, offsets)
+  return core._consumer_commit_offsets(cg, offsets)
+end
+
 function M.install(fk, core, Context)
   local null = core.null
 
@@ -166,8 +175,7 @@ function M.install(fk, core, Context)
   function Consumer:_group()
     if self.closed then error("consume: the async SQL consumer is closed", 3) end
     if not self.cg then
-      local cg, err, code = core._async_sql_open_consumer(self.engine, self.group, self.topic,
-        self.session_timeout)
+      local cg, err, code = M.open_group(core, self.engine, self.group, self.topic, self.session_timeout)
       if not cg then return nil, err, code end
       self.cg = cg
     end
@@ -220,7 +228,7 @@ function M.install(fk, core, Context)
     local commit_err, commit_code
     local handled = positions(records, 1, failed - 1)
     if #handled > 0 then
-      local ok, err, code = core._consumer_commit_offsets(cg, handled)
+      local ok, err, code = M.commit_offsets(core, cg, handled)
       if not ok then commit_err, commit_code = err, code end
     end
     local ok = core._consumer_seek(cg, positions(records, failed, #records, true), 10)
@@ -284,7 +292,7 @@ function M.install(fk, core, Context)
       end
     end
     if #records > 0 then
-      local ok, cerr, ccode = core._consumer_commit_offsets(cg, positions(records, 1, #records))
+      local ok, cerr, ccode = M.commit_offsets(core, cg, positions(records, 1, #records))
       if not ok then return nil, cerr, ccode end
     end
     return #records

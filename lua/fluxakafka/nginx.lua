@@ -492,6 +492,41 @@ function M.install(fk_module, core_module, internal)
     end
   end
 
+  -- waits (yielding) until cg:_commit_poll() has the broker's answer to the commits begun
+  local function await_commit(cg)
+    local pause = backoff(0.016)
+    while true do
+      local done, err, code = cg:_commit_poll()
+      if done then return true end
+      if done == nil then return nil, err, code end
+      pause()
+    end
+  end
+
+  -- the async SQL consumer's group and commits, yielding like the calls above
+  local async_sql = require "fluxakafka.async_sql"
+  local blocking_open, blocking_commit = async_sql.open_group, async_sql.commit_offsets
+  function async_sql.open_group(c, engine, group, topic, session_timeout)
+    if wait_mode("get_async_sql_consumer", "wait for the brokers") == "block" then
+      return blocking_open(c, engine, group, topic, session_timeout)
+    end
+    local cg, err, code = c._async_sql_open_consumer(engine, group, topic, session_timeout, true)
+    if not cg then return nil, err, code end
+    local pause = backoff(0.02)
+    while true do
+      local ready, rerr, rcode = cg:_ready()
+      if ready then return cg end
+      if ready == nil then return nil, rerr, rcode end
+      pause()
+    end
+  end
+  function async_sql.commit_offsets(c, cg, offsets)
+    if wait_mode("consume", "wait for the broker") == "block" then return blocking_commit(c, cg, offsets) end
+    local ok, err, code = c._consumer_commit_offsets(cg, offsets, true)
+    if not ok then return nil, err, code end
+    return await_commit(cg)
+  end
+
   --- commit_uncommitted_offsets(): the broker's answer is awaited by yielding.
   local core_commit = consumer_group_methods.commit_uncommitted_offsets
   function consumer_group_methods:commit_uncommitted_offsets()
@@ -500,13 +535,7 @@ function M.install(fk_module, core_module, internal)
     if mode == "block" then return core_commit(self) end
     local ok, err, code = self:_commit_begin()
     if not ok then return nil, err, code end
-    local pause = backoff(0.016)
-    while true do
-      local done, perr, pcode = self:_commit_poll()
-      if done then return true end
-      if done == nil then return nil, perr, pcode end
-      pause()
-    end
+    return await_commit(self)
   end
 
   function fk.get_kafka_alters(ctx)
