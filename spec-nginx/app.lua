@@ -29,6 +29,7 @@ function M.init()
   M.consume_topic = ("nginx-consume-%d-%d"):format(os.time(), math.random(1000000))
   registry:register_kafka_consumer_group(fk.new_kafka_consumer_group(M.consume_topic .. "-group", "events")
     :topics(M.consume_topic))
+  registry:register_async_flush("events", { topic_partitions = 1 })
   M.init_engine = assert(registry:validate())
   local ok, err = pcall(function()
     return M.init_engine:kafka("events"):produce({ topic = "nginx-master", value = "x" })
@@ -46,6 +47,30 @@ function M.init_worker()
 end
 
 function M.pool(code) return M.engine:kafka(code or "events") end
+
+-- Flushes `n` SQL operations to a topic of the caller's, then applies them in a timer with the
+-- async SQL consumer (a group of its own); the timer stores what it saw in results[key].
+function M.async_sql_roundtrip(topic, n, key)
+  local ctx = M.engine:new_context()
+  local ops = {}
+  for i = 1, n do
+    ops[i] = { pool = "db", table = "t" .. (i % 3), queries = { { q = "INSERT INTO t VALUES (?)", p = { i } } } }
+  end
+  assert(ctx:flush_async(ops, { topic = topic }))
+  assert(ngx.timer.at(0, function()
+    local consumer = assert(ctx:get_async_sql_consumer({ topic = topic, group = topic .. "-group" }))
+    local seen, deadline = 0, ngx.now() + 20
+    while seen < 3 and ngx.now() < deadline do
+      local handled = assert(consumer:consume(100, 0.5, function(op)
+        seen = seen + 1
+        return true
+      end))
+      ngx.update_time()
+    end
+    consumer:close()
+    results:set(key, tostring(seen))
+  end))
+end
 
 -- Reads up to `want` records of the consume topic in a consumer group, commits, closes.
 function M.consume(want, seconds)

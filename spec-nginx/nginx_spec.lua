@@ -88,6 +88,10 @@ local HTTP = [[
       end))
       ngx.say("started")
     } }
+    location /async_sql { content_by_lua_block {
+      require("app").async_sql_roundtrip(ngx.var.arg_topic, 9, ngx.var.arg_topic)
+      ngx.say("flushed")
+    } }
     location /dead_produce { content_by_lua_block {
       local pool = require("app").pool("dead")
       assert(pool:produce({ topic = "nginx-dead", value = "x" }))
@@ -285,6 +289,19 @@ describe("fluxakafka in nginx", function()
       return result ~= "nil\n"
     end))
     assert.are.equal("100 0 true\n", result)
+  end)
+
+  it("async SQL operations flushed in a request are applied by the async SQL consumer in a timer", function()
+    local topic = "nginx-asql-" .. os.time() .. "-" .. math.random(100000)
+    local status, body = get("/async_sql?topic=" .. topic)
+    assert.are.equal(200, status, body)
+    local result
+    assert(support.wait_for(30, function()
+      result = select(2, get("/result?key=" .. topic))
+      return result ~= "nil\n"
+    end), "the consumer timer did not finish")
+    -- 9 operations on 3 tables: one record per (pool, table)
+    assert.are.equal("3\n", result)
   end)
 
   it("librdkafka's log lines go through ngx.log with nginx's levels, never as raw stderr lines", function()
