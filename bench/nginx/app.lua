@@ -16,6 +16,7 @@ function M.init()
   registry = fk.new_registry()
   registry:register_kafka(brokers, "defaults")                                 -- fluxakafka's defaults
   registry:register_kafka(brokers, "linger0", { producer_linger = 0 })          -- no batching wait
+  registry:register_kafka(brokers, "acks1", { required_acks = 1 })             -- lua-resty-kafka's acks
   assert(registry:validate())
 end
 
@@ -41,6 +42,8 @@ function M.handle(kind)
     ngx.say("ok")   -- the request alone: what nginx and Lua cost without Kafka
   elseif kind == "fk_async" then
     answer(M.engine:kafka("defaults"):produce({ topic = topic, value = payload }))
+  elseif kind == "fk_async_acks1" then
+    answer(M.engine:kafka("acks1"):produce({ topic = topic, value = payload }))
   elseif kind == "fk_async_linger0" then
     answer(M.engine:kafka("linger0"):produce({ topic = topic, value = payload }))
   elseif kind == "fk_sync" then

@@ -41,9 +41,18 @@ http {
   }
 }
 CONF
-nginx -p "$prefix" -c conf/nginx.conf
-trap 'nginx -p "$prefix" -c conf/nginx.conf -s quit 2>/dev/null; sleep 1; rm -rf "$prefix"' EXIT
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+start_nginx() {
+  nginx -p "$prefix" -c conf/nginx.conf
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+}
+stop_nginx() {
+  local pid
+  pid="$(cat "$prefix/logs/nginx.pid" 2>/dev/null)" || return 0
+  nginx -p "$prefix" -c conf/nginx.conf -s quit 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+}
+start_nginx
+trap 'stop_nginx; rm -rf "$prefix"' EXIT
 
 workers_rss_mb() {
   local total=0 pid
@@ -65,13 +74,14 @@ run_one() {
   total="$(awk '/requests in/ {print $1}' <<< "$out")"
   non2xx="$(awk '/Non-2xx/ {print $5}' <<< "$out")"
   acked=$((total - ${non2xx:-0}))
+  if [ "$kind" = noop ]; then echo "$rps $p99 $acked 0"; return; fi
   delivered="$(luajit bench/nginx/count.lua "$FK_BROKERS" "$topic" "$((acked + 1))" 2>/dev/null)"
   echo "$rps $p99 $acked $((delivered - 1))"
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A RPS P99 CHECK
-for kind in fk_async resty_async fk_async_linger0 fk_sync resty_sync; do
+for kind in noop fk_async resty_async fk_async_linger0 fk_sync resty_sync; do
   rs=(); ps=(); checks=""
   for run in $(seq "$RUNS"); do
     read -r rps p99 acked delivered < <(run_one "$kind")
@@ -81,6 +91,9 @@ for kind in fk_async resty_async fk_async_linger0 fk_sync resty_sync; do
   RPS[$kind]="$(median "${rs[@]}")"; P99[$kind]="$(median "${ps[@]}")"; CHECK[$kind]="${checks# }"
 done
 
+# the long run in a fresh nginx, so that its RSS starts from a worker that did nothing else
+stop_nginx
+start_nginx
 rss_line="$(workers_rss_mb)"
 long_topic="bench-nginx-long-$(date +%s)"
 for round in $(seq "$ROUNDS"); do
@@ -101,10 +114,13 @@ section="$(mktemp)"
   echo "| async produce, defaults | ${RPS[fk_async]} | ${P99[fk_async]} | ${RPS[resty_async]} | ${P99[resty_async]} | $(ratio "${RPS[fk_async]}" "${RPS[resty_async]}") |"
   echo "| async produce, fluxakafka with producer_linger = 0 | ${RPS[fk_async_linger0]} | ${P99[fk_async_linger0]} | | | $(ratio "${RPS[fk_async_linger0]}" "${RPS[resty_async]}") |"
   echo "| sync produce | ${RPS[fk_sync]} | ${P99[fk_sync]} | ${RPS[resty_sync]} | ${P99[resty_sync]} | $(ratio "${RPS[fk_sync]}" "${RPS[resty_sync]}") |"
+  echo "| (nginx alone: the same request without Kafka) | ${RPS[noop]} | ${P99[noop]} | | | |"
   echo
   echo "Records in the topic / requests answered 200, per run: fluxakafka async ${CHECK[fk_async]}; linger 0 ${CHECK[fk_async_linger0]}; sync ${CHECK[fk_sync]}; lua-resty-kafka async ${CHECK[resty_async]}; sync ${CHECK[resty_sync]}. (A run can hold a few more records than answers: wrk stops with requests in flight.)"
   echo
-  echo "Workers' RSS (MB, both workers) before the long run and after each of its $ROUNDS rounds of ${DURATION} s fluxakafka async produce: $rss_line."
+  echo "Workers' RSS (MB, both workers, in a fresh nginx) before the long run and after each of its $ROUNDS rounds of ${DURATION} s fluxakafka async produce: $rss_line."
+  echo
+  echo "Ceiling: the 'nginx alone' row is the same request with no Kafka call. fluxakafka's produce runs in librdkafka's threads of each worker, which share the 2 CPUs with nginx, wrk and the broker, so the ratio on this machine is bounded by how close either library gets to that row."
 } > "$section"
 bash bench/section.sh nginx "$section"
 rm -f "$section"
