@@ -42,7 +42,8 @@ local function check_timeout(fn, timeout, default)
   return timeout
 end
 
---- Produces every record given and waits until each is acknowledged or failed.
+--- Produces every record given and waits until each is acknowledged or failed, never longer
+-- than the pool's delivery timeout (then nil, err, "_MSG_TIMED_OUT").
 -- Returns true, or nil, err, code naming the first failure.
 function pool_methods:produce_sync(...)
   local batch, err, code = self:_produce_batch(...)
@@ -51,12 +52,17 @@ function pool_methods:produce_sync(...)
     local sleep = 0.001
     while batch:pending() > 0 do
       self:poll(0)
-      if batch:pending() == 0 then break end
-      ngx.sleep(sleep)
+      local left = batch:remaining()
+      if batch:pending() == 0 or left <= 0 then break end
+      ngx.sleep(sleep < left and sleep or left)
       if sleep < 0.016 then sleep = sleep * 2 end
     end
   else
-    while batch:pending() > 0 do self:poll(0.1) end
+    while batch:pending() > 0 do
+      local left = batch:remaining()
+      if left <= 0 then break end
+      self:poll(left < 0.1 and left or 0.1)
+    end
   end
   return batch:result()
 end

@@ -45,14 +45,10 @@ static int push_result(lua_State *L, fk_registry *r, const fk_doc *doc)
     return 1;
 }
 
-static fk_registry *registry_arg(lua_State *L)
-{
-    return *(fk_registry **)luaL_checkudata(L, 1, LFK_REGISTRY);
-}
 
 static int init_by_yaml(lua_State *L)
 {
-    fk_registry *r = registry_arg(L);
+    fk_registry *r = lfk_check_registry(L, "init_by_yaml");
     size_t len;
     const char *text = luaL_checklstring(L, 2, &len);
     doc_holder *h = new_holder(L);
@@ -67,7 +63,7 @@ static int init_by_yaml(lua_State *L)
 
 static int init_by_yaml_file(lua_State *L)
 {
-    fk_registry *r = registry_arg(L);
+    fk_registry *r = lfk_check_registry(L, "init_by_yaml_file");
     const char *path = luaL_checkstring(L, 2);
     doc_holder *h = new_holder(L);
     luaL_Buffer b;
@@ -229,7 +225,7 @@ static fk_doc *to_doc(lua_State *L, int idx, int depth, conv *c)
 
 static int init_by_config(lua_State *L)
 {
-    fk_registry *r = registry_arg(L);
+    fk_registry *r = lfk_check_registry(L, "init_by_config");
     doc_holder *h;
     char problem[800] = "init_by_config: out of memory";
     conv c;

@@ -5,22 +5,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct consumer_ud { fk_consumer *consumer; } consumer_ud;
-typedef struct fetches_ud  { fk_fetches *fetches; } fetches_ud;
+typedef struct consumer_ud { lfk_object head; fk_consumer *consumer; } consumer_ud;
+/* lua/fluxakafka/ffi_fetches.lua reads `fetches` through the FFI (struct fk_ffi_fetches_ud)
+   to see that the fetches were not finalized: keep the two layouts equal. */
+typedef struct fetches_ud  { lfk_object head; fk_fetches *fetches; } fetches_ud;
 
 #define DEFAULT_MAX_RECORDS 10000
 
 void lfk_push_consumer(lua_State *L, fk_consumer *c)
 {
     consumer_ud *u = lua_newuserdata(L, sizeof *u);
+    lfk_object_init(&u->head);
     u->consumer = c;
     luaL_getmetatable(L, LFK_CONSUMER);
     lua_setmetatable(L, -2);
 }
 
+/* a consumer group that may be closed, but not finalized */
+static consumer_ud *check_any_consumer(lua_State *L, const char *fn)
+{
+    return lfk_check_object(L, 1, LFK_CONSUMER, fn, "kafka consumer group");
+}
+
 static consumer_ud *check_consumer(lua_State *L, const char *fn)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    consumer_ud *u = check_any_consumer(L, fn);
     if (fk_consumer_is_closed(u->consumer))
         luaL_error(L, "%s: kafka consumer group '%s' is closed", fn, fk_consumer_spec(u->consumer)->name);
     return u;
@@ -28,14 +37,14 @@ static consumer_ud *check_consumer(lua_State *L, const char *fn)
 
 static int consumer_get_name(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    consumer_ud *u = check_any_consumer(L, "get_name");
     lua_pushstring(L, fk_consumer_spec(u->consumer)->name);
     return 1;
 }
 
 static int consumer_get_settings(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    consumer_ud *u = check_any_consumer(L, "get_settings");
     const fk_group_spec *g = fk_consumer_spec(u->consumer);
     lua_newtable(L);
     lua_pushstring(L, g->name);
@@ -72,6 +81,7 @@ static int consumer_poll(lua_State *L)
     if (max < 1) return luaL_error(L, "poll_fetches: argument #2 'max_records' must be positive");
     lua_settop(L, 1);
     f = lua_newuserdata(L, sizeof *f);
+    lfk_object_init(&f->head);
     f->fetches = NULL;
     luaL_getmetatable(L, LFK_FETCHES);
     lua_setmetatable(L, -2);
@@ -93,23 +103,25 @@ static int consumer_commit(lua_State *L)
     return 1;
 }
 
+/* close, is_closed and __tostring also answer for a finalized consumer group (closed) */
 static int consumer_close(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
-    if (u->consumer) fk_consumer_close(u->consumer);
+    consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "close");
+    if (!lfk_is_finalized(u) && u->consumer) fk_consumer_close(u->consumer);
     return 0;
 }
 
 static int consumer_is_closed(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
-    lua_pushboolean(L, fk_consumer_is_closed(u->consumer));
+    consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "is_closed");
+    lua_pushboolean(L, lfk_is_finalized(u) || !u->consumer || fk_consumer_is_closed(u->consumer));
     return 1;
 }
 
 static int consumer_gc(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    consumer_ud *u = lfk_finalize(L, 1, LFK_CONSUMER);
+    if (!u) return 0;
     fk_consumer_free(u->consumer);
     u->consumer = NULL;
     return 0;
@@ -117,8 +129,13 @@ static int consumer_gc(lua_State *L)
 
 static int consumer_tostring(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
-    const fk_group_spec *g = fk_consumer_spec(u->consumer);
+    consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "__tostring");
+    const fk_group_spec *g;
+    if (lfk_is_finalized(u) || !u->consumer) {
+        lua_pushliteral(L, "fluxakafka.consumer_group (closed)");
+        return 1;
+    }
+    g = fk_consumer_spec(u->consumer);
     lua_pushfstring(L, "fluxakafka.consumer_group(%s@%s)%s", g->name, g->pool,
                     fk_consumer_is_closed(u->consumer) ? " (closed)" : "");
     return 1;
@@ -126,15 +143,15 @@ static int consumer_tostring(lua_State *L)
 
 /* ---------------------------------------------------------------- fetches ---- */
 
-static fk_fetches *check_fetches(lua_State *L)
+static fk_fetches *check_fetches_fn(lua_State *L, const char *fn)
 {
-    fetches_ud *u = luaL_checkudata(L, 1, LFK_FETCHES);
+    fetches_ud *u = lfk_check_object(L, 1, LFK_FETCHES, fn, "fetches");
     return u->fetches;
 }
 
 static fk_fetches *check_readable(lua_State *L, const char *fn)
 {
-    fk_fetches *f = check_fetches(L);
+    fk_fetches *f = check_fetches_fn(L, fn);
     if (fk_fetches_released(f))
         luaL_error(L, "%s: these fetches belong to a closed consumer group; their records were released", fn);
     return f;
@@ -217,13 +234,13 @@ static void push_record(lua_State *L, fk_fetches *f, size_t i, int keys)
 
 static int fetches_is_empty(lua_State *L)
 {
-    lua_pushboolean(L, fk_fetches_count(check_fetches(L)) == 0);
+    lua_pushboolean(L, fk_fetches_count(check_fetches_fn(L, "is_empty")) == 0);
     return 1;
 }
 
 static int fetches_count(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)fk_fetches_count(check_fetches(L)));
+    lua_pushinteger(L, (lua_Integer)fk_fetches_count(check_fetches_fn(L, "count")));
     return 1;
 }
 
@@ -260,9 +277,10 @@ static int fetches_each_record(lua_State *L)
 
 static int fetches_each_error(lua_State *L)
 {
-    fk_fetches *f = check_fetches(L);
+    fk_fetches *f = check_fetches_fn(L, "each_error");
     size_t i;
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (!lua_isfunction(L, 2))
+        return luaL_error(L, "each_error: argument #1 must be a function, got %s", luaL_typename(L, 2));
     for (i = 0; i < fk_fetches_error_count(f); i++) {
         const char *topic, *msg, *code;
         int32_t partition;
@@ -283,6 +301,10 @@ static int fetches_iter_next(lua_State *L)
     fetches_ud *u = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer i = lua_tointeger(L, lua_upvalueindex(2));
     int keys, k;
+    /* the iterator keeps its fetches reachable, but a weak table can hand both back after
+       the fetches were finalized */
+    if (lfk_is_finalized(u))
+        return luaL_error(L, "iter: the fetches are closed (they were garbage-collected)");
     if (fk_fetches_released(u->fetches))
         return luaL_error(L, "iter: these fetches belong to a closed consumer group; their records were released");
     if ((size_t)i >= fk_fetches_count(u->fetches)) return 0;
@@ -308,7 +330,8 @@ static int fetches_iter(lua_State *L)
     return 1;
 }
 
-/* For the FFI fast path: messages array, count and the released flag, as light userdata. */
+/* For the FFI fast path: messages array, count, the released flag and this userdata's own
+   memory (whose `fetches` field turns NULL when it is finalized), as light userdata. */
 static int fetches_raw(lua_State *L)
 {
     fk_fetches *f = check_readable(L, "iter");
@@ -317,18 +340,20 @@ static int fetches_raw(lua_State *L)
     lua_pushlightuserdata(L, (void *)msgs);
     lua_pushinteger(L, (lua_Integer)fk_fetches_count(f));
     lua_pushlightuserdata(L, (void *)flag);
-    return 3;
+    lua_pushlightuserdata(L, lua_touserdata(L, 1));
+    return 4;
 }
 
 static int fetches_error_count(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)fk_fetches_error_count(check_fetches(L)));
+    lua_pushinteger(L, (lua_Integer)fk_fetches_error_count(check_fetches_fn(L, "error_count")));
     return 1;
 }
 
 static int fetches_gc(lua_State *L)
 {
-    fetches_ud *u = luaL_checkudata(L, 1, LFK_FETCHES);
+    fetches_ud *u = lfk_finalize(L, 1, LFK_FETCHES);
+    if (!u) return 0;
     fk_fetches_free(u->fetches);
     u->fetches = NULL;
     return 0;
@@ -336,7 +361,12 @@ static int fetches_gc(lua_State *L)
 
 static int fetches_tostring(lua_State *L)
 {
-    fk_fetches *f = check_fetches(L);
+    fetches_ud *u = lfk_check_any(L, 1, LFK_FETCHES, "__tostring");
+    fk_fetches *f = u->fetches;
+    if (lfk_is_finalized(u) || !f) {
+        lua_pushliteral(L, "fluxakafka.fetches (closed)");
+        return 1;
+    }
     lua_pushfstring(L, "fluxakafka.fetches (%d records, %d errors)", (int)fk_fetches_count(f),
                     (int)fk_fetches_error_count(f));
     return 1;

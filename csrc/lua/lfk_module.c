@@ -20,6 +20,64 @@ void lfk_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
     lua_pop(L, 1);
 }
 
+void lfk_object_init(lfk_object *o)
+{
+    o->finalized = 0;
+}
+
+/* the class name without the module prefix, for messages */
+static const char *short_name(const char *tname)
+{
+    const char *dot = strrchr(tname, '.');
+    return dot ? dot + 1 : tname;
+}
+
+void *lfk_check_any(lua_State *L, int idx, const char *tname, const char *fn)
+{
+    void *u = lua_touserdata(L, idx);
+    int same = 0;
+    if (u && lua_getmetatable(L, idx)) {
+        luaL_getmetatable(L, tname);
+        same = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    if (!same) {
+        const char *got = luaL_typename(L, idx);
+        if (u && luaL_getmetafield(L, idx, "__name")) {
+            if (lua_type(L, -1) == LUA_TSTRING) got = lua_tostring(L, -1);
+            /* the name stays referenced by the other metatable, so `got` stays valid */
+            lua_pop(L, 1);
+        }
+        const char *name = short_name(tname), *article = strchr("aeiou", name[0]) ? "an" : "a";
+        if (idx == 1)
+            luaL_error(L, "%s: expected %s %s as self (call it with ':'), got %s", fn, article, name, got);
+        else
+            luaL_error(L, "%s: argument #%d must be %s %s, got %s", fn, idx - 1, article, name, got);
+    }
+    return u;
+}
+
+int lfk_is_finalized(const void *object)
+{
+    return ((const lfk_object *)object)->finalized;
+}
+
+void *lfk_check_object(lua_State *L, int idx, const char *tname, const char *fn, const char *what)
+{
+    void *u = lfk_check_any(L, idx, tname, fn);
+    if (lfk_is_finalized(u))
+        luaL_error(L, "%s: the %s is closed (it was garbage-collected)", fn, what);
+    return u;
+}
+
+void *lfk_finalize(lua_State *L, int idx, const char *tname)
+{
+    lfk_object *o = lfk_check_any(L, idx, tname, "__gc");
+    if (o->finalized) return NULL;
+    o->finalized = 1;
+    return o;
+}
+
 int lfk_push_error(lua_State *L, const fk_error *err)
 {
     lua_pushnil(L);

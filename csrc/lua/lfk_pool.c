@@ -4,6 +4,7 @@
    are called here, on the Lua thread, after librdkafka has returned. */
 #include "lfk.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,16 +17,27 @@
 #define GC_CLOSE_TIMEOUT_MS 500
 
 typedef struct engine_ud {
+    lfk_object head;
     fk_engine *engine;
 } engine_ud;
 
+/* A pool userdata has no finalizer of its own: its engine's finalizer sets `pool` to NULL.
+   lua/fluxakafka/ffi_produce.lua reads `pool` through the FFI (struct fk_ffi_pool_ud) on
+   every call instead of caching the core pointer: keep the two layouts equal. */
 typedef struct pool_ud {
+    lfk_object head;
     fk_pool *pool;          /* NULL once the engine is gone */
     double   next_token;
     unsigned calls;
 } pool_ud;
 
+typedef char pool_ud_layout_check[offsetof(pool_ud, pool) == sizeof(void *) ? 1 : -1];
+
+/* slot of a batch userdata's environment: its pool userdata (and so its engine) */
+#define BATCH_ENV_POOL 1
+
 typedef struct batch_ud {
+    lfk_object head;
     fk_batch *batch;
 } batch_ud;
 
@@ -34,6 +46,7 @@ typedef struct batch_ud {
 void lfk_push_engine(lua_State *L, fk_engine *e)
 {
     engine_ud *u = lua_newuserdata(L, sizeof *u);
+    lfk_object_init(&u->head);
     u->engine = e;
     luaL_getmetatable(L, LFK_ENGINE);
     lua_setmetatable(L, -2);
@@ -43,15 +56,15 @@ void lfk_push_engine(lua_State *L, fk_engine *e)
 
 static engine_ud *check_engine(lua_State *L, const char *fn)
 {
-    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
+    engine_ud *u = lfk_check_object(L, 1, LFK_ENGINE, fn, "engine");
     if (!u->engine) luaL_error(L, "%s: the engine is closed", fn);
     return u;
 }
 
 fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn)
 {
-    engine_ud *u = luaL_checkudata(L, idx, LFK_ENGINE);
-    if (!u->engine) luaL_error(L, "%s: the engine was collected", fn);
+    engine_ud *u = lfk_check_object(L, idx, LFK_ENGINE, fn, "engine");
+    if (!u->engine) luaL_error(L, "%s: the engine is closed (it was garbage-collected)", fn);
     return u->engine;
 }
 
@@ -72,6 +85,7 @@ static pool_ud *push_pool(lua_State *L, int engine_idx, const char *code)
     if (!(p = fk_engine_pool(e->engine, code)))
         luaL_error(L, "kafka: unknown kafka pool '%s'", code);
     u = lua_newuserdata(L, sizeof *u);
+    lfk_object_init(&u->head);
     u->pool = p;
     u->next_token = 0;
     u->calls = 0;
@@ -142,19 +156,21 @@ static void engine_close_pools(lua_State *L, int engine_idx, int timeout_ms, int
 
 static int engine_close(lua_State *L)
 {
-    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
+    engine_ud *u = lfk_check_any(L, 1, LFK_ENGINE, "close");
     int timeout_ms;
-    if (!u->engine) return 0;
+    if (lfk_is_finalized(u) || !u->engine) return 0;
     timeout_ms = lfk_opt_timeout_ms(L, 2, 30, "close");
     lua_settop(L, 1);
     engine_close_pools(L, 1, timeout_ms, 1);
     return 0;
 }
 
+/* Callbacks that run here (deliveries failed by the close) find the engine finalized
+   already: they cannot open a pool or reach a freed one. */
 static int engine_gc(lua_State *L)
 {
-    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
-    if (!u->engine) return 0;
+    engine_ud *u = lfk_finalize(L, 1, LFK_ENGINE);
+    if (!u || !u->engine) return 0;
     lua_settop(L, 1);
     engine_close_pools(L, 1, GC_CLOSE_TIMEOUT_MS, 0);
     lua_settop(L, 1);
@@ -172,8 +188,8 @@ static int engine_gc(lua_State *L)
 
 static int engine_tostring(lua_State *L)
 {
-    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
-    if (!u->engine) lua_pushstring(L, "fluxakafka.engine (closed)");
+    engine_ud *u = lfk_check_any(L, 1, LFK_ENGINE, "__tostring");
+    if (lfk_is_finalized(u) || !u->engine) lua_pushstring(L, "fluxakafka.engine (closed)");
     else lua_pushfstring(L, "fluxakafka.engine (%d pools)", (int)fk_engine_pool_count(u->engine));
     return 1;
 }
@@ -194,7 +210,7 @@ static int engine_pool_codes(lua_State *L)
 
 static pool_ud *check_pool(lua_State *L, const char *fn)
 {
-    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    pool_ud *u = lfk_check_any(L, 1, LFK_POOL, fn);
     if (!u->pool) luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
     return u;
 }
@@ -434,9 +450,14 @@ static int pool_produce_batch(lua_State *L)
     recs = lua_newuserdata(L, sizeof *recs * (size_t)n);
     for (i = 0; i < n; i++) read_record(L, i + 2, &recs[i], "produce_sync", i + 1);
     b = lua_newuserdata(L, sizeof *b);
+    lfk_object_init(&b->head);
     b->batch = NULL;
     luaL_getmetatable(L, LFK_BATCH);
     lua_setmetatable(L, -2);
+    lua_createtable(L, 1, 0);     /* the batch keeps its pool, and so its engine, alive */
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, BATCH_ENV_POOL);
+    lua_setfenv(L, -2);
     if (!(b->batch = fk_pool_produce_batch(u->pool, recs, (size_t)n, PRODUCE_BLOCK_MS, &err)))
         return lfk_push_error(L, &err);
     return 1;
@@ -468,7 +489,7 @@ static int pool_flush(lua_State *L)
 
 static int pool_close(lua_State *L)
 {
-    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    pool_ud *u = lfk_check_any(L, 1, LFK_POOL, "close");
     int timeout_ms = lfk_opt_timeout_ms(L, 2, 30, "close");
     lua_settop(L, 1);
     if (!u->pool) return 0;
@@ -478,7 +499,7 @@ static int pool_close(lua_State *L)
 
 static int pool_is_closed(lua_State *L)
 {
-    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    pool_ud *u = lfk_check_any(L, 1, LFK_POOL, "is_closed");
     lua_pushboolean(L, !u->pool || fk_pool_is_closed(u->pool));
     return 1;
 }
@@ -599,24 +620,26 @@ static int pool_must_consumer_group(lua_State *L)
 
 static int pool_tostring(lua_State *L)
 {
-    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    pool_ud *u = lfk_check_any(L, 1, LFK_POOL, "__tostring");
     if (!u->pool) lua_pushstring(L, "fluxakafka.pool (closed)");
     else lua_pushfstring(L, "fluxakafka.pool(%s)%s", fk_pool_spec_of(u->pool)->code,
                          fk_pool_is_closed(u->pool) ? " (closed)" : "");
     return 1;
 }
 
-/* The core pool for the FFI fast path (valid while this pool userdata is alive). */
+/* This pool userdata's own memory, for the FFI fast path: it stays valid as long as the
+   caller holds the pool, and its `pool` field turns NULL when the engine is finalized, so
+   the fast path reads that field on every call instead of keeping the core pointer. */
 static int pool_ptr(lua_State *L)
 {
     pool_ud *u = check_pool(L, "_ptr");
-    lua_pushlightuserdata(L, u->pool);
+    lua_pushlightuserdata(L, u);
     return 1;
 }
 
 static int pool_engine(lua_State *L)
 {
-    luaL_checkudata(L, 1, LFK_POOL);
+    lfk_check_any(L, 1, LFK_POOL, "_engine");
     lua_getfenv(L, 1);
     lua_rawgeti(L, -1, ENV_ENGINE);
     return 1;
@@ -624,19 +647,40 @@ static int pool_engine(lua_State *L)
 
 /* ---------------------------------------------------------------- batch ---- */
 
+static batch_ud *check_batch(lua_State *L, const char *fn)
+{
+    batch_ud *b = lfk_check_object(L, 1, LFK_BATCH, fn, "produce batch");
+    if (!b->batch) luaL_error(L, "%s: the batch was released", fn);
+    /* at lua_close the engine's finalizer may have run before this batch's */
+    lua_getfenv(L, 1);
+    lua_rawgeti(L, -1, BATCH_ENV_POOL);
+    if (!((pool_ud *)lua_touserdata(L, -1))->pool)
+        luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
+    lua_pop(L, 2);
+    return b;
+}
+
 static int batch_pending(lua_State *L)
 {
-    batch_ud *b = luaL_checkudata(L, 1, LFK_BATCH);
-    lua_pushinteger(L, b->batch ? (lua_Integer)fk_batch_pending(b->batch) : 0);
+    batch_ud *b = lfk_check_any(L, 1, LFK_BATCH, "pending");
+    lua_pushinteger(L, !lfk_is_finalized(b) && b->batch ? (lua_Integer)fk_batch_pending(b->batch) : 0);
+    return 1;
+}
+
+/* Seconds left until the delivery timeout of the pool, counted from produce_sync (0 once
+   it passed): produce_sync waits no longer than that. */
+static int batch_remaining(lua_State *L)
+{
+    batch_ud *b = check_batch(L, "remaining");
+    lua_pushnumber(L, fk_batch_remaining_ms(b->batch) / 1000.0);
     return 1;
 }
 
 static int batch_result(lua_State *L)
 {
-    batch_ud *b = luaL_checkudata(L, 1, LFK_BATCH);
+    batch_ud *b = check_batch(L, "result");
     fk_error err;
-    if (!b->batch) return luaL_error(L, "result: the batch was released");
-    if (fk_batch_pending(b->batch))
+    if (fk_batch_pending(b->batch) && fk_batch_remaining_ms(b->batch) > 0)
         return luaL_error(L, "result: %d records are still waiting for their delivery",
                           (int)fk_batch_pending(b->batch));
     if (!fk_batch_result(b->batch, &err)) return lfk_push_error(L, &err);
@@ -646,7 +690,8 @@ static int batch_result(lua_State *L)
 
 static int batch_gc(lua_State *L)
 {
-    batch_ud *b = luaL_checkudata(L, 1, LFK_BATCH);
+    batch_ud *b = lfk_finalize(L, 1, LFK_BATCH);
+    if (!b) return 0;
     fk_batch_release(b->batch);
     b->batch = NULL;
     return 0;
@@ -684,7 +729,8 @@ static const luaL_Reg pool_meta[] = {
 };
 
 static const luaL_Reg batch_methods[] = {
-    { "pending", batch_pending }, { "result", batch_result }, { NULL, NULL }
+    { "pending", batch_pending }, { "remaining", batch_remaining }, { "result", batch_result },
+    { NULL, NULL }
 };
 static const luaL_Reg batch_meta[] = {
     { "__gc", batch_gc }, { NULL, NULL }

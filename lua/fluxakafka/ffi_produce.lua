@@ -19,6 +19,7 @@ int fk_pool_produce(void *p, const fk_ffi_record *rec, uint64_t token, int block
 int fk_pool_poll(void *p, int timeout_ms);
 size_t fk_pool_queued_deliveries(const void *p);
 int fk_pool_is_closed(const void *p);
+typedef struct fk_ffi_pool_ud { int finalized; void *pool; } fk_ffi_pool_ud;
 ]]
 
 local path = package.searchpath and package.searchpath("fluxakafka.core", package.cpath)
@@ -36,9 +37,12 @@ function M.install(pool_methods)
   local c_produce = pool_methods.produce
   local record_buf = ffi.new("fk_ffi_record")
   local err = ffi.new("fk_ffi_error")
-  local pointers = setmetatable({}, { __mode = "k" })
+  -- pool userdata -> its own memory (struct pool_ud of csrc/lua/lfk_pool.c), valid while
+  -- the pool is held; its `pool` field turns NULL when the engine is finalized, so it is read
+  -- on every call and the core pointer is never kept across calls
+  local userdata_of = setmetatable({}, { __mode = "k" })
   local calls = 0
-  local void_ptr = ffi.typeof("void *")
+  local pool_ud_ptr = ffi.typeof("fk_ffi_pool_ud *")
   local type, floor, ffi_string = type, math.floor, ffi.string
 
   function pool_methods.produce(self, record, callback)
@@ -52,12 +56,13 @@ function M.install(pool_methods)
       or (timestamp ~= nil and (type(timestamp) ~= "number" or timestamp < 0)) then
       return c_produce(self, record)
     end
-    local pool = pointers[self]
-    if pool == nil then
-      pool = ffi.cast(void_ptr, self:_ptr())
-      pointers[self] = pool
+    local ud = userdata_of[self]
+    if ud == nil then
+      ud = ffi.cast(pool_ud_ptr, self:_ptr())   -- raises for a wrong self or a collected engine
+      userdata_of[self] = ud
     end
-    if lib.fk_pool_is_closed(pool) ~= 0 then return c_produce(self, record) end
+    local pool = ud.pool
+    if pool == nil or lib.fk_pool_is_closed(pool) ~= 0 then return c_produce(self, record) end
     calls = calls + 1
     if calls % 16 == 0 then lib.fk_pool_poll(pool, 0) end
     -- callbacks of earlier records run here, on this thread, as in the C API path
