@@ -212,10 +212,13 @@ static rd_kafka_event_t *admin_end(admin_call *c, const char *what, fk_error *er
     return ev;
 }
 
-static const struct rd_kafka_metadata *all_metadata(rd_kafka_t *rk, const char *pool, fk_error *err)
+/* The first request to the pool's brokers: bounded by the pool's connect timeout, so an
+   unreachable cluster fails within it instead of the admin timeout. */
+static const struct rd_kafka_metadata *all_metadata(rd_kafka_t *rk, const fk_pool_spec *spec, fk_error *err)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, ADMIN_TIMEOUT_MS);
+    const char *pool = spec->code;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, fk_connect_timeout_ms(spec));
     if (e) {
         fk_error_set_rd(err, e, "cannot read the topics of kafka pool '%s'", pool);
         return NULL;
@@ -436,7 +439,7 @@ static int read_state(fk_pool *p, pool_state *s, const fk_registry *r, fk_error 
         fk_error_set(err, "_NO_MEMORY", "get_kafka_alters: out of memory");
         return 0;
     }
-    if (!(s->md = all_metadata(rk, code, err))) return 0;
+    if (!(s->md = all_metadata(rk, fk_pool_spec_of(p), err))) return 0;
     s->cluster_id = rd_kafka_clusterid(rk, ADMIN_TIMEOUT_MS);
     return list_groups(rk, code, &s->groups, err);
 }

@@ -45,8 +45,9 @@ end
 --- Produces every record given and waits until each is acknowledged or failed, never longer
 -- than the pool's delivery timeout (then nil, err, "_MSG_TIMED_OUT").
 -- Returns true, or nil, err, code naming the first failure.
+local produce_batch = pool_methods._produce_batch   -- checks self: a pool, not closed
 function pool_methods:produce_sync(...)
-  local batch, err, code = self:_produce_batch(...)
+  local batch, err, code = produce_batch(self, ...)
   if not batch then return nil, err, code end
   if in_yieldable_nginx() then
     local sleep = 0.001
@@ -129,7 +130,14 @@ function engine_methods:new_context()
   return setmetatable({ engine = self }, Context)
 end
 
+local function check_self(self, mt, fn, what)
+  if getmetatable(self) ~= mt then
+    error(("%s: expected %s as self (call it with ':'), got %s"):format(fn, what, type(self)), 3)
+  end
+end
+
 function Context:get_engine()
+  check_self(self, Context, "get_engine", "a context")
   return self.engine
 end
 
@@ -147,11 +155,13 @@ Alter.__index = Alter
 
 --- Performs this alter against the broker. Warnings do nothing. Returns true | nil, err, code.
 function Alter:exec(ctx)
+  check_self(self, Alter, "exec", "an alter")
   if ctx ~= nil then engine_of(ctx, "exec") end
   return core._exec_alter(self._handle)
 end
 
 function Alter:__tostring()
+  check_self(self, Alter, "__tostring", "an alter")
   return self.description
 end
 

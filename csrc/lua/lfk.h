@@ -39,6 +39,13 @@ int   lfk_is_finalized(const void *object);
    already ran (so a finalizer called twice, e.g. getmetatable(x).__gc(x), frees nothing). */
 void *lfk_finalize(lua_State *L, int idx, const char *tname);
 
+/* The string at idx (not a number: no coercion), or a raise "fn: argument #argn 'what' must
+   be a string, got <type>". len may be NULL. */
+const char *lfk_check_string(lua_State *L, int idx, const char *fn, int argn, const char *what,
+                             size_t *len);
+/* Raises "fn: argument #argn 'what' must be a function, got <type>" unless idx holds one. */
+void lfk_check_function(lua_State *L, int idx, const char *fn, int argn, const char *what);
+
 /* Creates metatable `name` with __index = a methods table holding `methods`, plus `meta`
    (may be NULL) as metamethods. Leaves nothing on the stack. The methods table is also
    stored in the module table (at -1 on entry) under `export_as`, so that the Lua part of

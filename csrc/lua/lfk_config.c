@@ -50,7 +50,7 @@ static int init_by_yaml(lua_State *L)
 {
     fk_registry *r = lfk_check_registry(L, "init_by_yaml");
     size_t len;
-    const char *text = luaL_checklstring(L, 2, &len);
+    const char *text = lfk_check_string(L, 2, "init_by_yaml", 1, "yaml", &len);
     doc_holder *h = new_holder(L);
     fk_error err;
     if (!(h->doc = fk_yaml_parse(text, len, &err))) {
@@ -64,7 +64,7 @@ static int init_by_yaml(lua_State *L)
 static int init_by_yaml_file(lua_State *L)
 {
     fk_registry *r = lfk_check_registry(L, "init_by_yaml_file");
-    const char *path = luaL_checkstring(L, 2);
+    const char *path = lfk_check_string(L, 2, "init_by_yaml_file", 1, "path", NULL);
     doc_holder *h = new_holder(L);
     luaL_Buffer b;
     FILE *f = fopen(path, "rb");

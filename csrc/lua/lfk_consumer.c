@@ -75,10 +75,16 @@ static int consumer_poll(lua_State *L)
 {
     consumer_ud *u = check_consumer(L, "poll_fetches");
     int timeout_ms = lfk_opt_timeout_ms(L, 2, 1, "poll_fetches");
-    lua_Integer max = luaL_optinteger(L, 3, DEFAULT_MAX_RECORDS);
+    double max = DEFAULT_MAX_RECORDS;
     fetches_ud *f;
     fk_error err;
-    if (max < 1) return luaL_error(L, "poll_fetches: argument #2 'max_records' must be positive");
+    if (!lua_isnoneornil(L, 3)) {
+        if (lua_type(L, 3) != LUA_TNUMBER)
+            return luaL_error(L, "poll_fetches: argument #2 'max_records' must be a number, got %s", luaL_typename(L, 3));
+        max = lua_tonumber(L, 3);
+    }
+    if (!(max >= 1) || max > 1e9)
+        return luaL_error(L, "poll_fetches: argument #2 'max_records' must be between 1 and 1e9");
     lua_settop(L, 1);
     f = lua_newuserdata(L, sizeof *f);
     lfk_object_init(&f->head);
@@ -262,7 +268,7 @@ static int fetches_each_record(lua_State *L)
     fk_fetches *f = check_readable(L, "each_record");
     size_t i;
     int keys;
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lfk_check_function(L, 2, "each_record", 1, "callback");
     lua_settop(L, 2);
     keys = push_keys(L);
     for (i = 0; i < fk_fetches_count(f); i++) {
@@ -334,7 +340,13 @@ static int fetches_iter(lua_State *L)
    memory (whose `fetches` field turns NULL when it is finalized), as light userdata. */
 static int fetches_raw(lua_State *L)
 {
-    fk_fetches *f = check_readable(L, "iter");
+    /* the method of the fast path that asks, for its messages */
+    static const char *const callers[] = { "iter", "records", "each_record", NULL };
+    const char *fn = "_raw";
+    int i;
+    for (i = 0; callers[i]; i++)
+        if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), callers[i]) == 0) fn = callers[i];
+    fk_fetches *f = check_readable(L, fn);
     const int *flag;
     void *const *msgs = fk_fetches_messages(f, &flag);
     lua_pushlightuserdata(L, (void *)msgs);

@@ -1,5 +1,8 @@
 /* luaopen_fluxakafka_core and the helpers every class shares. */
+#define _GNU_SOURCE 1   /* dladdr, RTLD_NODELETE */
 #include "lfk.h"
+
+#include <dlfcn.h>
 
 #include <math.h>
 #include <string.h>
@@ -78,6 +81,20 @@ void *lfk_finalize(lua_State *L, int idx, const char *tname)
     return o;
 }
 
+const char *lfk_check_string(lua_State *L, int idx, const char *fn, int argn, const char *what,
+                             size_t *len)
+{
+    if (lua_type(L, idx) != LUA_TSTRING)
+        luaL_error(L, "%s: argument #%d '%s' must be a string, got %s", fn, argn, what, luaL_typename(L, idx));
+    return lua_tolstring(L, idx, len);
+}
+
+void lfk_check_function(lua_State *L, int idx, const char *fn, int argn, const char *what)
+{
+    if (!lua_isfunction(L, idx))
+        luaL_error(L, "%s: argument #%d '%s' must be a function, got %s", fn, argn, what, luaL_typename(L, idx));
+}
+
 int lfk_push_error(lua_State *L, const fk_error *err)
 {
     lua_pushnil(L);
@@ -145,8 +162,23 @@ static const luaL_Reg module_functions[] = {
     { NULL, NULL }
 };
 
+/* Lua unloads a C module when its library handle is finalized, at lua_close, among the
+   other finalizers: a delivery callback that runs inside an engine's finalizer and collects
+   garbage can make it happen while this module's code is still on the stack, and
+   librdkafka's threads may still be winding down. So the module holds one more reference to
+   itself that is never given back: its code stays mapped until the process exits. */
+static void pin_module(void)
+{
+    static int pinned;
+    Dl_info info;
+    if (pinned) return;
+    if (dladdr((void *)pin_module, &info) && info.dli_fname && dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE))
+        pinned = 1;
+}
+
 int luaopen_fluxakafka_core(lua_State *L)
 {
+    pin_module();
     lua_newtable(L);
     luaL_register(L, NULL, module_functions);
     lua_pushstring(L, FK_VERSION);

@@ -108,7 +108,7 @@ static pool_ud *push_pool(lua_State *L, int engine_idx, const char *code)
 static int engine_kafka(lua_State *L)
 {
     check_engine(L, "kafka");
-    push_pool(L, 1, luaL_checkstring(L, 2));
+    push_pool(L, 1, lfk_check_string(L, 2, "kafka", 1, "code", NULL));
     return 1;
 }
 
@@ -599,7 +599,7 @@ void lfk_push_consumer(lua_State *L, fk_consumer *c);
 static int pool_consumer_group(lua_State *L)
 {
     pool_ud *u = check_open_pool(L, "consumer_group");
-    const char *name = luaL_checkstring(L, 2);
+    const char *name = lfk_check_string(L, 2, "consumer_group", 1, "name", NULL);
     fk_error err;
     fk_consumer *c = fk_consumer_new(u->pool, name, &err);
     if (!c) return lfk_push_error(L, &err);
@@ -610,7 +610,7 @@ static int pool_consumer_group(lua_State *L)
 static int pool_must_consumer_group(lua_State *L)
 {
     pool_ud *u = check_open_pool(L, "must_consumer_group");
-    const char *name = luaL_checkstring(L, 2);
+    const char *name = lfk_check_string(L, 2, "must_consumer_group", 1, "name", NULL);
     fk_error err;
     fk_consumer *c = fk_consumer_new(u->pool, name, &err);
     if (!c) return luaL_error(L, "must_consumer_group: %s", err.msg);
@@ -632,7 +632,9 @@ static int pool_tostring(lua_State *L)
    the fast path reads that field on every call instead of keeping the core pointer. */
 static int pool_ptr(lua_State *L)
 {
-    pool_ud *u = check_pool(L, "_ptr");
+    /* the fast path of produce asks, naming itself */
+    int for_produce = lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "produce") == 0;
+    pool_ud *u = check_pool(L, for_produce ? "produce" : "_ptr");
     lua_pushlightuserdata(L, u);
     return 1;
 }

@@ -230,8 +230,8 @@ static group_ud *check_group_fn(lua_State *L, int idx, const char *fn)
 
 static int new_kafka_consumer_group(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
-    const char *pool = luaL_checkstring(L, 2);
+    const char *name = lfk_check_string(L, 1, "new_kafka_consumer_group", 1, "name", NULL);
+    const char *pool = lfk_check_string(L, 2, "new_kafka_consumer_group", 2, "pool", NULL);
     group_ud *g = lua_newuserdata(L, sizeof *g);
     lfk_object_init(&g->head);
     fk_group_spec_init(&g->spec);
@@ -340,8 +340,8 @@ static topic_ud *check_topic_fn(lua_State *L, int idx, const char *fn)
 
 static int new_kafka_topic(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
-    const char *pool = luaL_checkstring(L, 2);
+    const char *name = lfk_check_string(L, 1, "new_kafka_topic", 1, "name", NULL);
+    const char *pool = lfk_check_string(L, 2, "new_kafka_topic", 2, "pool", NULL);
     topic_ud *t = lua_newuserdata(L, sizeof *t);
     lfk_object_init(&t->head);
     fk_topic_spec_init(&t->spec);
@@ -392,23 +392,23 @@ static int set_config(lua_State *L, topic_ud *t, const char *key, const char *va
     return 1;
 }
 
-static int set_config_number(lua_State *L, const char *key, double min, double max)
+static int set_config_number(lua_State *L, const char *fn, const char *key, double min, double max)
 {
-    topic_ud *t = check_topic_fn(L, 1, key);
+    topic_ud *t = check_topic_fn(L, 1, fn);
     char buf[32];
-    snprintf(buf, sizeof buf, "%.0f", check_count(L, key, min, max));
+    snprintf(buf, sizeof buf, "%.0f", check_count(L, fn, min, max));
     return set_config(L, t, key, buf);
 }
 
-static int topic_retention_ms(lua_State *L) { return set_config_number(L, "retention.ms", -1, 9.2e18); }
-static int topic_retention_bytes(lua_State *L) { return set_config_number(L, "retention.bytes", -1, 9.2e18); }
-static int topic_max_message_bytes(lua_State *L) { return set_config_number(L, "max.message.bytes", 0, 2147483647.0); }
-static int topic_min_insync_replicas(lua_State *L) { return set_config_number(L, "min.insync.replicas", 1, 2147483647.0); }
+static int topic_retention_ms(lua_State *L) { return set_config_number(L, "retention_ms", "retention.ms", -1, 9.2e18); }
+static int topic_retention_bytes(lua_State *L) { return set_config_number(L, "retention_bytes", "retention.bytes", -1, 9.2e18); }
+static int topic_max_message_bytes(lua_State *L) { return set_config_number(L, "max_message_bytes", "max.message.bytes", 0, 2147483647.0); }
+static int topic_min_insync_replicas(lua_State *L) { return set_config_number(L, "min_insync_replicas", "min.insync.replicas", 1, 2147483647.0); }
 
 static int topic_cleanup_policy(lua_State *L)
 {
     topic_ud *t = check_topic_fn(L, 1, "cleanup_policy");
-    const char *v = luaL_checkstring(L, 2);
+    const char *v = lfk_check_string(L, 2, "cleanup_policy", 1, "policy", NULL);
     if (strcmp(v, "delete") && strcmp(v, "compact") && strcmp(v, "delete,compact") && strcmp(v, "compact,delete"))
         return luaL_error(L, "cleanup_policy: expected \"delete\", \"compact\" or \"delete,compact\", got '%s'", v);
     return set_config(L, t, "cleanup.policy", v);
@@ -418,7 +418,7 @@ static int topic_compression_type(lua_State *L)
 {
     static const char *const known[] = { "none", "gzip", "snappy", "lz4", "zstd", "uncompressed", "producer", NULL };
     topic_ud *t = check_topic_fn(L, 1, "compression_type");
-    const char *v = luaL_checkstring(L, 2);
+    const char *v = lfk_check_string(L, 2, "compression_type", 1, "type", NULL);
     int i;
     for (i = 0; known[i]; i++)
         if (strcmp(v, known[i]) == 0) return set_config(L, t, "compression.type", v);
@@ -461,10 +461,12 @@ static int registry_register_kafka_topic(lua_State *L)
 static int registry_register_async_flush(lua_State *L)
 {
     fk_registry *r = check_registry_fn(L, "register_async_flush");
-    const char *pool = luaL_checkstring(L, 2);
+    const char *pool = lfk_check_string(L, 2, "register_async_flush", 1, "pool", NULL);
     double partitions = 1;
     if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
+        if (!lua_istable(L, 3))
+            return luaL_error(L, "register_async_flush: argument #2 'options' must be a table or nil, got %s",
+                              luaL_typename(L, 3));
         lua_getfield(L, 3, "topic_partitions");
         if (!lua_isnil(L, -1)) {
             if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 1 ||

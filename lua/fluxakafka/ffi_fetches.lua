@@ -61,8 +61,10 @@ end
 -- function keeps the fetches userdata reachable, so its memory (`ud`) stays valid; the
 -- released flag lives in the core's fetches, which exist only while ud.fetches is set (a
 -- weak table can hand back fetches whose finalizer ran).
+local raw_of   -- the C method: checks that fetches are fetches, readable and not finalized
+
 local function reader(fetches, fn)
-  local raw, count, flag, self_ptr = fetches:_raw()
+  local raw, count, flag, self_ptr = raw_of(fetches, fn)
   local msgs = ffi.cast(message_array, raw)
   local released = ffi.cast(int_ptr, flag)
   local ud = ffi.cast(fetches_ud_ptr, self_ptr)
@@ -91,6 +93,7 @@ local function reader(fetches, fn)
 end
 
 function M.install(fetches_methods)
+  raw_of = fetches_methods._raw
   function fetches_methods:iter()
     local read, count = reader(self, "iter")
     local i = 0
@@ -111,8 +114,10 @@ function M.install(fetches_methods)
   end
 
   function fetches_methods:each_record(fn)
-    if type(fn) ~= "function" then error("each_record: argument #1 must be a function", 2) end
     local read, count = reader(self, "each_record")
+    if type(fn) ~= "function" then
+      error("each_record: argument #1 'callback' must be a function, got " .. type(fn), 2)
+    end
     for i = 0, count - 1 do fn(read(i)) end
   end
 end

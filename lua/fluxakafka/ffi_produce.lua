@@ -34,7 +34,7 @@ local BLOCK_MS = 10000
 local MAX_PARTITION = 2147483647
 
 function M.install(pool_methods)
-  local c_produce = pool_methods.produce
+  local c_produce, userdata_ptr = pool_methods.produce, pool_methods._ptr
   local record_buf = ffi.new("fk_ffi_record")
   local err = ffi.new("fk_ffi_error")
   -- pool userdata -> its own memory (struct pool_ud of csrc/lua/lfk_pool.c), valid while
@@ -58,7 +58,7 @@ function M.install(pool_methods)
     end
     local ud = userdata_of[self]
     if ud == nil then
-      ud = ffi.cast(pool_ud_ptr, self:_ptr())   -- raises for a wrong self or a collected engine
+      ud = ffi.cast(pool_ud_ptr, userdata_ptr(self, "produce"))   -- raises for a wrong self
       userdata_of[self] = ud
     end
     local pool = ud.pool
