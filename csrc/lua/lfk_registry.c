@@ -277,21 +277,24 @@ static int checked_ms_int(lua_State *L, const char *what)
 
 static int group_session_timeout(lua_State *L)
 {
-    check_group_fn(L, 1, "session_timeout")->spec.session_timeout_ms = checked_ms_int(L, "session_timeout");
+    group_ud *g = check_group_fn(L, 1, "session_timeout");   /* self first: a closed object says so */
+    g->spec.session_timeout_ms = checked_ms_int(L, "session_timeout");
     lua_settop(L, 1);
     return 1;
 }
 
 static int group_rebalance_timeout(lua_State *L)
 {
-    check_group_fn(L, 1, "rebalance_timeout")->spec.rebalance_timeout_ms = checked_ms_int(L, "rebalance_timeout");
+    group_ud *g = check_group_fn(L, 1, "rebalance_timeout");   /* self first: a closed object says so */
+    g->spec.rebalance_timeout_ms = checked_ms_int(L, "rebalance_timeout");
     lua_settop(L, 1);
     return 1;
 }
 
 static int group_auto_commit_interval(lua_State *L)
 {
-    check_group_fn(L, 1, "auto_commit_interval")->spec.auto_commit_interval_ms = checked_ms_int(L, "auto_commit_interval");
+    group_ud *g = check_group_fn(L, 1, "auto_commit_interval");   /* self first: a closed object says so */
+    g->spec.auto_commit_interval_ms = checked_ms_int(L, "auto_commit_interval");
     lua_settop(L, 1);
     return 1;
 }
@@ -373,14 +376,16 @@ static double check_count(lua_State *L, const char *what, double min, double max
 
 static int topic_partitions(lua_State *L)
 {
-    check_topic_fn(L, 1, "partitions")->spec.partitions = (int32_t)check_count(L, "partitions", 1, 2147483647.0);
+    topic_ud *t = check_topic_fn(L, 1, "partitions");   /* self first: a closed object says so */
+    t->spec.partitions = (int32_t)check_count(L, "partitions", 1, 2147483647.0);
     lua_settop(L, 1);
     return 1;
 }
 
 static int topic_replication_factor(lua_State *L)
 {
-    check_topic_fn(L, 1, "replication_factor")->spec.replication_factor = (int16_t)check_count(L, "replication_factor", 1, 32767);
+    topic_ud *t = check_topic_fn(L, 1, "replication_factor");   /* self first: a closed object says so */
+    t->spec.replication_factor = (int16_t)check_count(L, "replication_factor", 1, 32767);
     lua_settop(L, 1);
     return 1;
 }
