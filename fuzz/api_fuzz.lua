@@ -403,10 +403,10 @@ end
 local function run_seed(seed, calls, deadline)
   reseed(seed)
   fixture()
-  local start = stats.calls
+  local start, errors, violations_before = stats.calls, stats.errors, stats.violations
   while stats.calls - start < calls and (not deadline or os.time() < deadline) do step() end
   print(("api_fuzz: seed %d: %d calls, %d errors raised, %d violations"):format(
-    seed, stats.calls - start, stats.errors, stats.violations))
+    seed, stats.calls - start, stats.errors - errors, stats.violations - violations_before))
   -- what is left is dropped: the next seed's collections (or lua_close) finalize it
   while #live > 0 do drop(#live) end
 end
