@@ -222,7 +222,7 @@ end
 
 -- A callback that does something re-entrant with a random object, then maybe raises.
 function make_callback()
-  local action = rand(8)
+  local action = rand(9)
   local target = any_object()
   return function(...)
     if depth > 3 then return end
@@ -243,6 +243,8 @@ function make_callback()
         error(CALLBACK_ERROR)
       elseif action == 7 and kind then
         tostring(target)
+      elseif action == 8 and type(target) == "userdata" and getmetatable(target).__gc then
+        getmetatable(target).__gc(target)   -- a finalizer by hand, in the middle of a call
       end
       return ...
     end, ...)

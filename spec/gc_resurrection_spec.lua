@@ -172,6 +172,35 @@ describe("objects reached after garbage collection", function()
     assert.matches("closed", err)
   end)
 
+  it("a delivery callback that calls its engine's finalizer ends the serving safely", function()
+    local topic = support.unique("gc-in-callback")
+    local engine, pool = support.engine()
+    local calls = 0
+    local function finalize_engine()
+      calls = calls + 1
+      getmetatable(engine).__gc(engine)
+    end
+    for _ = 1, 3 do assert(pool:produce({ topic = topic, value = "x" }, finalize_engine)) end
+    -- the first callback frees the engine with its pools; the serving loop must stop there
+    -- (the finalizer's own close already reported the other two records)
+    local ok, err = pcall(pool.flush, pool, 10)
+    assert.is_true(calls >= 1)
+    if not ok then assert.matches("closed", err) end
+    assert.is_true(pool:is_closed())
+    ok, err = pcall(pool.produce, pool, { topic = topic, value = "x" })
+    assert.is_false(ok)
+    assert.matches("closed", err)
+    -- a record table whose fields run code that finalizes the engine in the middle of produce
+    local engine2, pool2 = support.engine()
+    local sneaky = setmetatable({}, { __index = function(_, k)
+      if k == "value" then getmetatable(engine2).__gc(engine2) end
+      if k == "topic" then return topic elseif k == "value" then return "v" end
+    end })
+    ok, err = pcall(pool2.produce, pool2, sneaky)
+    assert.is_false(ok)
+    assert.matches("closed", err)
+  end)
+
   it("finalizers run in any order at lua_close, also when a delivery callback collects", function()
     -- a separate process whose lua_close finalizes an engine with a pending callback that
     -- collects garbage and touches a consumer group and a registry finalized before it

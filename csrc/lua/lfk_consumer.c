@@ -266,6 +266,7 @@ static int fetches_records(lua_State *L)
 static int fetches_each_record(lua_State *L)
 {
     fk_fetches *f = check_readable(L, "each_record");
+    fetches_ud *u = lua_touserdata(L, 1);
     size_t i;
     int keys;
     lfk_check_function(L, 2, "each_record", 1, "callback");
@@ -275,6 +276,9 @@ static int fetches_each_record(lua_State *L)
         lua_pushvalue(L, 2);
         push_record(L, f, i, keys);
         lua_call(L, 1, 0);
+        /* the callback may have finalized these fetches (calling their __gc) */
+        if (lfk_is_finalized(u))
+            return luaL_error(L, "each_record: the fetches were finalized during the iteration");
         if (fk_fetches_released(f))
             return luaL_error(L, "each_record: the consumer group was closed during the iteration");
     }
@@ -284,6 +288,7 @@ static int fetches_each_record(lua_State *L)
 static int fetches_each_error(lua_State *L)
 {
     fk_fetches *f = check_fetches_fn(L, "each_error");
+    fetches_ud *u = lua_touserdata(L, 1);
     size_t i;
     if (!lua_isfunction(L, 2))
         return luaL_error(L, "each_error: argument #1 must be a function, got %s", luaL_typename(L, 2));
@@ -297,6 +302,8 @@ static int fetches_each_error(lua_State *L)
         lua_pushstring(L, msg);
         lua_pushstring(L, code);
         lua_call(L, 4, 0);
+        if (lfk_is_finalized(u))
+            return luaL_error(L, "each_error: the fetches were finalized during the iteration");
     }
     return 0;
 }

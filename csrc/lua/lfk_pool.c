@@ -144,8 +144,9 @@ static void engine_close_pools(lua_State *L, int engine_idx, int timeout_ms, int
         }
         lua_settop(L, pool_idx - 1);
     }
-    /* pools nobody asked for have no callbacks: close them too, so none reopens */
-    for (i = 0; i < fk_engine_pool_count(e->engine); i++)
+    /* pools nobody asked for have no callbacks: close them too, so none reopens (unless a
+       callback finalized the engine meanwhile) */
+    for (i = 0; e->engine && i < fk_engine_pool_count(e->engine); i++)
         fk_pool_close(fk_engine_pool_at(e->engine, i), 0);
     if (has_error && raise) {
         lua_pushvalue(L, errslot);
@@ -245,7 +246,8 @@ static int serve_deliveries(lua_State *L, int pool_idx, int protected)
     cbs = lua_gettop(L);
     lua_rawgeti(L, env, ENV_RECORDS);
     recs = lua_gettop(L);
-    while (fk_pool_next_delivery(u->pool, &d)) {
+    /* a callback may finalize the engine (calling its __gc): then the pool is gone */
+    while (u->pool && fk_pool_next_delivery(u->pool, &d)) {
         int rec;
         lua_pushnumber(L, (double)d.token);
         lua_rawget(L, cbs);
@@ -392,6 +394,14 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
 /* Produce waits this long for room when librdkafka's queue is full. */
 #define PRODUCE_BLOCK_MS 10000
 
+/* Callbacks (served deliveries) and the __index of a record table run Lua code between the
+   check of self and the use of its pool; code that finalized the engine meanwhile (its __gc
+   called directly) must find a raise, not a freed pool. */
+static void recheck_pool(lua_State *L, pool_ud *u, const char *fn)
+{
+    if (!u->pool) luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
+}
+
 /* check_open_pool for the closures: the metatable is upvalue 1 */
 static pool_ud *fast_check_pool(lua_State *L, const char *fn)
 {
@@ -420,6 +430,7 @@ static int pool_produce(lua_State *L)
     if ((++u->calls & 15u) == 0) fk_pool_poll(u->pool, 0);
     serve_or_raise(L, 1);
     read_record(L, 2, &rec, "produce", 1);
+    recheck_pool(L, u, "produce");
     if (lua_isfunction(L, 3)) token = (uint64_t)(u->next_token += 1);
     if (!fk_pool_produce(u->pool, &rec, token, PRODUCE_BLOCK_MS, &err)) return lfk_push_error(L, &err);
     if (token) {
@@ -454,6 +465,7 @@ static int pool_produce_batch(lua_State *L)
     b->batch = NULL;
     luaL_getmetatable(L, LFK_BATCH);
     lua_setmetatable(L, -2);
+    recheck_pool(L, u, "produce_sync");
     lua_createtable(L, 1, 0);     /* the batch keeps its pool, and so its engine, alive */
     lua_pushvalue(L, 1);
     lua_rawseti(L, -2, BATCH_ENV_POOL);

@@ -65,8 +65,13 @@ function M.install(pool_methods)
     if pool == nil or lib.fk_pool_is_closed(pool) ~= 0 then return c_produce(self, record) end
     calls = calls + 1
     if calls % 16 == 0 then lib.fk_pool_poll(pool, 0) end
-    -- callbacks of earlier records run here, on this thread, as in the C API path
-    if lib.fk_pool_queued_deliveries(pool) ~= 0 then self:poll(0) end
+    -- callbacks of earlier records run here, on this thread, as in the C API path; one of
+    -- them may close the pool or finalize the engine, so the pool is read again after them
+    if lib.fk_pool_queued_deliveries(pool) ~= 0 then
+      self:poll(0)
+      pool = ud.pool
+      if pool == nil or lib.fk_pool_is_closed(pool) ~= 0 then return c_produce(self, record) end
+    end
     record_buf.topic = topic
     record_buf.value = value
     record_buf.value_len = #value
