@@ -30,8 +30,8 @@ MODULE      = build/fluxakafka/core.so
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz kafka-up kafka-down clean check-core rock \
-        mariadb-up mariadb-down example-async-sql bench-async-sql
+.PHONY: all deps deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz fuzz-api soak test-faults \
+        kafka-up kafka-down clean check-core rock mariadb-up mariadb-down example-async-sql bench-async-sql
 
 all: build
 
@@ -104,6 +104,33 @@ example-async-sql: deps mariadb-up
 bench-async-sql: deps
 	$(MAKE) build
 	bash scripts/with-kafka.sh luajit bench/async_sql_bench.lua
+
+# The Lua API fuzzer (fuzz/api_fuzz.lua) for FUZZ_SECONDS, seeds 1, 2, ..., half of the time
+# through the FFI paths and half through the C API, with the AddressSanitizer build. Needs
+# the broker of FK_TEST_BROKERS (default 127.0.0.1:9092) running; starts none.
+FUZZ_SECONDS ?= 300
+FUZZ_CALLS   ?= 2000
+fuzz-api: $(ASAN_MODULE)
+	LUA_CPATH='$(CURDIR)/build-asan/?.so;;' ASAN_OPTIONS=detect_leaks=1:exitcode=23 \
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $(CURDIR)/$(ASAN_MODULE)" \
+	luajit fuzz/api_fuzz.lua --seconds $$(( $(FUZZ_SECONDS) / 2 )) --calls $(FUZZ_CALLS)
+	LUA_CPATH='$(CURDIR)/build-asan/?.so;;' ASAN_OPTIONS=detect_leaks=1:exitcode=23 FLUXAKAFKA_NO_FFI=1 \
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $(CURDIR)/$(ASAN_MODULE)" \
+	luajit fuzz/api_fuzz.lua --seconds $$(( $(FUZZ_SECONDS) / 2 )) --calls $(FUZZ_CALLS) --seed 100001
+
+# Memory soak (bench/soak.lua): RSS, descriptors and threads over 5 million async records
+# consumed in the same process and 100,000 consumer_group()/close() cycles (scaled down when
+# they would take over 10 minutes). Against the broker of FK_BROKERS; starts none.
+soak: build
+	bash -c 'set -o pipefail; luajit bench/soak.lua 2> build/soak-stderr.log | tee build/soak-summary.txt'
+
+# Fault test on a 3-node KRaft cluster of its own (ports 19092.., scripts/kafka-cluster.sh):
+# the partition leader is killed (-9) and stopped (-STOP) under load; no acknowledged record
+# may be lost or duplicated. Starts and stops its cluster.
+test-faults: build
+	bash scripts/kafka-cluster.sh up
+	bash -c 'FK_CLUSTER_BROKERS=127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092 \
+	  bash scripts/run-specs.sh spec-faults/cluster_faults_spec.lua; s=$$?; bash scripts/kafka-cluster.sh down; exit $$s'
 
 bench: deps
 	$(MAKE) build

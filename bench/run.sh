@@ -98,6 +98,8 @@ mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
 rdk_pkg="$(dpkg-query -W -f '${Version}' librdkafka-dev 2>/dev/null || echo unknown)"
 rdk_run="$(luajit -e 'print(require("fluxakafka").librdkafka_version())' 2>/dev/null || echo unknown)"
 kafka_version="${KAFKA_VERSION:-3.9.1}"
+# sections written by other benchmarks (the memory soak of bench/soak.lua) are kept
+kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
 {
   echo "# Benchmark results"
   echo
@@ -120,6 +122,10 @@ kafka_version="${KAFKA_VERSION:-3.9.1}"
     echo "## Schema management"
     echo
     echo "$plan_line (target: under 2 s)."
+  fi
+  if [ -n "$kept" ]; then
+    echo
+    echo "$kept"
   fi
 } > bench/RESULTS.md
 cat bench/RESULTS.md

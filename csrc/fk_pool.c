@@ -20,12 +20,14 @@ typedef struct batch_slot {
 
 struct fk_batch {
     fk_pool   *pool;
+    long long  deadline_ms;   /* produce_sync's bound: start + the pool's delivery timeout */
+    size_t     total;
     size_t     pending;
     size_t     failed;
     int        first_err;
     char       first_topic[256];
     int        released;
-    size_t     count;
+    size_t     count;         /* records handed to librdkafka so far */
     batch_slot slots[];
 };
 
@@ -486,6 +488,22 @@ static rd_kafka_t *live_producer(const producer_slot *slot)
     return slot->rk && slot->pid == fk_process_id() ? slot->rk : NULL;
 }
 
+static long long delivery_timeout_ms(const fk_pool_spec *spec)
+{
+    double t = spec->options.delivery_timeout_ms;
+    return t > 0 ? (long long)t : 30000;
+}
+
+/* librdkafka fails a record whose message.timeout.ms passed only when its timeout scanner
+   next runs (once a second), and a record waiting for a broker that is down can be failed
+   later still: ask it for less than the delivery timeout, by up to one scan interval, so
+   that its own verdict usually arrives in time. produce_sync enforces the bound itself. */
+static long long rdkafka_message_timeout_ms(const fk_pool_spec *spec)
+{
+    long long t = delivery_timeout_ms(spec), margin = t / 2 < 1000 ? t / 2 : 1000;
+    return t - margin > 0 ? t - margin : 1;   /* 0 would mean "never" to librdkafka */
+}
+
 static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
 {
     const fk_pool_options *o = &p->spec->options;
@@ -516,8 +534,7 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
            should push back (_QUEUE_FULL) long before that */
         !fk_conf_set_int(conf, "queue.buffering.max.kbytes", FK_MAX_BUFFERED_KBYTES, err) ||
         /* librdkafka's own default (5 minutes) would hold produce_sync far too long */
-        !fk_conf_set_int(conf, "message.timeout.ms",
-                      o->delivery_timeout_ms > 0 ? (long long)o->delivery_timeout_ms : FK_DEFAULT_DELIVERY_TIMEOUT_MS, err)) {
+        !fk_conf_set_int(conf, "message.timeout.ms", rdkafka_message_timeout_ms(p->spec), err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -641,6 +658,9 @@ fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_
         return NULL;
     }
     b->pool = p;
+    b->total = n;
+    b->deadline_ms = now_ms() + delivery_timeout_ms(p->spec);
+    if (n > 0) snprintf(b->first_topic, sizeof b->first_topic, "%s", recs[0].topic ? recs[0].topic : "");
     for (i = 0; i < n; i++) {
         b->slots[i].batch = b;
         b->slots[i].result.token = i;
@@ -675,8 +695,22 @@ int fk_batch_delivery(const fk_batch *b, size_t i, fk_delivery *out)
     return 1;
 }
 
+double fk_batch_remaining_ms(const fk_batch *b)
+{
+    long long left = b->deadline_ms - now_ms();
+    return left > 0 ? (double)left : 0;
+}
+
 int fk_batch_result(const fk_batch *b, fk_error *err)
 {
+    if (b->pending) {
+        fk_error_set(err, "_MSG_TIMED_OUT",
+                     "produce to '%s' failed: %zu of %zu record%s not acknowledged within the delivery "
+                     "timeout of %.3g s (librdkafka may still deliver %s)",
+                     b->first_topic, b->pending, b->total, b->total == 1 ? "" : "s",
+                     delivery_timeout_ms(b->pool->spec) / 1000.0, b->pending == 1 ? "it" : "them");
+        return 0;
+    }
     if (b->failed == 0) return 1;
     fk_error_set_rd(err, b->first_err, "produce to '%s' failed (%zu record%s not delivered)",
                     b->first_topic, b->failed, b->failed == 1 ? "" : "s");

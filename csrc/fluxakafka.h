@@ -327,8 +327,12 @@ size_t    fk_batch_pending(const fk_batch *b);
 /* Once pending is 0: what the delivery of record i (0-based, in the order given) reported:
    partition, offset and timestamp, or rd_err. 0 when i is out of range or still pending. */
 int       fk_batch_delivery(const fk_batch *b, size_t i, fk_delivery *out);
-/* After pending reached 0: 1 if every record was delivered, else 0 and err describes the
-   first failure and how many records failed. */
+/* Milliseconds left until the pool's delivery timeout, counted from fk_pool_produce_batch;
+   0 once it passed. */
+double    fk_batch_remaining_ms(const fk_batch *b);
+/* After pending reached 0 or the delivery timeout passed: 1 if every record was delivered,
+   else 0 and err describes the first failure and how many records failed (or, past the
+   timeout, how many are still unacknowledged: _MSG_TIMED_OUT). */
 int       fk_batch_result(const fk_batch *b, fk_error *err);
 void      fk_batch_release(fk_batch *b);
 

@@ -143,11 +143,16 @@ end
 
 --- Produces every record given and waits until each is acknowledged or failed. Each record
 -- table gets its partition, offset and timestamp. Returns true, or nil, err, code.
+-- Never waits longer than the pool's delivery timeout (then nil, err, "_MSG_TIMED_OUT").
 function pool_methods:produce_sync(...)
   check_self(self, "produce_sync", "kafka pool")
   local batch, err, code = self:_produce_batch(...)
   if not batch then return nil, err, code end
-  while batch:pending() > 0 do self:poll(0.1) end
+  while batch:pending() > 0 do
+    local left = batch:remaining()
+    if left <= 0 then break end
+    self:poll(left < 0.1 and left or 0.1)
+  end
   return batch:result()
 end
 
@@ -177,9 +182,7 @@ if rawget(_G, "jit") and os.getenv("FLUXAKAFKA_NO_FFI") == nil then
   -- worker CPU per request with one produce).
   local ok_produce, fast_produce = pcall(require, "fluxakafka.ffi_produce")
   if ok_produce and fast_produce and not in_nginx then
-    fast_produce.install(pool_methods, function(pool)
-      return math.floor(queue_full_timeout(pool) * 1000)
-    end)
+    fast_produce.install(pool_methods)
   end
 end
 
@@ -208,6 +211,7 @@ local Context = {}
 Context.__index = Context
 
 function Context:__tostring()
+  if type(self) ~= "table" then error("__tostring: expected a context as self, got " .. type(self), 2) end
   return ("fluxakafka.context (%s)"):format(tostring(self.engine))
 end
 
@@ -216,7 +220,14 @@ function engine_methods:new_context()
   return setmetatable({ engine = self }, Context)
 end
 
+local function check_self(self, mt, fn, what)
+  if getmetatable(self) ~= mt then
+    error(("%s: expected %s as self (call it with ':'), got %s"):format(fn, what, type(self)), 3)
+  end
+end
+
 function Context:get_engine()
+  check_self(self, Context, "get_engine", "a context")
   return self.engine
 end
 
@@ -237,11 +248,13 @@ Alter.__index = Alter
 
 --- Performs this alter against the broker. Warnings do nothing. Returns true | nil, err, code.
 function Alter:exec(ctx)
+  check_self(self, Alter, "exec", "an alter")
   if ctx ~= nil then engine_of(ctx, "exec") end
   return core._exec_alter(self._handle)
 end
 
 function Alter:__tostring()
+  check_self(self, Alter, "__tostring", "an alter")
   return self.description
 end
 

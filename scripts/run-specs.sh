@@ -64,7 +64,7 @@ run_pass busted FK_SPEC_PASS=ffi
 # Under LuaJIT records are built through the FFI; the C API path (plain Lua 5.1) is checked
 # again on the specs that read records.
 if [ $# -eq 0 ]; then
-  args=(spec/producer_spec.lua spec/consumer_spec.lua spec/lifetime_spec.lua)
+  args=(spec/producer_spec.lua spec/consumer_spec.lua spec/lifetime_spec.lua spec/gc_resurrection_spec.lua)
   echo "# the same record specs through the C API record builder (FLUXAKAFKA_NO_FFI=1)"
   run_pass busted-c-api FLUXAKAFKA_NO_FFI=1 FK_SPEC_PASS=c-api
 fi

@@ -35,6 +35,36 @@ lua_Integer lfk_optinteger(lua_State *L, int idx, lua_Integer def);
 #define LFK_CONSUMER       "fluxakafka.consumer_group"
 #define LFK_FETCHES        "fluxakafka.fetches"
 
+/* Every userdata of the binding begins with this header. A finalized object can still be
+   reached from Lua (a weak-keyed table hands it back after collection, and at lua_close the
+   finalizers of other objects may call it), so no method may trust what its __gc freed:
+   classes get their objects through lfk_check_object, which refuses finalized ones, and
+   finalizers go through lfk_finalize, which makes them run once. */
+typedef struct lfk_object {
+    int finalized;
+} lfk_object;
+
+/* Initialises the header of a new userdata. */
+void  lfk_object_init(lfk_object *o);
+/* The object of class `tname` at idx, or a raise naming fn: "fn: expected a <tname> as
+   self/argument ..., got <type>" for a wrong value, "fn: the <what> is closed (it was
+   garbage-collected)" for a finalized object. */
+void *lfk_check_object(lua_State *L, int idx, const char *tname, const char *fn, const char *what);
+/* The same without refusing finalized objects (for is_closed, close and __tostring); check
+   lfk_is_finalized before touching what the finalizer frees. */
+void *lfk_check_any(lua_State *L, int idx, const char *tname, const char *fn);
+int   lfk_is_finalized(const void *object);
+/* For __gc: the object, marked finalized, when its finalizer has not run yet; NULL when it
+   already ran (so a finalizer called twice, e.g. getmetatable(x).__gc(x), frees nothing). */
+void *lfk_finalize(lua_State *L, int idx, const char *tname);
+
+/* The string at idx (not a number: no coercion), or a raise "fn: argument #argn 'what' must
+   be a string, got <type>". len may be NULL. */
+const char *lfk_check_string(lua_State *L, int idx, const char *fn, int argn, const char *what,
+                             size_t *len);
+/* Raises "fn: argument #argn 'what' must be a function, got <type>" unless idx holds one. */
+void lfk_check_function(lua_State *L, int idx, const char *fn, int argn, const char *what);
+
 /* Creates metatable `name` with __index = a methods table holding `methods`, plus `meta`
    (may be NULL) as metamethods. Leaves nothing on the stack. The methods table is also
    stored in the module table (at -1 on entry) under `export_as`, so that the Lua part of
@@ -65,6 +95,8 @@ void lfk_open_consumer(lua_State *L);
 void lfk_open_admin(lua_State *L);
 void lfk_open_config(lua_State *L);
 fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn);
+/* The registry at index 1 (self), not finalized; raises naming fn. */
+fk_registry *lfk_check_registry(lua_State *L, const char *fn);
 
 /* Hands the queued librdkafka log lines to the Lua log sink (module _set_log_sink). */
 void lfk_serve_logs(lua_State *L);

@@ -5,11 +5,12 @@
 
 #include <string.h>
 
-typedef struct alter_ud { fk_alter alter; int owned; } alter_ud;
+typedef struct alter_ud { lfk_object head; fk_alter alter; int owned; } alter_ud;
 
 static int alter_gc(lua_State *L)
 {
-    alter_ud *u = luaL_checkudata(L, 1, LFK_ALTER);
+    alter_ud *u = lfk_finalize(L, 1, LFK_ALTER);
+    if (!u) return 0;
     if (u->owned) fk_alter_clear(&u->alter);
     u->owned = 0;
     return 0;
@@ -58,6 +59,7 @@ static void push_alter(lua_State *L, int engine_idx, const fk_alter *a)
         lua_setfield(L, t, "old_configs");
     }
     u = lua_newuserdata(L, sizeof *u);
+    lfk_object_init(&u->head);
     u->owned = 0;
     luaL_getmetatable(L, LFK_ALTER);
     lua_setmetatable(L, -2);
@@ -91,7 +93,7 @@ static int get_alters(lua_State *L)
 
 static int exec_alter(lua_State *L)
 {
-    alter_ud *u = luaL_checkudata(L, 1, LFK_ALTER);
+    alter_ud *u = lfk_check_object(L, 1, LFK_ALTER, "exec", "alter");
     fk_engine *e;
     fk_error err;
     lua_getfenv(L, 1);

@@ -849,7 +849,8 @@ static int sql_param_check(lua_State *L)
 /* _async_flush_pool(engine) -> the pool code async flush is registered on, or nil */
 static int async_flush_pool(lua_State *L)
 {
-    const fk_registry *r = fk_engine_registry(lfk_check_engine(L, 1, "async flush"));
+    /* argument 2: the name of the calling method, for the error when the engine is gone */
+    const fk_registry *r = fk_engine_registry(lfk_check_engine(L, 1, luaL_optstring(L, 2, "flush_async")));
     if (r->async_flush_pool) lua_pushstring(L, r->async_flush_pool);
     else lua_pushnil(L);
     return 1;

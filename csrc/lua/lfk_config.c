@@ -45,16 +45,12 @@ static int push_result(lua_State *L, fk_registry *r, const fk_doc *doc)
     return 1;
 }
 
-static fk_registry *registry_arg(lua_State *L)
-{
-    return *(fk_registry **)luaL_checkudata(L, 1, LFK_REGISTRY);
-}
 
 static int init_by_yaml(lua_State *L)
 {
-    fk_registry *r = registry_arg(L);
+    fk_registry *r = lfk_check_registry(L, "init_by_yaml");
     size_t len;
-    const char *text = luaL_checklstring(L, 2, &len);
+    const char *text = lfk_check_string(L, 2, "init_by_yaml", 1, "yaml", &len);
     doc_holder *h = new_holder(L);
     fk_error err;
     if (!(h->doc = fk_yaml_parse(text, len, &err))) {
@@ -67,8 +63,8 @@ static int init_by_yaml(lua_State *L)
 
 static int init_by_yaml_file(lua_State *L)
 {
-    fk_registry *r = registry_arg(L);
-    const char *path = luaL_checkstring(L, 2);
+    fk_registry *r = lfk_check_registry(L, "init_by_yaml_file");
+    const char *path = lfk_check_string(L, 2, "init_by_yaml_file", 1, "path", NULL);
     doc_holder *h = new_holder(L);
     luaL_Buffer b;
     FILE *f = fopen(path, "rb");
@@ -229,7 +225,7 @@ static fk_doc *to_doc(lua_State *L, int idx, int depth, conv *c)
 
 static int init_by_config(lua_State *L)
 {
-    fk_registry *r = registry_arg(L);
+    fk_registry *r = lfk_check_registry(L, "init_by_config");
     doc_holder *h;
     char problem[800] = "init_by_config: out of memory";
     conv c;

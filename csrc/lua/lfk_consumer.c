@@ -5,22 +5,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct consumer_ud { fk_consumer *consumer; } consumer_ud;
-typedef struct fetches_ud  { fk_fetches *fetches; } fetches_ud;
+typedef struct consumer_ud { lfk_object head; fk_consumer *consumer; } consumer_ud;
+/* lua/fluxakafka/ffi_fetches.lua reads `fetches` through the FFI (struct fk_ffi_fetches_ud)
+   to see that the fetches were not finalized: keep the two layouts equal. */
+typedef struct fetches_ud  { lfk_object head; fk_fetches *fetches; } fetches_ud;
 
 #define DEFAULT_MAX_RECORDS 10000
 
 void lfk_push_consumer(lua_State *L, fk_consumer *c)
 {
     consumer_ud *u = lua_newuserdata(L, sizeof *u);
+    lfk_object_init(&u->head);
     u->consumer = c;
     luaL_getmetatable(L, LFK_CONSUMER);
     lua_setmetatable(L, -2);
 }
 
+/* a consumer group that may be closed, but not finalized */
+static consumer_ud *check_any_consumer(lua_State *L, const char *fn)
+{
+    return lfk_check_object(L, 1, LFK_CONSUMER, fn, "kafka consumer group");
+}
+
 static consumer_ud *check_consumer(lua_State *L, const char *fn)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    consumer_ud *u = check_any_consumer(L, fn);
     if (fk_consumer_is_closed(u->consumer))
         luaL_error(L, "%s: kafka consumer group '%s' is closed", fn, fk_consumer_spec(u->consumer)->name);
     return u;
@@ -28,7 +37,7 @@ static consumer_ud *check_consumer(lua_State *L, const char *fn)
 
 fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn)
 {
-    consumer_ud *u = luaL_checkudata(L, idx, LFK_CONSUMER);
+    consumer_ud *u = lfk_check_object(L, idx, LFK_CONSUMER, fn, "kafka consumer group");
     if (fk_consumer_is_closed(u->consumer))
         luaL_error(L, "%s: kafka consumer group '%s' is closed", fn, fk_consumer_spec(u->consumer)->name);
     return u->consumer;
@@ -36,14 +45,14 @@ fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn)
 
 static int consumer_get_name(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    consumer_ud *u = check_any_consumer(L, "get_name");
     lua_pushstring(L, fk_consumer_spec(u->consumer)->name);
     return 1;
 }
 
 static int consumer_get_settings(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    consumer_ud *u = check_any_consumer(L, "get_settings");
     const fk_group_spec *g = fk_consumer_spec(u->consumer);
     lua_newtable(L);
     lua_pushstring(L, g->name);
@@ -75,12 +84,19 @@ static int consumer_poll(lua_State *L)
 {
     consumer_ud *u = check_consumer(L, "poll_fetches");
     int timeout_ms = lfk_opt_timeout_ms(L, 2, 1, "poll_fetches");
-    lua_Integer max = luaL_optinteger(L, 3, DEFAULT_MAX_RECORDS);
+    double max = DEFAULT_MAX_RECORDS;
     fetches_ud *f;
     fk_error err;
-    if (max < 1) return luaL_error(L, "poll_fetches: argument #2 'max_records' must be positive");
+    if (!lua_isnoneornil(L, 3)) {
+        if (lua_type(L, 3) != LUA_TNUMBER)
+            return luaL_error(L, "poll_fetches: argument #2 'max_records' must be a number, got %s", luaL_typename(L, 3));
+        max = lua_tonumber(L, 3);
+    }
+    if (!(max >= 1) || max > 1e9)
+        return luaL_error(L, "poll_fetches: argument #2 'max_records' must be between 1 and 1e9");
     lua_settop(L, 1);
     f = lua_newuserdata(L, sizeof *f);
+    lfk_object_init(&f->head);
     f->fetches = NULL;
     luaL_getmetatable(L, LFK_FETCHES);
     lua_setmetatable(L, -2);
@@ -98,7 +114,7 @@ static int consumer_poll(lua_State *L)
    false while the connection check runs, nil, err, code when it failed (the group is closed). */
 static int consumer_ready(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    consumer_ud *u = check_any_consumer(L, "_ready");
     fk_error err;
     int r = fk_consumer_ready(u->consumer, &err);
     lfk_serve_logs(L);
@@ -120,7 +136,7 @@ static int consumer_commit(lua_State *L)
    then true or nil, err, code. */
 static int consumer_commit_begin(lua_State *L)
 {
-    consumer_ud *u = check_consumer(L, "commit_uncommitted_offsets");
+    consumer_ud *u = check_consumer(L, "_commit_begin");
     fk_error err;
     if (!fk_consumer_commit_begin(u->consumer, NULL, 0, &err)) return lfk_push_error(L, &err);
     lua_pushboolean(L, 1);
@@ -129,7 +145,7 @@ static int consumer_commit_begin(lua_State *L)
 
 static int consumer_commit_poll(lua_State *L)
 {
-    consumer_ud *u = check_consumer(L, "commit_uncommitted_offsets");
+    consumer_ud *u = check_consumer(L, "_commit_poll");
     fk_error err;
     int r = fk_consumer_commit_poll(u->consumer, &err);
     if (r == 0) return lfk_push_error(L, &err);
@@ -137,23 +153,25 @@ static int consumer_commit_poll(lua_State *L)
     return 1;
 }
 
+/* close, is_closed and __tostring also answer for a finalized consumer group (closed) */
 static int consumer_close(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
-    if (u->consumer) fk_consumer_close(u->consumer);
+    consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "close");
+    if (!lfk_is_finalized(u) && u->consumer) fk_consumer_close(u->consumer);
     return 0;
 }
 
 static int consumer_is_closed(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
-    lua_pushboolean(L, fk_consumer_is_closed(u->consumer));
+    consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "is_closed");
+    lua_pushboolean(L, lfk_is_finalized(u) || !u->consumer || fk_consumer_is_closed(u->consumer));
     return 1;
 }
 
 static int consumer_gc(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    consumer_ud *u = lfk_finalize(L, 1, LFK_CONSUMER);
+    if (!u) return 0;
     fk_consumer_free(u->consumer);
     u->consumer = NULL;
     return 0;
@@ -161,8 +179,13 @@ static int consumer_gc(lua_State *L)
 
 static int consumer_tostring(lua_State *L)
 {
-    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
-    const fk_group_spec *g = fk_consumer_spec(u->consumer);
+    consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "__tostring");
+    const fk_group_spec *g;
+    if (lfk_is_finalized(u) || !u->consumer) {
+        lua_pushliteral(L, "fluxakafka.consumer_group (closed)");
+        return 1;
+    }
+    g = fk_consumer_spec(u->consumer);
     lua_pushfstring(L, "fluxakafka.consumer_group(%s@%s)%s", g->name, g->pool,
                     fk_consumer_is_closed(u->consumer) ? " (closed)" : "");
     return 1;
@@ -170,15 +193,15 @@ static int consumer_tostring(lua_State *L)
 
 /* ---------------------------------------------------------------- fetches ---- */
 
-static fk_fetches *check_fetches(lua_State *L)
+static fk_fetches *check_fetches_fn(lua_State *L, const char *fn)
 {
-    fetches_ud *u = luaL_checkudata(L, 1, LFK_FETCHES);
+    fetches_ud *u = lfk_check_object(L, 1, LFK_FETCHES, fn, "fetches");
     return u->fetches;
 }
 
 static fk_fetches *check_readable(lua_State *L, const char *fn)
 {
-    fk_fetches *f = check_fetches(L);
+    fk_fetches *f = check_fetches_fn(L, fn);
     if (fk_fetches_released(f))
         luaL_error(L, "%s: these fetches belong to a closed consumer group; their records were released", fn);
     return f;
@@ -261,13 +284,13 @@ static void push_record(lua_State *L, fk_fetches *f, size_t i, int keys)
 
 static int fetches_is_empty(lua_State *L)
 {
-    lua_pushboolean(L, fk_fetches_count(check_fetches(L)) == 0);
+    lua_pushboolean(L, fk_fetches_count(check_fetches_fn(L, "is_empty")) == 0);
     return 1;
 }
 
 static int fetches_count(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)fk_fetches_count(check_fetches(L)));
+    lua_pushinteger(L, (lua_Integer)fk_fetches_count(check_fetches_fn(L, "count")));
     return 1;
 }
 
@@ -287,15 +310,19 @@ static int fetches_records(lua_State *L)
 static int fetches_each_record(lua_State *L)
 {
     fk_fetches *f = check_readable(L, "each_record");
+    fetches_ud *u = lua_touserdata(L, 1);
     size_t i;
     int keys;
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lfk_check_function(L, 2, "each_record", 1, "callback");
     lua_settop(L, 2);
     keys = push_keys(L);
     for (i = 0; i < fk_fetches_count(f); i++) {
         lua_pushvalue(L, 2);
         push_record(L, f, i, keys);
         lua_call(L, 1, 0);
+        /* the callback may have finalized these fetches (calling their __gc) */
+        if (lfk_is_finalized(u))
+            return luaL_error(L, "each_record: the fetches were finalized during the iteration");
         if (fk_fetches_released(f))
             return luaL_error(L, "each_record: the consumer group was closed during the iteration");
     }
@@ -304,9 +331,11 @@ static int fetches_each_record(lua_State *L)
 
 static int fetches_each_error(lua_State *L)
 {
-    fk_fetches *f = check_fetches(L);
+    fk_fetches *f = check_fetches_fn(L, "each_error");
+    fetches_ud *u = lua_touserdata(L, 1);
     size_t i;
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (!lua_isfunction(L, 2))
+        return luaL_error(L, "each_error: argument #1 must be a function, got %s", luaL_typename(L, 2));
     for (i = 0; i < fk_fetches_error_count(f); i++) {
         const char *topic, *msg, *code;
         int32_t partition;
@@ -317,6 +346,8 @@ static int fetches_each_error(lua_State *L)
         lua_pushstring(L, msg);
         lua_pushstring(L, code);
         lua_call(L, 4, 0);
+        if (lfk_is_finalized(u))
+            return luaL_error(L, "each_error: the fetches were finalized during the iteration");
     }
     return 0;
 }
@@ -327,6 +358,10 @@ static int fetches_iter_next(lua_State *L)
     fetches_ud *u = lua_touserdata(L, lua_upvalueindex(1));
     lua_Integer i = lua_tointeger(L, lua_upvalueindex(2));
     int keys, k;
+    /* the iterator keeps its fetches reachable, but a weak table can hand both back after
+       the fetches were finalized */
+    if (lfk_is_finalized(u))
+        return luaL_error(L, "iter: the fetches are closed (they were garbage-collected)");
     if (fk_fetches_released(u->fetches))
         return luaL_error(L, "iter: these fetches belong to a closed consumer group; their records were released");
     if ((size_t)i >= fk_fetches_count(u->fetches)) return 0;
@@ -352,27 +387,36 @@ static int fetches_iter(lua_State *L)
     return 1;
 }
 
-/* For the FFI fast path: messages array, count and the released flag, as light userdata. */
+/* For the FFI fast path: messages array, count, the released flag and this userdata's own
+   memory (whose `fetches` field turns NULL when it is finalized), as light userdata. */
 static int fetches_raw(lua_State *L)
 {
-    fk_fetches *f = check_readable(L, "iter");
+    /* the method of the fast path that asks, for its messages */
+    static const char *const callers[] = { "iter", "records", "each_record", NULL };
+    const char *fn = "_raw";
+    int i;
+    for (i = 0; callers[i]; i++)
+        if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), callers[i]) == 0) fn = callers[i];
+    fk_fetches *f = check_readable(L, fn);
     const int *flag;
     void *const *msgs = fk_fetches_messages(f, &flag);
     lua_pushlightuserdata(L, (void *)msgs);
     lua_pushinteger(L, (lua_Integer)fk_fetches_count(f));
     lua_pushlightuserdata(L, (void *)flag);
-    return 3;
+    lua_pushlightuserdata(L, lua_touserdata(L, 1));
+    return 4;
 }
 
 static int fetches_error_count(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)fk_fetches_error_count(check_fetches(L)));
+    lua_pushinteger(L, (lua_Integer)fk_fetches_error_count(check_fetches_fn(L, "error_count")));
     return 1;
 }
 
 static int fetches_gc(lua_State *L)
 {
-    fetches_ud *u = luaL_checkudata(L, 1, LFK_FETCHES);
+    fetches_ud *u = lfk_finalize(L, 1, LFK_FETCHES);
+    if (!u) return 0;
     fk_fetches_free(u->fetches);
     u->fetches = NULL;
     return 0;
@@ -380,7 +424,12 @@ static int fetches_gc(lua_State *L)
 
 static int fetches_tostring(lua_State *L)
 {
-    fk_fetches *f = check_fetches(L);
+    fetches_ud *u = lfk_check_any(L, 1, LFK_FETCHES, "__tostring");
+    fk_fetches *f = u->fetches;
+    if (lfk_is_finalized(u) || !f) {
+        lua_pushliteral(L, "fluxakafka.fetches (closed)");
+        return 1;
+    }
     lua_pushfstring(L, "fluxakafka.fetches (%d records, %d errors)", (int)fk_fetches_count(f),
                     (int)fk_fetches_error_count(f));
     return 1;

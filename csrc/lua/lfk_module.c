@@ -1,5 +1,8 @@
 /* luaopen_fluxakafka_core and the helpers every class shares. */
+#define _GNU_SOURCE 1   /* dladdr, RTLD_NODELETE */
 #include "lfk.h"
+
+#include <dlfcn.h>
 
 #include <math.h>
 #include <stdarg.h>
@@ -112,6 +115,78 @@ void lfk_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
     lua_pop(L, 1);
 }
 
+void lfk_object_init(lfk_object *o)
+{
+    o->finalized = 0;
+}
+
+/* the class name without the module prefix, for messages */
+static const char *short_name(const char *tname)
+{
+    const char *dot = strrchr(tname, '.');
+    return dot ? dot + 1 : tname;
+}
+
+void *lfk_check_any(lua_State *L, int idx, const char *tname, const char *fn)
+{
+    void *u = lua_touserdata(L, idx);
+    int same = 0;
+    if (u && lua_getmetatable(L, idx)) {
+        luaL_getmetatable(L, tname);
+        same = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    if (!same) {
+        const char *got = luaL_typename(L, idx);
+        if (u && luaL_getmetafield(L, idx, "__name")) {
+            if (lua_type(L, -1) == LUA_TSTRING) got = lua_tostring(L, -1);
+            /* the name stays referenced by the other metatable, so `got` stays valid */
+            lua_pop(L, 1);
+        }
+        const char *name = short_name(tname), *article = strchr("aeiou", name[0]) ? "an" : "a";
+        if (idx == 1)
+            luaL_error(L, "%s: expected %s %s as self (call it with ':'), got %s", fn, article, name, got);
+        else
+            luaL_error(L, "%s: argument #%d must be %s %s, got %s", fn, idx - 1, article, name, got);
+    }
+    return u;
+}
+
+int lfk_is_finalized(const void *object)
+{
+    return ((const lfk_object *)object)->finalized;
+}
+
+void *lfk_check_object(lua_State *L, int idx, const char *tname, const char *fn, const char *what)
+{
+    void *u = lfk_check_any(L, idx, tname, fn);
+    if (lfk_is_finalized(u))
+        luaL_error(L, "%s: the %s is closed (it was garbage-collected)", fn, what);
+    return u;
+}
+
+void *lfk_finalize(lua_State *L, int idx, const char *tname)
+{
+    lfk_object *o = lfk_check_any(L, idx, tname, "__gc");
+    if (o->finalized) return NULL;
+    o->finalized = 1;
+    return o;
+}
+
+const char *lfk_check_string(lua_State *L, int idx, const char *fn, int argn, const char *what,
+                             size_t *len)
+{
+    if (lua_type(L, idx) != LUA_TSTRING)
+        luaL_error(L, "%s: argument #%d '%s' must be a string, got %s", fn, argn, what, luaL_typename(L, idx));
+    return lua_tolstring(L, idx, len);
+}
+
+void lfk_check_function(lua_State *L, int idx, const char *fn, int argn, const char *what)
+{
+    if (!lua_isfunction(L, idx))
+        luaL_error(L, "%s: argument #%d '%s' must be a function, got %s", fn, argn, what, luaL_typename(L, idx));
+}
+
 int lfk_push_error(lua_State *L, const fk_error *err)
 {
     lua_pushnil(L);
@@ -179,8 +254,23 @@ static const luaL_Reg module_functions[] = {
     { NULL, NULL }
 };
 
+/* Lua unloads a C module when its library handle is finalized, at lua_close, among the
+   other finalizers: a delivery callback that runs inside an engine's finalizer and collects
+   garbage can make it happen while this module's code is still on the stack, and
+   librdkafka's threads may still be winding down. So the module holds one more reference to
+   itself that is never given back: its code stays mapped until the process exits. */
+static void pin_module(void)
+{
+    static int pinned;
+    Dl_info info;
+    if (pinned) return;
+    if (dladdr((void *)pin_module, &info) && info.dli_fname && dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE))
+        pinned = 1;
+}
+
 int luaopen_fluxakafka_core(lua_State *L)
 {
+    pin_module();
     lua_newtable(L);
     luaL_register(L, NULL, module_functions);
     lua_pushstring(L, FK_VERSION);

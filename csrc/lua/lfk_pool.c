@@ -4,6 +4,7 @@
    are called here, on the Lua thread, after librdkafka has returned. */
 #include "lfk.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,11 +21,16 @@
 #define PRODUCE_BLOCK_MS 10000
 
 typedef struct engine_ud {
+    lfk_object head;
     fk_engine *engine;
     int        gc_close_timeout_ms;
 } engine_ud;
 
+/* A pool userdata has no finalizer of its own: its engine's finalizer sets `pool` to NULL.
+   lua/fluxakafka/ffi_produce.lua reads `pool` through the FFI (struct fk_ffi_pool_ud) on
+   every call instead of caching the core pointer: keep the two layouts equal. */
 typedef struct pool_ud {
+    lfk_object head;
     fk_pool *pool;          /* NULL once the engine is gone */
     double   next_token;
     unsigned calls;
@@ -35,7 +41,16 @@ typedef struct pool_ud {
 static int dispatcher_ref = LUA_NOREF;
 static int log_sink_ref = LUA_NOREF;
 
+typedef char pool_ud_layout_check[offsetof(pool_ud, pool) == sizeof(void *) &&
+                                   offsetof(pool_ud, queue_wait_ms) == 2 * sizeof(void *) + sizeof(double) + sizeof(unsigned) ? 1 : -1];
+
+/* slots of a batch userdata's environment: its pool userdata (and so its engine), then
+   the record tables from BATCH_ENV_RECORDS + 1 on */
+#define BATCH_ENV_POOL 1
+#define BATCH_ENV_RECORDS 1
+
 typedef struct batch_ud {
+    lfk_object head;
     fk_batch *batch;
 } batch_ud;
 
@@ -44,6 +59,7 @@ typedef struct batch_ud {
 void lfk_push_engine(lua_State *L, fk_engine *e)
 {
     engine_ud *u = lua_newuserdata(L, sizeof *u);
+    lfk_object_init(&u->head);
     u->engine = e;
     u->gc_close_timeout_ms = GC_CLOSE_TIMEOUT_MS;
     luaL_getmetatable(L, LFK_ENGINE);
@@ -54,15 +70,15 @@ void lfk_push_engine(lua_State *L, fk_engine *e)
 
 static engine_ud *check_engine(lua_State *L, const char *fn)
 {
-    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
+    engine_ud *u = lfk_check_object(L, 1, LFK_ENGINE, fn, "engine");
     if (!u->engine) luaL_error(L, "%s: the engine is closed", fn);
     return u;
 }
 
 fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn)
 {
-    engine_ud *u = luaL_checkudata(L, idx, LFK_ENGINE);
-    if (!u->engine) luaL_error(L, "%s: the engine was collected", fn);
+    engine_ud *u = lfk_check_object(L, idx, LFK_ENGINE, fn, "engine");
+    if (!u->engine) luaL_error(L, "%s: the engine is closed (it was garbage-collected)", fn);
     return u->engine;
 }
 
@@ -83,6 +99,7 @@ static pool_ud *push_pool(lua_State *L, int engine_idx, const char *code)
     if (!(p = fk_engine_pool(e->engine, code)))
         luaL_error(L, "kafka: unknown kafka pool '%s'", code);
     u = lua_newuserdata(L, sizeof *u);
+    lfk_object_init(&u->head);
     u->pool = p;
     u->next_token = 0;
     u->calls = 0;
@@ -108,7 +125,7 @@ static pool_ud *push_pool(lua_State *L, int engine_idx, const char *code)
 static int engine_kafka(lua_State *L)
 {
     check_engine(L, "kafka");
-    push_pool(L, 1, luaL_checkstring(L, 2));
+    push_pool(L, 1, lfk_check_string(L, 2, "kafka", 1, "code", NULL));
     return 1;
 }
 
@@ -144,8 +161,9 @@ static void engine_close_pools(lua_State *L, int engine_idx, int timeout_ms, int
         }
         lua_settop(L, pool_idx - 1);
     }
-    /* pools nobody asked for have no callbacks: close them too, so none reopens */
-    for (i = 0; i < fk_engine_pool_count(e->engine); i++)
+    /* pools nobody asked for have no callbacks: close them too, so none reopens (unless a
+       callback finalized the engine meanwhile) */
+    for (i = 0; e->engine && i < fk_engine_pool_count(e->engine); i++)
         fk_pool_close(fk_engine_pool_at(e->engine, i), 0);
     if (has_error && raise) {
         lua_pushvalue(L, errslot);
@@ -156,19 +174,21 @@ static void engine_close_pools(lua_State *L, int engine_idx, int timeout_ms, int
 
 static int engine_close(lua_State *L)
 {
-    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
+    engine_ud *u = lfk_check_any(L, 1, LFK_ENGINE, "close");
     int timeout_ms;
-    if (!u->engine) return 0;
+    if (lfk_is_finalized(u) || !u->engine) return 0;
     timeout_ms = lfk_opt_timeout_ms(L, 2, 30, "close");
     lua_settop(L, 1);
     engine_close_pools(L, 1, timeout_ms, 1);
     return 0;
 }
 
+/* Callbacks that run here (deliveries failed by the close) find the engine finalized
+   already: they cannot open a pool or reach a freed one. */
 static int engine_gc(lua_State *L)
 {
-    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
-    if (!u->engine) return 0;
+    engine_ud *u = lfk_finalize(L, 1, LFK_ENGINE);
+    if (!u || !u->engine) return 0;
     lua_settop(L, 1);
     engine_close_pools(L, 1, u->gc_close_timeout_ms, 0);
     lua_settop(L, 1);
@@ -195,8 +215,8 @@ static int engine_set_gc_close_timeout(lua_State *L)
 
 static int engine_tostring(lua_State *L)
 {
-    engine_ud *u = luaL_checkudata(L, 1, LFK_ENGINE);
-    if (!u->engine) lua_pushstring(L, "fluxakafka.engine (closed)");
+    engine_ud *u = lfk_check_any(L, 1, LFK_ENGINE, "__tostring");
+    if (lfk_is_finalized(u) || !u->engine) lua_pushstring(L, "fluxakafka.engine (closed)");
     else lua_pushfstring(L, "fluxakafka.engine (%d pools)", (int)fk_engine_pool_count(u->engine));
     return 1;
 }
@@ -217,7 +237,7 @@ static int engine_pool_codes(lua_State *L)
 
 static pool_ud *check_pool(lua_State *L, const char *fn)
 {
-    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    pool_ud *u = lfk_check_any(L, 1, LFK_POOL, fn);
     if (!u->pool) luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
     return u;
 }
@@ -256,7 +276,8 @@ static int serve_deliveries(lua_State *L, int pool_idx, int protected)
     recs = lua_gettop(L);
     lua_rawgeti(L, env, ENV_OWNERS);
     owners = lua_gettop(L);
-    while (fk_pool_next_delivery(u->pool, &d)) {
+    /* a callback may finalize the engine (calling its __gc): then the pool is gone */
+    while (u->pool && fk_pool_next_delivery(u->pool, &d)) {
         int top = lua_gettop(L), cb = top + 1, rec = top + 2, owner = top + 3, nargs = 3;
         lua_pushnumber(L, (double)d.token);
         lua_rawget(L, cbs);
@@ -461,6 +482,14 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
     }
 }
 
+/* Callbacks (served deliveries) and the __index of a record table run Lua code between the
+   check of self and the use of its pool; code that finalized the engine meanwhile (its __gc
+   called directly) must find a raise, not a freed pool. */
+static void recheck_pool(lua_State *L, pool_ud *u, const char *fn)
+{
+    if (!u->pool) luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
+}
+
 /* check_open_pool for the closures: the metatable is upvalue 1 */
 static pool_ud *fast_check_pool(lua_State *L, const char *fn)
 {
@@ -489,6 +518,7 @@ static int pool_produce(lua_State *L)
     if ((++u->calls & 15u) == 0) fk_pool_poll(u->pool, 0);
     serve_or_raise(L, 1);
     read_record(L, 2, &rec, "produce", 1);
+    recheck_pool(L, u, "produce");
     if (lua_isfunction(L, 3)) token = (uint64_t)(u->next_token += 1);
     if (!fk_pool_produce(u->pool, &rec, token, u->queue_wait_ms, &err)) return lfk_push_error(L, &err);
     if (token) {
@@ -525,14 +555,19 @@ static int pool_produce_batch(lua_State *L)
     recs = lua_newuserdata(L, sizeof *recs * (size_t)n);
     for (i = 0; i < n; i++) read_record(L, i + 2, &recs[i], "produce_sync", i + 1);
     b = lua_newuserdata(L, sizeof *b);
+    lfk_object_init(&b->head);
     b->batch = NULL;
     luaL_getmetatable(L, LFK_BATCH);
     lua_setmetatable(L, -2);
-    /* the record tables, filled with partition, offset and timestamp by result() */
-    lua_createtable(L, n, 0);
+    recheck_pool(L, u, "produce_sync");
+    /* environment: the pool (so the batch keeps its engine alive), then the record tables,
+       filled with partition, offset and timestamp by result() */
+    lua_createtable(L, n + 1, 0);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, BATCH_ENV_POOL);
     for (i = 0; i < n; i++) {
         lua_pushvalue(L, i + 2);
-        lua_rawseti(L, -2, i + 1);
+        lua_rawseti(L, -2, i + 1 + BATCH_ENV_RECORDS);
     }
     lua_setfenv(L, -2);
     if (!(b->batch = fk_pool_produce_batch(u->pool, recs, (size_t)n, u->queue_wait_ms, &err)))
@@ -566,7 +601,7 @@ static int pool_flush(lua_State *L)
 
 static int pool_close(lua_State *L)
 {
-    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    pool_ud *u = lfk_check_any(L, 1, LFK_POOL, "close");
     int timeout_ms = lfk_opt_timeout_ms(L, 2, 30, "close");
     lua_settop(L, 1);
     if (!u->pool) return 0;
@@ -585,7 +620,7 @@ static int pool_set_queue_wait(lua_State *L)
 
 static int pool_is_closed(lua_State *L)
 {
-    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    pool_ud *u = lfk_check_any(L, 1, LFK_POOL, "is_closed");
     lua_pushboolean(L, !u->pool || fk_pool_is_closed(u->pool));
     return 1;
 }
@@ -689,7 +724,7 @@ static int pool_consumer_group_names(lua_State *L)
 static int pool_consumer_group(lua_State *L)
 {
     pool_ud *u = check_open_pool(L, "consumer_group");
-    const char *name = luaL_checkstring(L, 2);
+    const char *name = lfk_check_string(L, 2, "consumer_group", 1, "name", NULL);
     fk_error err;
     fk_consumer *c = fk_consumer_new(u->pool, name, &err);
     if (!c) return lfk_push_error(L, &err);
@@ -701,10 +736,14 @@ static int pool_consumer_group(lua_State *L)
    done (for callers that must not block, such as nginx workers). */
 static int pool_consumer_group_async(lua_State *L)
 {
-    pool_ud *u = check_open_pool(L, "consumer_group");
-    const char *name = luaL_checkstring(L, 2);
+    pool_ud *u = check_open_pool(L, "_consumer_group_async");
+    const char *name;
     fk_error err;
-    fk_consumer *c = fk_consumer_new_async(u->pool, name, &err);
+    fk_consumer *c;
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_error(L, "_consumer_group_async: argument #1 'name' must be a string, got %s", luaL_typename(L, 2));
+    name = lua_tostring(L, 2);
+    c = fk_consumer_new_async(u->pool, name, &err);
     if (!c) return lfk_push_error(L, &err);
     lfk_push_consumer(L, c);
     return 1;
@@ -713,7 +752,7 @@ static int pool_consumer_group_async(lua_State *L)
 static int pool_must_consumer_group(lua_State *L)
 {
     pool_ud *u = check_open_pool(L, "must_consumer_group");
-    const char *name = luaL_checkstring(L, 2);
+    const char *name = lfk_check_string(L, 2, "must_consumer_group", 1, "name", NULL);
     fk_error err;
     fk_consumer *c = fk_consumer_new(u->pool, name, &err);
     if (!c) return luaL_error(L, "must_consumer_group: %s", err.msg);
@@ -723,24 +762,28 @@ static int pool_must_consumer_group(lua_State *L)
 
 static int pool_tostring(lua_State *L)
 {
-    pool_ud *u = luaL_checkudata(L, 1, LFK_POOL);
+    pool_ud *u = lfk_check_any(L, 1, LFK_POOL, "__tostring");
     if (!u->pool) lua_pushstring(L, "fluxakafka.pool (closed)");
     else lua_pushfstring(L, "fluxakafka.pool(%s)%s", fk_pool_spec_of(u->pool)->code,
                          fk_pool_is_closed(u->pool) ? " (closed)" : "");
     return 1;
 }
 
-/* The core pool for the FFI fast path (valid while this pool userdata is alive). */
+/* This pool userdata's own memory, for the FFI fast path: it stays valid as long as the
+   caller holds the pool, and its `pool` field turns NULL when the engine is finalized, so
+   the fast path reads that field on every call instead of keeping the core pointer. */
 static int pool_ptr(lua_State *L)
 {
-    pool_ud *u = check_pool(L, "_ptr");
-    lua_pushlightuserdata(L, u->pool);
+    /* the fast path of produce asks, naming itself */
+    int for_produce = lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "produce") == 0;
+    pool_ud *u = check_pool(L, for_produce ? "produce" : "_ptr");
+    lua_pushlightuserdata(L, u);
     return 1;
 }
 
 static int pool_engine(lua_State *L)
 {
-    luaL_checkudata(L, 1, LFK_POOL);
+    lfk_check_any(L, 1, LFK_POOL, "_engine");
     lua_getfenv(L, 1);
     lua_rawgeti(L, -1, ENV_ENGINE);
     return 1;
@@ -821,19 +864,40 @@ void lfk_open_hooks(lua_State *L)
 
 /* ---------------------------------------------------------------- batch ---- */
 
+static batch_ud *check_batch(lua_State *L, const char *fn)
+{
+    batch_ud *b = lfk_check_object(L, 1, LFK_BATCH, fn, "produce batch");
+    if (!b->batch) luaL_error(L, "%s: the batch was released", fn);
+    /* at lua_close the engine's finalizer may have run before this batch's */
+    lua_getfenv(L, 1);
+    lua_rawgeti(L, -1, BATCH_ENV_POOL);
+    if (!((pool_ud *)lua_touserdata(L, -1))->pool)
+        luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
+    lua_pop(L, 2);
+    return b;
+}
+
 static int batch_pending(lua_State *L)
 {
-    batch_ud *b = luaL_checkudata(L, 1, LFK_BATCH);
-    lua_pushinteger(L, b->batch ? (lua_Integer)fk_batch_pending(b->batch) : 0);
+    batch_ud *b = lfk_check_any(L, 1, LFK_BATCH, "pending");
+    lua_pushinteger(L, !lfk_is_finalized(b) && b->batch ? (lua_Integer)fk_batch_pending(b->batch) : 0);
+    return 1;
+}
+
+/* Seconds left until the delivery timeout of the pool, counted from produce_sync (0 once
+   it passed): produce_sync waits no longer than that. */
+static int batch_remaining(lua_State *L)
+{
+    batch_ud *b = check_batch(L, "remaining");
+    lua_pushnumber(L, fk_batch_remaining_ms(b->batch) / 1000.0);
     return 1;
 }
 
 static int batch_result(lua_State *L)
 {
-    batch_ud *b = luaL_checkudata(L, 1, LFK_BATCH);
+    batch_ud *b = check_batch(L, "result");
     fk_error err;
-    if (!b->batch) return luaL_error(L, "result: the batch was released");
-    if (fk_batch_pending(b->batch))
+    if (fk_batch_pending(b->batch) && fk_batch_remaining_ms(b->batch) > 0)
         return luaL_error(L, "result: %d records are still waiting for their delivery",
                           (int)fk_batch_pending(b->batch));
     lua_settop(L, 1);
@@ -843,7 +907,7 @@ static int batch_result(lua_State *L)
         size_t i;
         for (i = 0; fk_batch_delivery(b->batch, i, &d); i++) {
             if (d.rd_err) continue;
-            lua_rawgeti(L, 2, (int)i + 1);
+            lua_rawgeti(L, 2, (int)i + 1 + BATCH_ENV_RECORDS);
             if (lua_istable(L, -1)) {
                 set_number(L, 3, "partition", d.partition);
                 set_number(L, 3, "offset", (double)d.offset);
@@ -861,7 +925,8 @@ static int batch_result(lua_State *L)
 
 static int batch_gc(lua_State *L)
 {
-    batch_ud *b = luaL_checkudata(L, 1, LFK_BATCH);
+    batch_ud *b = lfk_finalize(L, 1, LFK_BATCH);
+    if (!b) return 0;
     fk_batch_release(b->batch);
     b->batch = NULL;
     return 0;
@@ -902,7 +967,8 @@ static const luaL_Reg pool_meta[] = {
 };
 
 static const luaL_Reg batch_methods[] = {
-    { "pending", batch_pending }, { "result", batch_result }, { NULL, NULL }
+    { "pending", batch_pending }, { "remaining", batch_remaining }, { "result", batch_result },
+    { NULL, NULL }
 };
 static const luaL_Reg batch_meta[] = {
     { "__gc", batch_gc }, { NULL, NULL }

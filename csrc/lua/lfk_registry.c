@@ -7,19 +7,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct registry_ud { fk_registry *registry; } registry_ud;
-typedef struct group_ud    { fk_group_spec spec; } group_ud;
-typedef struct topic_ud    { fk_topic_spec spec; } topic_ud;
+typedef struct registry_ud { lfk_object head; fk_registry *registry; } registry_ud;
+typedef struct group_ud    { lfk_object head; fk_group_spec spec; } group_ud;
+typedef struct topic_ud    { lfk_object head; fk_topic_spec spec; } topic_ud;
 
-static fk_registry *check_registry(lua_State *L)
+static fk_registry *check_registry_fn(lua_State *L, const char *fn)
 {
-    registry_ud *u = luaL_checkudata(L, 1, LFK_REGISTRY);
+    registry_ud *u = lfk_check_object(L, 1, LFK_REGISTRY, fn, "registry");
     return u->registry;
 }
+
+fk_registry *lfk_check_registry(lua_State *L, const char *fn)
+{
+    return check_registry_fn(L, fn);
+}
+
 
 static int new_registry(lua_State *L)
 {
     registry_ud *u = lua_newuserdata(L, sizeof *u);
+    lfk_object_init(&u->head);
     u->registry = NULL;
     luaL_getmetatable(L, LFK_REGISTRY);
     lua_setmetatable(L, -2);
@@ -29,7 +36,8 @@ static int new_registry(lua_State *L)
 
 static int registry_gc(lua_State *L)
 {
-    registry_ud *u = luaL_checkudata(L, 1, LFK_REGISTRY);
+    registry_ud *u = lfk_finalize(L, 1, LFK_REGISTRY);
+    if (!u) return 0;
     fk_registry_free(u->registry);
     u->registry = NULL;
     return 0;
@@ -37,7 +45,12 @@ static int registry_gc(lua_State *L)
 
 static int registry_tostring(lua_State *L)
 {
-    fk_registry *r = check_registry(L);
+    registry_ud *u = lfk_check_any(L, 1, LFK_REGISTRY, "__tostring");
+    fk_registry *r = u->registry;
+    if (lfk_is_finalized(u) || !r) {
+        lua_pushliteral(L, "fluxakafka.registry (closed)");
+        return 1;
+    }
     lua_pushfstring(L, "fluxakafka.registry (%d pools, %d consumer groups, %d topics)",
                     (int)r->pool_count, (int)r->group_count, (int)r->topic_count);
     return 1;
@@ -203,7 +216,7 @@ static int pool_args_gc(lua_State *L)
 
 static int registry_register_kafka(lua_State *L)
 {
-    fk_registry *r = check_registry(L);
+    fk_registry *r = check_registry_fn(L, "register_kafka");
     const char *code;
     pool_args *a;
     fk_error err;
@@ -234,16 +247,18 @@ static int registry_register_kafka(lua_State *L)
 
 /* ---- consumer group builder ---- */
 
-static group_ud *check_group(lua_State *L, int idx)
+static group_ud *check_group_fn(lua_State *L, int idx, const char *fn)
 {
-    return luaL_checkudata(L, idx, LFK_GROUP_BUILDER);
+    return lfk_check_object(L, idx, LFK_GROUP_BUILDER, fn, "consumer group builder");
 }
+
 
 static int new_kafka_consumer_group(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
-    const char *pool = luaL_checkstring(L, 2);
+    const char *name = lfk_check_string(L, 1, "new_kafka_consumer_group", 1, "name", NULL);
+    const char *pool = lfk_check_string(L, 2, "new_kafka_consumer_group", 2, "pool", NULL);
     group_ud *g = lua_newuserdata(L, sizeof *g);
+    lfk_object_init(&g->head);
     fk_group_spec_init(&g->spec);
     luaL_getmetatable(L, LFK_GROUP_BUILDER);
     lua_setmetatable(L, -2);
@@ -256,13 +271,14 @@ static int new_kafka_consumer_group(lua_State *L)
 
 static int group_gc(lua_State *L)
 {
-    fk_group_spec_clear(&check_group(L, 1)->spec);
+    group_ud *g = lfk_finalize(L, 1, LFK_GROUP_BUILDER);
+    if (g) fk_group_spec_clear(&g->spec);
     return 0;
 }
 
 static int group_topics(lua_State *L)
 {
-    group_ud *g = check_group(L, 1);
+    group_ud *g = check_group_fn(L, 1, "topics");
     int i, n = lua_gettop(L);
     if (n < 2) return luaL_error(L, "topics: expected at least one topic name");
     for (i = 2; i <= n; i++) {
@@ -294,31 +310,31 @@ static int checked_ms_int(lua_State *L, const char *what, int min_ms, int max_ms
 
 static int group_session_timeout(lua_State *L)
 {
-    check_group(L, 1)->spec.session_timeout_ms =
-        checked_ms_int(L, "session_timeout", 1, FK_MAX_SESSION_TIMEOUT_MS, "the default (45 s)");
+    group_ud *g = check_group_fn(L, 1, "session_timeout");   /* self first: a closed object says so */
+    g->spec.session_timeout_ms = checked_ms_int(L, "session_timeout", 1, FK_MAX_SESSION_TIMEOUT_MS, "the default (45 s)");
     lua_settop(L, 1);
     return 1;
 }
 
 static int group_rebalance_timeout(lua_State *L)
 {
-    check_group(L, 1)->spec.rebalance_timeout_ms =
-        checked_ms_int(L, "rebalance_timeout", 1, FK_MAX_REBALANCE_TIMEOUT_MS, "the default (300 s)");
+    group_ud *g = check_group_fn(L, 1, "rebalance_timeout");   /* self first: a closed object says so */
+    g->spec.rebalance_timeout_ms = checked_ms_int(L, "rebalance_timeout", 1, FK_MAX_REBALANCE_TIMEOUT_MS, "the default (300 s)");
     lua_settop(L, 1);
     return 1;
 }
 
 static int group_auto_commit_interval(lua_State *L)
 {
-    check_group(L, 1)->spec.auto_commit_interval_ms =
-        checked_ms_int(L, "auto_commit_interval", 1, FK_MAX_AUTO_COMMIT_INTERVAL_MS, "manual commits");
+    group_ud *g = check_group_fn(L, 1, "auto_commit_interval");   /* self first: a closed object says so */
+    g->spec.auto_commit_interval_ms = checked_ms_int(L, "auto_commit_interval", 1, FK_MAX_AUTO_COMMIT_INTERVAL_MS, "manual commits");
     lua_settop(L, 1);
     return 1;
 }
 
 static int group_fetch_max_bytes(lua_State *L)
 {
-    group_ud *g = check_group(L, 1);
+    group_ud *g = check_group_fn(L, 1, "fetch_max_bytes");
     double n;
     if (lua_type(L, 2) != LUA_TNUMBER)
         return luaL_error(L, "fetch_max_bytes: expected a number of bytes, got %s", luaL_typename(L, 2));
@@ -332,15 +348,18 @@ static int group_fetch_max_bytes(lua_State *L)
 
 static int group_tostring(lua_State *L)
 {
-    group_ud *g = check_group(L, 1);
-    lua_pushfstring(L, "fluxakafka.consumer_group_builder(%s@%s)", g->spec.name, g->spec.pool);
+    group_ud *g = lfk_check_any(L, 1, LFK_GROUP_BUILDER, "__tostring");
+    if (lfk_is_finalized(g) || !g->spec.name || !g->spec.pool)
+        lua_pushliteral(L, "fluxakafka.consumer_group_builder (closed)");
+    else
+        lua_pushfstring(L, "fluxakafka.consumer_group_builder(%s@%s)", g->spec.name, g->spec.pool);
     return 1;
 }
 
 static int registry_register_kafka_consumer_group(lua_State *L)
 {
-    fk_registry *r = check_registry(L);
-    group_ud *g = luaL_checkudata(L, 2, LFK_GROUP_BUILDER);
+    fk_registry *r = check_registry_fn(L, "register_kafka_consumer_group");
+    group_ud *g = check_group_fn(L, 2, "register_kafka_consumer_group");
     fk_error err;
     if (!fk_registry_add_group(r, &g->spec, &err)) return lfk_raise(L, &err);
     lua_settop(L, 1);
@@ -349,16 +368,18 @@ static int registry_register_kafka_consumer_group(lua_State *L)
 
 /* ---- topic builder ---- */
 
-static topic_ud *check_topic(lua_State *L, int idx)
+static topic_ud *check_topic_fn(lua_State *L, int idx, const char *fn)
 {
-    return luaL_checkudata(L, idx, LFK_TOPIC_BUILDER);
+    return lfk_check_object(L, idx, LFK_TOPIC_BUILDER, fn, "topic builder");
 }
+
 
 static int new_kafka_topic(lua_State *L)
 {
-    const char *name = luaL_checkstring(L, 1);
-    const char *pool = luaL_checkstring(L, 2);
+    const char *name = lfk_check_string(L, 1, "new_kafka_topic", 1, "name", NULL);
+    const char *pool = lfk_check_string(L, 2, "new_kafka_topic", 2, "pool", NULL);
     topic_ud *t = lua_newuserdata(L, sizeof *t);
+    lfk_object_init(&t->head);
     fk_topic_spec_init(&t->spec);
     luaL_getmetatable(L, LFK_TOPIC_BUILDER);
     lua_setmetatable(L, -2);
@@ -370,7 +391,8 @@ static int new_kafka_topic(lua_State *L)
 
 static int topic_gc(lua_State *L)
 {
-    fk_topic_spec_clear(&check_topic(L, 1)->spec);
+    topic_ud *t = lfk_finalize(L, 1, LFK_TOPIC_BUILDER);
+    if (t) fk_topic_spec_clear(&t->spec);
     return 0;
 }
 
@@ -387,14 +409,16 @@ static double check_count(lua_State *L, const char *what, double min, double max
 
 static int topic_partitions(lua_State *L)
 {
-    check_topic(L, 1)->spec.partitions = (int32_t)check_count(L, "partitions", 1, 2147483647.0);
+    topic_ud *t = check_topic_fn(L, 1, "partitions");   /* self first: a closed object says so */
+    t->spec.partitions = (int32_t)check_count(L, "partitions", 1, 2147483647.0);
     lua_settop(L, 1);
     return 1;
 }
 
 static int topic_replication_factor(lua_State *L)
 {
-    check_topic(L, 1)->spec.replication_factor = (int16_t)check_count(L, "replication_factor", 1, 32767);
+    topic_ud *t = check_topic_fn(L, 1, "replication_factor");   /* self first: a closed object says so */
+    t->spec.replication_factor = (int16_t)check_count(L, "replication_factor", 1, 32767);
     lua_settop(L, 1);
     return 1;
 }
@@ -406,23 +430,23 @@ static int set_config(lua_State *L, topic_ud *t, const char *key, const char *va
     return 1;
 }
 
-static int set_config_number(lua_State *L, const char *key, double min, double max)
+static int set_config_number(lua_State *L, const char *fn, const char *key, double min, double max)
 {
-    topic_ud *t = check_topic(L, 1);
+    topic_ud *t = check_topic_fn(L, 1, fn);
     char buf[32];
-    snprintf(buf, sizeof buf, "%.0f", check_count(L, key, min, max));
+    snprintf(buf, sizeof buf, "%.0f", check_count(L, fn, min, max));
     return set_config(L, t, key, buf);
 }
 
-static int topic_retention_ms(lua_State *L) { return set_config_number(L, "retention.ms", -1, 9.2e18); }
-static int topic_retention_bytes(lua_State *L) { return set_config_number(L, "retention.bytes", -1, 9.2e18); }
-static int topic_max_message_bytes(lua_State *L) { return set_config_number(L, "max.message.bytes", 0, 2147483647.0); }
-static int topic_min_insync_replicas(lua_State *L) { return set_config_number(L, "min.insync.replicas", 1, 2147483647.0); }
+static int topic_retention_ms(lua_State *L) { return set_config_number(L, "retention_ms", "retention.ms", -1, 9.2e18); }
+static int topic_retention_bytes(lua_State *L) { return set_config_number(L, "retention_bytes", "retention.bytes", -1, 9.2e18); }
+static int topic_max_message_bytes(lua_State *L) { return set_config_number(L, "max_message_bytes", "max.message.bytes", 0, 2147483647.0); }
+static int topic_min_insync_replicas(lua_State *L) { return set_config_number(L, "min_insync_replicas", "min.insync.replicas", 1, 2147483647.0); }
 
 static int topic_cleanup_policy(lua_State *L)
 {
-    topic_ud *t = check_topic(L, 1);
-    const char *v = luaL_checkstring(L, 2);
+    topic_ud *t = check_topic_fn(L, 1, "cleanup_policy");
+    const char *v = lfk_check_string(L, 2, "cleanup_policy", 1, "policy", NULL);
     if (strcmp(v, "delete") && strcmp(v, "compact") && strcmp(v, "delete,compact") && strcmp(v, "compact,delete"))
         return luaL_error(L, "cleanup_policy: expected \"delete\", \"compact\" or \"delete,compact\", got '%s'", v);
     return set_config(L, t, "cleanup.policy", v);
@@ -431,8 +455,8 @@ static int topic_cleanup_policy(lua_State *L)
 static int topic_compression_type(lua_State *L)
 {
     static const char *const known[] = { "none", "gzip", "snappy", "lz4", "zstd", "uncompressed", "producer", NULL };
-    topic_ud *t = check_topic(L, 1);
-    const char *v = luaL_checkstring(L, 2);
+    topic_ud *t = check_topic_fn(L, 1, "compression_type");
+    const char *v = lfk_check_string(L, 2, "compression_type", 1, "type", NULL);
     int i;
     for (i = 0; known[i]; i++)
         if (strcmp(v, known[i]) == 0) return set_config(L, t, "compression.type", v);
@@ -441,7 +465,7 @@ static int topic_compression_type(lua_State *L)
 
 static int topic_config(lua_State *L)
 {
-    topic_ud *t = check_topic(L, 1);
+    topic_ud *t = check_topic_fn(L, 1, "config");
     const char *k, *v;
     if (lua_type(L, 2) != LUA_TSTRING || lua_objlen(L, 2) == 0)
         return luaL_error(L, "config: argument #1 'key' must be a non-empty string");
@@ -454,15 +478,18 @@ static int topic_config(lua_State *L)
 
 static int topic_tostring(lua_State *L)
 {
-    topic_ud *t = check_topic(L, 1);
-    lua_pushfstring(L, "fluxakafka.topic_builder(%s@%s)", t->spec.name, t->spec.pool);
+    topic_ud *t = lfk_check_any(L, 1, LFK_TOPIC_BUILDER, "__tostring");
+    if (lfk_is_finalized(t) || !t->spec.name || !t->spec.pool)
+        lua_pushliteral(L, "fluxakafka.topic_builder (closed)");
+    else
+        lua_pushfstring(L, "fluxakafka.topic_builder(%s@%s)", t->spec.name, t->spec.pool);
     return 1;
 }
 
 static int registry_register_kafka_topic(lua_State *L)
 {
-    fk_registry *r = check_registry(L);
-    topic_ud *t = luaL_checkudata(L, 2, LFK_TOPIC_BUILDER);
+    fk_registry *r = check_registry_fn(L, "register_kafka_topic");
+    topic_ud *t = check_topic_fn(L, 2, "register_kafka_topic");
     fk_error err;
     if (!fk_registry_add_topic(r, &t->spec, &err)) return lfk_raise(L, &err);
     lua_settop(L, 1);
@@ -471,11 +498,13 @@ static int registry_register_kafka_topic(lua_State *L)
 
 static int registry_register_async_flush(lua_State *L)
 {
-    fk_registry *r = check_registry(L);
-    const char *pool = luaL_checkstring(L, 2);
+    fk_registry *r = check_registry_fn(L, "register_async_flush");
+    const char *pool = lfk_check_string(L, 2, "register_async_flush", 1, "pool", NULL);
     double partitions = 1;
     if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
+        if (!lua_istable(L, 3))
+            return luaL_error(L, "register_async_flush: argument #2 'options' must be a table or nil, got %s",
+                              luaL_typename(L, 3));
         lua_getfield(L, 3, "topic_partitions");
         if (!lua_isnil(L, -1)) {
             if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 1 ||
@@ -512,7 +541,7 @@ static void check_strings(lua_State *L, int idx, const char *what)
    command line's --brokers). */
 static int registry_set_brokers(lua_State *L)
 {
-    fk_registry *r = check_registry(L);
+    fk_registry *r = check_registry_fn(L, "_set_brokers");
     fk_strlist list = { 0 };
     size_t i;
     check_strings(L, 2, "_set_brokers: argument #1 'brokers'");
@@ -540,7 +569,7 @@ static int registry_set_brokers(lua_State *L)
    so far (the command line's --ignore-topic / --ignore-group). */
 static int registry_add_ignored(lua_State *L)
 {
-    fk_registry *r = check_registry(L);
+    fk_registry *r = check_registry_fn(L, "_add_ignored");
     fk_strlist topics = { 0 }, groups = { 0 };
     size_t i;
     int ok = 1;
@@ -560,7 +589,7 @@ static int registry_add_ignored(lua_State *L)
 
 static int registry_validate(lua_State *L)
 {
-    fk_registry *r = check_registry(L);
+    fk_registry *r = check_registry_fn(L, "validate");
     fk_error err;
     fk_engine *e = fk_engine_new(r, &err);
     if (!e) {

@@ -107,7 +107,7 @@ function M.install(fk, core, Context)
   end
 
   local function engine_pool(ctx, fn)
-    local code = core._async_flush_pool(ctx.engine)
+    local code = core._async_flush_pool(ctx.engine, fn)
     if not code then
       error(fn .. ": async flush is not registered (call registry:register_async_flush(pool, options) first)", 3)
     end

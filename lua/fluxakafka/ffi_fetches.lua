@@ -21,6 +21,7 @@ int64_t rd_kafka_message_timestamp(const fk_rd_kafka_message *m, void *tstype);
 int rd_kafka_message_headers(const fk_rd_kafka_message *m, void **hdrsp);
 size_t rd_kafka_header_cnt(const void *hdrs);
 int rd_kafka_header_get_all(const void *hdrs, size_t idx, const char **namep, const void **valuep, size_t *sizep);
+typedef struct fk_ffi_fetches_ud { int finalized; void *fetches; } fk_ffi_fetches_ud;
 ]]
 
 local ok, rdkafka = pcall(ffi.load, "librdkafka.so.1")
@@ -31,6 +32,7 @@ local M = {}
 
 local message_array = ffi.typeof("fk_rd_kafka_message **")
 local int_ptr = ffi.typeof("const int *")
+local fetches_ud_ptr = ffi.typeof("const fk_ffi_fetches_ud *")
 local headers_out = ffi.new("void *[1]")
 local name_out = ffi.new("const char *[1]")
 local value_out = ffi.new("const void *[1]")
@@ -38,6 +40,7 @@ local size_out = ffi.new("size_t[1]")
 local ffi_string, tonumber, error = ffi.string, tonumber, error
 
 local RELEASED = "these fetches belong to a closed consumer group; their records were released"
+local COLLECTED = "the fetches are closed (they were garbage-collected)"
 
 local function headers_of(m)
   if rdkafka.rd_kafka_message_headers(m, headers_out) ~= 0 then return nil end
@@ -54,14 +57,22 @@ local function headers_of(m)
   return list
 end
 
--- Returns a function(i) building the table of message i (0-based), and the count.
+-- Returns a function(i) building the table of message i (0-based), and the count. The
+-- function keeps the fetches userdata reachable, so its memory (`ud`) stays valid; the
+-- released flag lives in the core's fetches, which exist only while ud.fetches is set (a
+-- weak table can hand back fetches whose finalizer ran).
+local raw_of   -- the C method: checks that fetches are fetches, readable and not finalized
+
 local function reader(fetches, fn)
-  local raw, count, flag = fetches:_raw()
+  local raw, count, flag, self_ptr = raw_of(fetches, fn)
   local msgs = ffi.cast(message_array, raw)
   local released = ffi.cast(int_ptr, flag)
+  local ud = ffi.cast(fetches_ud_ptr, self_ptr)
   local last_rkt, last_topic = nil, nil
   return function(i)
+    if ud.fetches == nil or ud.finalized ~= 0 then error(fn .. ": " .. COLLECTED, 2) end
     if released[0] ~= 0 then error(fn .. ": " .. RELEASED, 2) end
+    local _ = fetches
     local m = msgs[i]
     local rkt = m.rkt
     if rkt ~= last_rkt then
@@ -82,6 +93,7 @@ local function reader(fetches, fn)
 end
 
 function M.install(fetches_methods)
+  raw_of = fetches_methods._raw
   function fetches_methods:iter()
     local read, count = reader(self, "iter")
     local i = 0
@@ -102,8 +114,10 @@ function M.install(fetches_methods)
   end
 
   function fetches_methods:each_record(fn)
-    if type(fn) ~= "function" then error("each_record: argument #1 must be a function", 2) end
     local read, count = reader(self, "each_record")
+    if type(fn) ~= "function" then
+      error("each_record: argument #1 'callback' must be a function, got " .. type(fn), 2)
+    end
     for i = 0, count - 1 do fn(read(i)) end
   end
 end

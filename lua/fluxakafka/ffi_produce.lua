@@ -20,6 +20,9 @@ int fk_pool_poll(void *p, int timeout_ms);
 size_t fk_pool_queued_deliveries(const void *p);
 int fk_pool_is_closed(const void *p);
 size_t fk_log_pending(void);
+typedef struct fk_ffi_pool_ud {
+  int finalized; void *pool; double next_token; unsigned calls; int queue_wait_ms;
+} fk_ffi_pool_ud;
 ]]
 
 local path = package.searchpath and package.searchpath("fluxakafka.core", package.cpath)
@@ -31,15 +34,16 @@ local M = {}
 
 local MAX_PARTITION = 2147483647
 
--- queue_wait_ms(pool) gives how long a full queue is waited for (the pool's queue_full_timeout)
-function M.install(pool_methods, queue_wait_ms)
-  local c_produce = pool_methods.produce
+function M.install(pool_methods)
+  local c_produce, userdata_ptr = pool_methods.produce, pool_methods._ptr
   local record_buf = ffi.new("fk_ffi_record")
   local err = ffi.new("fk_ffi_error")
-  local pointers = setmetatable({}, { __mode = "k" })
-  local waits = setmetatable({}, { __mode = "k" })
+  -- pool userdata -> its own memory (struct pool_ud of csrc/lua/lfk_pool.c), valid while
+  -- the pool is held; its `pool` field turns NULL when the engine is finalized, so it is read
+  -- on every call and the core pointer is never kept across calls
+  local userdata_of = setmetatable({}, { __mode = "k" })
   local calls = 0
-  local void_ptr = ffi.typeof("void *")
+  local pool_ud_ptr = ffi.typeof("fk_ffi_pool_ud *")
   local type, floor, ffi_string = type, math.floor, ffi.string
 
   function pool_methods.produce(self, record, callback, owner)
@@ -53,21 +57,23 @@ function M.install(pool_methods, queue_wait_ms)
       or (timestamp ~= nil and (type(timestamp) ~= "number" or timestamp < 0)) then
       return c_produce(self, record)
     end
-    local pool = pointers[self]
-    if pool == nil then
-      pool = ffi.cast(void_ptr, self:_ptr())
-      pointers[self] = pool
-      waits[self] = queue_wait_ms(self)
+    local ud = userdata_of[self]
+    if ud == nil then
+      ud = ffi.cast(pool_ud_ptr, userdata_ptr(self, "produce"))   -- raises for a wrong self
+      userdata_of[self] = ud
     end
-    if lib.fk_pool_is_closed(pool) ~= 0 then return c_produce(self, record) end
+    local pool = ud.pool
+    if pool == nil or lib.fk_pool_is_closed(pool) ~= 0 then return c_produce(self, record) end
     calls = calls + 1
-    if calls % 16 == 0 then
-      lib.fk_pool_poll(pool, 0)
-      -- librdkafka's log lines are handed to the logger where callbacks run
-      if lib.fk_log_pending() ~= 0 then self:poll(0) end
+    -- callbacks of earlier records, and librdkafka's log lines, are served here, on this
+    -- thread, as in the C API path; a callback may close the pool or finalize the engine, so
+    -- the pool is read again after them
+    if calls % 16 == 0 then lib.fk_pool_poll(pool, 0) end
+    if lib.fk_pool_queued_deliveries(pool) ~= 0 or (calls % 16 == 0 and lib.fk_log_pending() ~= 0) then
+      self:poll(0)
+      pool = ud.pool
+      if pool == nil or lib.fk_pool_is_closed(pool) ~= 0 then return c_produce(self, record) end
     end
-    -- callbacks of earlier records run here, on this thread, as in the C API path
-    if lib.fk_pool_queued_deliveries(pool) ~= 0 then self:poll(0) end
     record_buf.topic = topic
     record_buf.value = value
     record_buf.value_len = #value
@@ -80,7 +86,8 @@ function M.install(pool_methods, queue_wait_ms)
     end
     record_buf.partition = partition or -1
     record_buf.timestamp_ms = timestamp or 0
-    if lib.fk_pool_produce(pool, record_buf, 0, waits[self], err) == 0 then
+    -- the pool's queue_full_timeout, as pool:_set_queue_wait left it in the userdata
+    if lib.fk_pool_produce(pool, record_buf, 0, ud.queue_wait_ms, err) == 0 then
       return nil, ffi_string(err.msg), ffi_string(err.code)
     end
     return true

@@ -345,7 +345,7 @@ function M.install(fk_module, core_module, internal)
     if mode == "block" then
       local batch, err, code = produce_batch(self, ...)
       if not batch then return nil, err, code end
-      while batch:pending() > 0 do core_poll(self, 0.1) end
+      while batch:pending() > 0 and batch:remaining() > 0 do core_poll(self, 0.1) end
       return batch:result()
     end
     track(self)
@@ -363,7 +363,7 @@ function M.install(fk_module, core_module, internal)
     end
     if not batch then return nil, err, code end
     local pause = backoff(0.008)
-    while batch:pending() > 0 do
+    while batch:pending() > 0 and batch:remaining() > 0 do
       active = owner
       core_poll(self, 0)
       if batch:pending() == 0 then break end
@@ -449,6 +449,7 @@ function M.install(fk_module, core_module, internal)
 
   local function open_group(pool, fn, name)
     wait_mode(fn, "wait for the brokers")
+    if pool:is_closed() then error(("%s: kafka pool '%s' is closed"):format(fn, pool:get_code()), 3) end
     local cg, err, code = pool:_consumer_group_async(name)
     if not cg then return nil, err, code end
     local pause = backoff(0.02)
@@ -532,7 +533,7 @@ function M.install(fk_module, core_module, internal)
   function consumer_group_methods:commit_uncommitted_offsets()
     check_self(self, "commit_uncommitted_offsets", "consumer group")
     local mode = wait_mode("commit_uncommitted_offsets", "wait for the broker")
-    if mode == "block" then return core_commit(self) end
+    if mode == "block" or self:is_closed() then return core_commit(self) end   -- closed: its error
     local ok, err, code = self:_commit_begin()
     if not ok then return nil, err, code end
     return await_commit(self)
