@@ -150,7 +150,9 @@ static fk_consumer *consumer_create(fk_pool *p, const char *group_name, fk_error
     c->check_timeout_ms = fk_connect_timeout_ms(ps);
     fk_brokers_text(ps, c->brokers_text, sizeof c->brokers_text);
     if (!(conf = fk_pool_conf_new(ps, err))) goto fail;
-    if (!group_conf(conf, g, err)) {
+    /* raw properties: the pool's consumer and global ones, then the group's own */
+    if (!group_conf(conf, g, err) || !fk_rdkafka_apply(conf, &ps->options.rdkafka, "C*", err) ||
+        !fk_rdkafka_apply(conf, &g->rdkafka, "C*", err)) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }

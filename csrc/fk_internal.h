@@ -19,6 +19,10 @@ int   fk_grow(void **items, size_t *cap, size_t count, size_t item_size);
    NULL with err filled when a setting is refused. */
 rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err);
 int fk_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, fk_error *err);
+/* Sets the raw properties whose scope (fk_rdkafka_scope) is one of scopes_wanted ("P*",
+   "C*", "*"); properties of unknown scope are set too. */
+int fk_rdkafka_apply(rd_kafka_conf_t *conf, const fk_kvlist *props, const char *scopes_wanted,
+                     fk_error *err);
 int fk_conf_set_int(rd_kafka_conf_t *conf, const char *name, long long value, fk_error *err);
 
 /* Kafka's own rule for topic names: 1..249 of [a-zA-Z0-9._-], not "." or "..". */

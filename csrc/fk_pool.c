@@ -518,7 +518,12 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
         !fk_conf_set_int(conf, "queue.buffering.max.kbytes", FK_MAX_BUFFERED_KBYTES, err) ||
         /* librdkafka's own default (5 minutes) would hold produce_sync far too long */
         !fk_conf_set_int(conf, "message.timeout.ms",
-                      o->delivery_timeout_ms > 0 ? (long long)o->delivery_timeout_ms : FK_DEFAULT_DELIVERY_TIMEOUT_MS, err)) {
+                      o->delivery_timeout_ms > 0 ? (long long)o->delivery_timeout_ms : FK_DEFAULT_DELIVERY_TIMEOUT_MS, err) ||
+        (o->compression && !fk_conf_set(conf, "compression.type", o->compression, err)) ||
+        (o->idempotent && !fk_conf_set(conf, "enable.idempotence", "true", err)) ||
+        /* the user's raw properties last: producer and global ones (fluxakafka's own were
+           refused at validate, so linger.ms 0 of the sync producer stays) */
+        !fk_rdkafka_apply(conf, &o->rdkafka, "P*", err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -777,7 +782,9 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
     if (p->admin && p->admin_pid != fk_process_id()) p->admin = NULL;   /* inherited: abandon */
     if (p->admin) return p->admin;
     if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
-    if (!fk_conf_set(conf, "allow.auto.create.topics", "false", err)) {
+    /* global raw properties only: the admin client sends no records */
+    if (!fk_rdkafka_apply(conf, &p->spec->options.rdkafka, "*", err) ||
+        !fk_conf_set(conf, "allow.auto.create.topics", "false", err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -354,6 +354,7 @@ int fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src)
     dst->sasl_mechanism = src->sasl_mechanism;
     dst->tls.enabled = src->tls.enabled;
     dst->tls.verify = src->tls.verify;
+    dst->idempotent = src->idempotent;
     if (!fk_set_string(&dst->client_id, src->client_id) ||
         !fk_set_string(&dst->sasl_user, src->sasl_user) ||
         !fk_set_string(&dst->sasl_password, src->sasl_password) ||
@@ -362,7 +363,9 @@ int fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src)
         !fk_set_string(&dst->tls.key_file, src->tls.key_file) ||
         !fk_set_string(&dst->tls.key_password, src->tls.key_password) ||
         !fk_strlist_copy(&dst->ignored_topics, &src->ignored_topics) ||
-        !fk_strlist_copy(&dst->ignored_consumer_groups, &src->ignored_consumer_groups)) {
+        !fk_strlist_copy(&dst->ignored_consumer_groups, &src->ignored_consumer_groups) ||
+        !fk_set_string(&dst->compression, src->compression) ||
+        !fk_kvlist_copy(&dst->rdkafka, &src->rdkafka)) {
         fk_pool_options_clear(dst);
         return 0;
     }
@@ -380,6 +383,8 @@ void fk_pool_options_clear(fk_pool_options *o)
     fk_free_secret(o->tls.key_password);
     fk_strlist_clear(&o->ignored_topics);
     fk_strlist_clear(&o->ignored_consumer_groups);
+    free(o->compression);
+    fk_kvlist_clear(&o->rdkafka);
     fk_pool_options_init(o);
 }
 
@@ -398,7 +403,8 @@ int fk_group_spec_copy(fk_group_spec *dst, const fk_group_spec *src)
     dst->fetch_max_bytes = src->fetch_max_bytes;
     dst->auto_commit_interval_ms = src->auto_commit_interval_ms;
     if (!fk_set_string(&dst->name, src->name) || !fk_set_string(&dst->pool, src->pool) ||
-        !fk_strlist_copy(&dst->topics, &src->topics)) {
+        !fk_strlist_copy(&dst->topics, &src->topics) ||
+        !fk_kvlist_copy(&dst->rdkafka, &src->rdkafka)) {
         fk_group_spec_clear(dst);
         return 0;
     }
@@ -410,6 +416,7 @@ void fk_group_spec_clear(fk_group_spec *g)
     free(g->name);
     free(g->pool);
     fk_strlist_clear(&g->topics);
+    fk_kvlist_clear(&g->rdkafka);
     fk_group_spec_init(g);
 }
 

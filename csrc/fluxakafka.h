@@ -145,6 +145,10 @@ typedef struct fk_pool_options {
     fk_tls_options    tls;
     fk_strlist        ignored_topics;
     fk_strlist        ignored_consumer_groups;
+    char             *compression;           /* producers' compression.type; NULL: none */
+    int               idempotent;            /* producers' enable.idempotence */
+    fk_kvlist         rdkafka;               /* raw librdkafka properties (checked by
+                                                fk_rdkafka_check at validate) */
 } fk_pool_options;
 
 /* What 0 means for the durations below (ms): the values in effect, shown by the getters. */
@@ -178,6 +182,7 @@ typedef struct fk_group_spec {
     int        rebalance_timeout_ms;     /* 0: library default (300 s) */
     int        fetch_max_bytes;          /* 0: library default */
     int        auto_commit_interval_ms;  /* 0: manual commit only */
+    fk_kvlist  rdkafka;                  /* raw librdkafka properties of this group's client */
 } fk_group_spec;
 
 void fk_group_spec_init(fk_group_spec *g);
@@ -195,6 +200,16 @@ typedef struct fk_topic_spec {
 void fk_topic_spec_init(fk_topic_spec *t);
 int  fk_topic_spec_copy(fk_topic_spec *dst, const fk_topic_spec *src);
 void fk_topic_spec_clear(fk_topic_spec *t);
+
+/* Raw librdkafka properties. fk_rdkafka_check refuses a property fluxakafka sets itself
+   (naming the option to use instead), one librdkafka does not know or whose value it refuses
+   (librdkafka's message, naming the key), and, for a consumer group (for_group != 0), a
+   producer-only property. `owner` starts the message ("kafka pool 'events'"). No client is
+   made: the properties are set on a throw-away configuration. */
+int fk_rdkafka_check(const fk_kvlist *props, int for_group, const char *owner, fk_error *err);
+/* Where a property applies, from librdkafka's own property table: 'P' producer only,
+   'C' consumer only, '*' every client, 0 when librdkafka does not know it. */
+char fk_rdkafka_scope(const char *name);
 
 /* ------------------------------------------------------------------------------------ */
 /* Registry                                                                             */

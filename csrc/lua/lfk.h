@@ -54,6 +54,8 @@ double lfk_check_seconds_ms(lua_State *L, int idx, const char *what);
 /* Array of strings at idx (a table) appended to list; raises naming `what`. */
 void lfk_check_string_array(lua_State *L, int idx, fk_strlist *list, const char *what);
 void lfk_push_string_array(lua_State *L, const fk_strlist *list);
+/* A table of the list's keys to its values. */
+void lfk_push_kvlist(lua_State *L, const fk_kvlist *list);
 
 /* Per-class openers, called by luaopen_fluxakafka_core with the module table on top. */
 void lfk_open_registry(lua_State *L);

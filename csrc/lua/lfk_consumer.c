@@ -53,6 +53,8 @@ static int consumer_get_settings(lua_State *L)
     lua_setfield(L, -2, "fetch_max_bytes");
     lua_pushnumber(L, g->auto_commit_interval_ms / 1000.0);
     lua_setfield(L, -2, "auto_commit_interval");
+    lfk_push_kvlist(L, &g->rdkafka);
+    lua_setfield(L, -2, "rdkafka");
     return 1;
 }
 

@@ -168,6 +168,16 @@ void lfk_push_string_array(lua_State *L, const fk_strlist *list)
     }
 }
 
+void lfk_push_kvlist(lua_State *L, const fk_kvlist *list)
+{
+    size_t i;
+    lua_createtable(L, 0, (int)list->count);
+    for (i = 0; i < list->count; i++) {
+        lua_pushstring(L, list->values[i]);
+        lua_setfield(L, -2, list->keys[i]);
+    }
+}
+
 static int module_librdkafka_version(lua_State *L)
 {
     lua_pushstring(L, fk_librdkafka_version());

@@ -659,6 +659,11 @@ static int pool_get_pool_options(lua_State *L)
     lua_setfield(L, t, "ignored_topics");
     lfk_push_string_array(L, &o->ignored_consumer_groups);
     lua_setfield(L, t, "ignored_consumer_groups");
+    set_string(L, t, "compression", o->compression);
+    lua_pushboolean(L, o->idempotent);
+    lua_setfield(L, t, "idempotent");
+    lfk_push_kvlist(L, &o->rdkafka);
+    lua_setfield(L, t, "rdkafka");
     return 1;
 }
 
