@@ -31,6 +31,9 @@ int fk_topic_name_valid(const char *name, fk_error *err);
 fk_engine *fk_pool_engine(const fk_pool *p);
 /* The pool's admin client, created on first use in this process. */
 rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err);
+/* The same, for use on another thread: closing the pool waits for the matching release. */
+rd_kafka_t *fk_pool_admin_hold(fk_pool *p, fk_error *err);
+void        fk_pool_admin_release(fk_pool *p);
 
 /* Overwrites every registered secret (SASL password, TLS key password) found in line. */
 void fk_mask_secrets(char *line);

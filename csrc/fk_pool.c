@@ -66,6 +66,7 @@ struct fk_pool {
     long long           down_since_ms;      /* every broker down since (0: one is up) */
     char                down_reason[300];   /* the last connection failure librdkafka gave */
     pid_t               admin_pid;
+    int                 admin_users;        /* atomic: fk_pool_admin_hold calls not released */
 };
 
 struct fk_engine {
@@ -740,6 +741,11 @@ int fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err)
 
 static void destroy_admin(fk_pool *p)
 {
+    /* a read-only request on another thread (fk_inspect) ends within connect_timeout */
+    while (__atomic_load_n(&p->admin_users, __ATOMIC_ACQUIRE) > 0) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
     if (p->admin && p->admin_pid == fk_process_id()) rd_kafka_destroy(p->admin);
     p->admin = NULL;
 }
@@ -797,6 +803,18 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
     }
     p->admin_pid = fk_process_id();
     return p->admin;
+}
+
+rd_kafka_t *fk_pool_admin_hold(fk_pool *p, fk_error *err)
+{
+    rd_kafka_t *rk = fk_pool_admin(p, err);
+    if (rk) __atomic_add_fetch(&p->admin_users, 1, __ATOMIC_ACQ_REL);
+    return rk;
+}
+
+void fk_pool_admin_release(fk_pool *p)
+{
+    __atomic_sub_fetch(&p->admin_users, 1, __ATOMIC_ACQ_REL);
 }
 
 static void pool_free_resources(fk_pool *p)

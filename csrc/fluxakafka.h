@@ -359,6 +359,38 @@ void fk_pool_close(fk_pool *p, int timeout_ms);
 int  fk_pool_is_closed(const fk_pool *p);
 
 /* ------------------------------------------------------------------------------------ */
+/* Read-only cluster requests on the pool's admin client (watermarks, topics, groups)    */
+
+typedef enum fk_inspect_kind {
+    FK_INSPECT_WATERMARKS = 0,   /* low and high offsets of one partition */
+    FK_INSPECT_TOPICS,           /* every topic of the cluster, with its partitions */
+    FK_INSPECT_GROUPS            /* every consumer group, with state and member count */
+} fk_inspect_kind;
+typedef struct fk_inspect fk_inspect;
+
+/* Sends one request, bounded by the pool's connect timeout. async == 0: waits for the answer
+   here; else the request runs on a thread of its own: poll fk_inspect_ready. NULL with err
+   when the request cannot start (closed pool, ...). topic/partition: watermarks only. */
+fk_inspect *fk_inspect_start(fk_pool *p, fk_inspect_kind kind, const char *topic,
+                             int32_t partition, int async, fk_error *err);
+int  fk_inspect_ready(fk_inspect *j);                    /* 1 once the answer is in */
+fk_inspect_kind fk_inspect_kind_of(const fk_inspect *j);
+int  fk_inspect_result(const fk_inspect *j, fk_error *err); /* once ready: 1, or 0 with err */
+void fk_inspect_watermarks(const fk_inspect *j, int64_t *low, int64_t *high);
+size_t fk_inspect_topic_count(const fk_inspect *j);
+/* Topic i (sorted by name): its name, partition count and error code (0: none). */
+const char *fk_inspect_topic(const fk_inspect *j, size_t i, size_t *partitions, int *rd_err);
+/* Partition k of topic i: id, leader broker id, replica and in-sync replica broker ids. */
+int  fk_inspect_partition(const fk_inspect *j, size_t i, size_t k, int32_t *id, int32_t *leader,
+                          const int32_t **replicas, size_t *replica_count,
+                          const int32_t **isrs, size_t *isr_count);
+size_t fk_inspect_group_count(const fk_inspect *j);
+/* Group i (sorted by name). */
+int  fk_inspect_group(const fk_inspect *j, size_t i, const char **name, const char **state,
+                      const char **protocol_type, size_t *members);
+void fk_inspect_free(fk_inspect *j);   /* waits for a running request first */
+
+/* ------------------------------------------------------------------------------------ */
 /* Consumer groups                                                                      */
 
 typedef struct fk_consumer fk_consumer;

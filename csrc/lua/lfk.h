@@ -73,6 +73,11 @@ void lfk_serve_logs(lua_State *L);
 void lfk_open_hooks(lua_State *L);
 void lfk_push_consumer(lua_State *L, fk_consumer *c);
 
+/* The pool of the pool userdata at index 1; raises (naming fn) when it is closed. */
+fk_pool *lfk_check_open_pool(lua_State *L, const char *fn);
+#define LFK_INSPECT        "fluxakafka.inspect_request"
+void lfk_open_inspect(lua_State *L);
+
 /* Pushes a new engine userdata owning e. */
 void lfk_push_engine(lua_State *L, fk_engine *e);
 

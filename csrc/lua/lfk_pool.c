@@ -230,6 +230,11 @@ static pool_ud *check_open_pool(lua_State *L, const char *fn)
     return u;
 }
 
+fk_pool *lfk_check_open_pool(lua_State *L, const char *fn)
+{
+    return check_open_pool(L, fn)->pool;
+}
+
 static void set_number(lua_State *L, int t, const char *k, double v)
 {
     lua_pushnumber(L, v);

@@ -471,6 +471,25 @@ function M.install(fk_module, core_module, internal)
     return cg
   end
 
+  -- watermarks, list_topics, list_groups: librdkafka answers them only synchronously, so
+  -- the request runs on a C thread of its own while this coroutine yields.
+  for _, fn in ipairs({ "watermarks", "list_topics", "list_groups" }) do
+    local core_fn = pool_methods[fn]
+    pool_methods[fn] = function(self, ...)
+      check_self(self, fn, "kafka pool")
+      local mode = wait_mode(fn, "wait for the brokers")
+      if mode == "block" then return core_fn(self, ...) end
+      local req, err, code = self:_inspect_async(fn, ...)
+      if not req then return nil, err, code end
+      local step = 0.001
+      while not req:_ready() do
+        sleep(step)
+        if step < 0.02 then step = step * 2 end
+      end
+      return req:_result()
+    end
+  end
+
   local core_fetch_poll = consumer_group_methods._poll
   function consumer_group_methods:poll_fetches(timeout, max_records)
     check_self(self, "poll_fetches", "consumer group")
