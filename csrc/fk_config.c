@@ -164,7 +164,7 @@ static const char *const kafka_lua_names[] = {
 };
 static const char *const group_keys[] = {
     "name", "topics", "sessionTimeoutMs", "rebalanceTimeoutMs", "fetchMaxBytes", "autoCommitIntervalMs",
-    "rdkafka", NULL
+    "rdkafka", "startOffset", NULL
 };
 static const char *const topic_keys[] = { "name", "partitions", "replicationFactor", "configs", NULL };
 static const char *const tls_keys[] = { "caFile", "certFile", "keyFile", "keyPassword", "verify", NULL };
@@ -281,6 +281,16 @@ static int load_group(fk_registry *tmp, const char *pool, const fk_doc *g, path 
     GROUP_INT("autoCommitIntervalMs", auto_commit_interval_ms, FK_MAX_AUTO_COMMIT_INTERVAL_MS)
 #undef GROUP_INT
     if ((v = doc_get(g, "rdkafka")) && !want_kvmap(v, "rdkafka", "librdkafka property names", p, err, &spec.rdkafka)) goto out;
+    if ((v = doc_get(g, "startOffset"))) {
+        path_push(p, ".%s", "startOffset", 0);
+        if (!want_string(v, p, err, &s)) goto out;
+        if (strcmp(s, "earliest") != 0 && strcmp(s, "latest") != 0) {
+            fail_at(err, p, v, "expected earliest or latest");
+            goto out;
+        }
+        path_cut(p, len);
+        spec.start_latest = strcmp(s, "latest") == 0;
+    }
     ok = fk_registry_add_group(tmp, &spec, err);
     if (!ok) fail_at(err, p, g, err->msg);
     goto out;

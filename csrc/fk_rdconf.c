@@ -25,6 +25,7 @@ static const owned_prop owned[] = {
     { "session.timeout.ms", "use session_timeout" },
     { "max.poll.interval.ms", "use rebalance_timeout" },
     { "fetch.max.bytes", "use fetch_max_bytes" },
+    { "auto.offset.reset", "use start_offset" },
     { "security.protocol", "use the sasl and tls options" },
     { "sasl.*", "use the sasl option" },
     { "ssl.ca.location", "use tls.ca_file" },

@@ -402,6 +402,7 @@ int fk_group_spec_copy(fk_group_spec *dst, const fk_group_spec *src)
     dst->rebalance_timeout_ms = src->rebalance_timeout_ms;
     dst->fetch_max_bytes = src->fetch_max_bytes;
     dst->auto_commit_interval_ms = src->auto_commit_interval_ms;
+    dst->start_latest = src->start_latest;
     if (!fk_set_string(&dst->name, src->name) || !fk_set_string(&dst->pool, src->pool) ||
         !fk_strlist_copy(&dst->topics, &src->topics) ||
         !fk_kvlist_copy(&dst->rdkafka, &src->rdkafka)) {
@@ -444,4 +445,28 @@ void fk_topic_spec_clear(fk_topic_spec *t)
     free(t->pool);
     fk_kvlist_clear(&t->configs);
     fk_topic_spec_init(t);
+}
+
+/* ---- partition lists ---- */
+
+int fk_partitions_add(fk_partitions *l, const char *topic, int32_t partition, int64_t offset)
+{
+    fk_partition *p;
+    if (!fk_grow((void **)&l->items, &l->cap, l->count, sizeof *l->items)) return 0;
+    p = &l->items[l->count];
+    memset(p, 0, sizeof *p);
+    if (!(p->topic = fk_strdup(topic ? topic : ""))) return 0;
+    p->partition = partition;
+    p->offset = offset;
+    l->count++;
+    return 1;
+}
+
+void fk_partitions_clear(fk_partitions *l)
+{
+    size_t i;
+    for (i = 0; i < l->count; i++) free(l->items[i].topic);
+    free(l->items);
+    l->items = NULL;
+    l->count = l->cap = 0;
 }

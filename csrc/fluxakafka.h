@@ -183,6 +183,7 @@ typedef struct fk_group_spec {
     int        fetch_max_bytes;          /* 0: library default */
     int        auto_commit_interval_ms;  /* 0: manual commit only */
     fk_kvlist  rdkafka;                  /* raw librdkafka properties of this group's client */
+    int        start_latest;             /* no committed offset: 0 earliest record, 1 latest */
 } fk_group_spec;
 
 void fk_group_spec_init(fk_group_spec *g);
@@ -423,6 +424,46 @@ int  fk_consumer_commit_poll(fk_consumer *c, fk_error *err);
 void fk_consumer_close(fk_consumer *c);
 int  fk_consumer_is_closed(const fk_consumer *c);
 void fk_consumer_free(fk_consumer *c);          /* closes first when needed */
+
+/* Partitions of a consumer group, for its control calls. */
+typedef struct fk_partition {
+    char   *topic;
+    int32_t partition;
+    int64_t offset;      /* committed: the committed offset (-1001: none) */
+    int64_t low, high;   /* lag: the partition's watermarks */
+    int     rd_err;      /* per-partition error (0: none) */
+} fk_partition;
+typedef struct fk_partitions {
+    fk_partition *items;
+    size_t        count, cap;
+} fk_partitions;
+int  fk_partitions_add(fk_partitions *l, const char *topic, int32_t partition, int64_t offset);
+void fk_partitions_clear(fk_partitions *l);
+
+/* The partitions assigned to this member now. */
+int fk_consumer_assignment(fk_consumer *c, fk_partitions *out, fk_error *err);
+/* The next record handed out from an assigned partition is the one at `offset`. */
+int fk_consumer_seek(fk_consumer *c, const char *topic, int32_t partition, int64_t offset,
+                     fk_error *err);
+/* Stops (pause != 0) or restarts fetching from the partitions. */
+int fk_consumer_pause(fk_consumer *c, const fk_partitions *parts, int pause, fk_error *err);
+/* Fills the offset of each partition with the group's committed offset (broker round trip,
+   bounded by the pool's connect timeout). */
+int fk_consumer_committed(fk_consumer *c, fk_partitions *parts, fk_error *err);
+/* The current assignment with committed offsets and watermarks (the lag of a partition is
+   high - offset, or high - low when nothing is committed). */
+int fk_consumer_lag(fk_consumer *c, fk_partitions *out, fk_error *err);
+
+/* Rebalance events. By default assignments and revocations take effect inside
+   fk_consumer_poll. With record != 0 they are also queued for fk_consumer_rebalance_next;
+   with defer_revoke != 0 a revocation takes effect only at fk_consumer_rebalance_done, so
+   that the application can commit first (it must call done within the rebalance timeout). */
+void fk_consumer_rebalance_events(fk_consumer *c, int record, int defer_revoke);
+/* Pops the oldest event: 1 with *assign (1 assign, 0 revoke) and the partitions (owned by
+   the caller: clear them), 0 when none is queued. */
+int  fk_consumer_rebalance_next(fk_consumer *c, int *assign, fk_partitions *parts);
+/* Performs the revocations deferred so far. */
+void fk_consumer_rebalance_done(fk_consumer *c);
 
 typedef struct fk_record_view {
     const char *topic;

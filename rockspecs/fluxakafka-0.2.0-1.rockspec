@@ -29,6 +29,7 @@ build = {
     ["fluxakafka.cli"] = "lua/fluxakafka/cli.lua",
     ["fluxakafka.ffi_fetches"] = "lua/fluxakafka/ffi_fetches.lua",
     ["fluxakafka.ffi_produce"] = "lua/fluxakafka/ffi_produce.lua",
+    ["fluxakafka.rebalance"] = "lua/fluxakafka/rebalance.lua",
     ["fluxakafka.core"] = {
       sources = {
         "csrc/fk_util.c", "csrc/fk_registry.c", "csrc/fk_pool.c", "csrc/fk_consumer.c",

@@ -381,6 +381,27 @@ static int group_rdkafka(lua_State *L)
     return 1;
 }
 
+static int group_start_offset(lua_State *L)
+{
+    group_ud *g = check_group(L, 1);
+    const char *v = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
+    if (strcmp(v, "earliest") != 0 && strcmp(v, "latest") != 0)
+        return luaL_error(L, "start_offset: expected \"earliest\" or \"latest\", got %s",
+                          lua_type(L, 2) == LUA_TSTRING ? v : luaL_typename(L, 2));
+    g->spec.start_latest = strcmp(v, "latest") == 0;
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* builder:_identity() -> name, pool (for the Lua part, which keeps the callbacks) */
+static int group_identity(lua_State *L)
+{
+    group_ud *g = check_group(L, 1);
+    lua_pushstring(L, g->spec.name);
+    lua_pushstring(L, g->spec.pool);
+    return 2;
+}
+
 static int group_tostring(lua_State *L)
 {
     group_ud *g = check_group(L, 1);
@@ -644,6 +665,8 @@ static const luaL_Reg group_methods[] = {
     { "fetch_max_bytes", group_fetch_max_bytes },
     { "auto_commit_interval", group_auto_commit_interval },
     { "rdkafka", group_rdkafka },
+    { "start_offset", group_start_offset },
+    { "_identity", group_identity },
     { NULL, NULL }
 };
 static const luaL_Reg group_meta[] = {
