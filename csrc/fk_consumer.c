@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct fetch_error {
@@ -55,6 +56,7 @@ struct fk_consumer {
     size_t        event_count, event_cap;
     rd_kafka_topic_partition_list_t **deferred;   /* revocations not performed yet */
     size_t        deferred_count, deferred_cap;
+    int           request_users;   /* atomic: fk_consumer_request threads still running */
 };
 
 typedef struct rebalance_event {
@@ -355,6 +357,78 @@ int fk_consumer_lag(fk_consumer *c, fk_partitions *out, fk_error *err)
         p->high = high;
     }
     return 1;
+}
+
+struct fk_consumer_request {
+    fk_consumer  *c;
+    int           lag;
+    pthread_t     thread;
+    int           joined;
+    int           done;      /* atomic */
+    int           ok;
+    fk_partitions parts;
+    fk_error      err;
+};
+
+static void *request_main(void *arg)
+{
+    fk_consumer_request *q = arg;
+    q->ok = q->lag ? fk_consumer_lag(q->c, &q->parts, &q->err) : fk_consumer_committed(q->c, &q->parts, &q->err);
+    __atomic_sub_fetch(&q->c->request_users, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&q->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+fk_consumer_request *fk_consumer_request_start(fk_consumer *c, int lag, fk_partitions *parts,
+                                               fk_error *err)
+{
+    fk_consumer_request *q;
+    if (!usable(c, err)) return NULL;
+    if (!(q = calloc(1, sizeof *q))) {
+        fk_error_set(err, "_NO_MEMORY", "out of memory");
+        return NULL;
+    }
+    q->c = c;
+    q->lag = lag;
+    if (parts) {
+        q->parts = *parts;
+        memset(parts, 0, sizeof *parts);
+    }
+    __atomic_add_fetch(&c->request_users, 1, __ATOMIC_ACQ_REL);
+    if (pthread_create(&q->thread, NULL, request_main, q) != 0) {
+        __atomic_sub_fetch(&c->request_users, 1, __ATOMIC_ACQ_REL);
+        fk_partitions_clear(&q->parts);
+        free(q);
+        fk_error_set(err, "_FAIL", "cannot start a thread for the request");
+        return NULL;
+    }
+    return q;
+}
+
+int fk_consumer_request_ready(fk_consumer_request *q)
+{
+    if (!__atomic_load_n(&q->done, __ATOMIC_ACQUIRE)) return 0;
+    if (!q->joined) {
+        pthread_join(q->thread, NULL);
+        q->joined = 1;
+    }
+    return 1;
+}
+
+int fk_consumer_request_take(fk_consumer_request *q, fk_partitions *out, fk_error *err)
+{
+    *out = q->parts;
+    memset(&q->parts, 0, sizeof q->parts);
+    if (!q->ok) *err = q->err;
+    return q->ok;
+}
+
+void fk_consumer_request_free(fk_consumer_request *q)
+{
+    if (!q) return;
+    if (!q->joined) pthread_join(q->thread, NULL);
+    fk_partitions_clear(&q->parts);
+    free(q);
 }
 
 /* Makes the client of a new consumer (no broker contact yet). */
@@ -678,6 +752,11 @@ void fk_consumer_close(fk_consumer *c)
     }
     c->live = NULL;
     c->closing = 1;
+    /* a committed / lag request on another thread ends within the connect timeout */
+    while (__atomic_load_n(&c->request_users, __ATOMIC_ACQUIRE) > 0) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
     if (c->rk_pid == fk_process_id()) {
         fk_consumer_rebalance_done(c);   /* leaving: deferred revocations happen now */
         if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);

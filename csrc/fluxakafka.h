@@ -454,6 +454,17 @@ int fk_consumer_committed(fk_consumer *c, fk_partitions *parts, fk_error *err);
    high - offset, or high - low when nothing is committed). */
 int fk_consumer_lag(fk_consumer *c, fk_partitions *out, fk_error *err);
 
+/* committed / lag on a thread of its own, for callers that must not block: start takes
+   the partitions (committed; moved out of *parts, which is left empty), ready is 1 once the
+   answer is in, take hands the answer over (1, or 0 with err). Closing the consumer waits
+   for a running request (bounded by the connect timeout). */
+typedef struct fk_consumer_request fk_consumer_request;
+fk_consumer_request *fk_consumer_request_start(fk_consumer *c, int lag, fk_partitions *parts,
+                                               fk_error *err);
+int  fk_consumer_request_ready(fk_consumer_request *q);
+int  fk_consumer_request_take(fk_consumer_request *q, fk_partitions *out, fk_error *err);
+void fk_consumer_request_free(fk_consumer_request *q);   /* waits for it first */
+
 /* Rebalance events. By default assignments and revocations take effect inside
    fk_consumer_poll. With record != 0 they are also queued for fk_consumer_rebalance_next;
    with defer_revoke != 0 a revocation takes effect only at fk_consumer_rebalance_done, so

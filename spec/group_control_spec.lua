@@ -228,3 +228,33 @@ describe("rebalance callbacks", function()
     engine:close()
   end)
 end)
+
+describe("committed and lag on a thread of their own (_request_async, used inside nginx)", function()
+  it("give the same answers as the blocking calls", function()
+    local topic, group = support.unique("ctl-async"), support.unique("ctl-async-g")
+    local engine, pool = support.engine(nil, { fk.new_kafka_consumer_group(group, "events"):topics(topic) })
+    local cg = assert(pool:consumer_group(group))
+    assert.is_true(pool:produce_sync({ topic = topic, value = "1" }, { topic = topic, value = "2" },
+      { topic = topic, value = "3" }))
+    assert.are.equal(3, #support.consume(cg, 3))
+    assert.is_true(cg:commit_uncommitted_offsets())
+    assert.is_true(pool:produce_sync({ topic = topic, value = "4" }))
+    local function await(req)
+      local deadline = os.time() + 15
+      while not req:_ready() and os.time() <= deadline do end
+      return req:_result()
+    end
+    local lag = await(assert(cg:_request_async("lag")))
+    assert.are.same({ { topic = topic, partition = 0, committed = 3, high = 4, lag = 1 } }, lag)
+    assert.are.same(cg:lag(), lag)
+    local c = await(assert(cg:_request_async("committed", { { topic = topic, partition = 0 } })))
+    assert.are.same({ { topic = topic, partition = 0, offset = 3 } }, c)
+    assert.are.same(cg:committed(), await(assert(cg:_request_async("committed"))))
+    -- closing waits for a request still running; its answer stays readable
+    local req = assert(cg:_request_async("lag"))
+    cg:close()
+    assert.is_true(req:_ready())
+    assert.are.equal(1, #assert(req:_result()))
+    engine:close()
+  end)
+end)

@@ -34,6 +34,7 @@ lua_Integer lfk_optinteger(lua_State *L, int idx, lua_Integer def);
 #define LFK_BATCH          "fluxakafka.produce_batch"
 #define LFK_CONSUMER       "fluxakafka.consumer_group"
 #define LFK_FETCHES        "fluxakafka.fetches"
+#define LFK_CONSUMER_REQUEST "fluxakafka.consumer_request"
 
 /* Creates metatable `name` with __index = a methods table holding `methods`, plus `meta`
    (may be NULL) as metamethods. Leaves nothing on the stack. The methods table is also

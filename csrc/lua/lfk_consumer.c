@@ -278,19 +278,12 @@ static int consumer_committed(lua_State *L)
     return finish_partitions(L, ok, &l, &err, 1);
 }
 
-static int consumer_lag(lua_State *L)
+static void push_lag(lua_State *L, const fk_partitions *l)
 {
-    consumer_ud *u = check_consumer(L, "lag");
-    fk_partitions l = { 0 };
-    fk_error err;
     size_t i;
-    if (!fk_consumer_lag(u->consumer, &l, &err)) {
-        fk_partitions_clear(&l);
-        return lfk_push_error(L, &err);
-    }
-    lua_createtable(L, (int)l.count, 0);
-    for (i = 0; i < l.count; i++) {
-        const fk_partition *p = &l.items[i];
+    lua_createtable(L, (int)l->count, 0);
+    for (i = 0; i < l->count; i++) {
+        const fk_partition *p = &l->items[i];
         lua_createtable(L, 0, 5);
         lua_pushstring(L, p->topic);
         lua_setfield(L, -2, "topic");
@@ -306,8 +299,92 @@ static int consumer_lag(lua_State *L)
         lua_setfield(L, -2, "lag");
         lua_rawseti(L, -2, (int)i + 1);
     }
+}
+
+static int finish_lag(lua_State *L, int ok, fk_partitions *l, const fk_error *err)
+{
+    if (ok) push_lag(L, l);
+    fk_partitions_clear(l);
+    return ok ? 1 : lfk_push_error(L, err);
+}
+
+static int consumer_lag(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "lag");
+    fk_partitions l = { 0 };
+    fk_error err;
+    int ok = fk_consumer_lag(u->consumer, &l, &err);
+    return finish_lag(L, ok, &l, &err);
+}
+
+/* cg:_request_async("committed" [, partitions] | "lag") -> request | nil, err, code: the same
+   work on a thread of its own; request:_ready(), request:_result() (fluxakafka.nginx). */
+typedef struct request_ud { fk_consumer_request *q; int lag; } request_ud;
+
+static int consumer_request_async(lua_State *L)
+{
+    const char *kind = luaL_checkstring(L, 2);
+    int lag = strcmp(kind, "lag") == 0;
+    consumer_ud *u = check_consumer(L, lag ? "lag" : "committed");
+    fk_partitions l = { 0 };
+    request_ud *r;
+    fk_error err;
+    if (!lag && strcmp(kind, "committed") != 0) return luaL_error(L, "_request_async: unknown request '%s'", kind);
+    lua_settop(L, 3);   /* the request userdata goes to 4, above the partitions (or nil) */
+    if (!lag && !lua_isnil(L, 3)) check_partitions(L, 3, "committed");
+    r = lua_newuserdata(L, sizeof *r);
+    r->q = NULL;
+    r->lag = lag;
+    luaL_getmetatable(L, LFK_CONSUMER_REQUEST);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, 1);   /* the request keeps its consumer group alive */
+    lua_setfenv(L, -2);
+    if (!lag) {
+        int ok = lua_isnil(L, 3) ? fk_consumer_assignment(u->consumer, &l, &err) : read_partitions(L, 3, &l);
+        if (!ok) {
+            if (!lua_isnil(L, 3)) fk_error_set(&err, "_NO_MEMORY", "committed: out of memory");
+            fk_partitions_clear(&l);
+            return lfk_push_error(L, &err);
+        }
+    }
+    r->q = fk_consumer_request_start(u->consumer, lag, &l, &err);
     fk_partitions_clear(&l);
+    if (!r->q) return lfk_push_error(L, &err);
     return 1;
+}
+
+static request_ud *check_request(lua_State *L, const char *fn)
+{
+    request_ud *r = luaL_checkudata(L, 1, LFK_CONSUMER_REQUEST);
+    if (!r->q) luaL_error(L, "%s: the request was already answered", fn);
+    return r;
+}
+
+static int request_ready(lua_State *L)
+{
+    lua_pushboolean(L, fk_consumer_request_ready(check_request(L, "_ready")->q));
+    return 1;
+}
+
+static int request_result(lua_State *L)
+{
+    request_ud *r = check_request(L, "_result");
+    fk_partitions l = { 0 };
+    fk_error err;
+    int ok;
+    if (!fk_consumer_request_ready(r->q)) return luaL_error(L, "_result: the request is still running");
+    ok = fk_consumer_request_take(r->q, &l, &err);
+    fk_consumer_request_free(r->q);
+    r->q = NULL;
+    return r->lag ? finish_lag(L, ok, &l, &err) : finish_partitions(L, ok, &l, &err, 1);
+}
+
+static int request_gc(lua_State *L)
+{
+    request_ud *r = luaL_checkudata(L, 1, LFK_CONSUMER_REQUEST);
+    fk_consumer_request_free(r->q);
+    r->q = NULL;
+    return 0;
 }
 
 /* _rebalance_events(record, defer_revoke); _rebalance_take() -> { {kind=, partitions=}, ... }
@@ -611,6 +688,7 @@ static const luaL_Reg consumer_methods[] = {
     { "resume", consumer_resume },
     { "committed", consumer_committed },
     { "lag", consumer_lag },
+    { "_request_async", consumer_request_async },
     { "_rebalance_events", consumer_rebalance_events },
     { "_rebalance_take", consumer_rebalance_take },
     { "_rebalance_done", consumer_rebalance_done },
@@ -619,6 +697,11 @@ static const luaL_Reg consumer_methods[] = {
 static const luaL_Reg consumer_meta[] = {
     { "__gc", consumer_gc }, { "__tostring", consumer_tostring }, { NULL, NULL }
 };
+
+static const luaL_Reg request_methods[] = {
+    { "_ready", request_ready }, { "_result", request_result }, { NULL, NULL }
+};
+static const luaL_Reg request_meta[] = { { "__gc", request_gc }, { NULL, NULL } };
 
 static const luaL_Reg fetches_methods[] = {
     { "is_empty", fetches_is_empty },
@@ -638,5 +721,6 @@ static const luaL_Reg fetches_meta[] = {
 void lfk_open_consumer(lua_State *L)
 {
     lfk_new_class(L, LFK_CONSUMER, consumer_methods, consumer_meta, "consumer_group_methods");
+    lfk_new_class(L, LFK_CONSUMER_REQUEST, request_methods, request_meta, "consumer_request_methods");
     lfk_new_class(L, LFK_FETCHES, fetches_methods, fetches_meta, "fetches_methods");
 }
