@@ -154,17 +154,17 @@ static const char *const kafka_keys[] = {
     "code", "brokers", "clientID", "requiredAcks", "producerLingerMs", "maxBufferedRecords",
     "deliveryTimeoutMs", "connectTimeoutMs", "saslMechanism", "saslUser", "saslPassword", "tls",
     "consumerGroups", "ignoredTopics", "ignoredConsumerGroups", "topics", "compression",
-    "idempotent", "rdkafka", NULL
+    "idempotent", "rdkafka", "statisticsIntervalMs", NULL
 };
 /* the Lua option names of kafka_keys, for "did you mean" when a Lua spelling is used */
 static const char *const kafka_lua_names[] = {
     "", "", "client_id", "required_acks", "producer_linger", "max_buffered_records",
     "delivery_timeout", "connect_timeout", "sasl", "", "", "", "", "ignored_topics",
-    "ignored_consumer_groups", "", "", "", "", NULL
+    "ignored_consumer_groups", "", "", "", "", "statistics_interval", NULL
 };
 static const char *const group_keys[] = {
     "name", "topics", "sessionTimeoutMs", "rebalanceTimeoutMs", "fetchMaxBytes", "autoCommitIntervalMs",
-    "rdkafka", "startOffset", NULL
+    "rdkafka", "startOffset", "statisticsIntervalMs", NULL
 };
 static const char *const topic_keys[] = { "name", "partitions", "replicationFactor", "configs", NULL };
 static const char *const tls_keys[] = { "caFile", "certFile", "keyFile", "keyPassword", "verify", NULL };
@@ -279,6 +279,7 @@ static int load_group(fk_registry *tmp, const char *pool, const fk_doc *g, path 
     GROUP_INT("rebalanceTimeoutMs", rebalance_timeout_ms, FK_MAX_REBALANCE_TIMEOUT_MS)
     GROUP_INT("fetchMaxBytes", fetch_max_bytes, 2147483135LL)
     GROUP_INT("autoCommitIntervalMs", auto_commit_interval_ms, FK_MAX_AUTO_COMMIT_INTERVAL_MS)
+    GROUP_INT("statisticsIntervalMs", statistics_interval_ms, 86400000)
 #undef GROUP_INT
     if ((v = doc_get(g, "rdkafka")) && !want_kvmap(v, "rdkafka", "librdkafka property names", p, err, &spec.rdkafka)) goto out;
     if ((v = doc_get(g, "startOffset"))) {
@@ -418,6 +419,7 @@ static int load_pool(fk_registry *tmp, const char *code, const fk_doc *k, path *
     POOL_INT("maxBufferedRecords", max_buffered_records)
     POOL_INT("deliveryTimeoutMs", delivery_timeout_ms)
     POOL_INT("connectTimeoutMs", connect_timeout_ms)
+    POOL_INT("statisticsIntervalMs", statistics_interval_ms)
 #undef POOL_INT
     if ((v = doc_get(k, "saslMechanism"))) {
         int m;

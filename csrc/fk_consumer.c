@@ -57,6 +57,7 @@ struct fk_consumer {
     rd_kafka_topic_partition_list_t **deferred;   /* revocations not performed yet */
     size_t        deferred_count, deferred_cap;
     int           request_users;   /* atomic: fk_consumer_request threads still running */
+    fk_stats_queue stats;
 };
 
 typedef struct rebalance_event {
@@ -102,6 +103,8 @@ static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *e
     /* librdkafka sends max.poll.interval.ms as the JoinGroup rebalance timeout */
     if (ok && g->rebalance_timeout_ms > 0)
         ok = fk_conf_set_int(conf, "max.poll.interval.ms", g->rebalance_timeout_ms, err);
+    if (ok && g->statistics_interval_ms > 0)
+        ok = fk_conf_set_int(conf, "statistics.interval.ms", g->statistics_interval_ms, err);
     if (ok && g->fetch_max_bytes > 0) {
         if (g->fetch_max_bytes > 100000000 - 512)
             ok = fk_conf_set_int(conf, "receive.message.max.bytes", (long long)g->fetch_max_bytes + 512, err);
@@ -109,6 +112,15 @@ static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *e
     }
     return ok;
 }
+
+static int on_consumer_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    fk_stats_push(&((fk_consumer *)opaque)->stats, json, len);
+    return 0;
+}
+
+char *fk_consumer_take_stats(fk_consumer *c) { return fk_stats_pop(&c->stats); }
 
 static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
@@ -463,6 +475,7 @@ static fk_consumer *consumer_create(fk_pool *p, const char *group_name, fk_error
     }
     rd_kafka_conf_set_error_cb(conf, on_consumer_error);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    if (g->statistics_interval_ms > 0) rd_kafka_conf_set_stats_cb(conf, on_consumer_stats);
     rd_kafka_conf_set_opaque(conf, c);
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr))) {
         rd_kafka_conf_destroy(conf);
@@ -776,6 +789,7 @@ void fk_consumer_free(fk_consumer *c)
     if (!c) return;
     fk_consumer_close(c);
     fk_group_spec_clear(&c->spec);
+    fk_stats_clear(&c->stats);
     free(c->pool_code);
     free(c);
 }

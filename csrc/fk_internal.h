@@ -35,6 +35,15 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err);
 rd_kafka_t *fk_pool_admin_hold(fk_pool *p, fk_error *err);
 void        fk_pool_admin_release(fk_pool *p);
 
+/* A small queue of statistics texts (librdkafka's stats_cb), safe across threads. */
+typedef struct fk_stats_queue {
+    char  *items[FK_STATS_QUEUED];
+    size_t head, count;
+} fk_stats_queue;
+void  fk_stats_push(fk_stats_queue *q, const char *json, size_t len);
+char *fk_stats_pop(fk_stats_queue *q);
+void  fk_stats_clear(fk_stats_queue *q);
+
 /* Overwrites every registered secret (SASL password, TLS key password) found in line. */
 void fk_mask_secrets(char *line);
 

@@ -67,6 +67,7 @@ struct fk_pool {
     char                down_reason[300];   /* the last connection failure librdkafka gave */
     pid_t               admin_pid;
     int                 admin_users;        /* atomic: fk_pool_admin_hold calls not released */
+    fk_stats_queue      stats;
 };
 
 struct fk_engine {
@@ -430,6 +431,15 @@ const char *fk_pool_auth_error(const fk_pool *p)
     return p->auth_failed ? p->auth_error : NULL;
 }
 
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    fk_stats_push(&((fk_pool *)opaque)->stats, json, len);
+    return 0;   /* librdkafka frees json */
+}
+
+char *fk_pool_take_stats(fk_pool *p) { return fk_stats_pop(&p->stats); }
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     fk_pool *p = opaque;
@@ -524,11 +534,14 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
         (o->idempotent && !fk_conf_set(conf, "enable.idempotence", "true", err)) ||
         /* the user's raw properties last: producer and global ones (fluxakafka's own were
            refused at validate, so linger.ms 0 of the sync producer stays) */
-        !fk_rdkafka_apply(conf, &o->rdkafka, "P*", err)) {
+        !fk_rdkafka_apply(conf, &o->rdkafka, "P*", err) ||
+        (o->statistics_interval_ms > 0 &&
+         !fk_conf_set_int(conf, "statistics.interval.ms", o->statistics_interval_ms, err))) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    if (o->statistics_interval_ms > 0) rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, p);
     slot->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
@@ -820,6 +833,7 @@ void fk_pool_admin_release(fk_pool *p)
 static void pool_free_resources(fk_pool *p)
 {
     destroy_admin(p);
+    fk_stats_clear(&p->stats);
     free(p->dq);
     p->dq = NULL;
     p->dq_count = p->dq_cap = p->dq_head = 0;

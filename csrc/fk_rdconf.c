@@ -43,7 +43,7 @@ static const owned_prop owned[] = {
     { "delivery.timeout.ms", "use delivery_timeout" },
     { "queue.buffering.max.messages", "use max_buffered_records" },
     { "transactional.id", "transactions are not supported by fluxakafka" },
-    { "statistics.interval.ms", "use statistics_interval" },
+    { "statistics.interval.ms", "use the statistics_interval option (and stats_callback)" },
     { "plugin.library.paths", "fluxakafka does not load librdkafka plugins" },
     { "interceptors", "fluxakafka owns the client's callbacks" },
     { "opaque", "fluxakafka owns the client's callbacks" },

@@ -190,6 +190,10 @@ int fk_registry_validate(const fk_registry *r, fk_error *err)
     for (i = 0; i < r->pool_count; i++) {
         snprintf(owner, sizeof owner, "kafka pool '%.300s'", r->pools[i].code);
         if (!fk_rdkafka_check(&r->pools[i].options.rdkafka, 0, owner, err)) return 0;
+        if (r->pools[i].options.statistics_interval_ms > 86400000) {
+            fk_error_set(err, NULL, "%s: the statistics interval is at most 86400000 ms", owner);
+            return 0;
+        }
         if (r->pools[i].options.idempotent && r->pools[i].options.required_acks != -1) {
             fk_error_set(err, NULL, "%s: idempotent producers need required_acks = -1 (all), got %d",
                          owner, r->pools[i].options.required_acks);

@@ -355,6 +355,7 @@ int fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src)
     dst->tls.enabled = src->tls.enabled;
     dst->tls.verify = src->tls.verify;
     dst->idempotent = src->idempotent;
+    dst->statistics_interval_ms = src->statistics_interval_ms;
     if (!fk_set_string(&dst->client_id, src->client_id) ||
         !fk_set_string(&dst->sasl_user, src->sasl_user) ||
         !fk_set_string(&dst->sasl_password, src->sasl_password) ||
@@ -403,6 +404,7 @@ int fk_group_spec_copy(fk_group_spec *dst, const fk_group_spec *src)
     dst->fetch_max_bytes = src->fetch_max_bytes;
     dst->auto_commit_interval_ms = src->auto_commit_interval_ms;
     dst->start_latest = src->start_latest;
+    dst->statistics_interval_ms = src->statistics_interval_ms;
     if (!fk_set_string(&dst->name, src->name) || !fk_set_string(&dst->pool, src->pool) ||
         !fk_strlist_copy(&dst->topics, &src->topics) ||
         !fk_kvlist_copy(&dst->rdkafka, &src->rdkafka)) {

@@ -149,6 +149,7 @@ typedef struct fk_pool_options {
     int               idempotent;            /* producers' enable.idempotence */
     fk_kvlist         rdkafka;               /* raw librdkafka properties (checked by
                                                 fk_rdkafka_check at validate) */
+    int               statistics_interval_ms;/* producers' statistics.interval.ms; 0: off */
 } fk_pool_options;
 
 /* What 0 means for the durations below (ms): the values in effect, shown by the getters. */
@@ -184,6 +185,7 @@ typedef struct fk_group_spec {
     int        auto_commit_interval_ms;  /* 0: manual commit only */
     fk_kvlist  rdkafka;                  /* raw librdkafka properties of this group's client */
     int        start_latest;             /* no committed offset: 0 earliest record, 1 latest */
+    int        statistics_interval_ms;   /* statistics.interval.ms of the client; 0: off */
 } fk_group_spec;
 
 void fk_group_spec_init(fk_group_spec *g);
@@ -348,6 +350,12 @@ int    fk_pool_next_delivery(fk_pool *p, fk_delivery *out);  /* 1 if one was pop
 size_t fk_pool_queued_deliveries(const fk_pool *p);
 size_t fk_pool_in_flight(const fk_pool *p);  /* records produced, not yet delivered/failed */
 size_t fk_pool_unreported_failures(const fk_pool *p);
+/* librdkafka's statistics (JSON text) emitted by the pool's producers or a consumer while
+   they were served (statistics_interval_ms > 0). The oldest first; NULL when none is queued.
+   The caller frees the text with free(). At most FK_STATS_QUEUED are kept (the oldest are
+   dropped). */
+#define FK_STATS_QUEUED 8
+char *fk_pool_take_stats(fk_pool *p);
 /* The brokers' reason when they refused the pool's credentials, else NULL. */
 const char *fk_pool_auth_error(const fk_pool *p);
 
@@ -464,6 +472,8 @@ fk_consumer_request *fk_consumer_request_start(fk_consumer *c, int lag, fk_parti
 int  fk_consumer_request_ready(fk_consumer_request *q);
 int  fk_consumer_request_take(fk_consumer_request *q, fk_partitions *out, fk_error *err);
 void fk_consumer_request_free(fk_consumer_request *q);   /* waits for it first */
+
+char *fk_consumer_take_stats(fk_consumer *c);   /* as fk_pool_take_stats */
 
 /* Rebalance events. By default assignments and revocations take effect inside
    fk_consumer_poll. With record != 0 they are also queued for fk_consumer_rebalance_next;

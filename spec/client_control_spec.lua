@@ -198,3 +198,55 @@ describe("compression and idempotent pool options", function()
     assert.are.same({}, defaults:get_pool_options().rdkafka)
   end)
 end)
+
+describe("statistics", function()
+  it("of a pool's producers reach stats_callback as a table, inside pool:poll", function()
+    local topic = support.unique("stats")
+    local seen = {}
+    local engine, pool = support.engine({ client_id = "stats-spec", statistics_interval = 0.1,
+      stats_callback = function(stats) seen[#seen + 1] = stats end })
+    assert.are.equal(0.1, pool:get_pool_options().statistics_interval)
+    assert.is_true(pool:produce_sync({ topic = topic, value = "x" }))
+    local deadline = os.time() + 10
+    while #seen == 0 and os.time() <= deadline do pool:poll(0.1) end
+    assert.is_true(#seen > 0, "no statistics arrived")
+    assert.are.equal("producer", seen[1].type)
+    assert.are.equal("stats-spec", seen[1].client_id)
+    assert.is_table(seen[1].brokers)
+    engine:close()
+  end)
+
+  it("of a consumer group reach its stats_callback inside poll_fetches", function()
+    local topic, group = support.unique("stats-cg"), support.unique("stats-g")
+    local seen = {}
+    local engine, pool = support.engine(nil, { fk.new_kafka_consumer_group(group, "events"):topics(topic)
+      :statistics_interval(0.1):stats_callback(function(stats) seen[#seen + 1] = stats end) })
+    local cg = assert(pool:consumer_group(group))
+    assert.are.equal(0.1, cg:get_settings().statistics_interval)
+    local deadline = os.time() + 10
+    while #seen == 0 and os.time() <= deadline do assert(cg:poll_fetches(0.1)) end
+    assert.is_true(#seen > 0, "no statistics arrived")
+    assert.are.equal("consumer", seen[1].type)
+    cg:close()
+    engine:close()
+  end)
+
+  it("are off by default and checked", function()
+    local seen = 0
+    local engine, pool = support.engine({ stats_callback = function() seen = seen + 1 end })
+    assert.are.equal(0, pool:get_pool_options().statistics_interval)
+    assert.is_true(pool:produce_sync({ topic = support.unique("stats-off"), value = "x" }))
+    pool:poll(0.3)
+    assert.are.equal(0, seen)
+    engine:close()
+    local r = fk.new_registry()
+    assert.has_error(function() r:register_kafka(support.brokers, "e", { stats_callback = 1 }) end,
+      "register_kafka: option 'stats_callback' must be a function(stats), got number")
+    assert.has_error(function() fk.new_kafka_consumer_group("g", "e"):stats_callback(true) end,
+      "stats_callback: argument #1 'callback' must be a function(stats), got boolean")
+    assert.has_error(function() r:register_kafka(support.brokers, "e", { statistics_interval = -1 }) end,
+      "register_kafka: option 'statistics_interval' must not be negative")
+    local err = validate_error({ rdkafka = { ["statistics.interval.ms"] = 100 } })
+    assert.matches("use the statistics_interval option", err, 1, true)
+  end)
+end)

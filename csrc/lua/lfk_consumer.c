@@ -59,6 +59,8 @@ static int consumer_get_settings(lua_State *L)
     lua_setfield(L, -2, "rdkafka");
     lua_pushstring(L, g->start_latest ? "latest" : "earliest");
     lua_setfield(L, -2, "start_offset");
+    lua_pushnumber(L, g->statistics_interval_ms / 1000.0);
+    lua_setfield(L, -2, "statistics_interval");
     return 1;
 }
 
@@ -422,6 +424,17 @@ static int consumer_rebalance_done(lua_State *L)
     return 0;
 }
 
+/* cg:_take_stats() -> the oldest queued statistics JSON text, or nil */
+static int consumer_take_stats(lua_State *L)
+{
+    consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
+    char *json = fk_consumer_take_stats(u->consumer);
+    if (!json) return 0;
+    lua_pushstring(L, json);
+    free(json);
+    return 1;
+}
+
 static int consumer_close(lua_State *L)
 {
     consumer_ud *u = luaL_checkudata(L, 1, LFK_CONSUMER);
@@ -689,6 +702,7 @@ static const luaL_Reg consumer_methods[] = {
     { "committed", consumer_committed },
     { "lag", consumer_lag },
     { "_request_async", consumer_request_async },
+    { "_take_stats", consumer_take_stats },
     { "_rebalance_events", consumer_rebalance_events },
     { "_rebalance_take", consumer_rebalance_take },
     { "_rebalance_done", consumer_rebalance_done },

@@ -5,6 +5,7 @@
 #include "lfk.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct inspect_ud { fk_inspect *job; } inspect_ud;
@@ -187,6 +188,16 @@ static int request_gc(lua_State *L)
     return 0;
 }
 
+/* pool:_take_stats() -> the oldest queued statistics JSON text, or nil */
+static int pool_take_stats(lua_State *L)
+{
+    char *json = fk_pool_take_stats(lfk_check_open_pool(L, "_take_stats"));
+    if (!json) return 0;
+    lua_pushstring(L, json);
+    free(json);
+    return 1;
+}
+
 static const luaL_Reg request_methods[] = {
     { "_ready", request_ready }, { "_result", request_result }, { NULL, NULL }
 };
@@ -196,6 +207,7 @@ static const luaL_Reg pool_inspect_methods[] = {
     { "list_topics", pool_list_topics },
     { "list_groups", pool_list_groups },
     { "_inspect_async", pool_inspect_async },
+    { "_take_stats", pool_take_stats },
     { NULL, NULL }
 };
 

@@ -669,6 +669,7 @@ static int pool_get_pool_options(lua_State *L)
     lua_setfield(L, t, "idempotent");
     lfk_push_kvlist(L, &o->rdkafka);
     lua_setfield(L, t, "rdkafka");
+    set_number(L, t, "statistics_interval", o->statistics_interval_ms / 1000.0);
     return 1;
 }
 

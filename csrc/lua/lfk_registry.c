@@ -170,13 +170,13 @@ static const char *const compression_names[] = { "none", "gzip", "snappy", "lz4"
 static const char *const pool_option_names[] = {
     "client_id", "required_acks", "producer_linger", "max_buffered_records", "delivery_timeout",
     "connect_timeout", "sasl", "tls", "ignored_topics", "ignored_consumer_groups",
-    "compression", "idempotent", "rdkafka", NULL
+    "compression", "idempotent", "rdkafka", "statistics_interval", NULL
 };
 /* the configuration document's names of the same options, for "did you mean" */
 static const char *const pool_option_yaml_names[] = {
     "clientID", "requiredAcks", "producerLingerMs", "maxBufferedRecords", "deliveryTimeoutMs",
     "connectTimeoutMs", "saslMechanism", "tls", "ignoredTopics", "ignoredConsumerGroups",
-    "compression", "idempotent", "rdkafka", NULL
+    "compression", "idempotent", "rdkafka", "statisticsIntervalMs", NULL
 };
 
 /* Fills o from the options table at idx; raises on a wrong type or an unknown key. The
@@ -208,6 +208,11 @@ static void parse_pool_options(lua_State *L, int idx, fk_pool_options *o)
         else if (strcmp(k, "ignored_topics") == 0) lfk_check_string_array(L, v, &o->ignored_topics, "register_kafka: option 'ignored_topics'");
         else if (strcmp(k, "ignored_consumer_groups") == 0) lfk_check_string_array(L, v, &o->ignored_consumer_groups, "register_kafka: option 'ignored_consumer_groups'");
         else if (strcmp(k, "rdkafka") == 0) parse_rdkafka(L, v, &o->rdkafka, "register_kafka: option 'rdkafka'");
+        else if (strcmp(k, "statistics_interval") == 0) {
+            double ms = ceil(opt_seconds_ms(L, v, fn, k));
+            if (ms > 86400000.0) luaL_error(L, "%s: option 'statistics_interval' is at most 86400 seconds", fn);
+            o->statistics_interval_ms = (int)ms;
+        }
         else if (strcmp(k, "idempotent") == 0) {
             if (lua_type(L, v) != LUA_TBOOLEAN) luaL_error(L, "%s: option 'idempotent' must be a boolean, got %s", fn, luaL_typename(L, v));
             o->idempotent = lua_toboolean(L, v);
@@ -223,7 +228,7 @@ static void parse_pool_options(lua_State *L, int idx, fk_pool_options *o)
             const char *hint = fk_suggest(k, pool_option_names, pool_option_yaml_names);
             luaL_error(L, "%s: unknown option '%s'%s%s%s (known: client_id, required_acks, producer_linger, "
                        "max_buffered_records, delivery_timeout, connect_timeout, sasl, tls, "
-                       "ignored_topics, ignored_consumer_groups, compression, idempotent, rdkafka)", fn, k,
+                       "ignored_topics, ignored_consumer_groups, compression, idempotent, rdkafka, statistics_interval)", fn, k,
                        hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
         }
         lua_pop(L, 1);
@@ -400,6 +405,14 @@ static int group_identity(lua_State *L)
     lua_pushstring(L, g->spec.name);
     lua_pushstring(L, g->spec.pool);
     return 2;
+}
+
+static int group_statistics_interval(lua_State *L)
+{
+    check_group(L, 1)->spec.statistics_interval_ms =
+        checked_ms_int(L, "statistics_interval", 0, 86400000, "no statistics");
+    lua_settop(L, 1);
+    return 1;
 }
 
 static int group_tostring(lua_State *L)
@@ -667,6 +680,7 @@ static const luaL_Reg group_methods[] = {
     { "rdkafka", group_rdkafka },
     { "start_offset", group_start_offset },
     { "_identity", group_identity },
+    { "statistics_interval", group_statistics_interval },
     { NULL, NULL }
 };
 static const luaL_Reg group_meta[] = {
