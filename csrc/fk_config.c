@@ -153,16 +153,18 @@ static int check_keys(const fk_doc *map, const char *const *known, const char *c
 static const char *const kafka_keys[] = {
     "code", "brokers", "clientID", "requiredAcks", "producerLingerMs", "maxBufferedRecords",
     "deliveryTimeoutMs", "connectTimeoutMs", "saslMechanism", "saslUser", "saslPassword", "tls",
-    "consumerGroups", "ignoredTopics", "ignoredConsumerGroups", "topics", "partitioner", NULL
+    "consumerGroups", "ignoredTopics", "ignoredConsumerGroups", "topics", "partitioner", "compression",
+    "idempotent", "rdkafka", "statisticsIntervalMs", NULL
 };
 /* the Lua option names of kafka_keys, for "did you mean" when a Lua spelling is used */
 static const char *const kafka_lua_names[] = {
     "", "", "client_id", "required_acks", "producer_linger", "max_buffered_records",
     "delivery_timeout", "connect_timeout", "sasl", "", "", "", "", "ignored_topics",
-    "ignored_consumer_groups", "", NULL
+    "ignored_consumer_groups", "", "", "", "", "statistics_interval", NULL
 };
 static const char *const group_keys[] = {
-    "name", "topics", "sessionTimeoutMs", "rebalanceTimeoutMs", "fetchMaxBytes", "autoCommitIntervalMs", NULL
+    "name", "topics", "sessionTimeoutMs", "rebalanceTimeoutMs", "fetchMaxBytes", "autoCommitIntervalMs",
+    "rdkafka", "startOffset", "statisticsIntervalMs", NULL
 };
 static const char *const topic_keys[] = { "name", "partitions", "replicationFactor", "configs", NULL };
 static const char *const tls_keys[] = { "caFile", "certFile", "keyFile", "keyPassword", "verify", NULL };
@@ -220,6 +222,30 @@ static int check_unique(named *names, size_t n, const fk_doc *list, const char *
     return 0;
 }
 
+/* A map of names to scalar values (topic configs, raw librdkafka properties) at key `key`. */
+static int want_kvmap(const fk_doc *v, const char *key, const char *names, path *p, fk_error *err,
+                      fk_kvlist *out)
+{
+    size_t len = strlen(p->text), i;
+    path_push(p, ".%s", key, 0);
+    char what[120];
+    if (v->type != FK_DOC_MAP) {
+        snprintf(what, sizeof what, "expected a map of %s to values", names);
+        return fail_at(err, p, v, what);
+    }
+    for (i = 0; i < v->count; i++) {
+        size_t l2 = strlen(p->text);
+        const fk_doc *c = v->items[i];
+        path_push(p, ".%s", v->keys[i], 0);
+        if (c->type != FK_DOC_SCALAR || c->kind == FK_SCALAR_NULL)
+            return fail_at(err, p, c, "expected a value (string or number)");
+        path_cut(p, l2);
+        if (!fk_kvlist_set(out, v->keys[i], c->text)) return fail_at(err, p, c, "out of memory");
+    }
+    path_cut(p, len);
+    return 1;
+}
+
 static int load_group(fk_registry *tmp, const char *pool, const fk_doc *g, path *p, fk_error *err)
 {
     fk_group_spec spec;
@@ -253,7 +279,19 @@ static int load_group(fk_registry *tmp, const char *pool, const fk_doc *g, path 
     GROUP_INT("rebalanceTimeoutMs", rebalance_timeout_ms, FK_MAX_REBALANCE_TIMEOUT_MS)
     GROUP_INT("fetchMaxBytes", fetch_max_bytes, 2147483135LL)
     GROUP_INT("autoCommitIntervalMs", auto_commit_interval_ms, FK_MAX_AUTO_COMMIT_INTERVAL_MS)
+    GROUP_INT("statisticsIntervalMs", statistics_interval_ms, 86400000)
 #undef GROUP_INT
+    if ((v = doc_get(g, "rdkafka")) && !want_kvmap(v, "rdkafka", "librdkafka property names", p, err, &spec.rdkafka)) goto out;
+    if ((v = doc_get(g, "startOffset"))) {
+        path_push(p, ".%s", "startOffset", 0);
+        if (!want_string(v, p, err, &s)) goto out;
+        if (strcmp(s, "earliest") != 0 && strcmp(s, "latest") != 0) {
+            fail_at(err, p, v, "expected earliest or latest");
+            goto out;
+        }
+        path_cut(p, len);
+        spec.start_latest = strcmp(s, "latest") == 0;
+    }
     ok = fk_registry_add_group(tmp, &spec, err);
     if (!ok) fail_at(err, p, g, err->msg);
     goto out;
@@ -268,7 +306,7 @@ static int load_topic(fk_registry *tmp, const char *pool, const fk_doc *t, path 
 {
     fk_topic_spec spec;
     const fk_doc *v;
-    size_t len = strlen(p->text), i;
+    size_t len = strlen(p->text);
     long long n;
     int ok = 0;
     const char *s;
@@ -295,22 +333,7 @@ static int load_topic(fk_registry *tmp, const char *pool, const fk_doc *t, path 
         path_cut(p, len);
         spec.replication_factor = (int16_t)n;
     }
-    if ((v = doc_get(t, "configs"))) {
-        path_push(p, ".%s", "configs", 0);
-        if (v->type != FK_DOC_MAP) { fail_at(err, p, v, "expected a map of config names to values"); goto out; }
-        for (i = 0; i < v->count; i++) {
-            size_t l2 = strlen(p->text);
-            const fk_doc *c = v->items[i];
-            path_push(p, ".%s", v->keys[i], 0);
-            if (c->type != FK_DOC_SCALAR || c->kind == FK_SCALAR_NULL) {
-                fail_at(err, p, c, "expected a value (string or number)");
-                goto out;
-            }
-            path_cut(p, l2);
-            if (!fk_kvlist_set(&spec.configs, v->keys[i], c->text)) goto oom;
-        }
-        path_cut(p, len);
-    }
+    if ((v = doc_get(t, "configs")) && !want_kvmap(v, "configs", "config names", p, err, &spec.configs)) goto out;
     ok = fk_registry_add_topic(tmp, &spec, err);
     if (!ok) fail_at(err, p, t, err->msg);
     goto out;
@@ -396,6 +419,7 @@ static int load_pool(fk_registry *tmp, const char *code, const fk_doc *k, path *
     POOL_INT("maxBufferedRecords", max_buffered_records)
     POOL_INT("deliveryTimeoutMs", delivery_timeout_ms)
     POOL_INT("connectTimeoutMs", connect_timeout_ms)
+    POOL_INT("statisticsIntervalMs", statistics_interval_ms)
 #undef POOL_INT
     if ((v = doc_get(k, "saslMechanism"))) {
         int m;
@@ -457,6 +481,22 @@ static int load_pool(fk_registry *tmp, const char *code, const fk_doc *k, path *
         if (!want_strings(v, p, err, &o.ignored_consumer_groups, 0)) goto out;
         path_cut(p, len);
     }
+    if ((v = doc_get(k, "compression"))) {
+        static const char *const known[] = { "none", "gzip", "snappy", "lz4", "zstd", NULL };
+        int c;
+        path_push(p, ".%s", "compression", 0);
+        if (!want_string(v, p, err, &s)) goto out;
+        for (c = 0; known[c] && strcmp(s, known[c]) != 0; c++) {}
+        if (!known[c]) { fail_at(err, p, v, "expected none, gzip, snappy, lz4 or zstd"); goto out; }
+        path_cut(p, len);
+        if (!fk_set_string(&o.compression, s)) goto oom;
+    }
+    if ((v = doc_get(k, "idempotent"))) {
+        path_push(p, ".%s", "idempotent", 0);
+        if (!want_bool(v, p, err, &o.idempotent)) goto out;
+        path_cut(p, len);
+    }
+    if ((v = doc_get(k, "rdkafka")) && !want_kvmap(v, "rdkafka", "librdkafka property names", p, err, &o.rdkafka)) goto out;
     if (!fk_registry_add_pool(tmp, code, &brokers, &o, err)) {
         fail_at(err, p, k, err->msg);
         goto out;

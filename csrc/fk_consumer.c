@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct fetch_error {
@@ -48,7 +49,22 @@ struct fk_consumer {
     char          commit_error_msg[256];
     pid_t         rk_pid;
     fk_fetches   *live;
+    /* rebalance events (fk_consumer_rebalance_events) */
+    int           record_rebalances;
+    int           defer_revoke;
+    int           closing;         /* revocations take effect at once while closing */
+    struct rebalance_event *events;
+    size_t        event_count, event_cap;
+    rd_kafka_topic_partition_list_t **deferred;   /* revocations not performed yet */
+    size_t        deferred_count, deferred_cap;
+    int           request_users;   /* atomic: fk_consumer_request threads still running */
+    fk_stats_queue stats;
 };
+
+typedef struct rebalance_event {
+    int assign;
+    rd_kafka_topic_partition_list_t *parts;
+} rebalance_event;
 
 static const fk_group_spec *find_group(const fk_registry *r, const char *pool, const char *name)
 {
@@ -62,7 +78,7 @@ static const fk_group_spec *find_group(const fk_registry *r, const char *pool, c
 static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *err)
 {
     int ok = fk_conf_set(conf, "group.id", g->name, err) &&
-             fk_conf_set(conf, "auto.offset.reset", "earliest", err) &&
+             fk_conf_set(conf, "auto.offset.reset", g->start_latest ? "latest" : "earliest", err) &&
              fk_conf_set(conf, "enable.partition.eof", "false", err) &&
              /* like the producer: consuming a topic that does not exist yet creates it
                 (when the broker allows), instead of waiting for a metadata refresh */
@@ -88,6 +104,8 @@ static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *e
     /* librdkafka sends max.poll.interval.ms as the JoinGroup rebalance timeout */
     if (ok && g->rebalance_timeout_ms > 0)
         ok = fk_conf_set_int(conf, "max.poll.interval.ms", g->rebalance_timeout_ms, err);
+    if (ok && g->statistics_interval_ms > 0)
+        ok = fk_conf_set_int(conf, "statistics.interval.ms", g->statistics_interval_ms, err);
     if (ok && g->fetch_max_bytes > 0) {
         if (g->fetch_max_bytes > 100000000 - 512)
             ok = fk_conf_set_int(conf, "receive.message.max.bytes", (long long)g->fetch_max_bytes + 512, err);
@@ -95,6 +113,15 @@ static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *e
     }
     return ok;
 }
+
+static int on_consumer_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    fk_stats_push(&((fk_consumer *)opaque)->stats, json, len);
+    return 0;
+}
+
+char *fk_consumer_take_stats(fk_consumer *c) { return fk_stats_pop(&c->stats); }
 
 static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
@@ -127,6 +154,296 @@ static rd_kafka_resp_err_t check_connection(fk_consumer *c, int timeout_ms)
 
 static int usable(fk_consumer *c, fk_error *err);
 static fk_consumer *consumer_client(fk_pool *p, const fk_group_spec *g, fk_error *err);
+
+static int cooperative(rd_kafka_t *rk)
+{
+    const char *proto = rd_kafka_rebalance_protocol(rk);
+    return proto && strcmp(proto, "COOPERATIVE") == 0;
+}
+
+static void revoke_now(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_error_t *e = NULL;
+    if (cooperative(rk)) e = rd_kafka_incremental_unassign(rk, parts);
+    else rd_kafka_assign(rk, NULL);
+    if (e) rd_kafka_error_destroy(e);
+}
+
+/* Served by rd_kafka_consumer_poll on the polling thread: assignments take effect at once,
+   revocations too unless the application asked to act first (defer_revoke). */
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    fk_consumer *c = opaque;
+    int assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    int keep = 0;
+    if (assign) {
+        rd_kafka_error_t *e = NULL;
+        if (cooperative(rk)) e = rd_kafka_incremental_assign(rk, parts);
+        else rd_kafka_assign(rk, parts);
+        if (e) rd_kafka_error_destroy(e);
+    } else if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        rd_kafka_assign(rk, NULL);
+        return;
+    }
+    if (c->record_rebalances && !c->closing &&
+        fk_grow((void **)&c->events, &c->event_cap, c->event_count, sizeof *c->events)) {
+        rebalance_event *ev = &c->events[c->event_count];
+        if ((ev->parts = rd_kafka_topic_partition_list_copy(parts)) != NULL) {
+            ev->assign = assign;
+            c->event_count++;
+            keep = !assign && c->defer_revoke;
+        }
+    }
+    if (keep && fk_grow((void **)&c->deferred, &c->deferred_cap, c->deferred_count, sizeof *c->deferred) &&
+        (c->deferred[c->deferred_count] = rd_kafka_topic_partition_list_copy(parts)) != NULL) {
+        c->deferred_count++;
+        return;
+    }
+    if (!assign) revoke_now(rk, parts);
+}
+
+void fk_consumer_rebalance_events(fk_consumer *c, int record, int defer_revoke)
+{
+    c->record_rebalances = record;
+    c->defer_revoke = record && defer_revoke;
+}
+
+static void partitions_from(fk_partitions *out, const rd_kafka_topic_partition_list_t *l)
+{
+    int i;
+    for (i = 0; l && i < l->cnt; i++)
+        fk_partitions_add(out, l->elems[i].topic, l->elems[i].partition, l->elems[i].offset);
+}
+
+int fk_consumer_rebalance_next(fk_consumer *c, int *assign, fk_partitions *parts)
+{
+    rebalance_event ev;
+    if (!c->event_count) return 0;
+    ev = c->events[0];
+    memmove(c->events, c->events + 1, (c->event_count - 1) * sizeof *c->events);
+    c->event_count--;
+    *assign = ev.assign;
+    partitions_from(parts, ev.parts);
+    rd_kafka_topic_partition_list_destroy(ev.parts);
+    return 1;
+}
+
+void fk_consumer_rebalance_done(fk_consumer *c)
+{
+    size_t i;
+    for (i = 0; i < c->deferred_count; i++) {
+        if (c->rk) revoke_now(c->rk, c->deferred[i]);
+        rd_kafka_topic_partition_list_destroy(c->deferred[i]);
+    }
+    c->deferred_count = 0;
+}
+
+static void forget_rebalances(fk_consumer *c)
+{
+    size_t i;
+    for (i = 0; i < c->event_count; i++) rd_kafka_topic_partition_list_destroy(c->events[i].parts);
+    free(c->events);
+    c->events = NULL;
+    c->event_count = c->event_cap = 0;
+    fk_consumer_rebalance_done(c);
+    free(c->deferred);
+    c->deferred = NULL;
+    c->deferred_cap = 0;
+}
+
+/* ---- control: assignment, seek, pause, committed offsets, lag ---- */
+
+static rd_kafka_topic_partition_list_t *to_rd_list(const fk_partitions *parts)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts->count ? (int)parts->count : 1);
+    size_t i;
+    for (i = 0; i < parts->count; i++)
+        rd_kafka_topic_partition_list_add(l, parts->items[i].topic, parts->items[i].partition)->offset =
+            parts->items[i].offset;
+    return l;
+}
+
+int fk_consumer_assignment(fk_consumer *c, fk_partitions *out, fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_resp_err_t e;
+    if (!usable(c, err)) return 0;
+    if ((e = rd_kafka_assignment(c->rk, &l)) != 0) {
+        fk_error_set_rd(err, e, "assignment of kafka consumer group '%s' failed", c->spec.name);
+        return 0;
+    }
+    partitions_from(out, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return 1;
+}
+
+int fk_consumer_seek(fk_consumer *c, const char *topic, int32_t partition, int64_t offset,
+                     fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_error_t *e;
+    rd_kafka_resp_err_t pe;
+    if (!usable(c, err)) return 0;
+    l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+    e = rd_kafka_seek_partitions(c->rk, l, c->check_timeout_ms);
+    pe = l->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e) {
+        fk_error_set_rd(err, rd_kafka_error_code(e), "seek of kafka consumer group '%s' to '%s' [%d] offset %lld failed",
+                        c->spec.name, topic, (int)partition, (long long)offset);
+        rd_kafka_error_destroy(e);
+        return 0;
+    }
+    if (pe) {
+        fk_error_set_rd(err, pe, "seek of kafka consumer group '%s' to '%s' [%d] offset %lld failed",
+                        c->spec.name, topic, (int)partition, (long long)offset);
+        return 0;
+    }
+    return 1;
+}
+
+/* The first per-partition error of l, as err. */
+static int partition_errors(const fk_consumer *c, const char *what, const rd_kafka_topic_partition_list_t *l,
+                            fk_error *err)
+{
+    int i;
+    for (i = 0; i < l->cnt; i++)
+        if (l->elems[i].err) {
+            fk_error_set_rd(err, l->elems[i].err, "%s of kafka consumer group '%s' failed for '%s' [%d]",
+                            what, c->spec.name, l->elems[i].topic, (int)l->elems[i].partition);
+            return 0;
+        }
+    return 1;
+}
+
+int fk_consumer_pause(fk_consumer *c, const fk_partitions *parts, int pause, fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_resp_err_t e;
+    int ok;
+    if (!usable(c, err)) return 0;
+    l = to_rd_list(parts);
+    e = pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    if (e) fk_error_set_rd(err, e, "%s of kafka consumer group '%s' failed", pause ? "pause" : "resume", c->spec.name);
+    ok = !e && partition_errors(c, pause ? "pause" : "resume", l, err);
+    rd_kafka_topic_partition_list_destroy(l);
+    return ok;
+}
+
+int fk_consumer_committed(fk_consumer *c, fk_partitions *parts, fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_resp_err_t e;
+    size_t i;
+    if (!usable(c, err)) return 0;
+    l = to_rd_list(parts);
+    e = rd_kafka_committed(c->rk, l, c->check_timeout_ms);
+    if (e) {
+        fk_error_set_rd(err, e, "committed offsets of kafka consumer group '%s' could not be read", c->spec.name);
+        rd_kafka_topic_partition_list_destroy(l);
+        return 0;
+    }
+    for (i = 0; i < parts->count; i++) {
+        parts->items[i].offset = l->elems[i].offset;
+        parts->items[i].rd_err = l->elems[i].err;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return 1;
+}
+
+int fk_consumer_lag(fk_consumer *c, fk_partitions *out, fk_error *err)
+{
+    size_t i;
+    if (!fk_consumer_assignment(c, out, err) || !fk_consumer_committed(c, out, err)) return 0;
+    for (i = 0; i < out->count; i++) {
+        fk_partition *p = &out->items[i];
+        int64_t low = 0, high = 0;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->rk, p->topic, p->partition, &low, &high,
+                                                                 c->check_timeout_ms);
+        if (e) {
+            fk_error_set_rd(err, e, "lag of kafka consumer group '%s': watermarks of '%s' [%d] could not be read",
+                            c->spec.name, p->topic, (int)p->partition);
+            return 0;
+        }
+        p->low = low;
+        p->high = high;
+    }
+    return 1;
+}
+
+struct fk_consumer_request {
+    fk_consumer  *c;
+    int           lag;
+    pthread_t     thread;
+    int           joined;
+    int           done;      /* atomic */
+    int           ok;
+    fk_partitions parts;
+    fk_error      err;
+};
+
+static void *request_main(void *arg)
+{
+    fk_consumer_request *q = arg;
+    q->ok = q->lag ? fk_consumer_lag(q->c, &q->parts, &q->err) : fk_consumer_committed(q->c, &q->parts, &q->err);
+    __atomic_sub_fetch(&q->c->request_users, 1, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&q->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+fk_consumer_request *fk_consumer_request_start(fk_consumer *c, int lag, fk_partitions *parts,
+                                               fk_error *err)
+{
+    fk_consumer_request *q;
+    if (!usable(c, err)) return NULL;
+    if (!(q = calloc(1, sizeof *q))) {
+        fk_error_set(err, "_NO_MEMORY", "out of memory");
+        return NULL;
+    }
+    q->c = c;
+    q->lag = lag;
+    if (parts) {
+        q->parts = *parts;
+        memset(parts, 0, sizeof *parts);
+    }
+    __atomic_add_fetch(&c->request_users, 1, __ATOMIC_ACQ_REL);
+    if (pthread_create(&q->thread, NULL, request_main, q) != 0) {
+        __atomic_sub_fetch(&c->request_users, 1, __ATOMIC_ACQ_REL);
+        fk_partitions_clear(&q->parts);
+        free(q);
+        fk_error_set(err, "_FAIL", "cannot start a thread for the request");
+        return NULL;
+    }
+    return q;
+}
+
+int fk_consumer_request_ready(fk_consumer_request *q)
+{
+    if (!__atomic_load_n(&q->done, __ATOMIC_ACQUIRE)) return 0;
+    if (!q->joined) {
+        pthread_join(q->thread, NULL);
+        q->joined = 1;
+    }
+    return 1;
+}
+
+int fk_consumer_request_take(fk_consumer_request *q, fk_partitions *out, fk_error *err)
+{
+    *out = q->parts;
+    memset(&q->parts, 0, sizeof q->parts);
+    if (!q->ok) *err = q->err;
+    return q->ok;
+}
+
+void fk_consumer_request_free(fk_consumer_request *q)
+{
+    if (!q) return;
+    if (!q->joined) pthread_join(q->thread, NULL);
+    fk_partitions_clear(&q->parts);
+    free(q);
+}
 
 /* Makes the client of a new consumer of a registered group (no broker contact yet). */
 static fk_consumer *consumer_create(fk_pool *p, const char *group_name, fk_error *err)
@@ -173,11 +490,15 @@ static fk_consumer *consumer_client(fk_pool *p, const fk_group_spec *g, fk_error
     c->check_timeout_ms = fk_connect_timeout_ms(ps);
     fk_brokers_text(ps, c->brokers_text, sizeof c->brokers_text);
     if (!(conf = fk_pool_conf_new(ps, err))) goto fail;
-    if (!group_conf(conf, g, err)) {
+    /* raw properties: the pool's consumer and global ones, then the group's own */
+    if (!group_conf(conf, g, err) || !fk_rdkafka_apply(conf, &ps->options.rdkafka, "C*", err) ||
+        !fk_rdkafka_apply(conf, &g->rdkafka, "C*", err)) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
     rd_kafka_conf_set_error_cb(conf, on_consumer_error);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    if (g->statistics_interval_ms > 0) rd_kafka_conf_set_stats_cb(conf, on_consumer_stats);
     rd_kafka_conf_set_opaque(conf, c);
     if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr))) {
         rd_kafka_conf_destroy(conf);
@@ -508,7 +829,7 @@ int fk_consumer_commit_offsets(fk_consumer *c, const fk_partition_offset *list, 
     return !failed;
 }
 
-int fk_consumer_seek(fk_consumer *c, const fk_partition_offset *list, size_t n, int timeout_ms, fk_error *err)
+int fk_consumer_seek_offsets(fk_consumer *c, const fk_partition_offset *list, size_t n, int timeout_ms, fk_error *err)
 {
     rd_kafka_topic_partition_list_t *l;
     rd_kafka_error_t *e;
@@ -549,7 +870,14 @@ void fk_consumer_close(fk_consumer *c)
         f->prev = f->next = NULL;
     }
     c->live = NULL;
+    c->closing = 1;
+    /* a committed / lag request on another thread ends within the connect timeout */
+    while (__atomic_load_n(&c->request_users, __ATOMIC_ACQUIRE) > 0) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
     if (c->rk_pid == fk_process_id()) {
+        fk_consumer_rebalance_done(c);   /* leaving: deferred revocations happen now */
         if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);
         if (c->queue) rd_kafka_queue_destroy(c->queue);
         rd_kafka_consumer_close(c->rk);
@@ -559,6 +887,7 @@ void fk_consumer_close(fk_consumer *c)
     c->commit_queue = NULL;
     c->commits_pending = 0;
     c->rk = NULL;
+    forget_rebalances(c);
 }
 
 void fk_consumer_free(fk_consumer *c)
@@ -566,6 +895,7 @@ void fk_consumer_free(fk_consumer *c)
     if (!c) return;
     fk_consumer_close(c);
     fk_group_spec_clear(&c->spec);
+    fk_stats_clear(&c->stats);
     free(c->pool_code);
     free(c);
 }

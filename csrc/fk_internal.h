@@ -19,6 +19,10 @@ int   fk_grow(void **items, size_t *cap, size_t count, size_t item_size);
    NULL with err filled when a setting is refused. */
 rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err);
 int fk_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, fk_error *err);
+/* Sets the raw properties whose scope (fk_rdkafka_scope) is one of scopes_wanted ("P*",
+   "C*", "*"); properties of unknown scope are set too. */
+int fk_rdkafka_apply(rd_kafka_conf_t *conf, const fk_kvlist *props, const char *scopes_wanted,
+                     fk_error *err);
 int fk_conf_set_int(rd_kafka_conf_t *conf, const char *name, long long value, fk_error *err);
 
 /* Kafka's own rule for topic names: 1..249 of [a-zA-Z0-9._-], not "." or "..". */
@@ -27,6 +31,18 @@ int fk_topic_name_valid(const char *name, fk_error *err);
 fk_engine *fk_pool_engine(const fk_pool *p);
 /* The pool's admin client, created on first use in this process. */
 rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err);
+/* The same, for use on another thread: closing the pool waits for the matching release. */
+rd_kafka_t *fk_pool_admin_hold(fk_pool *p, fk_error *err);
+void        fk_pool_admin_release(fk_pool *p);
+
+/* A small queue of statistics texts (librdkafka's stats_cb), safe across threads. */
+typedef struct fk_stats_queue {
+    char  *items[FK_STATS_QUEUED];
+    size_t head, count;
+} fk_stats_queue;
+void  fk_stats_push(fk_stats_queue *q, const char *json, size_t len);
+char *fk_stats_pop(fk_stats_queue *q);
+void  fk_stats_clear(fk_stats_queue *q);
 
 /* Overwrites every registered secret (SASL password, TLS key password) found in line. */
 void fk_mask_secrets(char *line);

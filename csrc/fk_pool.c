@@ -68,6 +68,8 @@ struct fk_pool {
     long long           down_since_ms;      /* every broker down since (0: one is up) */
     char                down_reason[300];   /* the last connection failure librdkafka gave */
     pid_t               admin_pid;
+    int                 admin_users;        /* atomic: fk_pool_admin_hold calls not released */
+    fk_stats_queue      stats;
 };
 
 struct fk_engine {
@@ -429,6 +431,15 @@ const char *fk_pool_auth_error(const fk_pool *p)
     return p->auth_failed ? p->auth_error : NULL;
 }
 
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    fk_stats_push(&((fk_pool *)opaque)->stats, json, len);
+    return 0;   /* librdkafka frees json */
+}
+
+char *fk_pool_take_stats(fk_pool *p) { return fk_stats_pop(&p->stats); }
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     fk_pool *p = opaque;
@@ -534,11 +545,19 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
            should push back (_QUEUE_FULL) long before that */
         !fk_conf_set_int(conf, "queue.buffering.max.kbytes", FK_MAX_BUFFERED_KBYTES, err) ||
         /* librdkafka's own default (5 minutes) would hold produce_sync far too long */
-        !fk_conf_set_int(conf, "message.timeout.ms", rdkafka_message_timeout_ms(p->spec), err)) {
+        !fk_conf_set_int(conf, "message.timeout.ms", rdkafka_message_timeout_ms(p->spec), err) ||
+        (o->compression && !fk_conf_set(conf, "compression.type", o->compression, err)) ||
+        (o->idempotent && !fk_conf_set(conf, "enable.idempotence", "true", err)) ||
+        /* the user's raw properties last: producer and global ones (fluxakafka's own were
+           refused at validate, so linger.ms 0 of the sync producer stays) */
+        !fk_rdkafka_apply(conf, &o->rdkafka, "P*", err) ||
+        (o->statistics_interval_ms > 0 &&
+         !fk_conf_set_int(conf, "statistics.interval.ms", o->statistics_interval_ms, err))) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    if (o->statistics_interval_ms > 0) rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, p);
     slot->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
@@ -768,6 +787,11 @@ int fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err)
 
 static void destroy_admin(fk_pool *p)
 {
+    /* a read-only request on another thread (fk_inspect) ends within connect_timeout */
+    while (__atomic_load_n(&p->admin_users, __ATOMIC_ACQUIRE) > 0) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
     if (p->admin && p->admin_pid == fk_process_id()) rd_kafka_destroy(p->admin);
     p->admin = NULL;
 }
@@ -810,7 +834,9 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
     if (p->admin && p->admin_pid != fk_process_id()) p->admin = NULL;   /* inherited: abandon */
     if (p->admin) return p->admin;
     if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
-    if (!fk_conf_set(conf, "allow.auto.create.topics", "false", err)) {
+    /* global raw properties only: the admin client sends no records */
+    if (!fk_rdkafka_apply(conf, &p->spec->options.rdkafka, "*", err) ||
+        !fk_conf_set(conf, "allow.auto.create.topics", "false", err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -825,9 +851,22 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
     return p->admin;
 }
 
+rd_kafka_t *fk_pool_admin_hold(fk_pool *p, fk_error *err)
+{
+    rd_kafka_t *rk = fk_pool_admin(p, err);
+    if (rk) __atomic_add_fetch(&p->admin_users, 1, __ATOMIC_ACQ_REL);
+    return rk;
+}
+
+void fk_pool_admin_release(fk_pool *p)
+{
+    __atomic_sub_fetch(&p->admin_users, 1, __ATOMIC_ACQ_REL);
+}
+
 static void pool_free_resources(fk_pool *p)
 {
     destroy_admin(p);
+    fk_stats_clear(&p->stats);
     free(p->dq);
     p->dq = NULL;
     p->dq_count = p->dq_cap = p->dq_head = 0;

@@ -1,6 +1,7 @@
 /* The registry: what the user declares, checked once by fk_registry_validate. */
 #include "fk_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,6 +186,25 @@ const fk_pool_spec *fk_registry_find_pool(const fk_registry *r, const char *code
 int fk_registry_validate(const fk_registry *r, fk_error *err)
 {
     size_t i, j;
+    char owner[512];
+    for (i = 0; i < r->pool_count; i++) {
+        snprintf(owner, sizeof owner, "kafka pool '%.300s'", r->pools[i].code);
+        if (!fk_rdkafka_check(&r->pools[i].options.rdkafka, 0, owner, err)) return 0;
+        if (r->pools[i].options.statistics_interval_ms > 86400000) {
+            fk_error_set(err, NULL, "%s: the statistics interval is at most 86400000 ms", owner);
+            return 0;
+        }
+        if (r->pools[i].options.idempotent && r->pools[i].options.required_acks != -1) {
+            fk_error_set(err, NULL, "%s: idempotent producers need required_acks = -1 (all), got %d",
+                         owner, r->pools[i].options.required_acks);
+            return 0;
+        }
+    }
+    for (i = 0; i < r->group_count; i++) {
+        snprintf(owner, sizeof owner, "kafka consumer group '%.190s' of pool '%.190s'",
+                 r->groups[i].name, r->groups[i].pool);
+        if (!fk_rdkafka_check(&r->groups[i].rdkafka, 1, owner, err)) return 0;
+    }
     for (i = 0; i < r->pool_count; i++)
         for (j = 0; j < i; j++)
             if (strcmp(r->pools[i].code, r->pools[j].code) == 0) {

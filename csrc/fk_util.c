@@ -354,6 +354,8 @@ int fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src)
     dst->sasl_mechanism = src->sasl_mechanism;
     dst->tls.enabled = src->tls.enabled;
     dst->tls.verify = src->tls.verify;
+    dst->idempotent = src->idempotent;
+    dst->statistics_interval_ms = src->statistics_interval_ms;
     if (!fk_set_string(&dst->client_id, src->client_id) ||
         !fk_set_string(&dst->sasl_user, src->sasl_user) ||
         !fk_set_string(&dst->sasl_password, src->sasl_password) ||
@@ -363,7 +365,9 @@ int fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src)
         !fk_set_string(&dst->tls.key_password, src->tls.key_password) ||
         !fk_strlist_copy(&dst->ignored_topics, &src->ignored_topics) ||
         !fk_strlist_copy(&dst->ignored_consumer_groups, &src->ignored_consumer_groups) ||
-        !fk_set_string(&dst->partitioner, src->partitioner)) {
+        !fk_set_string(&dst->partitioner, src->partitioner) ||
+        !fk_set_string(&dst->compression, src->compression) ||
+        !fk_kvlist_copy(&dst->rdkafka, &src->rdkafka)) {
         fk_pool_options_clear(dst);
         return 0;
     }
@@ -382,6 +386,8 @@ void fk_pool_options_clear(fk_pool_options *o)
     fk_strlist_clear(&o->ignored_topics);
     fk_strlist_clear(&o->ignored_consumer_groups);
     free(o->partitioner);
+    free(o->compression);
+    fk_kvlist_clear(&o->rdkafka);
     fk_pool_options_init(o);
 }
 
@@ -409,8 +415,11 @@ int fk_group_spec_copy(fk_group_spec *dst, const fk_group_spec *src)
     dst->rebalance_timeout_ms = src->rebalance_timeout_ms;
     dst->fetch_max_bytes = src->fetch_max_bytes;
     dst->auto_commit_interval_ms = src->auto_commit_interval_ms;
+    dst->start_latest = src->start_latest;
+    dst->statistics_interval_ms = src->statistics_interval_ms;
     if (!fk_set_string(&dst->name, src->name) || !fk_set_string(&dst->pool, src->pool) ||
-        !fk_strlist_copy(&dst->topics, &src->topics)) {
+        !fk_strlist_copy(&dst->topics, &src->topics) ||
+        !fk_kvlist_copy(&dst->rdkafka, &src->rdkafka)) {
         fk_group_spec_clear(dst);
         return 0;
     }
@@ -422,6 +431,7 @@ void fk_group_spec_clear(fk_group_spec *g)
     free(g->name);
     free(g->pool);
     fk_strlist_clear(&g->topics);
+    fk_kvlist_clear(&g->rdkafka);
     fk_group_spec_init(g);
 }
 
@@ -449,4 +459,28 @@ void fk_topic_spec_clear(fk_topic_spec *t)
     free(t->pool);
     fk_kvlist_clear(&t->configs);
     fk_topic_spec_init(t);
+}
+
+/* ---- partition lists ---- */
+
+int fk_partitions_add(fk_partitions *l, const char *topic, int32_t partition, int64_t offset)
+{
+    fk_partition *p;
+    if (!fk_grow((void **)&l->items, &l->cap, l->count, sizeof *l->items)) return 0;
+    p = &l->items[l->count];
+    memset(p, 0, sizeof *p);
+    if (!(p->topic = fk_strdup(topic ? topic : ""))) return 0;
+    p->partition = partition;
+    p->offset = offset;
+    l->count++;
+    return 1;
+}
+
+void fk_partitions_clear(fk_partitions *l)
+{
+    size_t i;
+    for (i = 0; i < l->count; i++) free(l->items[i].topic);
+    free(l->items);
+    l->items = NULL;
+    l->count = l->cap = 0;
 }

@@ -146,6 +146,11 @@ typedef struct fk_pool_options {
     fk_strlist        ignored_topics;
     fk_strlist        ignored_consumer_groups;
     char             *partitioner;           /* librdkafka's partitioner name; NULL: murmur2_random */
+    char             *compression;           /* producers' compression.type; NULL: none */
+    int               idempotent;            /* producers' enable.idempotence */
+    fk_kvlist         rdkafka;               /* raw librdkafka properties (checked by
+                                                fk_rdkafka_check at validate) */
+    int               statistics_interval_ms;/* producers' statistics.interval.ms; 0: off */
 } fk_pool_options;
 
 /* What 0 means for the durations below (ms): the values in effect, shown by the getters. */
@@ -185,6 +190,9 @@ typedef struct fk_group_spec {
     int        rebalance_timeout_ms;     /* 0: library default (300 s) */
     int        fetch_max_bytes;          /* 0: library default */
     int        auto_commit_interval_ms;  /* 0: manual commit only */
+    fk_kvlist  rdkafka;                  /* raw librdkafka properties of this group's client */
+    int        start_latest;             /* no committed offset: 0 earliest record, 1 latest */
+    int        statistics_interval_ms;   /* statistics.interval.ms of the client; 0: off */
 } fk_group_spec;
 
 void fk_group_spec_init(fk_group_spec *g);
@@ -202,6 +210,16 @@ typedef struct fk_topic_spec {
 void fk_topic_spec_init(fk_topic_spec *t);
 int  fk_topic_spec_copy(fk_topic_spec *dst, const fk_topic_spec *src);
 void fk_topic_spec_clear(fk_topic_spec *t);
+
+/* Raw librdkafka properties. fk_rdkafka_check refuses a property fluxakafka sets itself
+   (naming the option to use instead), one librdkafka does not know or whose value it refuses
+   (librdkafka's message, naming the key), and, for a consumer group (for_group != 0), a
+   producer-only property. `owner` starts the message ("kafka pool 'events'"). No client is
+   made: the properties are set on a throw-away configuration. */
+int fk_rdkafka_check(const fk_kvlist *props, int for_group, const char *owner, fk_error *err);
+/* Where a property applies, from librdkafka's own property table: 'P' producer only,
+   'C' consumer only, '*' every client, 0 when librdkafka does not know it. */
+char fk_rdkafka_scope(const char *name);
 
 /* ------------------------------------------------------------------------------------ */
 /* Registry                                                                             */
@@ -343,6 +361,12 @@ int    fk_pool_next_delivery(fk_pool *p, fk_delivery *out);  /* 1 if one was pop
 size_t fk_pool_queued_deliveries(const fk_pool *p);
 size_t fk_pool_in_flight(const fk_pool *p);  /* records produced, not yet delivered/failed */
 size_t fk_pool_unreported_failures(const fk_pool *p);
+/* librdkafka's statistics (JSON text) emitted by the pool's producers or a consumer while
+   they were served (statistics_interval_ms > 0). The oldest first; NULL when none is queued.
+   The caller frees the text with free(). At most FK_STATS_QUEUED are kept (the oldest are
+   dropped). */
+#define FK_STATS_QUEUED 8
+char *fk_pool_take_stats(fk_pool *p);
 /* The brokers' reason when they refused the pool's credentials, else NULL. */
 const char *fk_pool_auth_error(const fk_pool *p);
 
@@ -353,6 +377,38 @@ int  fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err);
    The pool stays usable for fk_pool_next_delivery; further produce calls fail. */
 void fk_pool_close(fk_pool *p, int timeout_ms);
 int  fk_pool_is_closed(const fk_pool *p);
+
+/* ------------------------------------------------------------------------------------ */
+/* Read-only cluster requests on the pool's admin client (watermarks, topics, groups)    */
+
+typedef enum fk_inspect_kind {
+    FK_INSPECT_WATERMARKS = 0,   /* low and high offsets of one partition */
+    FK_INSPECT_TOPICS,           /* every topic of the cluster, with its partitions */
+    FK_INSPECT_GROUPS            /* every consumer group, with state and member count */
+} fk_inspect_kind;
+typedef struct fk_inspect fk_inspect;
+
+/* Sends one request, bounded by the pool's connect timeout. async == 0: waits for the answer
+   here; else the request runs on a thread of its own: poll fk_inspect_ready. NULL with err
+   when the request cannot start (closed pool, ...). topic/partition: watermarks only. */
+fk_inspect *fk_inspect_start(fk_pool *p, fk_inspect_kind kind, const char *topic,
+                             int32_t partition, int async, fk_error *err);
+int  fk_inspect_ready(fk_inspect *j);                    /* 1 once the answer is in */
+fk_inspect_kind fk_inspect_kind_of(const fk_inspect *j);
+int  fk_inspect_result(const fk_inspect *j, fk_error *err); /* once ready: 1, or 0 with err */
+void fk_inspect_watermarks(const fk_inspect *j, int64_t *low, int64_t *high);
+size_t fk_inspect_topic_count(const fk_inspect *j);
+/* Topic i (sorted by name): its name, partition count and error code (0: none). */
+const char *fk_inspect_topic(const fk_inspect *j, size_t i, size_t *partitions, int *rd_err);
+/* Partition k of topic i: id, leader broker id, replica and in-sync replica broker ids. */
+int  fk_inspect_partition(const fk_inspect *j, size_t i, size_t k, int32_t *id, int32_t *leader,
+                          const int32_t **replicas, size_t *replica_count,
+                          const int32_t **isrs, size_t *isr_count);
+size_t fk_inspect_group_count(const fk_inspect *j);
+/* Group i (sorted by name). */
+int  fk_inspect_group(const fk_inspect *j, size_t i, const char **name, const char **state,
+                      const char **protocol_type, size_t *members);
+void fk_inspect_free(fk_inspect *j);   /* waits for a running request first */
 
 /* ------------------------------------------------------------------------------------ */
 /* Consumer groups                                                                      */
@@ -402,12 +458,65 @@ int  fk_consumer_commit_offsets(fk_consumer *c, const fk_partition_offset *list,
                                 fk_error *err);
 /* Moves the fetch positions of assigned partitions back (or forward) to these offsets:
    the next polls deliver from there. */
-int  fk_consumer_seek(fk_consumer *c, const fk_partition_offset *list, size_t n, int timeout_ms,
+int  fk_consumer_seek_offsets(fk_consumer *c, const fk_partition_offset *list, size_t n, int timeout_ms,
                       fk_error *err);
 /* Leaves the group and destroys the client. Fetches still alive become empty. */
 void fk_consumer_close(fk_consumer *c);
 int  fk_consumer_is_closed(const fk_consumer *c);
 void fk_consumer_free(fk_consumer *c);          /* closes first when needed */
+
+/* Partitions of a consumer group, for its control calls. */
+typedef struct fk_partition {
+    char   *topic;
+    int32_t partition;
+    int64_t offset;      /* committed: the committed offset (-1001: none) */
+    int64_t low, high;   /* lag: the partition's watermarks */
+    int     rd_err;      /* per-partition error (0: none) */
+} fk_partition;
+typedef struct fk_partitions {
+    fk_partition *items;
+    size_t        count, cap;
+} fk_partitions;
+int  fk_partitions_add(fk_partitions *l, const char *topic, int32_t partition, int64_t offset);
+void fk_partitions_clear(fk_partitions *l);
+
+/* The partitions assigned to this member now. */
+int fk_consumer_assignment(fk_consumer *c, fk_partitions *out, fk_error *err);
+/* The next record handed out from an assigned partition is the one at `offset`. */
+int fk_consumer_seek(fk_consumer *c, const char *topic, int32_t partition, int64_t offset,
+                     fk_error *err);
+/* Stops (pause != 0) or restarts fetching from the partitions. */
+int fk_consumer_pause(fk_consumer *c, const fk_partitions *parts, int pause, fk_error *err);
+/* Fills the offset of each partition with the group's committed offset (broker round trip,
+   bounded by the pool's connect timeout). */
+int fk_consumer_committed(fk_consumer *c, fk_partitions *parts, fk_error *err);
+/* The current assignment with committed offsets and watermarks (the lag of a partition is
+   high - offset, or high - low when nothing is committed). */
+int fk_consumer_lag(fk_consumer *c, fk_partitions *out, fk_error *err);
+
+/* committed / lag on a thread of its own, for callers that must not block: start takes
+   the partitions (committed; moved out of *parts, which is left empty), ready is 1 once the
+   answer is in, take hands the answer over (1, or 0 with err). Closing the consumer waits
+   for a running request (bounded by the connect timeout). */
+typedef struct fk_consumer_request fk_consumer_request;
+fk_consumer_request *fk_consumer_request_start(fk_consumer *c, int lag, fk_partitions *parts,
+                                               fk_error *err);
+int  fk_consumer_request_ready(fk_consumer_request *q);
+int  fk_consumer_request_take(fk_consumer_request *q, fk_partitions *out, fk_error *err);
+void fk_consumer_request_free(fk_consumer_request *q);   /* waits for it first */
+
+char *fk_consumer_take_stats(fk_consumer *c);   /* as fk_pool_take_stats */
+
+/* Rebalance events. By default assignments and revocations take effect inside
+   fk_consumer_poll. With record != 0 they are also queued for fk_consumer_rebalance_next;
+   with defer_revoke != 0 a revocation takes effect only at fk_consumer_rebalance_done, so
+   that the application can commit first (it must call done within the rebalance timeout). */
+void fk_consumer_rebalance_events(fk_consumer *c, int record, int defer_revoke);
+/* Pops the oldest event: 1 with *assign (1 assign, 0 revoke) and the partitions (owned by
+   the caller: clear them), 0 when none is queued. */
+int  fk_consumer_rebalance_next(fk_consumer *c, int *assign, fk_partitions *parts);
+/* Performs the revocations deferred so far. */
+void fk_consumer_rebalance_done(fk_consumer *c);
 
 typedef struct fk_record_view {
     const char *topic;

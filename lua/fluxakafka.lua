@@ -164,6 +164,8 @@ function pool_methods:close(timeout)
   return core_pool_close(self, check_timeout("close", timeout, 30))
 end
 
+require("fluxakafka.rebalance").install(core, registry_methods)
+
 local core_poll = consumer_group_methods._poll
 --- Returns the records available now, or waits up to timeout seconds (default 1) for some.
 function consumer_group_methods:poll_fetches(timeout, max_records)

@@ -29,10 +29,12 @@ build = {
     ["fluxakafka.cli"] = "lua/fluxakafka/cli.lua",
     ["fluxakafka.ffi_fetches"] = "lua/fluxakafka/ffi_fetches.lua",
     ["fluxakafka.ffi_produce"] = "lua/fluxakafka/ffi_produce.lua",
+    ["fluxakafka.rebalance"] = "lua/fluxakafka/rebalance.lua",
     ["fluxakafka.core"] = {
       sources = {
         "csrc/fk_util.c", "csrc/fk_registry.c", "csrc/fk_pool.c", "csrc/fk_consumer.c",
         "csrc/fk_admin.c", "csrc/fk_doc.c", "csrc/fk_yaml.c", "csrc/fk_config.c",
+        "csrc/fk_rdconf.c", "csrc/fk_inspect.c", "csrc/fk_stats.c", "csrc/lua/lfk_inspect.c",
         "csrc/lua/lfk_admin.c", "csrc/lua/lfk_config.c",
         "csrc/lua/lfk_module.c", "csrc/lua/lfk_registry.c", "csrc/lua/lfk_pool.c",
         "csrc/lua/lfk_consumer.c",

@@ -17,9 +17,10 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 
 # build-essential pkg-config librdkafka-dev libyaml-dev libmsgpack-dev: the C core; luarocks lua-busted: the
 # Lua side and the specs; default-jre-headless maven: the test broker (scripts/kafka.sh);
-# valgrind: leak checks; openssl: the test broker's throw-away TLS CA.
+# valgrind: leak checks; openssl: the test broker's throw-away TLS CA; lua-dkjson: decodes
+# librdkafka's statistics for stats_callback (lua-cjson is used instead when installed).
 PACKAGES=(build-essential pkg-config librdkafka-dev libyaml-dev libmsgpack-dev luarocks lua-busted
-          default-jre-headless maven valgrind openssl)
+          default-jre-headless maven valgrind openssl lua-dkjson)
 if installed libluajit-5.1-dev && installed luajit && ! installed libnginx-mod-http-lua \
    && [ "${1:-}" != nginx ]; then
   PACKAGES+=(luajit libluajit-5.1-dev)          # the plain LuaJIT is here already: keep it

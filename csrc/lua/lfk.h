@@ -34,6 +34,7 @@ lua_Integer lfk_optinteger(lua_State *L, int idx, lua_Integer def);
 #define LFK_BATCH          "fluxakafka.produce_batch"
 #define LFK_CONSUMER       "fluxakafka.consumer_group"
 #define LFK_FETCHES        "fluxakafka.fetches"
+#define LFK_CONSUMER_REQUEST "fluxakafka.consumer_request"
 
 /* Every userdata of the binding begins with this header. A finalized object can still be
    reached from Lua (a weak-keyed table hands it back after collection, and at lua_close the
@@ -84,6 +85,8 @@ double lfk_check_seconds_ms(lua_State *L, int idx, const char *what);
 /* Array of strings at idx (a table) appended to list; raises naming `what`. */
 void lfk_check_string_array(lua_State *L, int idx, fk_strlist *list, const char *what);
 void lfk_push_string_array(lua_State *L, const fk_strlist *list);
+/* A table of the list's keys to its values. */
+void lfk_push_kvlist(lua_State *L, const fk_kvlist *list);
 
 /* Per-class openers, called by luaopen_fluxakafka_core with the module table on top. */
 void lfk_open_registry(lua_State *L);
@@ -107,6 +110,11 @@ void         lfk_push_consumer(lua_State *L, fk_consumer *c);
 fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn);
 
 void lfk_open_async_sql(lua_State *L);
+
+/* The pool of the pool userdata at index 1; raises (naming fn) when it is closed. */
+fk_pool *lfk_check_open_pool(lua_State *L, const char *fn);
+#define LFK_INSPECT        "fluxakafka.inspect_request"
+void lfk_open_inspect(lua_State *L);
 
 /* Pushes a new engine userdata owning e. */
 void lfk_push_engine(lua_State *L, fk_engine *e);

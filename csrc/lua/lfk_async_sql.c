@@ -925,7 +925,7 @@ static int consumer_seek(lua_State *L)
     size_t n;
     fk_partition_offset *list = check_offsets(L, 2, "seek", &n);
     fk_error err;
-    if (!fk_consumer_seek(c, list, n, timeout, &err)) return lfk_push_error(L, &err);
+    if (!fk_consumer_seek_offsets(c, list, n, timeout, &err)) return lfk_push_error(L, &err);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -2,6 +2,8 @@
    alive (environment table), so the consumer is never freed under live fetches. */
 #include "lfk.h"
 
+#include <math.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +72,12 @@ static int consumer_get_settings(lua_State *L)
     lua_setfield(L, -2, "fetch_max_bytes");
     lua_pushnumber(L, g->auto_commit_interval_ms / 1000.0);
     lua_setfield(L, -2, "auto_commit_interval");
+    lfk_push_kvlist(L, &g->rdkafka);
+    lua_setfield(L, -2, "rdkafka");
+    lua_pushstring(L, g->start_latest ? "latest" : "earliest");
+    lua_setfield(L, -2, "start_offset");
+    lua_pushnumber(L, g->statistics_interval_ms / 1000.0);
+    lua_setfield(L, -2, "statistics_interval");
     return 1;
 }
 
@@ -152,6 +160,309 @@ static int consumer_commit_poll(lua_State *L)
     lua_pushboolean(L, r > 0);
     return 1;
 }
+
+/* ---- control ---- */
+
+static void push_partitions(lua_State *L, const fk_partitions *l, int with_offset)
+{
+    size_t i;
+    lua_createtable(L, (int)l->count, 0);
+    for (i = 0; i < l->count; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, l->items[i].topic);
+        lua_setfield(L, -2, "topic");
+        lua_pushinteger(L, l->items[i].partition);
+        lua_setfield(L, -2, "partition");
+        if (with_offset) {
+            /* librdkafka's "no offset" (-1001) reads as nil */
+            if (l->items[i].offset >= 0) {
+                lua_pushnumber(L, (lua_Number)l->items[i].offset);
+                lua_setfield(L, -2, "offset");
+            }
+            if (l->items[i].rd_err) {
+                lua_pushstring(L, fk_err_name(l->items[i].rd_err));
+                lua_setfield(L, -2, "error");
+            }
+        }
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+/* Raises unless the value at idx is an array of {topic=, partition=}; checked before anything
+   is allocated, so a raise cannot leak. */
+static void check_partitions(lua_State *L, int idx, const char *fn)
+{
+    int i, n;
+    if (lua_type(L, idx) != LUA_TTABLE)
+        luaL_error(L, "%s: argument #1 'partitions' must be an array of {topic=, partition=}, got %s", fn,
+                   luaL_typename(L, idx));
+    n = (int)lua_objlen(L, idx);
+    for (i = 1; i <= n; i++) {
+        double part;
+        lua_rawgeti(L, idx, i);
+        if (lua_type(L, -1) != LUA_TTABLE)
+            luaL_error(L, "%s: partitions[%d] must be a table {topic=, partition=}, got %s", fn, i, luaL_typename(L, -1));
+        lua_getfield(L, -1, "topic");
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s: partitions[%d].topic must be a string, got %s", fn, i, luaL_typename(L, -1));
+        lua_getfield(L, -2, "partition");
+        part = lua_tonumber(L, -1);
+        if (lua_type(L, -1) != LUA_TNUMBER || part < 0 || part != (double)(int32_t)part)
+            luaL_error(L, "%s: partitions[%d].partition must be a partition number (0 or more)", fn, i);
+        lua_pop(L, 3);
+    }
+}
+
+static int read_partitions(lua_State *L, int idx, fk_partitions *out)
+{
+    int i, n = (int)lua_objlen(L, idx), ok = 1;
+    for (i = 1; i <= n && ok; i++) {
+        lua_rawgeti(L, idx, i);
+        lua_getfield(L, -1, "topic");
+        lua_getfield(L, -2, "partition");
+        ok = fk_partitions_add(out, lua_tostring(L, -2), (int32_t)lua_tonumber(L, -1), -1001);
+        lua_pop(L, 3);
+    }
+    return ok;
+}
+
+static int finish_partitions(lua_State *L, int ok, fk_partitions *l, const fk_error *err, int with_offset)
+{
+    if (!ok) {
+        fk_partitions_clear(l);
+        return lfk_push_error(L, err);
+    }
+    push_partitions(L, l, with_offset);
+    fk_partitions_clear(l);
+    return 1;
+}
+
+static int consumer_assignment(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "assignment");
+    fk_partitions l = { 0 };
+    fk_error err;
+    int ok = fk_consumer_assignment(u->consumer, &l, &err);
+    return finish_partitions(L, ok, &l, &err, 0);
+}
+
+static int consumer_seek(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "seek");
+    const char *topic;
+    double part, off;
+    fk_error err;
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_error(L, "seek: argument #1 'topic' must be a string, got %s", luaL_typename(L, 2));
+    topic = lua_tostring(L, 2);
+    part = lua_tonumber(L, 3);
+    if (lua_type(L, 3) != LUA_TNUMBER || part < 0 || part != (double)(int32_t)part)
+        return luaL_error(L, "seek: argument #2 'partition' must be a partition number (0 or more)");
+    off = lua_tonumber(L, 4);
+    if (lua_type(L, 4) != LUA_TNUMBER || off < 0 || off != floor(off))
+        return luaL_error(L, "seek: argument #3 'offset' must be an offset (an integer, 0 or more)");
+    if (!fk_consumer_seek(u->consumer, topic, (int32_t)part, (int64_t)off, &err)) return lfk_push_error(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int pause_or_resume(lua_State *L, int pause)
+{
+    const char *fn = pause ? "pause" : "resume";
+    consumer_ud *u = check_consumer(L, fn);
+    fk_partitions l = { 0 };
+    fk_error err;
+    int ok;
+    check_partitions(L, 2, fn);
+    ok = read_partitions(L, 2, &l);
+    if (!ok) fk_error_set(&err, "_NO_MEMORY", "%s: out of memory", fn);
+    else ok = fk_consumer_pause(u->consumer, &l, pause, &err);
+    fk_partitions_clear(&l);
+    if (!ok) return lfk_push_error(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int consumer_pause(lua_State *L) { return pause_or_resume(L, 1); }
+static int consumer_resume(lua_State *L) { return pause_or_resume(L, 0); }
+
+/* committed([partitions]): the given partitions (default: the assignment) with .offset */
+static int consumer_committed(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "committed");
+    fk_partitions l = { 0 };
+    fk_error err;
+    int ok;
+    if (lua_isnoneornil(L, 2)) {
+        ok = fk_consumer_assignment(u->consumer, &l, &err);
+    } else {
+        check_partitions(L, 2, "committed");
+        ok = read_partitions(L, 2, &l);
+        if (!ok) fk_error_set(&err, "_NO_MEMORY", "committed: out of memory");
+    }
+    ok = ok && fk_consumer_committed(u->consumer, &l, &err);
+    return finish_partitions(L, ok, &l, &err, 1);
+}
+
+static void push_lag(lua_State *L, const fk_partitions *l)
+{
+    size_t i;
+    lua_createtable(L, (int)l->count, 0);
+    for (i = 0; i < l->count; i++) {
+        const fk_partition *p = &l->items[i];
+        lua_createtable(L, 0, 5);
+        lua_pushstring(L, p->topic);
+        lua_setfield(L, -2, "topic");
+        lua_pushinteger(L, p->partition);
+        lua_setfield(L, -2, "partition");
+        if (p->offset >= 0) {   /* nil: nothing committed yet */
+            lua_pushnumber(L, (lua_Number)p->offset);
+            lua_setfield(L, -2, "committed");
+        }
+        lua_pushnumber(L, (lua_Number)p->high);
+        lua_setfield(L, -2, "high");
+        lua_pushnumber(L, (lua_Number)(p->high - (p->offset >= 0 ? p->offset : p->low)));
+        lua_setfield(L, -2, "lag");
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+static int finish_lag(lua_State *L, int ok, fk_partitions *l, const fk_error *err)
+{
+    if (ok) push_lag(L, l);
+    fk_partitions_clear(l);
+    return ok ? 1 : lfk_push_error(L, err);
+}
+
+static int consumer_lag(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "lag");
+    fk_partitions l = { 0 };
+    fk_error err;
+    int ok = fk_consumer_lag(u->consumer, &l, &err);
+    return finish_lag(L, ok, &l, &err);
+}
+
+/* cg:_request_async("committed" [, partitions] | "lag") -> request | nil, err, code: the same
+   work on a thread of its own; request:_ready(), request:_result() (fluxakafka.nginx). */
+typedef struct request_ud { fk_consumer_request *q; int lag; } request_ud;
+
+static int consumer_request_async(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "_request_async");   /* self first: closed says so */
+    const char *kind;
+    int lag;
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_error(L, "_request_async: argument #1 'request' must be a string, got %s", luaL_typename(L, 2));
+    kind = lua_tostring(L, 2);
+    lag = strcmp(kind, "lag") == 0;
+    fk_partitions l = { 0 };
+    request_ud *r;
+    fk_error err;
+    if (!lag && strcmp(kind, "committed") != 0) return luaL_error(L, "_request_async: unknown request '%s'", kind);
+    lua_settop(L, 3);   /* the request userdata goes to 4, above the partitions (or nil) */
+    if (!lag && !lua_isnil(L, 3)) check_partitions(L, 3, "committed");
+    r = lua_newuserdata(L, sizeof *r);
+    r->q = NULL;
+    r->lag = lag;
+    luaL_getmetatable(L, LFK_CONSUMER_REQUEST);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, 1);   /* the request keeps its consumer group alive */
+    lua_setfenv(L, -2);
+    if (!lag) {
+        int ok = lua_isnil(L, 3) ? fk_consumer_assignment(u->consumer, &l, &err) : read_partitions(L, 3, &l);
+        if (!ok) {
+            if (!lua_isnil(L, 3)) fk_error_set(&err, "_NO_MEMORY", "committed: out of memory");
+            fk_partitions_clear(&l);
+            return lfk_push_error(L, &err);
+        }
+    }
+    r->q = fk_consumer_request_start(u->consumer, lag, &l, &err);
+    fk_partitions_clear(&l);
+    if (!r->q) return lfk_push_error(L, &err);
+    return 1;
+}
+
+static request_ud *check_request(lua_State *L, const char *fn)
+{
+    request_ud *r = luaL_checkudata(L, 1, LFK_CONSUMER_REQUEST);
+    if (!r->q) luaL_error(L, "%s: the request was already answered", fn);
+    return r;
+}
+
+static int request_ready(lua_State *L)
+{
+    lua_pushboolean(L, fk_consumer_request_ready(check_request(L, "_ready")->q));
+    return 1;
+}
+
+static int request_result(lua_State *L)
+{
+    request_ud *r = check_request(L, "_result");
+    fk_partitions l = { 0 };
+    fk_error err;
+    int ok;
+    if (!fk_consumer_request_ready(r->q)) return luaL_error(L, "_result: the request is still running");
+    ok = fk_consumer_request_take(r->q, &l, &err);
+    fk_consumer_request_free(r->q);
+    r->q = NULL;
+    return r->lag ? finish_lag(L, ok, &l, &err) : finish_partitions(L, ok, &l, &err, 1);
+}
+
+static int request_gc(lua_State *L)
+{
+    request_ud *r = luaL_checkudata(L, 1, LFK_CONSUMER_REQUEST);
+    fk_consumer_request_free(r->q);
+    r->q = NULL;
+    return 0;
+}
+
+/* _rebalance_events(record, defer_revoke); _rebalance_take() -> { {kind=, partitions=}, ... }
+   or nil; _rebalance_done(): the Lua part calls on_assign / on_revoke between take and done. */
+static int consumer_rebalance_events(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "_rebalance_events");
+    fk_consumer_rebalance_events(u->consumer, lua_toboolean(L, 2), lua_toboolean(L, 3));
+    return 0;
+}
+
+static int consumer_rebalance_take(lua_State *L)
+{
+    consumer_ud *u = check_any_consumer(L, "_rebalance_take");
+    fk_partitions l = { 0 };
+    int assign, n = 0;
+    lua_newtable(L);
+    while (fk_consumer_rebalance_next(u->consumer, &assign, &l)) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, assign ? "assign" : "revoke");
+        lua_setfield(L, -2, "kind");
+        push_partitions(L, &l, 0);
+        fk_partitions_clear(&l);
+        lua_setfield(L, -2, "partitions");
+        lua_rawseti(L, -2, ++n);
+    }
+    if (n == 0) lua_pushnil(L);
+    return 1;
+}
+
+static int consumer_rebalance_done(lua_State *L)
+{
+    consumer_ud *u = check_any_consumer(L, "_rebalance_done");
+    fk_consumer_rebalance_done(u->consumer);
+    return 0;
+}
+
+/* cg:_take_stats() -> the oldest queued statistics JSON text, or nil */
+static int consumer_take_stats(lua_State *L)
+{
+    consumer_ud *u = check_any_consumer(L, "_take_stats");
+    char *json = fk_consumer_take_stats(u->consumer);
+    if (!json) return 0;
+    lua_pushstring(L, json);
+    free(json);
+    return 1;
+}
+
 
 /* close, is_closed and __tostring also answer for a finalized consumer group (closed) */
 static int consumer_close(lua_State *L)
@@ -446,11 +757,27 @@ static const luaL_Reg consumer_methods[] = {
     { "commit_uncommitted_offsets", consumer_commit },
     { "close", consumer_close },
     { "is_closed", consumer_is_closed },
+    { "assignment", consumer_assignment },
+    { "seek", consumer_seek },
+    { "pause", consumer_pause },
+    { "resume", consumer_resume },
+    { "committed", consumer_committed },
+    { "lag", consumer_lag },
+    { "_request_async", consumer_request_async },
+    { "_take_stats", consumer_take_stats },
+    { "_rebalance_events", consumer_rebalance_events },
+    { "_rebalance_take", consumer_rebalance_take },
+    { "_rebalance_done", consumer_rebalance_done },
     { NULL, NULL }
 };
 static const luaL_Reg consumer_meta[] = {
     { "__gc", consumer_gc }, { "__tostring", consumer_tostring }, { NULL, NULL }
 };
+
+static const luaL_Reg request_methods[] = {
+    { "_ready", request_ready }, { "_result", request_result }, { NULL, NULL }
+};
+static const luaL_Reg request_meta[] = { { "__gc", request_gc }, { NULL, NULL } };
 
 static const luaL_Reg fetches_methods[] = {
     { "is_empty", fetches_is_empty },
@@ -470,5 +797,6 @@ static const luaL_Reg fetches_meta[] = {
 void lfk_open_consumer(lua_State *L)
 {
     lfk_new_class(L, LFK_CONSUMER, consumer_methods, consumer_meta, "consumer_group_methods");
+    lfk_new_class(L, LFK_CONSUMER_REQUEST, request_methods, request_meta, "consumer_request_methods");
     lfk_new_class(L, LFK_FETCHES, fetches_methods, fetches_meta, "fetches_methods");
 }

@@ -243,6 +243,16 @@ void lfk_push_string_array(lua_State *L, const fk_strlist *list)
     }
 }
 
+void lfk_push_kvlist(lua_State *L, const fk_kvlist *list)
+{
+    size_t i;
+    lua_createtable(L, 0, (int)list->count);
+    for (i = 0; i < list->count; i++) {
+        lua_pushstring(L, list->values[i]);
+        lua_setfield(L, -2, list->keys[i]);
+    }
+}
+
 static int module_librdkafka_version(lua_State *L)
 {
     lua_pushstring(L, fk_librdkafka_version());
@@ -281,6 +291,7 @@ int luaopen_fluxakafka_core(lua_State *L)
     lua_setfield(L, -2, "ASYNC_SQL_DEAD_LETTER_TOPIC_NAME");
     lfk_open_registry(L);
     lfk_open_pool(L);
+    lfk_open_inspect(L);
     lfk_open_consumer(L);
     lfk_open_admin(L);
     lfk_open_config(L);

@@ -250,6 +250,11 @@ static pool_ud *check_open_pool(lua_State *L, const char *fn)
     return u;
 }
 
+fk_pool *lfk_check_open_pool(lua_State *L, const char *fn)
+{
+    return check_open_pool(L, fn)->pool;
+}
+
 static void set_number(lua_State *L, int t, const char *k, double v)
 {
     lua_pushnumber(L, v);
@@ -695,6 +700,12 @@ static int pool_get_pool_options(lua_State *L)
     lua_setfield(L, t, "ignored_topics");
     lfk_push_string_array(L, &o->ignored_consumer_groups);
     lua_setfield(L, t, "ignored_consumer_groups");
+    set_string(L, t, "compression", o->compression);
+    lua_pushboolean(L, o->idempotent);
+    lua_setfield(L, t, "idempotent");
+    lfk_push_kvlist(L, &o->rdkafka);
+    lua_setfield(L, t, "rdkafka");
+    set_number(L, t, "statistics_interval", o->statistics_interval_ms / 1000.0);
     return 1;
 }
 

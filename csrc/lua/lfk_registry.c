@@ -145,14 +145,51 @@ static void parse_tls(lua_State *L, int idx, fk_pool_options *o)
     }
 }
 
+/* A table of raw librdkafka properties: string keys; string, number or boolean values
+   (converted to librdkafka's text). librdkafka checks them at validate. */
+static void parse_rdkafka(lua_State *L, int idx, fk_kvlist *out, const char *what)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+        luaL_error(L, "%s must be a table of librdkafka property names to values, got %s", what,
+                   luaL_typename(L, idx));
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        char buf[64];
+        const char *v;
+        if (lua_type(L, -2) != LUA_TSTRING || lua_objlen(L, -2) == 0)
+            luaL_error(L, "%s: property names must be non-empty strings", what);
+        switch (lua_type(L, -1)) {
+        case LUA_TSTRING: v = lua_tostring(L, -1); break;
+        case LUA_TBOOLEAN: v = lua_toboolean(L, -1) ? "true" : "false"; break;
+        case LUA_TNUMBER: {
+            double d = lua_tonumber(L, -1);
+            if (d == floor(d) && fabs(d) < 9.2e18) snprintf(buf, sizeof buf, "%lld", (long long)d);
+            else snprintf(buf, sizeof buf, "%.17g", d);
+            v = buf;
+            break;
+        }
+        default:
+            luaL_error(L, "%s: property '%s' must be a string, number or boolean, got %s", what,
+                       lua_tostring(L, -2), luaL_typename(L, -1));
+            return;
+        }
+        if (!fk_kvlist_set(out, lua_tostring(L, -2), v)) luaL_error(L, "%s: out of memory", what);
+        lua_pop(L, 1);
+    }
+}
+
+static const char *const compression_names[] = { "none", "gzip", "snappy", "lz4", "zstd", NULL };
+
 static const char *const pool_option_names[] = {
     "client_id", "required_acks", "producer_linger", "max_buffered_records", "delivery_timeout",
-    "connect_timeout", "sasl", "tls", "ignored_topics", "ignored_consumer_groups", "partitioner", NULL
+    "connect_timeout", "sasl", "tls", "ignored_topics", "ignored_consumer_groups", "partitioner",
+    "compression", "idempotent", "rdkafka", "statistics_interval", NULL
 };
 /* the configuration document's names of the same options, for "did you mean" */
 static const char *const pool_option_yaml_names[] = {
     "clientID", "requiredAcks", "producerLingerMs", "maxBufferedRecords", "deliveryTimeoutMs",
-    "connectTimeoutMs", "saslMechanism", "tls", "ignoredTopics", "ignoredConsumerGroups", "partitioner", NULL
+    "connectTimeoutMs", "saslMechanism", "tls", "ignoredTopics", "ignoredConsumerGroups", "partitioner",
+    "compression", "idempotent", "rdkafka", "statisticsIntervalMs", NULL
 };
 
 /* Fills o from the options table at idx; raises on a wrong type or an unknown key. The
@@ -189,11 +226,28 @@ static void parse_pool_options(lua_State *L, int idx, fk_pool_options *o)
                            "murmur2, murmur2_random, fnv1a, fnv1a_random, got '%s'", fn, lua_tostring(L, v));
             fk_set_string(&o->partitioner, lua_tostring(L, v));
         }
+        else if (strcmp(k, "rdkafka") == 0) parse_rdkafka(L, v, &o->rdkafka, "register_kafka: option 'rdkafka'");
+        else if (strcmp(k, "statistics_interval") == 0) {
+            double ms = ceil(opt_seconds_ms(L, v, fn, k));
+            if (ms > 86400000.0) luaL_error(L, "%s: option 'statistics_interval' is at most 86400 seconds", fn);
+            o->statistics_interval_ms = (int)ms;
+        }
+        else if (strcmp(k, "idempotent") == 0) {
+            if (lua_type(L, v) != LUA_TBOOLEAN) luaL_error(L, "%s: option 'idempotent' must be a boolean, got %s", fn, luaL_typename(L, v));
+            o->idempotent = lua_toboolean(L, v);
+        } else if (strcmp(k, "compression") == 0) {
+            const char *c = opt_string(L, v, fn, k);
+            int i;
+            for (i = 0; compression_names[i] && strcmp(c, compression_names[i]) != 0; i++) {}
+            if (!compression_names[i])
+                luaL_error(L, "%s: option 'compression' must be none, gzip, snappy, lz4 or zstd, got '%s'", fn, c);
+            fk_set_string(&o->compression, c);
+        }
         else {
             const char *hint = fk_suggest(k, pool_option_names, pool_option_yaml_names);
             luaL_error(L, "%s: unknown option '%s'%s%s%s (known: client_id, required_acks, producer_linger, "
                        "max_buffered_records, delivery_timeout, connect_timeout, sasl, tls, "
-                       "ignored_topics, ignored_consumer_groups, partitioner)", fn, k,
+                       "ignored_topics, ignored_consumer_groups, partitioner, compression, idempotent, rdkafka, statistics_interval)", fn, k,
                        hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
         }
         lua_pop(L, 1);
@@ -342,6 +396,43 @@ static int group_fetch_max_bytes(lua_State *L)
     if (!(n >= 0) || n != floor(n) || n > 2147483135.0)
         return luaL_error(L, "fetch_max_bytes: expected an integer between 0 and 2147483135, got %f", n);
     g->spec.fetch_max_bytes = (int)n;
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int group_rdkafka(lua_State *L)
+{
+    group_ud *g = check_group_fn(L, 1, "rdkafka");
+    parse_rdkafka(L, 2, &g->spec.rdkafka, "rdkafka: argument #1 'properties'");
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int group_start_offset(lua_State *L)
+{
+    group_ud *g = check_group_fn(L, 1, "start_offset");
+    const char *v = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
+    if (strcmp(v, "earliest") != 0 && strcmp(v, "latest") != 0)
+        return luaL_error(L, "start_offset: expected \"earliest\" or \"latest\", got %s",
+                          lua_type(L, 2) == LUA_TSTRING ? v : luaL_typename(L, 2));
+    g->spec.start_latest = strcmp(v, "latest") == 0;
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* builder:_identity() -> name, pool (for the Lua part, which keeps the callbacks) */
+static int group_identity(lua_State *L)
+{
+    group_ud *g = check_group_fn(L, 1, "_identity");
+    lua_pushstring(L, g->spec.name);
+    lua_pushstring(L, g->spec.pool);
+    return 2;
+}
+
+static int group_statistics_interval(lua_State *L)
+{
+    check_group_fn(L, 1, "statistics_interval")->spec.statistics_interval_ms =
+        checked_ms_int(L, "statistics_interval", 0, 86400000, "no statistics");
     lua_settop(L, 1);
     return 1;
 }
@@ -621,6 +712,10 @@ static const luaL_Reg group_methods[] = {
     { "rebalance_timeout", group_rebalance_timeout },
     { "fetch_max_bytes", group_fetch_max_bytes },
     { "auto_commit_interval", group_auto_commit_interval },
+    { "rdkafka", group_rdkafka },
+    { "start_offset", group_start_offset },
+    { "_identity", group_identity },
+    { "statistics_interval", group_statistics_interval },
     { NULL, NULL }
 };
 static const luaL_Reg group_meta[] = {

@@ -12,6 +12,9 @@ commands:
            2 when something is, 1 on error
   apply    print the plan, then perform it in order, stopping at the first failure;
            exit 0 when everything pending was applied, 1 on failure
+  topics   list every topic of each pool's cluster with its partitions (leader, replicas,
+           in-sync replicas); files are optional when --brokers is given
+  groups   list every consumer group of each pool's cluster (state, members, protocol type)
 
 files:     *.lua migration files (they receive the registry as `...`), *.yaml / *.yml
            configuration documents; applied to one registry in the order given
@@ -184,6 +187,61 @@ local function split_list(text)
   return list
 end
 
+-- `topics` / `groups`: the pools of the files (or one pool on --brokers alone), read-only.
+local function inspect_command(o, out, err_out)
+  local registry = fk.new_registry()
+  local brokers = o.brokers or os.getenv("FLUXAKAFKA_BROKERS")
+  if #o.files == 0 then
+    if not brokers or brokers == "" then
+      err_out:write("fluxakafka: ", o.command, ": give config files or --brokers\n", USAGE)
+      return 1
+    end
+    registry:register_kafka(split_list(brokers), "default")
+  else
+    local ok, err = load_files(registry, o.files)
+    if not ok then err_out:write("fluxakafka: ", err, "\n") return 1 end
+    if brokers and brokers ~= "" then registry:_set_brokers(split_list(brokers)) end
+  end
+  local engine, verr = registry:validate()
+  if not engine then err_out:write("fluxakafka: invalid registry: ", verr, "\n") return 1 end
+  local report, code = {}, 0
+  for _, pool_code in ipairs(engine:pool_codes()) do
+    local pool = engine:kafka(pool_code)
+    local list, err = (o.command == "topics" and pool.list_topics or pool.list_groups)(pool)
+    if not list then
+      err_out:write("fluxakafka: pool '", pool_code, "': ", err, "\n")
+      code = 1
+    elseif o.json then
+      for _, item in ipairs(list) do
+        if item.partitions then
+          item.partitions = array(item.partitions)
+          for _, p in ipairs(item.partitions) do p.replicas, p.isrs = array(p.replicas), array(p.isrs) end
+        end
+      end
+      report[pool_code] = array(list)
+    elseif o.command == "topics" then
+      out:write(("Pool '%s': %d topic%s\n"):format(pool_code, #list, #list == 1 and "" or "s"))
+      for _, t in ipairs(list) do
+        out:write(("  %s: %d partition%s%s\n"):format(t.name, #t.partitions, #t.partitions == 1 and "" or "s",
+          t.error and (" (error " .. t.error .. ")") or ""))
+        for _, p in ipairs(t.partitions) do
+          out:write(("    partition %d: leader %d, replicas %s, isrs %s\n"):format(p.id, p.leader,
+            table.concat(p.replicas, ","), table.concat(p.isrs, ",")))
+        end
+      end
+    else
+      out:write(("Pool '%s': %d consumer group%s\n"):format(pool_code, #list, #list == 1 and "" or "s"))
+      for _, g in ipairs(list) do
+        out:write(("  %s: state %s, %d member%s, protocol type %s\n"):format(g.name, g.state, g.members,
+          g.members == 1 and "" or "s", g.protocol_type ~= "" and g.protocol_type or "-"))
+      end
+    end
+  end
+  if o.json then out:write(json(report), "\n") end
+  engine:close()
+  return code
+end
+
 --- Runs the command line; returns the exit code. `io_` replaces the io library in tests
 -- (io_.stdin_is_terminal / io_.stdout_is_terminal, when given, replace the terminal checks).
 function M.main(args, io_)
@@ -197,6 +255,7 @@ function M.main(args, io_)
     return 0
   end
   local command, files = o.command, o.files
+  if command == "topics" or command == "groups" then return inspect_command(o, out, err_out) end
   if command ~= "plan" and command ~= "apply" then
     err_out:write(command and ("fluxakafka: unknown command '%s'\n"):format(command) or "", USAGE)
     return 1

@@ -475,6 +475,33 @@ function M.install(fk_module, core_module, internal)
     return cg
   end
 
+  -- watermarks, list_topics, list_groups of a pool, committed and lag of a consumer group:
+  -- librdkafka answers them only synchronously, so the request runs on a C thread of its own
+  -- while this coroutine yields.
+  local function await(req, err, code)
+    if not req then return nil, err, code end
+    local step = 0.001
+    while not req:_ready() do
+      sleep(step)
+      if step < 0.02 then step = step * 2 end
+    end
+    return req:_result()
+  end
+  local function yielding(methods, class, names, start)
+    for _, fn in ipairs(names) do
+      local core_fn = methods[fn]
+      methods[fn] = function(self, ...)
+        check_self(self, fn, class)
+        if wait_mode(fn, "wait for the brokers") == "block" then return core_fn(self, ...) end
+        return await(start(self, fn, ...))
+      end
+    end
+  end
+  yielding(pool_methods, "kafka pool", { "watermarks", "list_topics", "list_groups" },
+    function(pool, fn, ...) return pool:_inspect_async(fn, ...) end)
+  yielding(consumer_group_methods, "consumer group", { "committed", "lag" },
+    function(cg, fn, ...) return cg:_request_async(fn, ...) end)
+
   local core_fetch_poll = consumer_group_methods._poll
   function consumer_group_methods:poll_fetches(timeout, max_records)
     check_self(self, "poll_fetches", "consumer group")

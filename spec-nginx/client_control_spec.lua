@@ -1,0 +1,94 @@
+-- Client control inside a real nginx (1 worker): the blocking inspection calls run on a C
+-- thread while the request yields, so the worker keeps answering.
+local support = require "spec-nginx.support"
+
+local PORT = tonumber(os.getenv("FK_NGINX_CONTROL_PORT") or "18091")
+
+local HTTP = [[
+  server {
+    listen 127.0.0.1:%d;
+    location /ping { content_by_lua_block { ngx.say("pong") } }
+    location /inspect { content_by_lua_block {
+      local fk = require "fluxakafka"
+      local brokers = {}
+      for b in (os.getenv("FK_TEST_BROKERS") or "127.0.0.1:9092"):gmatch("[^,]+") do brokers[#brokers + 1] = b end
+      local topic, group = ngx.var.arg_topic, ngx.var.arg_group
+      local r = fk.new_registry()
+      r:register_kafka(brokers, "events")
+      r:register_kafka_consumer_group(fk.new_kafka_consumer_group(group, "events"):topics(topic))
+      local engine = assert(r:validate())
+      local pool = engine:kafka("events")
+      assert(pool:produce_sync({ topic = topic, value = "a" }, { topic = topic, value = "b" }))
+      local low, high = pool:watermarks(topic, 0)
+      local listed = false
+      for _, t in ipairs(assert(pool:list_topics())) do listed = listed or t.name == topic end
+      assert(pool:list_groups())
+      local cg = assert(pool:consumer_group(group))
+      local got, deadline = 0, ngx.now() + 20
+      while got < 2 and ngx.now() < deadline do got = got + #assert(cg:poll_fetches(0.2)):records() end
+      assert(cg:commit_uncommitted_offsets())
+      local lag = assert(cg:lag())
+      local committed = assert(cg:committed())
+      ngx.say(low, " ", high, " ", tostring(listed), " ", got, " ", lag[1].committed, " ", lag[1].lag, " ", committed[1].offset)
+      cg:close()
+      engine:close()
+    } }
+    location /dead_watermarks { content_by_lua_block {
+      local fk = require "fluxakafka"
+      local r = fk.new_registry()
+      r:register_kafka({ "127.0.0.1:1" }, "dead", { connect_timeout = 2 })
+      local pool = assert(r:validate()):kafka("dead")
+      local t0 = ngx.now()
+      local ok, err, code = pool:watermarks("t", 0)
+      ngx.update_time()
+      ngx.say(tostring(ok), " ", tostring(code), " ", ngx.now() - t0)
+    } }
+    location /log_phase { content_by_lua_block { ngx.say("x") }
+      log_by_lua_block {
+        local fk = require "fluxakafka"
+        local r = fk.new_registry()
+        r:register_kafka({ "127.0.0.1:1" }, "dead")
+        local ok, err = pcall(function() return assert(r:validate()):kafka("dead"):list_topics() end)
+        ngx.log(ngx.ERR, "LOGPHASE ", tostring(ok), " ", tostring(err))
+      } }
+  }
+]]
+
+describe("client control in nginx", function()
+  local nginx
+  setup(function() nginx = support.start({ port = PORT, workers = 1, http = HTTP:format(PORT) }) end)
+  teardown(function() if nginx then nginx.stop() end end)
+
+  it("watermarks, list_topics, list_groups, committed and lag work from a request", function()
+    local topic = ("nginx-ctl-%d-%d"):format(os.time(), math.random(100000, 999999))
+    local status, body = support.get(PORT, "/inspect?topic=" .. topic .. "&group=" .. topic .. "-g")
+    assert.are.equal(200, status, body)
+    assert.are.equal("0 2 true 2 2 0 2\n", body)
+  end)
+
+  it("a watermarks call against unreachable brokers yields: the only worker answers meanwhile", function()
+    local out = os.tmpname()
+    assert(support.sh(("curl -s 'http://127.0.0.1:%d/dead_watermarks' > %s &"):format(PORT, out)))
+    local slowest, pings = 0, 0
+    local done = support.wait_for(10, function()
+      local _, body, took = support.get(PORT, "/ping")
+      if took > slowest then slowest = took end
+      local finished = (support.read_file(out) or "") ~= ""
+      if not finished and body == "pong\n" then pings = pings + 1 end
+      return finished
+    end, 0.01)
+    assert(done, "the watermarks request did not finish")
+    local ok, code, elapsed = support.read_file(out):match("^(%S+) (%S+) ([%d.]+)")
+    os.remove(out)
+    assert.are.equal("nil", ok)
+    assert.is_true(tonumber(elapsed) >= 1.5, "the request should take the connect_timeout (2 s)")
+    assert.is_true(pings > 10, "the worker answered only " .. pings .. " pings meanwhile")
+    assert.is_true(slowest < 0.5, "a ping took " .. slowest .. " s")
+  end)
+
+  it("raises in a phase that cannot yield", function()
+    assert.are.equal(200, (support.get(PORT, "/log_phase")))
+    assert(support.wait_for(5, function() return nginx.log():find("LOGPHASE", 1, true) end))
+    assert.matches("LOGPHASE false .-list_topics: cannot wait for the brokers in nginx phase 'log'", nginx.log())
+  end)
+end)
