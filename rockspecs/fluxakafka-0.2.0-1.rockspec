@@ -20,6 +20,7 @@ dependencies = {
 external_dependencies = {
   RDKAFKA = { header = "librdkafka/rdkafka.h", library = "rdkafka" },
   YAML = { header = "yaml.h", library = "yaml" },
+  MSGPACK = { header = "msgpack.h", library = "msgpackc" },
 }
 build = {
   type = "builtin",
@@ -29,19 +30,21 @@ build = {
     ["fluxakafka.cli"] = "lua/fluxakafka/cli.lua",
     ["fluxakafka.ffi_fetches"] = "lua/fluxakafka/ffi_fetches.lua",
     ["fluxakafka.ffi_produce"] = "lua/fluxakafka/ffi_produce.lua",
+    ["fluxakafka.async_sql"] = "lua/fluxakafka/async_sql.lua",
     ["fluxakafka.rebalance"] = "lua/fluxakafka/rebalance.lua",
+    ["fluxakafka.nginx"] = "lua/fluxakafka/nginx.lua",
     ["fluxakafka.core"] = {
       sources = {
         "csrc/fk_util.c", "csrc/fk_registry.c", "csrc/fk_pool.c", "csrc/fk_consumer.c",
-        "csrc/fk_admin.c", "csrc/fk_doc.c", "csrc/fk_yaml.c", "csrc/fk_config.c",
+        "csrc/fk_admin.c", "csrc/fk_doc.c", "csrc/fk_yaml.c", "csrc/fk_config.c", "csrc/fk_async_sql.c",
         "csrc/fk_rdconf.c", "csrc/fk_inspect.c", "csrc/fk_stats.c", "csrc/lua/lfk_inspect.c",
         "csrc/lua/lfk_admin.c", "csrc/lua/lfk_config.c",
         "csrc/lua/lfk_module.c", "csrc/lua/lfk_registry.c", "csrc/lua/lfk_pool.c",
-        "csrc/lua/lfk_consumer.c",
+        "csrc/lua/lfk_consumer.c", "csrc/lua/lfk_async_sql.c",
       },
-      libraries = { "rdkafka", "yaml", "m" },
-      incdirs = { "$(RDKAFKA_INCDIR)", "$(YAML_INCDIR)" },
-      libdirs = { "$(RDKAFKA_LIBDIR)", "$(YAML_LIBDIR)" },
+      libraries = { "rdkafka", "yaml", "msgpackc", "m" },
+      incdirs = { "$(RDKAFKA_INCDIR)", "$(YAML_INCDIR)", "$(MSGPACK_INCDIR)" },
+      libdirs = { "$(RDKAFKA_LIBDIR)", "$(YAML_LIBDIR)", "$(MSGPACK_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L" },
     },
   },
