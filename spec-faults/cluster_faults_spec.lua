@@ -6,7 +6,8 @@
 -- kafka-cluster.sh started (and the child consumer started here) are signalled.
 --
 -- The numbers are printed as TAP comments and written to build/faults-results.txt.
--- Duplicates are counted, not hidden: the pools do not enable idempotence.
+-- Duplicates are counted, not hidden. The producer is idempotent (idempotent = true): without
+-- it a retry on the new leader can write a batch twice (seen once in two runs).
 local support = require "spec.support"
 local fk = require "fluxakafka"
 local ffi = require "ffi"
@@ -66,7 +67,7 @@ end
 local groups = {}
 local function engine_with(topic, n_groups)
   local r = fk.new_registry()
-  r:register_kafka(BROKERS, "cluster", { required_acks = -1, delivery_timeout = 120, connect_timeout = 10 })
+  r:register_kafka(BROKERS, "cluster", { required_acks = -1, idempotent = true, delivery_timeout = 120, connect_timeout = 10 })
   r:register_kafka_topic(fk.new_kafka_topic(topic, "cluster"):partitions(1):replication_factor(3):min_insync_replicas(2))
   for i = 1, n_groups do
     groups[i] = support.unique("faults-group")
