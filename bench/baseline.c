@@ -117,11 +117,15 @@ static int produce(const char *brokers, const char *topic, long count, size_t si
     long i;
 
     memset(payload, 'x', size);
-    /* fluxakafka's defaults: acks=all, linger 0, librdkafka's queue limits, 30 s timeout */
+    /* the settings fluxakafka's producer has in the bench: acks=all, linger 0 (LINGER_MS),
+       librdkafka's message count limit, fluxakafka's 64 MiB byte limit, murmur2_random,
+       30 s timeout (fluxakafka asks librdkafka for up to 1 s less, see fk_pool.c) */
     set(conf, "bootstrap.servers", brokers);
     set_env(conf, "acks", "ACKS", "-1");
     set_env(conf, "linger.ms", "LINGER_MS", "0");
     set_env(conf, "queue.buffering.max.messages", "QUEUE_MAX", NULL);
+    set(conf, "queue.buffering.max.kbytes", "65536");
+    set(conf, "partitioner", "murmur2_random");
     set(conf, "message.timeout.ms", "30000");
     set_props(conf);
     print_settings(conf, shown);

@@ -166,20 +166,14 @@ local function serve_all()
       waiting[owner] = nil
     end
   end
-  local i = 1
-  while orphans[i] do
-    local item = orphans[i]
-    orphans[i] = nil
-    i = i + 1
-    local ok, err = pcall(item[1], item[2], item[3], item[4])
-    if not ok then log_error("a delivery callback of an ended request raised: " .. tostring(err)) end
-  end
-  if i > 1 then
-    -- callbacks may have added more
-    local rest = {}
-    for k, v in pairs(orphans) do rest[k] = v end
+  -- a callback may produce and so queue more: those run in the next round
+  while orphans[1] do
+    local list = orphans
     orphans = {}
-    for _, v in pairs(rest) do orphans[#orphans + 1] = v end
+    for _, item in ipairs(list) do
+      local ok, err = pcall(item[1], item[2], item[3], item[4])
+      if not ok then log_error("a delivery callback of an ended request raised: " .. tostring(err)) end
+    end
   end
   core._serve_logs()
   return work or next(waiting) ~= nil
