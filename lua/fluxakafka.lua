@@ -36,6 +36,7 @@ local function check_self(self, fn, class)
   end
 end
 internal._check_self = check_self
+internal._check_timeout = check_timeout
 
 -- ------------------------------------------------------------------ pool options in Lua
 -- Options that hold Lua values or only matter to this file are taken out before the C

@@ -32,13 +32,7 @@ local function now()
   return ngx.now()
 end
 
-local function check_timeout(fn, timeout, default)
-  if timeout == nil then return default end
-  if type(timeout) ~= "number" or timeout < 0 then
-    error(fn .. ": argument 'timeout' must be a non-negative number of seconds", 3)
-  end
-  return timeout
-end
+local check_timeout   -- fluxakafka.lua's, set by install
 
 -- A sleep that starts at 1 ms (nginx's timer resolution) and doubles up to cap seconds.
 local function backoff(cap)
@@ -266,6 +260,7 @@ end
 
 function M.install(fk_module, core_module, internal)
   fk, core = fk_module, core_module
+  check_timeout = internal._check_timeout
   local pool_methods = core.pool_methods
   local engine_methods = core.engine_methods
   local consumer_group_methods = core.consumer_group_methods
@@ -441,18 +436,24 @@ function M.install(fk_module, core_module, internal)
     return core_engine_close(self, timeout)
   end
 
+  -- waits (yielding) until a consumer group made with a connection check on a thread is
+  -- ready: the group, or nil, err, code
+  local function await_ready(cg)
+    local pause = backoff(0.02)
+    while true do
+      local ready, err, code = cg:_ready()
+      if ready then return cg end
+      if ready == nil then return nil, err, code end
+      pause()
+    end
+  end
+
   local function open_group(pool, fn, name)
     wait_mode(fn, "wait for the brokers")
     if pool:is_closed() then error(("%s: kafka pool '%s' is closed"):format(fn, pool:get_code()), 3) end
     local cg, err, code = pool:_consumer_group_async(name)
     if not cg then return nil, err, code end
-    local pause = backoff(0.02)
-    while true do
-      local ready, rerr, rcode = cg:_ready()
-      if ready then return cg end
-      if ready == nil then return nil, rerr, rcode end
-      pause()
-    end
+    return await_ready(cg)
   end
 
   --- consumer_group(name): the connection check yields; not available in phases that cannot.
@@ -534,13 +535,7 @@ function M.install(fk_module, core_module, internal)
     end
     local cg, err, code = c._async_sql_open_consumer(engine, group, topic, session_timeout, true)
     if not cg then return nil, err, code end
-    local pause = backoff(0.02)
-    while true do
-      local ready, rerr, rcode = cg:_ready()
-      if ready then return cg end
-      if ready == nil then return nil, rerr, rcode end
-      pause()
-    end
+    return await_ready(cg)
   end
   function async_sql.commit_offsets(c, cg, offsets)
     if wait_mode("consume", "wait for the broker") == "block" then return blocking_commit(c, cg, offsets) end
