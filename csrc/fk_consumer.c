@@ -304,7 +304,7 @@ int fk_consumer_seek(fk_consumer *c, const char *topic, int32_t partition, int64
     return 1;
 }
 
-/* The first per-partition error of l, as err. */
+/* 1 when no partition of l has an error; else 0, with the first one in err. */
 static int partition_errors(const fk_consumer *c, const char *what, const rd_kafka_topic_partition_list_t *l,
                             fk_error *err)
 {
@@ -800,20 +800,6 @@ static rd_kafka_topic_partition_list_t *offset_list(const fk_partition_offset *l
     return l;
 }
 
-/* The first per-partition error of a list, in err; 0 when there is none. */
-static int partition_error(const rd_kafka_topic_partition_list_t *l, fk_error *err, const char *what,
-                           const char *group)
-{
-    int i;
-    for (i = 0; i < l->cnt; i++) {
-        if (!l->elems[i].err) continue;
-        fk_error_set_rd(err, l->elems[i].err, "%s of kafka consumer group '%s' failed for '%s' [%d]", what,
-                        group, l->elems[i].topic, (int)l->elems[i].partition);
-        return 1;
-    }
-    return 0;
-}
-
 int fk_consumer_commit_offsets(fk_consumer *c, const fk_partition_offset *list, size_t n, fk_error *err)
 {
     rd_kafka_topic_partition_list_t *l;
@@ -824,7 +810,7 @@ int fk_consumer_commit_offsets(fk_consumer *c, const fk_partition_offset *list, 
     l = offset_list(list, n);
     e = rd_kafka_commit(c->rk, l, 0);
     failed = e ? (fk_error_set_rd(err, e, "commit of kafka consumer group '%s' failed", c->spec.name), 1)
-               : partition_error(l, err, "commit", c->spec.name);
+               : !partition_errors(c, "commit", l, err);
     rd_kafka_topic_partition_list_destroy(l);
     return !failed;
 }
@@ -842,7 +828,7 @@ int fk_consumer_seek_offsets(fk_consumer *c, const fk_partition_offset *list, si
         rd_kafka_error_destroy(e);
         failed = 1;
     } else {
-        failed = partition_error(l, err, "seek", c->spec.name);
+        failed = !partition_errors(c, "seek", l, err);
     }
     rd_kafka_topic_partition_list_destroy(l);
     return !failed;
