@@ -84,6 +84,8 @@ double lfk_check_seconds_ms(lua_State *L, int idx, const char *what);
 
 /* Array of strings at idx (a table) appended to list; raises naming `what`. */
 void lfk_check_string_array(lua_State *L, int idx, fk_strlist *list, const char *what);
+/* Only the check (raises naming `what`), for callers that must check before allocating. */
+void lfk_check_strings(lua_State *L, int idx, const char *what);
 void lfk_push_string_array(lua_State *L, const fk_strlist *list);
 /* A table of the list's keys to its values. */
 void lfk_push_kvlist(lua_State *L, const fk_kvlist *list);

@@ -218,7 +218,7 @@ int lfk_opt_timeout_ms(lua_State *L, int idx, double default_seconds, const char
     return (int)ceil(lfk_check_seconds_ms(L, idx, what));
 }
 
-void lfk_check_string_array(lua_State *L, int idx, fk_strlist *list, const char *what)
+void lfk_check_strings(lua_State *L, int idx, const char *what)
 {
     int i, n;
     if (lua_type(L, idx) != LUA_TTABLE)
@@ -228,6 +228,17 @@ void lfk_check_string_array(lua_State *L, int idx, fk_strlist *list, const char 
         lua_rawgeti(L, idx, i);
         if (lua_type(L, -1) != LUA_TSTRING)
             luaL_error(L, "%s[%d]: expected a string, got %s", what, i, luaL_typename(L, -1));
+        lua_pop(L, 1);
+    }
+}
+
+void lfk_check_string_array(lua_State *L, int idx, fk_strlist *list, const char *what)
+{
+    int i, n;
+    lfk_check_strings(L, idx, what);
+    n = (int)lua_objlen(L, idx);
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, i);
         if (!fk_strlist_push(list, lua_tostring(L, -1))) luaL_error(L, "%s: out of memory", what);
         lua_pop(L, 1);
     }

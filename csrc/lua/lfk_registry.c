@@ -612,22 +612,6 @@ static int registry_register_async_flush(lua_State *L)
     return 1;
 }
 
-/* Raises unless the value at idx is an array of strings, before anything is allocated (so a
-   raise cannot leak a half-built list). */
-static void check_strings(lua_State *L, int idx, const char *what)
-{
-    int i, n;
-    if (lua_type(L, idx) != LUA_TTABLE)
-        luaL_error(L, "%s: expected an array of strings, got %s", what, luaL_typename(L, idx));
-    n = (int)lua_objlen(L, idx);
-    for (i = 1; i <= n; i++) {
-        lua_rawgeti(L, idx, i);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "%s[%d]: expected a string, got %s", what, i, luaL_typename(L, -1));
-        lua_pop(L, 1);
-    }
-}
-
 /* registry:_set_brokers(brokers): every pool registered so far uses these brokers (the
    command line's --brokers). */
 static int registry_set_brokers(lua_State *L)
@@ -635,7 +619,6 @@ static int registry_set_brokers(lua_State *L)
     fk_registry *r = check_registry_fn(L, "_set_brokers");
     fk_strlist list = { 0 };
     size_t i;
-    check_strings(L, 2, "_set_brokers: argument #1 'brokers'");
     lfk_check_string_array(L, 2, &list, "_set_brokers: argument #1 'brokers'");
     if (list.count == 0) {
         fk_strlist_clear(&list);
@@ -664,8 +647,8 @@ static int registry_add_ignored(lua_State *L)
     fk_strlist topics = { 0 }, groups = { 0 };
     size_t i;
     int ok = 1;
-    check_strings(L, 2, "_add_ignored: argument #1 'topics'");
-    check_strings(L, 3, "_add_ignored: argument #2 'groups'");
+    lfk_check_strings(L, 2, "_add_ignored: argument #1 'topics'");
+    lfk_check_strings(L, 3, "_add_ignored: argument #2 'groups'");
     lfk_check_string_array(L, 2, &topics, "_add_ignored: argument #1 'topics'");
     lfk_check_string_array(L, 3, &groups, "_add_ignored: argument #2 'groups'");
     for (i = 0; i < r->pool_count && ok; i++)
