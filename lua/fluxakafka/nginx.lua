@@ -287,6 +287,22 @@ function M.install(fk_module, core_module, internal)
     return pool:get_pool_options().queue_full_timeout
   end
 
+  -- After attempt() failed with a full local queue: calls it again, yielding, until it no
+  -- longer does or the pool's queue_full_timeout passed. A batch some of whose records were
+  -- queued before the queue filled ("already queued") is never retried: that would send
+  -- those records twice.
+  local function retry_while_full(pool, owner, attempt, ok, err, code)
+    local deadline = now() + queue_full_timeout(pool)
+    local pause = backoff(0.016)
+    while not ok and code == "_QUEUE_FULL" and not err:find("already queued", 1, true)
+          and now() < deadline do
+      pause()
+      active = owner
+      ok, err, code = attempt()
+    end
+    return ok, err, code
+  end
+
   --- produce(record, callback): never blocks the worker. A full queue is waited for by
   -- yielding, up to the pool's queue_full_timeout, where the phase may yield; elsewhere it
   -- fails at once with _QUEUE_FULL.
@@ -309,13 +325,9 @@ function M.install(fk_module, core_module, internal)
     local ok, err, code = c_produce(self, record, callback, owner)
     if not ok and code == "_QUEUE_FULL" then
       if YIELDABLE[phase] then
-        local deadline = now() + queue_full_timeout(self)
-        local pause = backoff(0.016)
-        while not ok and code == "_QUEUE_FULL" and now() < deadline do
-          pause()
-          active = owner
-          ok, err, code = c_produce(self, record, callback, owner)
-        end
+        ok, err, code = retry_while_full(self, owner, function()
+          return c_produce(self, record, callback, owner)
+        end, ok, err, code)
       else
         err = err .. " (nginx phase '" .. phase .. "' cannot wait for room)"
       end
@@ -341,14 +353,11 @@ function M.install(fk_module, core_module, internal)
     local owner = owner_of_current(false)
     active = owner
     local batch, err, code = produce_batch(self, ...)
-    if not batch and code == "_QUEUE_FULL" and not err:find("already queued", 1, true) then
-      local deadline = now() + queue_full_timeout(self)
-      local pause = backoff(0.016)
-      while not batch and code == "_QUEUE_FULL" and now() < deadline do
-        pause()
-        active = owner
-        batch, err, code = produce_batch(self, ...)
-      end
+    if not batch and code == "_QUEUE_FULL" then
+      local records, n = { ... }, select("#", ...)
+      batch, err, code = retry_while_full(self, owner, function()
+        return produce_batch(self, unpack(records, 1, n))
+      end, batch, err, code)
     end
     if not batch then return nil, err, code end
     local pause = backoff(0.008)
