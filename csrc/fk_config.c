@@ -154,13 +154,13 @@ static const char *const kafka_keys[] = {
     "code", "brokers", "clientID", "requiredAcks", "producerLingerMs", "maxBufferedRecords",
     "deliveryTimeoutMs", "connectTimeoutMs", "saslMechanism", "saslUser", "saslPassword", "tls",
     "consumerGroups", "ignoredTopics", "ignoredConsumerGroups", "topics", "partitioner", "compression",
-    "idempotent", "rdkafka", "statisticsIntervalMs", NULL
+    "idempotent", "rdkafka", "statisticsIntervalMs", "transactionalID", NULL
 };
 /* the Lua option names of kafka_keys, for "did you mean" when a Lua spelling is used */
 static const char *const kafka_lua_names[] = {
     "", "", "client_id", "required_acks", "producer_linger", "max_buffered_records",
     "delivery_timeout", "connect_timeout", "sasl", "", "", "", "", "ignored_topics",
-    "ignored_consumer_groups", "", "", "", "", "statistics_interval", NULL
+    "ignored_consumer_groups", "", "", "", "", "", "statistics_interval", "transactional_id", NULL
 };
 static const char *const group_keys[] = {
     "name", "topics", "sessionTimeoutMs", "rebalanceTimeoutMs", "fetchMaxBytes", "autoCommitIntervalMs",
@@ -284,13 +284,24 @@ static int load_group(fk_registry *tmp, const char *pool, const fk_doc *g, path 
     if ((v = doc_get(g, "rdkafka")) && !want_kvmap(v, "rdkafka", "librdkafka property names", p, err, &spec.rdkafka)) goto out;
     if ((v = doc_get(g, "startOffset"))) {
         path_push(p, ".%s", "startOffset", 0);
-        if (!want_string(v, p, err, &s)) goto out;
-        if (strcmp(s, "earliest") != 0 && strcmp(s, "latest") != 0) {
-            fail_at(err, p, v, "expected earliest or latest");
-            goto out;
+        if (v->type == FK_DOC_SCALAR && v->kind == FK_SCALAR_NUMBER) {
+            char *end;
+            long long ms = strtoll(v->text, &end, 10);
+            if (*end || ms <= 0) {
+                fail_at(err, p, v, "expected earliest, latest or a timestamp (a positive whole number of "
+                        "milliseconds since the epoch)");
+                goto out;
+            }
+            spec.start_timestamp_ms = ms;
+        } else {
+            if (!want_string(v, p, err, &s)) goto out;
+            if (strcmp(s, "earliest") != 0 && strcmp(s, "latest") != 0) {
+                fail_at(err, p, v, "expected earliest, latest or a timestamp in milliseconds since the epoch");
+                goto out;
+            }
+            spec.start_latest = strcmp(s, "latest") == 0;
         }
         path_cut(p, len);
-        spec.start_latest = strcmp(s, "latest") == 0;
     }
     ok = fk_registry_add_group(tmp, &spec, err);
     if (!ok) fail_at(err, p, g, err->msg);
@@ -401,6 +412,13 @@ static int load_pool(fk_registry *tmp, const char *code, const fk_doc *k, path *
         if (!want_string(v, p, err, &s)) goto out;
         path_cut(p, len);
         if (!fk_set_string(&o.client_id, s)) goto oom;
+    }
+    if ((v = doc_get(k, "transactionalID"))) {
+        path_push(p, ".%s", "transactionalID", 0);
+        if (!want_string(v, p, err, &s)) goto out;
+        if (!*s) { fail_at(err, p, v, "expected a non-empty transactional id"); goto out; }
+        path_cut(p, len);
+        if (!fk_set_string(&o.transactional_id, s)) goto oom;
     }
     if ((v = doc_get(k, "requiredAcks"))) {
         path_push(p, ".%s", "requiredAcks", 0);

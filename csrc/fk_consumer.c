@@ -78,7 +78,7 @@ static const fk_group_spec *find_group(const fk_registry *r, const char *pool, c
 static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *err)
 {
     int ok = fk_conf_set(conf, "group.id", g->name, err) &&
-             fk_conf_set(conf, "auto.offset.reset", g->start_latest ? "latest" : "earliest", err) &&
+             fk_conf_set(conf, "auto.offset.reset", g->start_latest && g->start_timestamp_ms <= 0 ? "latest" : "earliest", err) &&
              fk_conf_set(conf, "enable.partition.eof", "false", err) &&
              /* like the producer: consuming a topic that does not exist yet creates it
                 (when the broker allows), instead of waiting for a metadata refresh */
@@ -169,6 +169,86 @@ static void revoke_now(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
     if (e) rd_kafka_error_destroy(e);
 }
 
+/* Fills the offset of every partition of `parts` whose offset is RD_KAFKA_OFFSET_INVALID (no
+   committed offset) with where the group starts: the first record at or after the start
+   timestamp (the end when the partition has none), else the beginning or the end. Returns 0
+   when the brokers could not say, leaving those offsets as they were. */
+static int start_positions(fk_consumer *c, rd_kafka_topic_partition_list_t *parts, fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *times;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    int i, j;
+    if (c->spec.start_timestamp_ms <= 0) {
+        for (i = 0; i < parts->cnt; i++)
+            if (parts->elems[i].offset == RD_KAFKA_OFFSET_INVALID)
+                parts->elems[i].offset = c->spec.start_latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+        return 1;
+    }
+    times = rd_kafka_topic_partition_list_new(parts->cnt > 0 ? parts->cnt : 1);
+    for (i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].offset == RD_KAFKA_OFFSET_INVALID)
+            rd_kafka_topic_partition_list_add(times, parts->elems[i].topic, parts->elems[i].partition)->offset =
+                c->spec.start_timestamp_ms;
+    if (times->cnt) e = rd_kafka_offsets_for_times(c->rk, times, c->check_timeout_ms);
+    for (i = 0; !e && i < times->cnt; i++) {
+        if (times->elems[i].err) {
+            e = times->elems[i].err;
+            break;
+        }
+        if (times->elems[i].offset < 0) {
+            /* no record that recent: the end as it is now, not when fetching starts (a record
+               written in between would be skipped) */
+            int64_t low, high;
+            e = rd_kafka_query_watermark_offsets(c->rk, times->elems[i].topic, times->elems[i].partition,
+                                                 &low, &high, c->check_timeout_ms);
+            if (e) break;
+            times->elems[i].offset = high;
+        }
+        for (j = 0; j < parts->cnt; j++)
+            if (parts->elems[j].partition == times->elems[i].partition &&
+                strcmp(parts->elems[j].topic, times->elems[i].topic) == 0)
+                parts->elems[j].offset = times->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(times);
+    if (e) {
+        fk_error_set_rd(err, e, "kafka consumer group '%s': the offsets of start timestamp %lld could not be read",
+                        c->spec.name, (long long)c->spec.start_timestamp_ms);
+        return 0;
+    }
+    return 1;
+}
+
+/* start_offset(timestamp): librdkafka's auto.offset.reset knows only the ends of a partition,
+   so the positions of newly assigned partitions without a committed offset are looked up
+   here, before they are assigned. This asks the brokers twice (committed offsets, then
+   offsets by time), bounded by connect_timeout each. When they cannot answer, the partitions
+   start at their beginning (auto.offset.reset earliest): re-reading records rather than
+   skipping any. */
+static void apply_start_timestamp(fk_consumer *c, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *starts = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t e;
+    fk_error err;
+    int i;
+    for (i = 0; i < starts->cnt; i++) starts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+    e = rd_kafka_committed(rk, starts, c->check_timeout_ms);
+    if (e) {
+        fk_error_set_rd(&err, e, "kafka consumer group '%s': committed offsets could not be read", c->spec.name);
+    } else {
+        /* a committed offset stays librdkafka's to use: only the others get a start */
+        for (i = 0; i < starts->cnt; i++)
+            if (starts->elems[i].offset >= 0) starts->elems[i].offset = RD_KAFKA_OFFSET_STORED;
+        if (start_positions(c, starts, &err)) {
+            for (i = 0; i < parts->cnt && i < starts->cnt; i++)
+                if (starts->elems[i].offset != RD_KAFKA_OFFSET_STORED) parts->elems[i].offset = starts->elems[i].offset;
+            rd_kafka_topic_partition_list_destroy(starts);
+            return;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(starts);
+    fprintf(stderr, "fluxakafka: %s; partitions without a committed offset start at their beginning\n", err.msg);
+}
+
 /* Served by rd_kafka_consumer_poll on the polling thread: assignments take effect at once,
    revocations too unless the application asked to act first (defer_revoke). */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -179,6 +259,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     int keep = 0;
     if (assign) {
         rd_kafka_error_t *e = NULL;
+        if (c->spec.start_timestamp_ms > 0) apply_start_timestamp(c, rk, parts);
         if (cooperative(rk)) e = rd_kafka_incremental_assign(rk, parts);
         else rd_kafka_assign(rk, parts);
         if (e) rd_kafka_error_destroy(e);
@@ -371,6 +452,59 @@ int fk_consumer_lag(fk_consumer *c, fk_partitions *out, fk_error *err)
         p->high = high;
     }
     return 1;
+}
+
+/* ---- transactions (fk_pool_send_offsets_to_transaction, fk_pool_abort_transaction) ---- */
+
+rd_kafka_topic_partition_list_t *fk_consumer_positions(fk_consumer *c,
+                                                       rd_kafka_consumer_group_metadata_t **metadata,
+                                                       fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_resp_err_t e;
+    if (!usable(c, err)) return NULL;
+    if (c->spec.auto_commit_interval_ms > 0) {
+        /* its own commits would race the transaction's */
+        fk_error_set(err, "_INVALID_ARG", "kafka consumer group '%s' commits on its own (auto_commit_interval): "
+                     "offsets sent to a transaction need a group that commits only by hand", c->spec.name);
+        return NULL;
+    }
+    if ((e = rd_kafka_assignment(c->rk, &l)) == 0) e = rd_kafka_position(c->rk, l);
+    if (e) {
+        if (l) rd_kafka_topic_partition_list_destroy(l);
+        fk_error_set_rd(err, e, "positions of kafka consumer group '%s' could not be read", c->spec.name);
+        return NULL;
+    }
+    *metadata = rd_kafka_consumer_group_metadata(c->rk);
+    return l;
+}
+
+int fk_consumer_rewind(fk_consumer *c, fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_resp_err_t e;
+    rd_kafka_error_t *se;
+    int i, ok;
+    if (!usable(c, err)) return 0;
+    if ((e = rd_kafka_assignment(c->rk, &l)) == 0) {
+        for (i = 0; i < l->cnt; i++) l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        e = rd_kafka_committed(c->rk, l, c->check_timeout_ms);
+    }
+    if (e) {
+        if (l) rd_kafka_topic_partition_list_destroy(l);
+        fk_error_set_rd(err, e, "kafka consumer group '%s' could not go back to its committed offsets", c->spec.name);
+        return 0;
+    }
+    ok = partition_errors(c, "rewind", l, err) && start_positions(c, l, err);
+    if (ok && l->cnt && (se = rd_kafka_seek_partitions(c->rk, l, c->check_timeout_ms)) != NULL) {
+        fk_error_set_rd(err, rd_kafka_error_code(se), "kafka consumer group '%s' could not go back to its committed offsets",
+                        c->spec.name);
+        rd_kafka_error_destroy(se);
+        ok = 0;
+    }
+    ok = ok && partition_errors(c, "rewind", l, err);
+    rd_kafka_topic_partition_list_destroy(l);
+    return ok;
 }
 
 struct fk_consumer_request {

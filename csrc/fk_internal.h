@@ -55,4 +55,11 @@ int fk_connect_timeout_ms(const fk_pool_spec *spec);
 /* The pool's brokers as one comma-separated text (cut to fit), for error messages. */
 void fk_brokers_text(const fk_pool_spec *spec, char *buf, size_t len);
 
+/* For transactions: the positions (next offsets) of every partition assigned to c, and its
+   group metadata (the caller destroys both). NULL with err when c commits on its own or the
+   positions cannot be read. */
+rd_kafka_topic_partition_list_t *fk_consumer_positions(fk_consumer *c,
+                                                       rd_kafka_consumer_group_metadata_t **metadata,
+                                                       fk_error *err);
+
 #endif

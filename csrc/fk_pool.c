@@ -70,6 +70,8 @@ struct fk_pool {
     pid_t               admin_pid;
     int                 admin_users;        /* atomic: fk_pool_admin_hold calls not released */
     fk_stats_queue      stats;
+    int                 txn_ready;          /* init_transactions done for the producer */
+    int                 in_txn;             /* begun, not committed or aborted yet */
 };
 
 struct fk_engine {
@@ -532,6 +534,7 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
         for (i = 0; i < SLOT_COUNT; i++)
             if (p->slots[i].rk && p->slots[i].pid != fk_process_id()) forget_producer(&p->slots[i], 0);
         p->in_flight = 0;
+        p->txn_ready = p->in_txn = 0;   /* the parent's transaction is not ours */
     }
     if (slot->rk) return slot->rk;
 
@@ -548,6 +551,7 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
         !fk_conf_set_int(conf, "message.timeout.ms", rdkafka_message_timeout_ms(p->spec), err) ||
         (o->compression && !fk_conf_set(conf, "compression.type", o->compression, err)) ||
         (o->idempotent && !fk_conf_set(conf, "enable.idempotence", "true", err)) ||
+        (o->transactional_id && !fk_conf_set(conf, "transactional.id", o->transactional_id, err)) ||
         /* the user's raw properties last: producer and global ones (fluxakafka's own were
            refused at validate, so linger.ms 0 of the sync producer stays) */
         !fk_rdkafka_apply(conf, &o->rdkafka, "P*", err) ||
@@ -656,6 +660,9 @@ static int produce_one(fk_pool *p, producer_slot *slot, const fk_produce_record 
         }
     }
     fk_error_set_rd(err, e, "produce to '%.300s' failed", rec->topic);
+    if (e == RD_KAFKA_RESP_ERR__STATE && p->spec->options.transactional_id && !p->in_txn)
+        fk_error_append(err, " (kafka pool '%s' is transactional: produce between pool:begin_transaction() "
+                        "and pool:commit_transaction())", p->spec->code);
     return 0;
 }
 
@@ -670,7 +677,9 @@ fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_
                                 int block_ms, fk_error *err)
 {
     size_t i;
-    producer_slot *slot = &p->slots[p->spec->options.linger_ms > 0 ? SYNC_SLOT : ASYNC_SLOT];
+    /* a transaction is one producer's: a transactional pool has no second one */
+    producer_slot *slot = &p->slots[p->spec->options.linger_ms > 0 && !p->spec->options.transactional_id
+                                    ? SYNC_SLOT : ASYNC_SLOT];
     fk_batch *b = calloc(1, sizeof *b + n * sizeof b->slots[0]);
     if (!b) {
         fk_error_set(err, "_NO_MEMORY", "produce_sync: out of memory");
@@ -796,12 +805,134 @@ static void destroy_admin(fk_pool *p)
     p->admin = NULL;
 }
 
+/* ---------------------------------------------------------------- transactions ---- */
+
+const char *fk_txn_kind_name(int kind)
+{
+    switch (kind) {
+    case FK_TXN_RETRIABLE: return "retriable";
+    case FK_TXN_ABORTABLE: return "abortable";
+    case FK_TXN_FATAL: return "fatal";
+    default: return "error";
+    }
+}
+
+static int txn_failed(fk_pool *p, const char *what, rd_kafka_error_t *e, fk_error *err, int *kind)
+{
+    int k = rd_kafka_error_is_fatal(e) ? FK_TXN_FATAL
+          : rd_kafka_error_txn_requires_abort(e) ? FK_TXN_ABORTABLE
+          : rd_kafka_error_is_retriable(e) ? FK_TXN_RETRIABLE : FK_TXN_ERROR;
+    static const char *const next[] = {
+        "", " (retriable: call it again)",
+        " (abort the transaction with pool:abort_transaction(), then begin a new one)",
+        " (fatal: this pool can no longer produce; close it and make a new engine)"
+    };
+    fk_error_set_rd(err, rd_kafka_error_code(e), "%s of kafka pool '%s' failed", what, p->spec->code);
+    /* librdkafka's own string names the cause (fenced, coordinator, ...) better than the code */
+    fk_error_append(err, " (%s)%s", rd_kafka_error_string(e), next[k]);
+    if (kind) *kind = k;
+    rd_kafka_error_destroy(e);
+    return 0;
+}
+
+static rd_kafka_t *txn_producer(fk_pool *p, const char *what, fk_error *err, int *kind)
+{
+    if (kind) *kind = FK_TXN_ERROR;
+    if (!p->spec->options.transactional_id) {
+        fk_error_set(err, "_NOT_CONFIGURED", "%s: kafka pool '%s' has no transactional_id option",
+                     what, p->spec->code);
+        return NULL;
+    }
+    return producer(p, &p->slots[ASYNC_SLOT], err);
+}
+
+int fk_pool_begin_transaction(fk_pool *p, int timeout_ms, fk_error *err, int *kind)
+{
+    rd_kafka_t *rk = txn_producer(p, "begin_transaction", err, kind);
+    rd_kafka_error_t *e;
+    if (!rk) return 0;
+    if (p->in_txn) {
+        fk_error_set(err, "_STATE", "begin_transaction: kafka pool '%s' is in a transaction already "
+                     "(commit or abort it first)", p->spec->code);
+        return 0;
+    }
+    if (!p->txn_ready) {
+        if ((e = rd_kafka_init_transactions(rk, timeout_ms)) != NULL)
+            return txn_failed(p, "begin_transaction (registering the transactional producer)", e, err, kind);
+        p->txn_ready = 1;
+    }
+    if ((e = rd_kafka_begin_transaction(rk)) != NULL) return txn_failed(p, "begin_transaction", e, err, kind);
+    p->in_txn = 1;
+    return 1;
+}
+
+int fk_pool_send_offsets_to_transaction(fk_pool *p, fk_consumer *c, int timeout_ms, fk_error *err,
+                                        int *kind)
+{
+    rd_kafka_t *rk = txn_producer(p, "send_offsets_to_transaction", err, kind);
+    rd_kafka_consumer_group_metadata_t *metadata = NULL;
+    rd_kafka_topic_partition_list_t *positions;
+    rd_kafka_error_t *e;
+    if (!rk) return 0;
+    if (!p->in_txn) {
+        fk_error_set(err, "_STATE", "send_offsets_to_transaction: kafka pool '%s' is not in a transaction "
+                     "(call pool:begin_transaction() first)", p->spec->code);
+        return 0;
+    }
+    if (!(positions = fk_consumer_positions(c, &metadata, err))) return 0;
+    e = rd_kafka_send_offsets_to_transaction(rk, positions, metadata, timeout_ms);
+    rd_kafka_topic_partition_list_destroy(positions);
+    rd_kafka_consumer_group_metadata_destroy(metadata);
+    return e ? txn_failed(p, "send_offsets_to_transaction", e, err, kind) : 1;
+}
+
+static int end_transaction(fk_pool *p, int commit, int timeout_ms, fk_error *err, int *kind)
+{
+    const char *what = commit ? "commit_transaction" : "abort_transaction";
+    rd_kafka_t *rk = txn_producer(p, what, err, kind);
+    rd_kafka_error_t *e;
+    if (!rk) return 0;
+    if (!p->in_txn) {
+        fk_error_set(err, "_STATE", "%s: kafka pool '%s' is not in a transaction", what, p->spec->code);
+        return 0;
+    }
+    e = commit ? rd_kafka_commit_transaction(rk, timeout_ms) : rd_kafka_abort_transaction(rk, timeout_ms);
+    /* both serve the delivery reports of the transaction's records on this thread */
+    if (e) {
+        /* a timed-out call continues in the background and resumes when called again; after
+           an abortable failure only abort is left, and a fatal one ends the producer */
+        return txn_failed(p, what, e, err, kind);
+    }
+    p->in_txn = 0;
+    return 1;
+}
+
+int fk_pool_commit_transaction(fk_pool *p, int timeout_ms, fk_error *err, int *kind)
+{
+    return end_transaction(p, 1, timeout_ms, err, kind);
+}
+
+int fk_pool_abort_transaction(fk_pool *p, int timeout_ms, fk_error *err, int *kind)
+{
+    return end_transaction(p, 0, timeout_ms, err, kind);
+}
+
+int fk_pool_in_transaction(const fk_pool *p) { return p->in_txn; }
+
 void fk_pool_close(fk_pool *p, int timeout_ms)
 {
     long long deadline = now_ms() + (timeout_ms < 0 ? (long long)1 << 40 : timeout_ms);
     rd_kafka_t *rk[SLOT_COUNT];
     int i;
     if (p->closed) return;
+    if (p->in_txn && live_producer(&p->slots[ASYNC_SLOT])) {
+        /* an open transaction holds back every read_committed consumer of its partitions
+           until the coordinator times it out: abort it now, and say so */
+        fk_error err;
+        int ok = fk_pool_abort_transaction(p, timeout_ms < 0 ? -1 : timeout_ms, &err, NULL);
+        fprintf(stderr, "fluxakafka: kafka pool '%s' closed in a transaction: %s\n", p->spec->code,
+                ok ? "aborted it (its records are not committed)" : err.msg);
+    }
     p->closed = 1;
     destroy_admin(p);
     for (i = 0; i < SLOT_COUNT; i++) {

@@ -42,7 +42,7 @@ static const owned_prop owned[] = {
     { "message.timeout.ms", "use delivery_timeout" },
     { "delivery.timeout.ms", "use delivery_timeout" },
     { "queue.buffering.max.messages", "use max_buffered_records" },
-    { "transactional.id", "transactions are not supported by fluxakafka" },
+    { "transactional.id", "use the transactional_id option" },
     { "statistics.interval.ms", "use the statistics_interval option (and stats_callback)" },
     { "plugin.library.paths", "fluxakafka does not load librdkafka plugins" },
     { "interceptors", "fluxakafka owns the client's callbacks" },

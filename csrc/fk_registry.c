@@ -194,6 +194,22 @@ int fk_registry_validate(const fk_registry *r, fk_error *err)
             fk_error_set(err, NULL, "%s: the statistics interval is at most 86400000 ms", owner);
             return 0;
         }
+        if (r->pools[i].options.transactional_id) {
+            if (r->pools[i].options.required_acks != -1) {
+                fk_error_set(err, NULL, "%s: transactions (transactional_id) need required_acks = -1 (all), got %d",
+                             owner, r->pools[i].options.required_acks);
+                return 0;
+            }
+            for (j = 0; j < i; j++)
+                if (r->pools[j].options.transactional_id &&
+                    strcmp(r->pools[j].options.transactional_id, r->pools[i].options.transactional_id) == 0) {
+                    /* the second producer to start would fence the first one's transactions */
+                    fk_error_set(err, NULL, "%s: transactional_id '%.100s' is also the one of pool '%.100s' "
+                                 "(each transactional producer needs its own)", owner,
+                                 r->pools[i].options.transactional_id, r->pools[j].code);
+                    return 0;
+                }
+        }
         if (r->pools[i].options.idempotent && r->pools[i].options.required_acks != -1) {
             fk_error_set(err, NULL, "%s: idempotent producers need required_acks = -1 (all), got %d",
                          owner, r->pools[i].options.required_acks);

@@ -367,6 +367,7 @@ int fk_pool_options_copy(fk_pool_options *dst, const fk_pool_options *src)
         !fk_strlist_copy(&dst->ignored_consumer_groups, &src->ignored_consumer_groups) ||
         !fk_set_string(&dst->partitioner, src->partitioner) ||
         !fk_set_string(&dst->compression, src->compression) ||
+        !fk_set_string(&dst->transactional_id, src->transactional_id) ||
         !fk_kvlist_copy(&dst->rdkafka, &src->rdkafka)) {
         fk_pool_options_clear(dst);
         return 0;
@@ -387,6 +388,7 @@ void fk_pool_options_clear(fk_pool_options *o)
     fk_strlist_clear(&o->ignored_consumer_groups);
     free(o->partitioner);
     free(o->compression);
+    free(o->transactional_id);
     fk_kvlist_clear(&o->rdkafka);
     fk_pool_options_init(o);
 }
@@ -416,6 +418,7 @@ int fk_group_spec_copy(fk_group_spec *dst, const fk_group_spec *src)
     dst->fetch_max_bytes = src->fetch_max_bytes;
     dst->auto_commit_interval_ms = src->auto_commit_interval_ms;
     dst->start_latest = src->start_latest;
+    dst->start_timestamp_ms = src->start_timestamp_ms;
     dst->statistics_interval_ms = src->statistics_interval_ms;
     if (!fk_set_string(&dst->name, src->name) || !fk_set_string(&dst->pool, src->pool) ||
         !fk_strlist_copy(&dst->topics, &src->topics) ||

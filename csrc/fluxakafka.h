@@ -151,6 +151,9 @@ typedef struct fk_pool_options {
     fk_kvlist         rdkafka;               /* raw librdkafka properties (checked by
                                                 fk_rdkafka_check at validate) */
     int               statistics_interval_ms;/* producers' statistics.interval.ms; 0: off */
+    char             *transactional_id;      /* NULL: no transactions; else every record of
+                                                the pool goes through one transactional
+                                                producer (see fk_pool_begin_transaction) */
 } fk_pool_options;
 
 /* What 0 means for the durations below (ms): the values in effect, shown by the getters. */
@@ -192,6 +195,9 @@ typedef struct fk_group_spec {
     int        auto_commit_interval_ms;  /* 0: manual commit only */
     fk_kvlist  rdkafka;                  /* raw librdkafka properties of this group's client */
     int        start_latest;             /* no committed offset: 0 earliest record, 1 latest */
+    int64_t    start_timestamp_ms;       /* > 0: no committed offset: the first record written
+                                            at or after this time (ms since the epoch), else
+                                            the end; overrides start_latest */
     int        statistics_interval_ms;   /* statistics.interval.ms of the client; 0: off */
 } fk_group_spec;
 
@@ -285,8 +291,9 @@ int     fk_registry_init_by_doc(fk_registry *r, const fk_doc *doc, fk_error *err
 /* ------------------------------------------------------------------------------------ */
 /* Engine and pools                                                                     */
 
-typedef struct fk_engine fk_engine;
-typedef struct fk_pool   fk_pool;
+typedef struct fk_engine   fk_engine;
+typedef struct fk_pool     fk_pool;
+typedef struct fk_consumer fk_consumer;
 
 /* Validates the registry and takes a deep copy of it: later registrations do not affect
    the engine. No connection is made here (clients are created lazily, after any fork). */
@@ -379,6 +386,33 @@ void fk_pool_close(fk_pool *p, int timeout_ms);
 int  fk_pool_is_closed(const fk_pool *p);
 
 /* ------------------------------------------------------------------------------------ */
+/* Transactions, for pools with a transactional_id: every record produced between begin and
+   commit (produce and produce_batch alike, through one producer) becomes visible to
+   read_committed consumers together, or not at all. Producing outside a transaction fails.
+
+   On failure these return 0 with err filled and *kind (may be NULL) saying what to do next:
+   FK_TXN_RETRIABLE (call it again: a timed-out call resumes where it stopped),
+   FK_TXN_ABORTABLE (abort the transaction, then begin a new one), FK_TXN_FATAL (this
+   producer can no longer be used: fenced by another producer with the same id, ...) or
+   FK_TXN_ERROR (a wrong call: not configured, not in a transaction, ...). */
+enum { FK_TXN_ERROR = 0, FK_TXN_RETRIABLE = 1, FK_TXN_ABORTABLE = 2, FK_TXN_FATAL = 3 };
+const char *fk_txn_kind_name(int kind);   /* "error", "retriable", "abortable", "fatal" */
+/* The first call also registers the producer with its transaction coordinator (fencing any
+   older producer with the same id), bounded by timeout_ms. */
+int fk_pool_begin_transaction(fk_pool *p, int timeout_ms, fk_error *err, int *kind);
+/* Adds the consumer group's positions (the offsets after every record it handed out) to the
+   transaction: committed for the group when the transaction commits. c must not auto-commit. */
+int fk_pool_send_offsets_to_transaction(fk_pool *p, fk_consumer *c, int timeout_ms, fk_error *err,
+                                        int *kind);
+/* Delivers what is buffered, then commits; timeout_ms < 0: the rest of the transaction's
+   timeout (librdkafka's advice). */
+int fk_pool_commit_transaction(fk_pool *p, int timeout_ms, fk_error *err, int *kind);
+/* Fails what is still buffered (each record's delivery reports _PURGE_QUEUE or
+   _PURGE_INFLIGHT) and aborts. */
+int fk_pool_abort_transaction(fk_pool *p, int timeout_ms, fk_error *err, int *kind);
+int fk_pool_in_transaction(const fk_pool *p);
+
+/* ------------------------------------------------------------------------------------ */
 /* Read-only cluster requests on the pool's admin client (watermarks, topics, groups)    */
 
 typedef enum fk_inspect_kind {
@@ -413,7 +447,6 @@ void fk_inspect_free(fk_inspect *j);   /* waits for a running request first */
 /* ------------------------------------------------------------------------------------ */
 /* Consumer groups                                                                      */
 
-typedef struct fk_consumer fk_consumer;
 typedef struct fk_fetches  fk_fetches;
 
 /* A new client in the named group of the pool, subscribed to the group's topics. Checks
@@ -460,6 +493,10 @@ int  fk_consumer_commit_offsets(fk_consumer *c, const fk_partition_offset *list,
    the next polls deliver from there. */
 int  fk_consumer_seek_offsets(fk_consumer *c, const fk_partition_offset *list, size_t n, int timeout_ms,
                       fk_error *err);
+/* Moves every assigned partition back to its committed offset (those without one to where
+   the group starts: start_offset), dropping what was fetched beyond it: after an aborted
+   transaction, the records it covered are read again. */
+int  fk_consumer_rewind(fk_consumer *c, fk_error *err);
 /* Leaves the group and destroys the client. Fetches still alive become empty. */
 void fk_consumer_close(fk_consumer *c);
 int  fk_consumer_is_closed(const fk_consumer *c);

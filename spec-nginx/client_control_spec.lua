@@ -43,6 +43,14 @@ local HTTP = [[
       ngx.update_time()
       ngx.say(tostring(ok), " ", tostring(code), " ", ngx.now() - t0)
     } }
+    location /transaction { content_by_lua_block {
+      local fk = require "fluxakafka"
+      local r = fk.new_registry()
+      r:register_kafka({ "127.0.0.1:9092" }, "tx", { transactional_id = "nginx-tx" })
+      local pool = assert(r:validate()):kafka("tx")
+      local ok, err = pcall(pool.begin_transaction, pool)
+      ngx.say(tostring(ok), " ", tostring(err), " ", tostring(pool:in_transaction()))
+    } }
     location /log_phase { content_by_lua_block { ngx.say("x") }
       log_by_lua_block {
         local fk = require "fluxakafka"
@@ -84,6 +92,13 @@ describe("client control in nginx", function()
     assert.is_true(tonumber(elapsed) >= 1.5, "the request should take the connect_timeout (2 s)")
     assert.is_true(pings > 10, "the worker answered only " .. pings .. " pings meanwhile")
     assert.is_true(slowest < 0.5, "a ping took " .. slowest .. " s")
+  end)
+
+  it("transactions raise instead of holding the worker", function()
+    local status, body = support.get(PORT, "/transaction")
+    assert.are.equal(200, status, body)
+    assert.matches("^false .-begin_transaction: transactions are not available inside nginx", body)
+    assert.matches(" false\n$", body)
   end)
 
   it("raises in a phase that cannot yield", function()

@@ -74,7 +74,8 @@ static int consumer_get_settings(lua_State *L)
     lua_setfield(L, -2, "auto_commit_interval");
     lfk_push_kvlist(L, &g->rdkafka);
     lua_setfield(L, -2, "rdkafka");
-    lua_pushstring(L, g->start_latest ? "latest" : "earliest");
+    if (g->start_timestamp_ms > 0) lua_pushnumber(L, (lua_Number)g->start_timestamp_ms);
+    else lua_pushstring(L, g->start_latest ? "latest" : "earliest");
     lua_setfield(L, -2, "start_offset");
     lua_pushnumber(L, g->statistics_interval_ms / 1000.0);
     lua_setfield(L, -2, "statistics_interval");
@@ -262,6 +263,15 @@ static int consumer_seek(lua_State *L)
     if (lua_type(L, 4) != LUA_TNUMBER || off < 0 || off != floor(off))
         return luaL_error(L, "seek: argument #3 'offset' must be an offset (an integer, 0 or more)");
     if (!fk_consumer_seek(u->consumer, topic, (int32_t)part, (int64_t)off, &err)) return lfk_push_error(L, &err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int consumer_seek_to_committed(lua_State *L)
+{
+    consumer_ud *u = check_consumer(L, "seek_to_committed");
+    fk_error err;
+    if (!fk_consumer_rewind(u->consumer, &err)) return lfk_push_error(L, &err);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -759,6 +769,7 @@ static const luaL_Reg consumer_methods[] = {
     { "is_closed", consumer_is_closed },
     { "assignment", consumer_assignment },
     { "seek", consumer_seek },
+    { "seek_to_committed", consumer_seek_to_committed },
     { "pause", consumer_pause },
     { "resume", consumer_resume },
     { "committed", consumer_committed },

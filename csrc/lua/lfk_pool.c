@@ -604,6 +604,67 @@ static int pool_flush(lua_State *L)
     return 1;
 }
 
+/* Transactions return true, or nil, message, code and what to do next ("retriable",
+   "abortable", "fatal" or "error"); the deliveries they finished are served before. */
+static int txn_result(lua_State *L, int ok, const fk_error *err, int kind)
+{
+    serve_or_raise(L, 1);
+    if (!ok) {
+        lfk_push_error(L, err);
+        lua_pushstring(L, fk_txn_kind_name(kind));
+        return 4;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int pool_begin_transaction(lua_State *L)
+{
+    pool_ud *u = check_open_pool(L, "begin_transaction");
+    int timeout_ms = lfk_opt_timeout_ms(L, 2, 30, "begin_transaction");
+    fk_error err;
+    int kind = 0, ok;
+    lua_settop(L, 1);
+    ok = fk_pool_begin_transaction(u->pool, timeout_ms, &err, &kind);
+    return txn_result(L, ok, &err, kind);
+}
+
+static int pool_send_offsets_to_transaction(lua_State *L)
+{
+    pool_ud *u = check_open_pool(L, "send_offsets_to_transaction");
+    fk_consumer *c = lfk_check_consumer(L, 2, "send_offsets_to_transaction");
+    int timeout_ms = lfk_opt_timeout_ms(L, 3, 30, "send_offsets_to_transaction");
+    fk_error err;
+    int kind = 0, ok;
+    lua_settop(L, 2);
+    ok = fk_pool_send_offsets_to_transaction(u->pool, c, timeout_ms, &err, &kind);
+    return txn_result(L, ok, &err, kind);
+}
+
+/* commit and abort: no timeout means the rest of the transaction's own (librdkafka's advice) */
+static int end_transaction(lua_State *L, int commit)
+{
+    const char *fn = commit ? "commit_transaction" : "abort_transaction";
+    pool_ud *u = check_open_pool(L, fn);
+    int timeout_ms = lua_isnoneornil(L, 2) ? -1 : lfk_opt_timeout_ms(L, 2, 0, fn);
+    fk_error err;
+    int kind = 0, ok;
+    lua_settop(L, 1);
+    ok = commit ? fk_pool_commit_transaction(u->pool, timeout_ms, &err, &kind)
+                : fk_pool_abort_transaction(u->pool, timeout_ms, &err, &kind);
+    return txn_result(L, ok, &err, kind);
+}
+
+static int pool_commit_transaction(lua_State *L) { return end_transaction(L, 1); }
+static int pool_abort_transaction(lua_State *L) { return end_transaction(L, 0); }
+
+static int pool_in_transaction(lua_State *L)
+{
+    pool_ud *u = check_pool(L, "in_transaction");
+    lua_pushboolean(L, fk_pool_in_transaction(u->pool));
+    return 1;
+}
+
 static int pool_close(lua_State *L)
 {
     pool_ud *u = lfk_check_any(L, 1, LFK_POOL, "close");
@@ -706,6 +767,7 @@ static int pool_get_pool_options(lua_State *L)
     lfk_push_kvlist(L, &o->rdkafka);
     lua_setfield(L, t, "rdkafka");
     set_number(L, t, "statistics_interval", o->statistics_interval_ms / 1000.0);
+    set_string(L, t, "transactional_id", o->transactional_id);
     return 1;
 }
 
@@ -963,6 +1025,11 @@ static const luaL_Reg pool_methods[] = {
     { "flush", pool_flush },
     { "close", pool_close },
     { "is_closed", pool_is_closed },
+    { "begin_transaction", pool_begin_transaction },
+    { "send_offsets_to_transaction", pool_send_offsets_to_transaction },
+    { "commit_transaction", pool_commit_transaction },
+    { "abort_transaction", pool_abort_transaction },
+    { "in_transaction", pool_in_transaction },
     { "in_flight", pool_in_flight },
     { "unreported_failures", pool_unreported_failures },
     { "consumer_group", pool_consumer_group },

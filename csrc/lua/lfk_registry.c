@@ -183,13 +183,13 @@ static const char *const compression_names[] = { "none", "gzip", "snappy", "lz4"
 static const char *const pool_option_names[] = {
     "client_id", "required_acks", "producer_linger", "max_buffered_records", "delivery_timeout",
     "connect_timeout", "sasl", "tls", "ignored_topics", "ignored_consumer_groups", "partitioner",
-    "compression", "idempotent", "rdkafka", "statistics_interval", NULL
+    "compression", "idempotent", "rdkafka", "statistics_interval", "transactional_id", NULL
 };
 /* the configuration document's names of the same options, for "did you mean" */
 static const char *const pool_option_yaml_names[] = {
     "clientID", "requiredAcks", "producerLingerMs", "maxBufferedRecords", "deliveryTimeoutMs",
     "connectTimeoutMs", "saslMechanism", "tls", "ignoredTopics", "ignoredConsumerGroups", "partitioner",
-    "compression", "idempotent", "rdkafka", "statisticsIntervalMs", NULL
+    "compression", "idempotent", "rdkafka", "statisticsIntervalMs", "transactionalID", NULL
 };
 
 /* Fills o from the options table at idx; raises on a wrong type or an unknown key. The
@@ -232,6 +232,11 @@ static void parse_pool_options(lua_State *L, int idx, fk_pool_options *o)
             if (ms > 86400000.0) luaL_error(L, "%s: option 'statistics_interval' is at most 86400 seconds", fn);
             o->statistics_interval_ms = (int)ms;
         }
+        else if (strcmp(k, "transactional_id") == 0) {
+            const char *id = opt_string(L, v, fn, k);
+            if (!*id) luaL_error(L, "%s: option 'transactional_id' must be a non-empty string", fn);
+            fk_set_string(&o->transactional_id, id);
+        }
         else if (strcmp(k, "idempotent") == 0) {
             if (lua_type(L, v) != LUA_TBOOLEAN) luaL_error(L, "%s: option 'idempotent' must be a boolean, got %s", fn, luaL_typename(L, v));
             o->idempotent = lua_toboolean(L, v);
@@ -247,7 +252,8 @@ static void parse_pool_options(lua_State *L, int idx, fk_pool_options *o)
             const char *hint = fk_suggest(k, pool_option_names, pool_option_yaml_names);
             luaL_error(L, "%s: unknown option '%s'%s%s%s (known: client_id, required_acks, producer_linger, "
                        "max_buffered_records, delivery_timeout, connect_timeout, sasl, tls, "
-                       "ignored_topics, ignored_consumer_groups, partitioner, compression, idempotent, rdkafka, statistics_interval)", fn, k,
+                       "ignored_topics, ignored_consumer_groups, partitioner, compression, idempotent, rdkafka, statistics_interval, "
+                       "transactional_id)", fn, k,
                        hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
         }
         lua_pop(L, 1);
@@ -412,10 +418,22 @@ static int group_start_offset(lua_State *L)
 {
     group_ud *g = check_group_fn(L, 1, "start_offset");
     const char *v = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        /* a record timestamp: milliseconds since the epoch, like record.timestamp */
+        double ms = lua_tonumber(L, 2);
+        if (!(ms > 0) || ms != floor(ms) || ms > 9.2e18)
+            return luaL_error(L, "start_offset: a timestamp must be a whole number of milliseconds since "
+                              "the epoch, above 0 (e.g. (os.time() - 3600) * 1000), got %s", lua_tostring(L, 2));
+        g->spec.start_timestamp_ms = (int64_t)ms;
+        g->spec.start_latest = 0;
+        lua_settop(L, 1);
+        return 1;
+    }
     if (strcmp(v, "earliest") != 0 && strcmp(v, "latest") != 0)
-        return luaL_error(L, "start_offset: expected \"earliest\" or \"latest\", got %s",
+        return luaL_error(L, "start_offset: expected \"earliest\", \"latest\" or a timestamp in milliseconds, got %s",
                           lua_type(L, 2) == LUA_TSTRING ? v : luaL_typename(L, 2));
     g->spec.start_latest = strcmp(v, "latest") == 0;
+    g->spec.start_timestamp_ms = 0;
     lua_settop(L, 1);
     return 1;
 }

@@ -564,6 +564,20 @@ function M.install(fk_module, core_module, internal)
     return await_commit(self)
   end
 
+  -- Transactions wait for the transaction coordinator inside librdkafka, in calls that would
+  -- hold the worker: refused here (exit_worker may block, so an abort there is allowed).
+  for _, fn in ipairs({ "begin_transaction", "send_offsets_to_transaction", "commit_transaction",
+                        "abort_transaction" }) do
+    local core_fn = pool_methods[fn]
+    pool_methods[fn] = function(self, ...)
+      check_self(self, fn, "kafka pool")
+      if get_phase() == "exit_worker" then return core_fn(self, ...) end
+      error(fn .. ": transactions are not available inside nginx (librdkafka waits for the "
+        .. "transaction coordinator without yielding, which would hold the worker); run "
+        .. "exactly-once pipelines in a process of their own", 2)
+    end
+  end
+
   function fk.get_kafka_alters(ctx)
     not_in_master("get_kafka_alters")
     return core_get_alters(ctx)
