@@ -92,7 +92,7 @@ describe("consumer group control", function()
 
   it("start_offset latest skips what was there before the group's first assignment", function()
     assert.has_error(function() fk.new_kafka_consumer_group("g", "e"):start_offset("middle") end,
-      'start_offset: expected "earliest" or "latest", got middle')
+      'start_offset: expected "earliest", "latest" or a timestamp in milliseconds, got middle')
     local cg = open(function(b) return b:start_offset("latest") end)
     assert.are.equal("latest", cg:get_settings().start_offset)
     assert.is_true(pool:produce_sync({ topic = topic, value = "old" }))
