@@ -178,18 +178,36 @@ function M.install(core, registry_methods)
     if not ok then error(err, 0) end
   end
 
+  -- The poll that serves a rebalance can also hand out records. When a callback raises
+  -- after that poll, its fetches wait in held[cg] and the next poll_fetches returns them
+  -- before polling again: raising must not cost records whose position already moved on.
+  local held = setmetatable({}, { __mode = "k" })
+
+  local function after_poll(cg, fetches)
+    serve(cg, fetches ~= nil and not fetches:is_empty())
+    local on_stats = of_group[cg].stats
+    if on_stats then
+      for text in function() return cg:_take_stats() end do on_stats(decode_json(text)) end
+    end
+  end
+
   local _poll = cg_methods._poll
   cg_methods._poll = function(self, timeout, max_records)
     if serving[self] then
       error("poll_fetches: cannot be called from an on_assign / on_revoke callback", 2)
     end
     if not of_group[self] then return _poll(self, timeout, max_records) end
+    local kept = held[self]
+    if kept then
+      held[self] = nil
+      return kept
+    end
     serve(self, false)
     local fetches, err, code = _poll(self, timeout, max_records)
-    serve(self, fetches ~= nil and not fetches:is_empty())
-    local on_stats = of_group[self].stats
-    if on_stats then
-      for text in function() return self:_take_stats() end do on_stats(decode_json(text)) end
+    local ok, raised = pcall(after_poll, self, fetches)
+    if not ok then
+      if fetches and (fetches:count() > 0 or fetches:error_count() > 0) then held[self] = fetches end
+      error(raised, 0)
     end
     return fetches, err, code
   end
