@@ -30,7 +30,7 @@ MODULE      = build/fluxakafka/core.so
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz fuzz-api soak test-faults \
+.PHONY: all deps deps-bench deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz fuzz-api soak test-faults \
         kafka-up kafka-down clean check-core rock mariadb-up mariadb-down example-async-sql bench-async-sql
 
 all: build
@@ -47,6 +47,11 @@ check-core:
 
 deps:
 	bash scripts/install-deps.sh
+
+# the clients make bench compares fluxakafka with: kcat, confluent-kafka-python (Debian's,
+# on the same librdkafka) and GNU time for the peak RSS of each program
+deps-bench:
+	bash scripts/install-deps.sh kcat time python3-confluent-kafka
 
 # nginx with lua-nginx-module, lua-resty-core, lua-resty-kafka, lua-socket and wrk
 deps-nginx:
@@ -132,7 +137,7 @@ test-faults: build
 	bash -c 'FK_CLUSTER_BROKERS=127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092 \
 	  bash scripts/run-specs.sh spec-faults/cluster_faults_spec.lua; s=$$?; bash scripts/kafka-cluster.sh down; exit $$s'
 
-bench: deps
+bench: deps deps-bench
 	$(MAKE) build
 	bash scripts/with-kafka.sh bash bench/run.sh
 

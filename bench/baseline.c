@@ -3,6 +3,7 @@
 
      bench-baseline produce [brokers] <topic> [count [size]]
      bench-baseline consume [brokers] <topic> [count]
+     bench-baseline latency [brokers] <topic> [count [size]]
 
    brokers is recognised by its ':' (a topic name cannot hold one); without it FK_BROKERS or
    127.0.0.1:9092. count defaults to 1000000, size to 100 bytes.
@@ -14,9 +15,14 @@
    metadata), not counted; then count records, timed until the last one is acknowledged.
    consume: a new group from the earliest offset, timed from the first record received to the
    count-th; gives up after 120 s.
-   Prints "RESULT <mode> <count> <records per second>" as its last line; exits 1 if a record
-   failed or did not arrive. */
+   latency: one record at a time, each produced and then waited for with rd_kafka_flush until
+   it is acknowledged (what a synchronous send is in C); 50 untimed records first, then count
+   (default 2000) timed one by one.
+   Prints "RESULT <mode> <count> <records per second>" (latency: "RESULT latency <count>
+   <p50 ms> <p99 ms>") as its last line; exits 1 if a record failed or did not arrive. */
 #include <librdkafka/rdkafka.h>
+
+#include <math.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,18 +111,15 @@ static void wait_deliveries(rd_kafka_t *rk, long want)
     while (delivered + failed < want) rd_kafka_flush(rk, 1000);
 }
 
-static int produce(const char *brokers, const char *topic, long count, size_t size)
+static rd_kafka_t *new_producer(const char *brokers)
 {
     static const char *const shown[] = { "acks", "linger.ms", "queue.buffering.max.messages",
                                          "queue.buffering.max.kbytes", "batch.num.messages",
                                          "message.timeout.ms", "compression.codec", NULL };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char err[512], *payload = malloc(size ? size : 1);
+    char err[512];
     rd_kafka_t *rk;
-    double start, elapsed;
-    long i;
 
-    memset(payload, 'x', size);
     /* the settings fluxakafka's producer has in the bench: acks=all, linger 0 (LINGER_MS),
        librdkafka's message count limit, fluxakafka's 64 MiB byte limit, murmur2_random,
        30 s timeout (fluxakafka asks librdkafka for up to 1 s less, see fk_pool.c) */
@@ -130,10 +133,19 @@ static int produce(const char *brokers, const char *topic, long count, size_t si
     set_props(conf);
     print_settings(conf, shown);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
+    if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err))) fprintf(stderr, "%s\n", err);
+    return rk;
+}
+
+static int produce(const char *brokers, const char *topic, long count, size_t size)
+{
+    char *payload = malloc(size ? size : 1);
+    rd_kafka_t *rk;
+    double start, elapsed;
+    long i;
+
+    memset(payload, 'x', size);
+    if (!(rk = new_producer(brokers))) return 1;
 
     /* warm-up: the topic exists and its metadata is known before the clock starts */
     if (!produce_one(rk, topic, payload, size)) return 1;
@@ -157,6 +169,49 @@ static int produce(const char *brokers, const char *topic, long count, size_t si
     rd_kafka_destroy(rk);
     free(payload);
     return failed || delivered != count ? 1 : 0;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* the q-th quantile (0..1) of sorted values, nearest rank */
+static double quantile(const double *sorted, long n, double q)
+{
+    long rank = (long)ceil(q * n);
+    return sorted[rank < 1 ? 0 : rank - 1];
+}
+
+static int latency(const char *brokers, const char *topic, long count, size_t size)
+{
+    char *payload = malloc(size ? size : 1);
+    double *ms = malloc(sizeof *ms * (size_t)count);
+    rd_kafka_t *rk;
+    long i;
+
+    memset(payload, 'x', size);
+    if (!payload || !ms || !(rk = new_producer(brokers))) return 1;
+    for (i = -50; i < count; i++) {
+        double start = now();
+        long before = delivered;
+        if (!produce_one(rk, topic, payload, size)) return 1;
+        while (delivered + failed == before) rd_kafka_flush(rk, 1000);
+        if (failed) {
+            fprintf(stderr, "a record to '%s' failed\n", topic);
+            return 1;
+        }
+        if (i >= 0) ms[i] = (now() - start) * 1000;
+    }
+    qsort(ms, (size_t)count, sizeof *ms, by_value);
+    printf("latency of %ld acknowledged records of %zu bytes to '%s': p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+           count, size, topic, quantile(ms, count, 0.5), quantile(ms, count, 0.99), ms[count - 1]);
+    printf("RESULT latency %ld %.3f %.3f\n", count, quantile(ms, count, 0.5), quantile(ms, count, 0.99));
+    rd_kafka_destroy(rk);
+    free(payload);
+    free(ms);
+    return 0;
 }
 
 static int consume(const char *brokers, const char *topic, long count)
@@ -230,7 +285,8 @@ static int usage(const char *self)
     fprintf(stderr,
             "usage: %s produce [brokers] <topic> [count [size]] [-X name=value ...]\n"
             "       %s consume [brokers] <topic> [count] [-X name=value ...]\n"
-            "environment: FK_BROKERS, ACKS, LINGER_MS, QUEUE_MAX\n", self, self);
+            "       %s latency [brokers] <topic> [count [size]] [-X name=value ...]\n"
+            "environment: FK_BROKERS, ACKS, LINGER_MS, QUEUE_MAX\n", self, self, self);
     return 2;
 }
 
@@ -258,12 +314,12 @@ int main(int argc, char **argv)
     if (npos < 2) return usage(argv[0]);
     if (npos >= 3 && strchr(pos[1], ':')) brokers = pos[first++];
     if (!brokers || !*brokers) brokers = "127.0.0.1:9092";
-    count = npos > first + 1 ? atol(pos[first + 1]) : 1000000;
+    count = npos > first + 1 ? atol(pos[first + 1]) : strcmp(pos[0], "latency") == 0 ? 2000 : 1000000;
     if (count <= 0) return usage(argv[0]);
-    if (strcmp(pos[0], "produce") == 0) {
+    if (strcmp(pos[0], "produce") == 0 || strcmp(pos[0], "latency") == 0) {
         long size = npos > first + 2 ? atol(pos[first + 2]) : 100;
         if (size < 0) return usage(argv[0]);
-        return produce(brokers, pos[first], count, (size_t)size);
+        return (pos[0][0] == 'p' ? produce : latency)(brokers, pos[first], count, (size_t)size);
     }
     if (strcmp(pos[0], "consume") == 0) return consume(brokers, pos[first], count);
     return usage(argv[0]);

@@ -1,6 +1,7 @@
 -- The same work as bench/baseline.c, through fluxakafka's Lua API.
 --   luajit bench/fluxakafka_bench.lua produce [brokers] <topic> [count [size]]
 --   luajit bench/fluxakafka_bench.lua consume [brokers] <topic> [count]
+--   luajit bench/fluxakafka_bench.lua latency [brokers] <topic> [count [size]]
 -- brokers is recognised by its ':' (a topic name cannot hold one); without it FK_BROKERS or
 -- 127.0.0.1:9092. count defaults to 1000000, size to 100 bytes.
 -- Producer settings as in baseline.c: ACKS (required_acks, default -1), LINGER_MS
@@ -9,7 +10,10 @@
 -- count times with no callback, then `pool:flush(60)`; timed until the flush returns.
 -- consume: a new group, `cg:poll_fetches(1)` and `for rec in fetches:iter()`, timed from the
 -- first record received to the count-th; gives up after 120 s.
--- Prints "RESULT <mode> <count> <records per second>" as its last line; exits 1 on a failure.
+-- latency: `pool:produce_sync({topic=, value=})` one record at a time, 50 untimed first, then
+-- count (default 2000) timed one by one.
+-- Prints "RESULT <mode> <count> <records per second>" (latency: "RESULT latency <count>
+-- <p50 ms> <p99 ms>") as its last line; exits 1 on a failure.
 local fk = require "fluxakafka"
 local ffi = require "ffi"
 
@@ -26,7 +30,8 @@ end
 
 local function usage()
   io.stderr:write("usage: fluxakafka_bench.lua produce [brokers] <topic> [count [size]]\n",
-                  "       fluxakafka_bench.lua consume [brokers] <topic> [count]\n")
+                  "       fluxakafka_bench.lua consume [brokers] <topic> [count]\n",
+                  "       fluxakafka_bench.lua latency [brokers] <topic> [count [size]]\n")
   os.exit(2)
 end
 
@@ -36,7 +41,7 @@ local i = 2
 local brokers = os.getenv("FK_BROKERS") or "127.0.0.1:9092"
 if #args >= 3 and args[2]:find(":", 1, true) then brokers, i = args[2], 3 end
 local topic = args[i]
-local count = tonumber(args[i + 1] or 1000000)
+local count = tonumber(args[i + 1] or (mode == "latency" and 2000 or 1000000))
 if not topic or not count or count < 1 then usage() end
 
 local function env_number(name)
@@ -108,6 +113,24 @@ elseif mode == "consume" then
   if last <= first then last = first + 1e-9 end
   print(("consumed %d records (%d bytes) from '%s' in %.3f s"):format(received, bytes, topic, last - first))
   print(("RESULT consume %d %.1f"):format(count, received / (last - first)))
+elseif mode == "latency" then
+  local size = tonumber(args[i + 2] or 100)
+  if not size or size < 0 then usage() end
+  local payload = ("x"):rep(size)
+  local ms = {}
+  for n = -49, count do
+    local start = now()
+    local ok, err = pool:produce_sync({ topic = topic, value = payload })
+    if not ok then error(err) end
+    if n >= 1 then ms[n] = (now() - start) * 1000 end
+  end
+  engine:close()
+  table.sort(ms)
+  -- nearest rank, as in baseline.c
+  local function quantile(q) return ms[math.max(1, math.ceil(q * count))] end
+  print(("latency of %d acknowledged records of %d bytes to '%s': p50 %.3f ms, p99 %.3f ms, max %.3f ms")
+    :format(count, size, topic, quantile(0.5), quantile(0.99), ms[count]))
+  print(("RESULT latency %d %.3f %.3f"):format(count, quantile(0.5), quantile(0.99)))
 else
   usage()
 end

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Throughput of fluxakafka against plain C on librdkafka (bench/baseline.c), same broker,
-# same settings, in one run; then the plan time of schema management over 1000 topics.
-# Writes bench/RESULTS.md. Environment:
-#   N (1000000) records of SIZE (100) bytes, RUNS (3; the table shows the median),
-#   FK_BROKERS (127.0.0.1:9092), producer settings ACKS (-1), LINGER_MS (0) and QUEUE_MAX
-#   (librdkafka's default) for both sides, RUN_TIMEOUT (300 s per program run),
-#   ALTERS (1; 0 skips the schema management part), WARMUP (1; 0 skips the untimed
-#   round that warms the broker's JVM up first).
-# Every run uses fresh topics (C and Lua apart) and a new consumer group; each program
+# Throughput of fluxakafka against plain C on librdkafka (bench/baseline.c) and against the
+# clients its users would pick instead, confluent-kafka-python (bench/confluent_bench.py) and
+# kcat (bench/kcat_bench.sh), all on the same librdkafka, broker and settings, in one run;
+# the latency of one acknowledged record (produce_sync), the peak RSS of every program; then
+# the plan time of schema management over 1000 topics. Writes bench/RESULTS.md.
+# Environment:
+#   N (1000000) records of SIZE (100) bytes, RUNS (3; the tables show medians), LAT_N (2000
+#   records timed one by one per latency run), FK_BROKERS (127.0.0.1:9092), producer
+#   settings ACKS (-1), LINGER_MS (0) and QUEUE_MAX (librdkafka's default) for every client,
+#   RUN_TIMEOUT (300 s per program run), ALTERS (1; 0 skips the schema management part),
+#   WARMUP (1; 0 skips the untimed round that warms the broker's JVM up first), CLIENTS (1; 0
+#   leaves confluent-kafka-python and kcat out).
+# Every run uses fresh topics (one per client) and new consumer groups; each program
 # produces one warm-up record first (topic auto-creation), which is not timed. Program
 # output is kept in build/bench-logs/<stamp>/. Exits 1 if a run failed.
 set -euo pipefail
@@ -19,12 +23,15 @@ RUNS="${RUNS:-3}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-300}"
 ALTERS="${ALTERS:-1}"
 WARMUP="${WARMUP:-1}"
+CLIENTS="${CLIENTS:-1}"
+LAT_N="${LAT_N:-2000}"
+PYTHON=/usr/bin/python3   # Debian's, with python3-confluent-kafka (make deps-bench)
 export FK_BROKERS="${FK_BROKERS:-127.0.0.1:9092}"
 export ACKS="${ACKS:--1}" LINGER_MS="${LINGER_MS:-0}" QUEUE_MAX="${QUEUE_MAX:-}"
 export LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;;" LUA_CPATH="$root/build/?.so;;"
 BROKERS="$FK_BROKERS"
 mkdir -p build
-cc -O2 -Wall -Wextra -Werror bench/baseline.c -lrdkafka -o build/bench-baseline
+cc -O2 -Wall -Wextra -Werror bench/baseline.c -lrdkafka -lm -o build/bench-baseline
 
 first_broker="${BROKERS%%,*}"
 if ! timeout 5 bash -c "exec 3<>/dev/tcp/${first_broker%:*}/${first_broker##*:}" 2>/dev/null; then
@@ -38,30 +45,55 @@ mkdir -p "$logs"
 failures=0
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-# bench <log name> <command...>: runs one program, bounded, and prints its records/s or FAIL
+# bench <log name> <command...>: runs one program, bounded and under /usr/bin/time (peak
+# RSS into <log>.rss), and prints what its RESULT line gives after the count (records/s, or
+# "p50 p99" for latency), or FAIL
 bench() {
   local name="$1" log="$logs/$1.log" rc=0 value
   shift
-  timeout -k 10 "$RUN_TIMEOUT" "$@" >"$log" 2>&1 || rc=$?
-  value="$(grep '^RESULT' "$log" | tail -n 1 | awk '{print $4}')"
+  timeout -k 10 "$RUN_TIMEOUT" /usr/bin/time -f "MAXRSS %M" -o "$log.rss" "$@" >"$log" 2>&1 || rc=$?
+  value="$(grep '^RESULT' "$log" | tail -n 1 | cut -d' ' -f4-)"
   if [ "$rc" -ne 0 ] || [ -z "$value" ]; then
     echo "  FAILED (exit $rc): $*; last lines of $log:" >&2
     tail -n 5 "$log" | sed 's/^/    /' >&2
     echo FAIL
   else
-    echo "  $name: $value records/s" >&2
+    echo "  $name: $value" >&2
     echo "$value"
   fi
 }
+# peak RSS in MiB of the runs whose logs match a name pattern, median
+rss_of() {
+  local values=() f
+  for f in "$logs"/$1.log.rss; do
+    [ -f "$f" ] && values+=("$(awk '/^MAXRSS/ { printf "%.1f", $2 / 1024 }' "$f")")
+  done
+  median "${values[@]}"
+}
 # median of the numeric arguments ("n/a" if none)
 median() {
-  printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
+  printf '%s\n' "$@" | { grep -E '^[0-9.]+$' || true; } | sort -g |
     awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "n/a"}'; }
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN {print (r != "n/a" && r + 0 >= t) ? "PASS" : "MISS"}'; }
+# records/s as "1.58M" / "234k"
+human() { awk -v v="$1" 'BEGIN { if (v !~ /^[0-9.]+$/) print v; else if (v >= 1e6) printf "%.2fM", v / 1e6; else printf "%.0fk", v / 1e3 }'; }
 
-declare -a c_prod=() lua_prod=() c_cons=() lua_cons=()
+clients=(c lua)
+[ "$CLIENTS" != 0 ] && clients+=(py kcat)
+declare -A label=([c]="plain C" [lua]="fluxakafka" [py]="confluent-kafka-python" [kcat]="kcat")
+# the command of a client for a mode (latency: kcat has no synchronous send)
+command_of() {
+  local client="$1" mode="$2"
+  case "$client" in
+    c) echo ./build/bench-baseline "$mode" ;;
+    lua) echo luajit bench/fluxakafka_bench.lua "$mode" ;;
+    py) echo "$PYTHON" bench/confluent_bench.py "$mode" ;;
+    kcat) echo bash bench/kcat_bench.sh "$mode" ;;
+  esac
+}
+declare -A results=()   # results[client/mode] = space-separated values of the runs
 tstamp="$(date +%s)"
 # a freshly started broker JVM is slow until its JIT has warmed up: one untimed round first
 if [ "$WARMUP" != 0 ]; then
@@ -70,21 +102,36 @@ if [ "$WARMUP" != 0 ]; then
   bench warmup-consume ./build/bench-baseline consume "$BROKERS" "bench-warmup-$tstamp" "$N" >/dev/null
 fi
 for run in $(seq "$RUNS"); do
-  ct="bench-c-$tstamp-$run"; lt="bench-lua-$tstamp-$run"
-  echo "run $run/$RUNS: producing $N records of $SIZE bytes (C to $ct, then Lua to $lt)" >&2
-  c_prod+=("$(bench "c-produce-$run" ./build/bench-baseline produce "$BROKERS" "$ct" "$N" "$SIZE")")
-  lua_prod+=("$(bench "lua-produce-$run" luajit bench/fluxakafka_bench.lua produce "$BROKERS" "$lt" "$N" "$SIZE")")
-  echo "run $run/$RUNS: consuming them back, new groups (C, then Lua)" >&2
-  c_cons+=("$(bench "c-consume-$run" ./build/bench-baseline consume "$BROKERS" "$ct" "$N")")
-  lua_cons+=("$(bench "lua-consume-$run" luajit bench/fluxakafka_bench.lua consume "$BROKERS" "$lt" "$N")")
+  echo "run $run/$RUNS: producing $N records of $SIZE bytes (${clients[*]}, a topic each)" >&2
+  for cl in "${clients[@]}"; do
+    # shellcheck disable=SC2046
+    results[$cl/produce]+=" $(bench "$cl-produce-$run" $(command_of "$cl" produce) "$BROKERS" "bench-$cl-$tstamp-$run" "$N" "$SIZE")"
+  done
+  echo "run $run/$RUNS: consuming them back, new groups" >&2
+  for cl in "${clients[@]}"; do
+    # shellcheck disable=SC2046
+    results[$cl/consume]+=" $(bench "$cl-consume-$run" $(command_of "$cl" consume) "$BROKERS" "bench-$cl-$tstamp-$run" "$N")"
+  done
+  echo "run $run/$RUNS: latency of one acknowledged record, $LAT_N records one by one" >&2
+  for cl in "${clients[@]}"; do
+    [ "$cl" = kcat ] && continue
+    lat="$(bench "$cl-latency-$run" $(command_of "$cl" latency) "$BROKERS" "bench-lat-$cl-$tstamp-$run" "$LAT_N" "$SIZE")"
+    if [ "$lat" = FAIL ]; then results[$cl/p50]+=" FAIL"; results[$cl/p99]+=" FAIL"; continue; fi
+    results[$cl/p50]+=" ${lat%% *}"
+    results[$cl/p99]+=" ${lat##* }"
+  done
 done
 # bench runs in a subshell: count its failures here (a failed warm-up shows in the runs)
-for v in "${c_prod[@]}" "${lua_prod[@]}" "${c_cons[@]}" "${lua_cons[@]}"; do
-  [ "$v" = FAIL ] && failures=$((failures + 1))
+for key in "${!results[@]}"; do
+  [ "${key#*/}" = p99 ] && continue   # a failed latency run is counted once, by its p50
+  for v in ${results[$key]}; do [ "$v" = FAIL ] && failures=$((failures + 1)); done
 done
-cp=$(median "${c_prod[@]}"); lp=$(median "${lua_prod[@]}")
-cc_=$(median "${c_cons[@]}"); lc=$(median "${lua_cons[@]}")
-rp=$(ratio "$lp" "$cp"); rc=$(ratio "$lc" "$cc_")
+declare -A med=()
+for key in "${!results[@]}"; do
+  # shellcheck disable=SC2086
+  med[$key]="$(median ${results[$key]})"
+done
+rp=$(ratio "${med[lua/produce]}" "${med[c/produce]}"); rc=$(ratio "${med[lua/consume]}" "${med[c/consume]}")
 
 plan_line=""
 if [ "$ALTERS" != 0 ]; then
@@ -107,16 +154,48 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
   echo
   echo "- Machine: $(nproc) CPUs, $cpu, $mem RAM; load average before the runs: $load_before"
   echo "- Versions: librdkafka $rdk_run (Debian librdkafka-dev $rdk_pkg), $(luajit -v | head -n1), $(cc --version | head -n1), Apache Kafka $kafka_version (single KRaft node on the same machine, PLAINTEXT $BROKERS)"
-  echo "- Settings, same for both: acks=$ACKS, linger.ms=$LINGER_MS, queue.buffering.max.messages=${QUEUE_MAX:-librdkafka default (100000)}, queue.buffering.max.kbytes=65536 (fluxakafka's limit), partitioner murmur2_random, message.timeout.ms=30000 (fluxakafka: 29000, its delivery-timeout margin), $N records of $SIZE bytes, fresh topic per run auto-created with 1 partition and warmed up by one untimed record, after one untimed round of the C programs to warm the broker up; produce timed from the first record to the end of the flush; consumers are new groups starting at the earliest offset, timed from the first record received to the last"
-  echo "- C side (bench/baseline.c): \`rd_kafka_producev\` (topic by name, copy) with a delivery callback counting successes and failures, \`rd_kafka_poll(rk, 0)\` every 16 records, \`rd_kafka_poll(rk, 100)\` and retry on a full queue, then \`rd_kafka_flush\`; consuming with \`rd_kafka_consumer_poll\` for the first message and \`rd_kafka_consume_batch_queue\` for the rest of what is ready, touching each payload's length"
-  echo "- fluxakafka side (bench/fluxakafka_bench.lua, LuaJIT): \`pool:produce({topic = T, value = payload})\` (a new record table per call, no callback) then \`pool:flush(60)\`; \`cg:poll_fetches(1)\` and \`for rec in fetches:iter()\` (a full record table per record) touching \`#rec.value\`"
+  echo "- Versions: plain C and fluxakafka as above; confluent-kafka-python $("$PYTHON" -c 'import confluent_kafka as c; print(c.version()[0])' 2>/dev/null || echo 'not run') (Debian python3-confluent-kafka, $("$PYTHON" -V 2>&1)), $(kcat -V 2>/dev/null | grep -o 'kcat - .*' | head -n1 | sed 's/ - Apache.*//' || true) $(dpkg-query -W -f '${Version}' kcat 2>/dev/null || echo 'not run') (Debian kcat); all four load the same librdkafka shared library"
+  echo "- Settings, the same for every client: acks=$ACKS, linger.ms=$LINGER_MS, queue.buffering.max.messages=${QUEUE_MAX:-librdkafka default (100000)}, queue.buffering.max.kbytes=65536 (fluxakafka's limit), partitioner murmur2_random, message.timeout.ms=30000 (fluxakafka: 29000, its delivery-timeout margin), $N records of $SIZE bytes, a fresh topic per client and run, auto-created with 1 partition and warmed up by one untimed record, after one untimed round of the C programs to warm the broker up; produce timed from the first record to the last acknowledgement; consumers are new groups starting at the earliest offset with queued.min.messages=1000000 (what fluxakafka sets), timed from the first record received to the last"
+  echo "- plain C (bench/baseline.c): \`rd_kafka_producev\` (topic by name, copy) with a delivery callback counting successes and failures, \`rd_kafka_poll(rk, 0)\` every 16 records, \`rd_kafka_poll(rk, 100)\` and retry on a full queue, then \`rd_kafka_flush\`; consuming with \`rd_kafka_consumer_poll\` for the first message and \`rd_kafka_consume_batch_queue\` for the rest of what is ready, touching each payload's length"
+  echo "- fluxakafka (bench/fluxakafka_bench.lua, LuaJIT): \`pool:produce({topic = T, value = payload})\` (a new record table per call, no callback) then \`pool:flush(60)\`; \`cg:poll_fetches(1)\` and \`for rec in fetches:iter()\` (a full record table per record: topic, partition, offset, key, value, timestamp, headers) touching \`#rec.value\`"
+  echo "- confluent-kafka-python (bench/confluent_bench.py): \`produce(topic, payload)\` with a delivery callback, \`poll(0)\` every 16, then \`flush()\`; \`consume(num_messages=10000, timeout=1)\` touching \`len(m.value())\`"
+  echo "- kcat (bench/kcat_bench.sh): \`kcat -P -l file\` (one record per line) and \`kcat -C -o beginning -c N\` (no consumer group) to /dev/null; kcat has no timer of its own, so its whole process is timed, start-up included"
   echo
-  echo "| work | plain C (records/s) | fluxakafka (records/s) | Lua/C | target | verdict |"
-  echo "|---|---:|---:|---:|---|---|"
-  echo "| produce | $cp | $lp | $rp | >= 0.9 | $(verdict "$rp" 0.9) |"
-  echo "| consume | $cc_ | $lc | $rc | >= 0.8 | $(verdict "$rc" 0.8) |"
+  echo "| work | plain C | fluxakafka | confluent-kafka-python | kcat | fluxakafka/C | target | verdict |"
+  echo "|---|---:|---:|---:|---:|---:|---|---|"
+  for mode in produce consume; do
+    r="$rp"; t=0.95
+    [ "$mode" = consume ] && { r="$rc"; t=0.9; }
+    echo "| $mode (records/s) | $(human "${med[c/$mode]}") | $(human "${med[lua/$mode]}") | $(human "${med[py/$mode]:-not run}") | $(human "${med[kcat/$mode]:-not run}") | $r | >= $t | $(verdict "$r" "$t") |"
+  done
   echo
-  echo "All runs (C / Lua): produce ${c_prod[*]} / ${lua_prod[*]}; consume ${c_cons[*]} / ${lua_cons[*]}. Program output: \`$logs/\`."
+  echo "All runs (records/s):"
+  for cl in "${clients[@]}"; do
+    echo "- ${label[$cl]}: produce${results[$cl/produce]}; consume${results[$cl/consume]}"
+  done
+  echo
+  echo "### Latency of one acknowledged record"
+  echo
+  echo "$LAT_N records of $SIZE bytes sent one at a time to a fresh topic after 50 untimed ones, each waited for until the broker acknowledged it (acks=$ACKS); nearest-rank percentiles, the median of $RUNS runs. plain C and confluent-kafka-python produce and then flush; fluxakafka is \`pool:produce_sync(record)\`. kcat has no synchronous send."
+  echo
+  echo "| client | p50 (ms) | p99 (ms) |"
+  echo "|---|---:|---:|"
+  for cl in "${clients[@]}"; do
+    [ "$cl" = kcat ] && continue
+    echo "| ${label[$cl]} | ${med[$cl/p50]} | ${med[$cl/p99]} |"
+  done
+  echo
+  echo "### Peak memory"
+  echo
+  echo "Maximum resident set size of each program (\`/usr/bin/time -f %M\`), the median of its $RUNS runs, in MiB."
+  echo
+  echo "| client | produce | consume | latency |"
+  echo "|---|---:|---:|---:|"
+  for cl in "${clients[@]}"; do
+    lat_rss=-
+    [ "$cl" = kcat ] || lat_rss="$(rss_of "$cl-latency-*")"
+    echo "| ${label[$cl]} | $(rss_of "$cl-produce-*") | $(rss_of "$cl-consume-*") | $lat_rss |"
+  done
   if [ "$ALTERS" != 0 ]; then
     echo
     echo "## Schema management"
@@ -127,7 +206,9 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
     echo
     echo "$kept"
   fi
-} > bench/RESULTS.md
+} > bench/RESULTS.md.new
+# replaced only once complete: a failure above leaves the kept sections where they were
+mv bench/RESULTS.md.new bench/RESULTS.md
 cat bench/RESULTS.md
 if [ "$failures" -ne 0 ]; then
   echo "bench: $failures run(s) failed; see $logs/" >&2

@@ -32,7 +32,8 @@ fi
 # nginx 1.22 with lua-nginx-module 0.10.23, lua-resty-core, lua-resty-kafka (Debian's
 # lua-nginx-kafka), lua-socket and curl for the HTTP clients of the nginx specs, procps (pgrep),
 # wrk for the bench.
-# Other arguments: only those packages are checked (scripts/mariadb.sh: mariadb-server
+# Other arguments: only those packages are checked (make deps-bench: kcat time
+# python3-confluent-kafka; scripts/mariadb.sh: mariadb-server
 # lua-sql-mysql), so that a script's extra needs never touch the packages above.
 if [ "${1:-}" = nginx ]; then
   PACKAGES+=(nginx libnginx-mod-http-lua lua-resty-core lua-nginx-kafka lua-socket wrk curl procps)
