@@ -3,6 +3,7 @@
 
      bench-baseline produce [brokers] <topic> [count [size]]
      bench-baseline consume [brokers] <topic> [count]
+     bench-baseline consume-records [brokers] <topic> [count]
      bench-baseline latency [brokers] <topic> [count [size]]
 
    brokers is recognised by its ':' (a topic name cannot hold one); without it FK_BROKERS or
@@ -14,7 +15,9 @@
    produce: one warm-up record is produced and acknowledged first (topic auto-creation and
    metadata), not counted; then count records, timed until the last one is acknowledged.
    consume: a new group from the earliest offset, timed from the first record received to the
-   count-th; gives up after 120 s.
+   count-th; gives up after 120 s. consume touches each payload's length only;
+   consume-records also reads every field a fluxakafka record carries (topic name, key,
+   timestamp, headers) the way a C program handing records on would, without copying.
    latency: one record at a time, each produced and then waited for with rd_kafka_flush until
    it is acknowledged (what a synchronous send is in C); 50 untimed records first, then count
    (default 2000) timed one by one.
@@ -214,7 +217,28 @@ static int latency(const char *brokers, const char *topic, long count, size_t si
     return 0;
 }
 
-static int consume(const char *brokers, const char *topic, long count)
+/* What a fluxakafka record table holds, read from the message without copying: the topic
+   name, key, value, partition, offset, timestamp and every header. */
+static size_t read_record(const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    size_t touched = m->len + m->key_len + (size_t)m->partition + (size_t)m->offset;
+    touched += strlen(rd_kafka_topic_name(m->rkt));
+    touched += (size_t)rd_kafka_message_timestamp(m, NULL);
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
+        size_t h, n = rd_kafka_header_cnt(hdrs);
+        for (h = 0; h < n; h++) {
+            const char *name;
+            const void *value;
+            size_t size;
+            if (rd_kafka_header_get_all(hdrs, h, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                touched += strlen(name) + size;
+        }
+    }
+    return touched;
+}
+
+static int consume(const char *brokers, const char *topic, long count, int whole_records)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
@@ -259,7 +283,7 @@ static int consume(const char *brokers, const char *topic, long count)
             if (!batch[i]->err && received < count) {
                 if (!received) first = now();
                 received++;
-                bytes += batch[i]->len;
+                bytes += whole_records ? read_record(batch[i]) : batch[i]->len;
             } else if (batch[i]->err) {
                 fprintf(stderr, "consumer: %s\n", rd_kafka_message_errstr(batch[i]));
             }
@@ -284,7 +308,7 @@ static int usage(const char *self)
 {
     fprintf(stderr,
             "usage: %s produce [brokers] <topic> [count [size]] [-X name=value ...]\n"
-            "       %s consume [brokers] <topic> [count] [-X name=value ...]\n"
+            "       %s consume|consume-records [brokers] <topic> [count] [-X name=value ...]\n"
             "       %s latency [brokers] <topic> [count [size]] [-X name=value ...]\n"
             "environment: FK_BROKERS, ACKS, LINGER_MS, QUEUE_MAX\n", self, self, self);
     return 2;
@@ -321,6 +345,7 @@ int main(int argc, char **argv)
         if (size < 0) return usage(argv[0]);
         return (pos[0][0] == 'p' ? produce : latency)(brokers, pos[first], count, (size_t)size);
     }
-    if (strcmp(pos[0], "consume") == 0) return consume(brokers, pos[first], count);
+    if (strcmp(pos[0], "consume") == 0) return consume(brokers, pos[first], count, 0);
+    if (strcmp(pos[0], "consume-records") == 0) return consume(brokers, pos[first], count, 1);
     return usage(argv[0]);
 }

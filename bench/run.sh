@@ -5,7 +5,7 @@
 # the latency of one acknowledged record (produce_sync), the peak RSS of every program; then
 # the plan time of schema management over 1000 topics. Writes bench/RESULTS.md.
 # Environment:
-#   N (1000000) records of SIZE (100) bytes, RUNS (3; the tables show medians), LAT_N (2000
+#   N (1000000) records of SIZE (100) bytes, RUNS (5; the tables show medians), LAT_N (2000
 #   records timed one by one per latency run), FK_BROKERS (127.0.0.1:9092), producer
 #   settings ACKS (-1), LINGER_MS (0) and QUEUE_MAX (librdkafka's default) for every client,
 #   RUN_TIMEOUT (300 s per program run), ALTERS (1; 0 skips the schema management part),
@@ -19,7 +19,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 N="${N:-1000000}"
 SIZE="${SIZE:-100}"
-RUNS="${RUNS:-3}"
+RUNS="${RUNS:-5}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-300}"
 ALTERS="${ALTERS:-1}"
 WARMUP="${WARMUP:-1}"
@@ -75,6 +75,7 @@ median() {
   printf '%s\n' "$@" | { grep -E '^[0-9.]+$' || true; } | sort -g |
     awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'
 }
+last_of() { echo "$1" | awk '{print $NF}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "n/a"}'; }
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN {print (r != "n/a" && r + 0 >= t) ? "PASS" : "MISS"}'; }
 # records/s as "1.58M" / "234k"
@@ -111,7 +112,16 @@ for run in $(seq "$RUNS"); do
   for cl in "${clients[@]}"; do
     # shellcheck disable=SC2046
     results[$cl/consume]+=" $(bench "$cl-consume-$run" $(command_of "$cl" consume) "$BROKERS" "bench-$cl-$tstamp-$run" "$N")"
+    # plain C again, reading every field a record table carries (the same work as fluxakafka)
+    if [ "$cl" = c ]; then
+      results[c/records]+=" $(bench "c-records-$run" ./build/bench-baseline consume-records "$BROKERS" "bench-c-$tstamp-$run" "$N")"
+    fi
   done
+  # the ratio of each run pairs programs that ran one after the other: a machine whose speed
+  # drifts between runs (a JIT warming up, a neighbour) moves both sides of it alike
+  results[ratio/produce]+=" $(ratio "$(last_of "${results[lua/produce]}")" "$(last_of "${results[c/produce]}")")"
+  results[ratio/consume]+=" $(ratio "$(last_of "${results[lua/consume]}")" "$(last_of "${results[c/consume]}")")"
+  results[ratio/records]+=" $(ratio "$(last_of "${results[lua/consume]}")" "$(last_of "${results[c/records]}")")"
   echo "run $run/$RUNS: latency of one acknowledged record, $LAT_N records one by one" >&2
   for cl in "${clients[@]}"; do
     [ "$cl" = kcat ] && continue
@@ -131,7 +141,7 @@ for key in "${!results[@]}"; do
   # shellcheck disable=SC2086
   med[$key]="$(median ${results[$key]})"
 done
-rp=$(ratio "${med[lua/produce]}" "${med[c/produce]}"); rc=$(ratio "${med[lua/consume]}" "${med[c/consume]}")
+rp="${med[ratio/produce]}"; rc="${med[ratio/consume]}"; rr="${med[ratio/records]}"
 
 plan_line=""
 if [ "$ALTERS" != 0 ]; then
@@ -150,13 +160,13 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
 {
   echo "# Benchmark results"
   echo
-  echo "Written by \`make bench\` (bench/run.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'). Each number is the median of $RUNS runs."
+  echo "Written by \`make bench\` (bench/run.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'). Each number is the median of $RUNS runs; a fluxakafka/C ratio is the median of the ratios of each run (fluxakafka right after C, same records)."
   echo
   echo "- Machine: $(nproc) CPUs, $cpu, $mem RAM; load average before the runs: $load_before"
   echo "- Versions: librdkafka $rdk_run (Debian librdkafka-dev $rdk_pkg), $(luajit -v | head -n1), $(cc --version | head -n1), Apache Kafka $kafka_version (single KRaft node on the same machine, PLAINTEXT $BROKERS)"
   echo "- Versions: plain C and fluxakafka as above; confluent-kafka-python $("$PYTHON" -c 'import confluent_kafka as c; print(c.version()[0])' 2>/dev/null || echo 'not run') (Debian python3-confluent-kafka, $("$PYTHON" -V 2>&1)), $(kcat -V 2>/dev/null | grep -o 'kcat - .*' | head -n1 | sed 's/ - Apache.*//' || true) $(dpkg-query -W -f '${Version}' kcat 2>/dev/null || echo 'not run') (Debian kcat); all four load the same librdkafka shared library"
   echo "- Settings, the same for every client: acks=$ACKS, linger.ms=$LINGER_MS, queue.buffering.max.messages=${QUEUE_MAX:-librdkafka default (100000)}, queue.buffering.max.kbytes=65536 (fluxakafka's limit), partitioner murmur2_random, message.timeout.ms=30000 (fluxakafka: 29000, its delivery-timeout margin), $N records of $SIZE bytes, a fresh topic per client and run, auto-created with 1 partition and warmed up by one untimed record, after one untimed round of the C programs to warm the broker up; produce timed from the first record to the last acknowledgement; consumers are new groups starting at the earliest offset with queued.min.messages=1000000 (what fluxakafka sets), timed from the first record received to the last"
-  echo "- plain C (bench/baseline.c): \`rd_kafka_producev\` (topic by name, copy) with a delivery callback counting successes and failures, \`rd_kafka_poll(rk, 0)\` every 16 records, \`rd_kafka_poll(rk, 100)\` and retry on a full queue, then \`rd_kafka_flush\`; consuming with \`rd_kafka_consumer_poll\` for the first message and \`rd_kafka_consume_batch_queue\` for the rest of what is ready, touching each payload's length"
+  echo "- plain C (bench/baseline.c): \`rd_kafka_producev\` (topic by name, copy) with a delivery callback counting successes and failures, \`rd_kafka_poll(rk, 0)\` every 16 records, \`rd_kafka_poll(rk, 100)\` and retry on a full queue, then \`rd_kafka_flush\`; consuming with \`rd_kafka_consumer_poll\` for the first message and \`rd_kafka_consume_batch_queue\` for the rest of what is ready, touching each payload's length; the second consume row runs the same C consumer (\`consume-records\`) reading what a fluxakafka record holds, without copying: topic name, key, value, partition, offset, \`rd_kafka_message_timestamp\` and \`rd_kafka_message_headers\` with every header (librdkafka 2.0.2 parses the header block of each message on that call, even an empty one)"
   echo "- fluxakafka (bench/fluxakafka_bench.lua, LuaJIT): \`pool:produce({topic = T, value = payload})\` (a new record table per call, no callback) then \`pool:flush(60)\`; \`cg:poll_fetches(1)\` and \`for rec in fetches:iter()\` (a full record table per record: topic, partition, offset, key, value, timestamp, headers) touching \`#rec.value\`"
   echo "- confluent-kafka-python (bench/confluent_bench.py): \`produce(topic, payload)\` with a delivery callback, \`poll(0)\` every 16, then \`flush()\`; \`consume(num_messages=10000, timeout=1)\` touching \`len(m.value())\`"
   echo "- kcat (bench/kcat_bench.sh): \`kcat -P -l file\` (one record per line) and \`kcat -C -o beginning -c N\` (no consumer group) to /dev/null; kcat has no timer of its own, so its whole process is timed, start-up included"
@@ -168,11 +178,14 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
     [ "$mode" = consume ] && { r="$rc"; t=0.9; }
     echo "| $mode (records/s) | $(human "${med[c/$mode]}") | $(human "${med[lua/$mode]}") | $(human "${med[py/$mode]:-not run}") | $(human "${med[kcat/$mode]:-not run}") | $r | >= $t | $(verdict "$r" "$t") |"
   done
+  echo "| consume, C reading every record field (records/s) | $(human "${med[c/records]}") | $(human "${med[lua/consume]}") | | | $rr | >= 0.9 | $(verdict "$rr" 0.9) |"
   echo
   echo "All runs (records/s):"
   for cl in "${clients[@]}"; do
     echo "- ${label[$cl]}: produce${results[$cl/produce]}; consume${results[$cl/consume]}"
   done
+  echo "- plain C reading every record field: consume${results[c/records]}"
+  echo "- fluxakafka/C of each run: produce${results[ratio/produce]}; consume${results[ratio/consume]}; consume against C reading every record field${results[ratio/records]}"
   echo
   echo "### Latency of one acknowledged record"
   echo
@@ -187,7 +200,7 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
   echo
   echo "### Peak memory"
   echo
-  echo "Maximum resident set size of each program (\`/usr/bin/time -f %M\`), the median of its $RUNS runs, in MiB."
+  echo "Maximum resident set size of each program (\`/usr/bin/time -f %M\`), the median of its $RUNS runs, in MiB. A consumer's peak is mostly librdkafka's pre-fetch queue (queued.min.messages=1000000, queued.max.messages.kbytes 65536 by default): it fills only when the consumer reads slower than the broker sends, which is why the C loop, the fastest reader, stays small. A group with \`:rdkafka({[\"queued.min.messages\"] = 100000})\` trades throughput for memory."
   echo
   echo "| client | produce | consume | latency |"
   echo "|---|---:|---:|---:|"
