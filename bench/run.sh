@@ -75,8 +75,17 @@ median() {
   printf '%s\n' "$@" | { grep -E '^[0-9.]+$' || true; } | sort -g |
     awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'
 }
-last_of() { echo "$1" | awk '{print $NF}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "n/a"}'; }
+# the ratio of each run of two space-separated lists of runs: the programs of one run ran one
+# after the other, so a machine whose speed drifts between runs (a JIT warming up, a
+# neighbour) moves both sides of it alike
+paired_ratios() {
+  local -a a b
+  local i
+  read -r -a a <<<"$1"
+  read -r -a b <<<"$2"
+  for i in "${!a[@]}"; do printf ' %s' "$(ratio "${a[i]}" "${b[i]:-}")"; done
+}
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN {print (r != "n/a" && r + 0 >= t) ? "PASS" : "MISS"}'; }
 # records/s as "1.58M" / "234k"
 human() { awk -v v="$1" 'BEGIN { if (v !~ /^[0-9.]+$/) print v; else if (v >= 1e6) printf "%.2fM", v / 1e6; else printf "%.0fk", v / 1e3 }'; }
@@ -117,11 +126,6 @@ for run in $(seq "$RUNS"); do
       results[c/records]+=" $(bench "c-records-$run" ./build/bench-baseline consume-records "$BROKERS" "bench-c-$tstamp-$run" "$N")"
     fi
   done
-  # the ratio of each run pairs programs that ran one after the other: a machine whose speed
-  # drifts between runs (a JIT warming up, a neighbour) moves both sides of it alike
-  results[ratio/produce]+=" $(ratio "$(last_of "${results[lua/produce]}")" "$(last_of "${results[c/produce]}")")"
-  results[ratio/consume]+=" $(ratio "$(last_of "${results[lua/consume]}")" "$(last_of "${results[c/consume]}")")"
-  results[ratio/records]+=" $(ratio "$(last_of "${results[lua/consume]}")" "$(last_of "${results[c/records]}")")"
   echo "run $run/$RUNS: latency of one acknowledged record, $LAT_N records one by one" >&2
   for cl in "${clients[@]}"; do
     [ "$cl" = kcat ] && continue
@@ -141,7 +145,11 @@ for key in "${!results[@]}"; do
   # shellcheck disable=SC2086
   med[$key]="$(median ${results[$key]})"
 done
-rp="${med[ratio/produce]}"; rc="${med[ratio/consume]}"; rr="${med[ratio/records]}"
+runs_p="$(paired_ratios "${results[lua/produce]}" "${results[c/produce]}")"
+runs_c="$(paired_ratios "${results[lua/consume]}" "${results[c/consume]}")"
+runs_r="$(paired_ratios "${results[lua/consume]}" "${results[c/records]}")"
+# shellcheck disable=SC2086
+rp="$(median $runs_p)"; rc="$(median $runs_c)"; rr="$(median $runs_r)"
 
 plan_line=""
 if [ "$ALTERS" != 0 ]; then
@@ -185,7 +193,7 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
     echo "- ${label[$cl]}: produce${results[$cl/produce]}; consume${results[$cl/consume]}"
   done
   echo "- plain C reading every record field: consume${results[c/records]}"
-  echo "- fluxakafka/C of each run: produce${results[ratio/produce]}; consume${results[ratio/consume]}; consume against C reading every record field${results[ratio/records]}"
+  echo "- fluxakafka/C of each run: produce$runs_p; consume$runs_c; consume against C reading every record field$runs_r"
   echo
   echo "### Latency of one acknowledged record"
   echo
