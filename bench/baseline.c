@@ -18,6 +18,8 @@
    count-th; gives up after 120 s. consume touches each payload's length only;
    consume-records also reads every field a fluxakafka record carries (topic name, key,
    timestamp, headers) the way a C program handing records on would, without copying.
+   consume modes print "CPU consume <ns>" too: the CPU time of the reading thread per record,
+   from the first record to the count-th (librdkafka's own threads not included).
    latency: one record at a time, each produced and then waited for with rd_kafka_flush until
    it is acknowledged (what a synchronous send is in C); 50 untimed records first, then count
    (default 2000) timed one by one.
@@ -39,12 +41,14 @@ static long delivered, failed;
 static const char *props[MAX_PROPS][2];
 static int prop_count;
 
-static double now(void)
+static double clock_seconds(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+static double now(void) { return clock_seconds(CLOCK_MONOTONIC); }
 
 static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
 {
@@ -255,6 +259,7 @@ static int consume(const char *brokers, const char *topic, long count, int whole
     long received = 0;
     size_t bytes = 0;
     double first = 0, last = 0, give_up = now() + 120;
+    double cpu_first = 0, cpu_last = 0;   /* CPU time of this (the reading) thread */
 
     snprintf(group, sizeof group, "bench-baseline-%ld-%ld", (long)time(NULL), (long)getpid());
     set(conf, "bootstrap.servers", brokers);
@@ -288,7 +293,10 @@ static int consume(const char *brokers, const char *topic, long count, int whole
         if (n < 1) n = 1;
         for (i = 0; i < n; i++) {
             if (!batch[i]->err && received < count) {
-                if (!received) first = now();
+                if (!received) {
+                    first = now();
+                    cpu_first = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
+                }
                 received++;
                 bytes += whole_records ? read_record(batch[i]) : batch[i]->len;
             } else if (batch[i]->err) {
@@ -297,6 +305,7 @@ static int consume(const char *brokers, const char *topic, long count, int whole
             rd_kafka_message_destroy(batch[i]);
         }
         last = now();
+        cpu_last = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
     }
     rd_kafka_queue_destroy(queue);
     rd_kafka_consumer_close(rk);
@@ -307,6 +316,7 @@ static int consume(const char *brokers, const char *topic, long count, int whole
     }
     if (last <= first) last = first + 1e-9;
     printf("consumed %ld records (%zu bytes) from '%s' in %.3f s\n", received, bytes, topic, last - first);
+    printf("CPU consume %.1f\n", (cpu_last - cpu_first) * 1e9 / received);
     printf("RESULT consume %ld %.1f\n", count, received / (last - first));
     return 0;
 }

@@ -11,7 +11,8 @@ BufferError), timed until `flush()` returns with every delivery reported. consum
 from the earliest offset, `consume(num_messages=10000, timeout=1)`, touching each value's
 length, timed from the first record to the count-th. latency: `produce()` then `flush()` for
 one record at a time, 50 untimed first. The last line is "RESULT <mode> <count> <records/s>"
-(latency: "RESULT latency <count> <p50 ms> <p99 ms>").
+(latency: "RESULT latency <count> <p50 ms> <p99 ms>"); consume prints "CPU consume <ns>" before it,
+the CPU time of the reading thread per record over the same span.
 """
 import math
 import os
@@ -119,6 +120,7 @@ def consume():
     received = 0
     nbytes = 0
     first = last = None
+    cpu_first = cpu_last = 0.0  # CPU time of this (the reading) thread
     give_up = time.monotonic() + 120
     while received < count and time.monotonic() < give_up:
         for m in c.consume(num_messages=10000, timeout=1.0):
@@ -127,17 +129,20 @@ def consume():
                 continue
             if first is None:
                 first = time.monotonic()
+                cpu_first = time.thread_time()
             received += 1
             nbytes += len(m.value())
             if received == count:
                 break
         last = time.monotonic()
+        cpu_last = time.thread_time()
     c.close()
     if received < count:
         sys.stderr.write("received only %d of %d records from '%s' in 120 s\n" % (received, count, topic))
         return 1
     elapsed = max(last - first, 1e-9)
     print("consumed %d records (%d bytes) from '%s' in %.3f s" % (received, nbytes, topic, elapsed))
+    print("CPU consume %.1f" % ((cpu_last - cpu_first) * 1e9 / received))
     print("RESULT consume %d %.1f" % (count, received / elapsed))
     return 0
 

@@ -12,6 +12,12 @@
 -- first record received to the count-th; gives up after 120 s.
 -- latency: `pool:produce_sync({topic=, value=})` one record at a time, 50 untimed first, then
 -- count (default 2000) timed one by one.
+-- consume also prints "CPU consume <ns>": the CPU time of the reading thread per record.
+--   luajit bench/fluxakafka_bench.lua tables [count]
+-- tables: no Kafka; builds count record tables shaped like the ones fetches hand out (the
+-- same constructor, a value copied out of C memory) and keeps each alive for a while, as a
+-- loop handing records on would: the CPU an API with one Lua table per record cannot go below
+-- under LuaJIT. Prints "CPU tables <ns per record>".
 -- Prints "RESULT <mode> <count> <records per second>" (latency: "RESULT latency <count>
 -- <p50 ms> <p99 ms>") as its last line; exits 1 on a failure.
 local fk = require "fluxakafka"
@@ -23,20 +29,52 @@ ffi.cdef [[
   int getpid(void);
 ]]
 local ts = ffi.new("fk_bench_timespec")
-local function now()
-  ffi.C.clock_gettime(1, ts)   -- CLOCK_MONOTONIC
+local function clock_seconds(clock)
+  ffi.C.clock_gettime(clock, ts)
   return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
 end
+local function now() return clock_seconds(1) end               -- CLOCK_MONOTONIC
+local function thread_cpu() return clock_seconds(3) end        -- CLOCK_THREAD_CPUTIME_ID
 
 local function usage()
   io.stderr:write("usage: fluxakafka_bench.lua produce [brokers] <topic> [count [size]]\n",
                   "       fluxakafka_bench.lua consume [brokers] <topic> [count]\n",
-                  "       fluxakafka_bench.lua latency [brokers] <topic> [count [size]]\n")
+                  "       fluxakafka_bench.lua latency [brokers] <topic> [count [size]]\n",
+                  "       fluxakafka_bench.lua tables [count]\n")
   os.exit(2)
 end
 
 local args = { ... }
 local mode = args[1]
+
+if mode == "tables" then
+  local count = tonumber(args[2] or 1000000)
+  if not count or count < 1 then usage() end
+  local payload = ffi.new("char[100]")
+  ffi.fill(payload, 100, ("x"):byte())   -- the bytes of the records the consume mode reads
+  local position = ffi.new("int64_t[2]", 0, 1733300000000)
+  local ffi_string, tonumber = ffi.string, tonumber
+  local held = {}   -- the last 256 records stay reachable, as in a loop handing records on
+  local bytes = 0
+  local start = thread_cpu()
+  for n = 1, count do
+    position[0] = n
+    local record = {
+      topic = "bench",
+      value = ffi_string(payload, 100),
+      partition = 0,
+      offset = tonumber(position[0]),
+      timestamp = tonumber(position[1]),
+    }
+    held[n % 256 + 1] = record
+    bytes = bytes + #record.value
+  end
+  local ns = (thread_cpu() - start) * 1e9 / count
+  print(("built %d record tables (%d value bytes)"):format(count, bytes))
+  print(("CPU tables %.1f"):format(ns))
+  print(("RESULT tables %d %.1f"):format(count, ns))
+  os.exit(0)
+end
 local i = 2
 local brokers = os.getenv("FK_BROKERS") or "127.0.0.1:9092"
 if #args >= 3 and args[2]:find(":", 1, true) then brokers, i = args[2], 3 end
@@ -93,16 +131,17 @@ elseif mode == "consume" then
     :format(group, os.getenv("FLUXAKAFKA_NO_FFI") or "unset"))
   local cg = assert(pool:consumer_group(group))
   local received, bytes, first, last = 0, 0, nil, nil
+  local cpu_first, cpu_last = 0, 0   -- CPU time of this (the reading) thread
   local give_up = now() + 120
   while received < count and now() < give_up do
     local fetches = assert(cg:poll_fetches(1))
     for record in fetches:iter() do
-      if not first then first = now() end
+      if not first then first, cpu_first = now(), thread_cpu() end
       received = received + 1
       bytes = bytes + #record.value
       if received == count then break end
     end
-    last = now()
+    last, cpu_last = now(), thread_cpu()
   end
   cg:close()
   engine:close()
@@ -112,6 +151,7 @@ elseif mode == "consume" then
   end
   if last <= first then last = first + 1e-9 end
   print(("consumed %d records (%d bytes) from '%s' in %.3f s"):format(received, bytes, topic, last - first))
+  print(("CPU consume %.1f"):format((cpu_last - cpu_first) * 1e9 / received))
   print(("RESULT consume %d %.1f"):format(count, received / (last - first)))
 elseif mode == "latency" then
   local size = tonumber(args[i + 2] or 100)

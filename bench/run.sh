@@ -70,6 +70,15 @@ rss_of() {
   done
   median "${values[@]}"
 }
+# CPU ns per record of the reading thread ("CPU consume" lines) of the runs whose logs match
+# a name pattern, median
+cpu_of() {
+  local values=() f
+  for f in "$logs"/$1.log; do
+    [ -f "$f" ] && values+=("$(awk '$1 == "CPU" { v = $3 } END { print v }' "$f")")
+  done
+  median "${values[@]}"
+}
 # median of the numeric arguments ("n/a" if none)
 median() {
   printf '%s\n' "$@" | { grep -E '^[0-9.]+$' || true; } | sort -g |
@@ -126,6 +135,8 @@ for run in $(seq "$RUNS"); do
       results[c/records]+=" $(bench "c-records-$run" ./build/bench-baseline consume-records "$BROKERS" "bench-c-$tstamp-$run" "$N")"
     fi
   done
+  # LuaJIT alone building the same record tables, no Kafka: the floor of a table per record
+  results[lua/tables]+=" $(bench "lua-tables-$run" luajit bench/fluxakafka_bench.lua tables "$N")"
   echo "run $run/$RUNS: latency of one acknowledged record, $LAT_N records one by one" >&2
   for cl in "${clients[@]}"; do
     [ "$cl" = kcat ] && continue
@@ -174,8 +185,8 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
   echo "- Versions: librdkafka $rdk_run (Debian librdkafka-dev $rdk_pkg), $(luajit -v | head -n1), $(cc --version | head -n1), Apache Kafka $kafka_version (single KRaft node on the same machine, PLAINTEXT $BROKERS)"
   echo "- Versions: plain C and fluxakafka as above; confluent-kafka-python $("$PYTHON" -c 'import confluent_kafka as c; print(c.version()[0])' 2>/dev/null || echo 'not run') (Debian python3-confluent-kafka, $("$PYTHON" -V 2>&1)), $(kcat -V 2>/dev/null | grep -o 'kcat - .*' | head -n1 | sed 's/ - Apache.*//' || true) $(dpkg-query -W -f '${Version}' kcat 2>/dev/null || echo 'not run') (Debian kcat); all four load the same librdkafka shared library"
   echo "- Settings, the same for every client: acks=$ACKS, linger.ms=$LINGER_MS, queue.buffering.max.messages=${QUEUE_MAX:-librdkafka default (100000)}, queue.buffering.max.kbytes=65536 (fluxakafka's limit), partitioner murmur2_random, message.timeout.ms=30000 (fluxakafka: 29000, its delivery-timeout margin), $N records of $SIZE bytes, a fresh topic per client and run, auto-created with 1 partition and warmed up by one untimed record, after one untimed round of the C programs to warm the broker up; produce timed from the first record to the last acknowledgement; consumers are new groups starting at the earliest offset with queued.min.messages=1000000 (what fluxakafka sets), timed from the first record received to the last"
-  echo "- plain C (bench/baseline.c): \`rd_kafka_producev\` (topic by name, copy) with a delivery callback counting successes and failures, \`rd_kafka_poll(rk, 0)\` every 16 records, \`rd_kafka_poll(rk, 100)\` and retry on a full queue, then \`rd_kafka_flush\`; consuming with \`rd_kafka_consumer_poll\` for the first message and \`rd_kafka_consume_batch_queue\` for the rest of what is ready, touching each payload's length; the second consume row runs the same C consumer (\`consume-records\`) reading what a fluxakafka record holds, without copying: topic name, key, value, partition, offset, \`rd_kafka_message_timestamp\` and \`rd_kafka_message_headers\` with every header (librdkafka 2.0.2 parses the header block of each message on that call, even an empty one)"
-  echo "- fluxakafka (bench/fluxakafka_bench.lua, LuaJIT): \`pool:produce({topic = T, value = payload})\` (a new record table per call, no callback) then \`pool:flush(60)\`; \`cg:poll_fetches(1)\` and \`for rec in fetches:iter()\` (a full record table per record: topic, partition, offset, key, value, timestamp, headers) touching \`#rec.value\`"
+  echo "- plain C (bench/baseline.c): \`rd_kafka_producev\` (topic by name, copy) with a delivery callback counting successes and failures, \`rd_kafka_poll(rk, 0)\` every 16 records, \`rd_kafka_poll(rk, 100)\` and retry on a full queue, then \`rd_kafka_flush\`; consuming with \`rd_kafka_consumer_poll\` for the first message and \`rd_kafka_consume_batch_queue\` for the rest of what is ready, touching each payload's length; the second consume row runs the same C consumer (\`consume-records\`) reading what a fluxakafka record holds, without copying: topic name, key, value, partition, offset, \`rd_kafka_message_timestamp\` and \`rd_kafka_message_headers\` with every header (librdkafka 2.0.2 parses the header block of each message on that call into a newly allocated buffer, even an empty one)"
+  echo "- fluxakafka (bench/fluxakafka_bench.lua, LuaJIT): \`pool:produce({topic = T, value = payload})\` (a new record table per call, no callback) then \`pool:flush(60)\`; \`cg:poll_fetches(1)\` and \`for rec in fetches:iter()\` (a full record table per record: topic, partition, offset, key, value, timestamp, headers) touching \`#rec.value\`; a record without headers is recognised from the bytes around its value, so it skips librdkafka's header parser (csrc/fk_consumer.c, \`fk_message_has_no_headers\`)"
   echo "- confluent-kafka-python (bench/confluent_bench.py): \`produce(topic, payload)\` with a delivery callback, \`poll(0)\` every 16, then \`flush()\`; \`consume(num_messages=10000, timeout=1)\` touching \`len(m.value())\`"
   echo "- kcat (bench/kcat_bench.sh): \`kcat -P -l file\` (one record per line) and \`kcat -C -o beginning -c N\` (no consumer group) to /dev/null; kcat has no timer of its own, so its whole process is timed, start-up included"
   echo
@@ -194,6 +205,18 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
   done
   echo "- plain C reading every record field: consume${results[c/records]}"
   echo "- fluxakafka/C of each run: produce$runs_p; consume$runs_c; consume against C reading every record field$runs_r"
+  echo
+  echo "### CPU per record of the reading thread"
+  echo
+  echo "CPU time of the thread that reads the records (\`CLOCK_THREAD_CPUTIME_ID\`; Python: \`time.thread_time()\`) from the first record to the last, per record, the median of $RUNS runs. librdkafka's own fetch thread is not counted: this is what the application's thread pays, an OpenResty worker for instance, and on this $(nproc)-CPU machine, which also runs the broker, every nanosecond of it is taken from librdkafka and the broker. The last row is LuaJIT alone building $N tables shaped like fluxakafka's records, with no Kafka (\`fluxakafka_bench.lua tables\`): the least any API that hands out one Lua table per record can cost."
+  echo
+  echo "| reader | ns per record |"
+  echo "|---|---:|"
+  echo "| plain C, payload length only | $(cpu_of "c-consume-*") |"
+  echo "| plain C, every record field (librdkafka's public calls) | $(cpu_of "c-records-*") |"
+  echo "| fluxakafka, a record table per record | $(cpu_of "lua-consume-*") |"
+  [ "$CLIENTS" != 0 ] && echo "| confluent-kafka-python, a Message object per record | $(cpu_of "py-consume-*") |"
+  echo "| LuaJIT building the record tables alone, no Kafka | $(median ${results[lua/tables]}) |"
   echo
   echo "### Latency of one acknowledged record"
   echo

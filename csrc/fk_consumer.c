@@ -1029,6 +1029,41 @@ void *const *fk_fetches_messages(const fk_fetches *f, const int **released_flag)
     return (void *const *)f->msgs;
 }
 
+/* Why not always rd_kafka_message_headers: librdkafka (1.x, 2.x) answers it by wrapping the
+   message's header block in a newly allocated buffer every time, even when the block says
+   "no headers" and even for a message already asked; for 100-byte records that was most of
+   the CPU a consumer spends per record (bench/RESULTS.md).
+   In the v2 record format the header count directly follows the value, and librdkafka hands
+   the value out in place, inside the record. So when the value is there, the bytes just
+   before it are the varint of its length (which proves v2: v0/v1 put a 4-byte big-endian
+   length there, which never reads as that varint for lengths 1 to 2^27-1), and the byte just
+   after it is a zero varint, the record has no headers. Anything else takes the public call.
+   Only for the librdkafka majors whose reader was checked to work this way. */
+int fk_message_has_no_headers(const void *message)
+{
+    static int layout_known = -1;
+    const rd_kafka_message_t *m = message;
+    const unsigned char *value = m->payload;
+    unsigned char varint[4];
+    uint32_t zigzag;
+    size_t n = 0, i;
+    int known = __atomic_load_n(&layout_known, __ATOMIC_RELAXED);
+    if (known < 0) {
+        int v = rd_kafka_version();
+        known = v >= 0x01000000 && v < 0x03000000;
+        __atomic_store_n(&layout_known, known, __ATOMIC_RELAXED);
+    }
+    if (!known || m->err || !value || m->len == 0 || m->len >= (1u << 27)) return 0;
+    zigzag = (uint32_t)m->len << 1;
+    do {
+        varint[n++] = (unsigned char)((zigzag & 0x7f) | (zigzag > 0x7f ? 0x80 : 0));
+        zigzag >>= 7;
+    } while (zigzag);
+    for (i = 0; i < n; i++)
+        if (value[(ptrdiff_t)i - (ptrdiff_t)n] != varint[i]) return 0;
+    return value[m->len] == 0;
+}
+
 int fk_fetches_record(const fk_fetches *f, size_t i, fk_record_view *out)
 {
     const rd_kafka_message_t *m;
@@ -1044,7 +1079,7 @@ int fk_fetches_record(const fk_fetches *f, size_t i, fk_record_view *out)
     out->offset = m->offset;
     out->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
     out->header_count = 0;
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
+    if (!fk_message_has_no_headers(m) && rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
         out->header_count = rd_kafka_header_cnt(hdrs);
     return 1;
 }

@@ -572,6 +572,10 @@ int    fk_fetches_released(const fk_fetches *f);
    read them directly (LuaJIT's FFI), and the flag that turns 1 when they are released. */
 void  *const *fk_fetches_messages(const fk_fetches *f, const int **released_flag);
 int    fk_fetches_record(const fk_fetches *f, size_t i, fk_record_view *out);
+/* 1 when a message of fk_fetches_messages certainly has no headers, known from its record
+   bytes without the allocation rd_kafka_message_headers makes per call; 0: ask
+   rd_kafka_message_headers. */
+int    fk_message_has_no_headers(const void *message);
 int    fk_fetches_header(const fk_fetches *f, size_t i, size_t h, const char **key,
                          const void **value, size_t *value_len);
 size_t fk_fetches_error_count(const fk_fetches *f);

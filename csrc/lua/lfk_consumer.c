@@ -790,6 +790,8 @@ static const luaL_Reg request_methods[] = {
 };
 static const luaL_Reg request_meta[] = { { "__gc", request_gc }, { NULL, NULL } };
 
+static int (*const message_has_no_headers)(const void *) = fk_message_has_no_headers;
+
 static const luaL_Reg fetches_methods[] = {
     { "is_empty", fetches_is_empty },
     { "count", fetches_count },
@@ -810,4 +812,9 @@ void lfk_open_consumer(lua_State *L)
     lfk_new_class(L, LFK_CONSUMER, consumer_methods, consumer_meta, "consumer_group_methods");
     lfk_new_class(L, LFK_CONSUMER_REQUEST, request_methods, request_meta, "consumer_request_methods");
     lfk_new_class(L, LFK_FETCHES, fetches_methods, fetches_meta, "fetches_methods");
+    /* the FFI fast path calls the core's header check through this pointer */
+    lua_getfield(L, -1, "fetches_methods");
+    lua_pushlightuserdata(L, (void *)&message_has_no_headers);
+    lua_setfield(L, -2, "_message_has_no_headers");
+    lua_pop(L, 1);
 }

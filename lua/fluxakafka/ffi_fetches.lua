@@ -42,7 +42,10 @@ local ffi_string, tonumber, error = ffi.string, tonumber, error
 local RELEASED = "these fetches belong to a closed consumer group; their records were released"
 local COLLECTED = "the fetches are closed (they were garbage-collected)"
 
+local has_no_headers   -- the core's fk_message_has_no_headers (see csrc/fk_consumer.c)
+
 local function headers_of(m)
+  if has_no_headers(m) ~= 0 then return nil end
   if rdkafka.rd_kafka_message_headers(m, headers_out) ~= 0 then return nil end
   local hdrs = headers_out[0]
   local n = tonumber(rdkafka.rd_kafka_header_cnt(hdrs))
@@ -94,6 +97,7 @@ end
 
 function M.install(fetches_methods)
   raw_of = fetches_methods._raw
+  has_no_headers = ffi.cast("int (* const *)(const void *)", fetches_methods._message_has_no_headers)[0]
   function fetches_methods:iter()
     local read, count = reader(self, "iter")
     local i = 0
