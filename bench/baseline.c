@@ -18,8 +18,8 @@
    count-th; gives up after 120 s. consume touches each payload's length only;
    consume-records also reads every field a fluxakafka record carries (topic name, key,
    timestamp, headers) the way a C program handing records on would, without copying.
-   consume modes print "CPU consume <ns>" too: the CPU time of the reading thread per record,
-   from the first record to the count-th (librdkafka's own threads not included).
+   produce and consume print "CPU <mode> <ns>" too: the CPU time of the calling thread per
+   record over the timed span (librdkafka's own threads not included).
    latency: one record at a time, each produced and then waited for with rd_kafka_flush until
    it is acknowledged (what a synchronous send is in C); 50 untimed records first, then count
    (default 2000) timed one by one.
@@ -148,7 +148,7 @@ static int produce(const char *brokers, const char *topic, long count, size_t si
 {
     char *payload = malloc(size ? size : 1);
     rd_kafka_t *rk;
-    double start, elapsed;
+    double start, elapsed, cpu_start;
     long i;
 
     memset(payload, 'x', size);
@@ -164,6 +164,7 @@ static int produce(const char *brokers, const char *topic, long count, size_t si
     delivered = failed = 0;
 
     start = now();
+    cpu_start = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
     for (i = 0; i < count; i++) {
         if (!produce_one(rk, topic, payload, size)) return 1;
         if ((i & 15) == 0) rd_kafka_poll(rk, 0);
@@ -172,6 +173,7 @@ static int produce(const char *brokers, const char *topic, long count, size_t si
     elapsed = now() - start;
     printf("produced %ld records of %zu bytes to '%s' in %.3f s (%ld failed)\n", delivered, size,
            topic, elapsed, failed);
+    printf("CPU produce %.1f\n", (clock_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start) * 1e9 / count);
     printf("RESULT produce %ld %.1f\n", count, delivered / elapsed);
     rd_kafka_destroy(rk);
     free(payload);

@@ -11,8 +11,8 @@ BufferError), timed until `flush()` returns with every delivery reported. consum
 from the earliest offset, `consume(num_messages=10000, timeout=1)`, touching each value's
 length, timed from the first record to the count-th. latency: `produce()` then `flush()` for
 one record at a time, 50 untimed first. The last line is "RESULT <mode> <count> <records/s>"
-(latency: "RESULT latency <count> <p50 ms> <p99 ms>"); consume prints "CPU consume <ns>" before it,
-the CPU time of the reading thread per record over the same span.
+(latency: "RESULT latency <count> <p50 ms> <p99 ms>"); produce and consume print "CPU <mode> <ns>"
+before it, the CPU time of the calling thread per record over the same span.
 """
 import math
 import os
@@ -93,7 +93,7 @@ def produce():
     if failed:
         sys.exit("warm-up record to '%s' failed" % topic)
     delivered = failed = 0
-    start = time.monotonic()
+    start, cpu_start = time.monotonic(), time.thread_time()
     for i in range(count):
         produce_one(p, payload)
         if i & 15 == 0:
@@ -101,6 +101,7 @@ def produce():
     wait_for(p, count)
     elapsed = time.monotonic() - start
     print("produced %d records of %d bytes to '%s' in %.3f s (%d failed)" % (delivered, size, topic, elapsed, failed))
+    print("CPU produce %.1f" % ((time.thread_time() - cpu_start) * 1e9 / count))
     print("RESULT produce %d %.1f" % (count, delivered / elapsed))
     return 1 if failed or delivered != count else 0
 

@@ -12,7 +12,8 @@
 -- first record received to the count-th; gives up after 120 s.
 -- latency: `pool:produce_sync({topic=, value=})` one record at a time, 50 untimed first, then
 -- count (default 2000) timed one by one.
--- consume also prints "CPU consume <ns>": the CPU time of the reading thread per record.
+-- produce and consume also print "CPU <mode> <ns>": the CPU time of the calling thread per
+-- record over the timed span (librdkafka's own threads not included).
 --   luajit bench/fluxakafka_bench.lua tables [count]
 -- tables: no Kafka; builds count record tables shaped like the ones fetches hand out (the
 -- same constructor, a value copied out of C memory) and keeps each alive for a while, as a
@@ -112,7 +113,7 @@ if mode == "produce" then
   -- warm-up: the topic exists and its metadata is known before the clock starts
   assert(pool:produce_sync({ topic = topic, value = payload }))
   local failures_before = pool:unreported_failures()
-  local start = now()
+  local start, cpu_start = now(), thread_cpu()
   for _ = 1, count do
     local ok, err = pool:produce({ topic = topic, value = payload })
     if not ok then error(err) end
@@ -122,6 +123,7 @@ if mode == "produce" then
   local failures = pool:unreported_failures() - failures_before
   print(("produced %d records of %d bytes to '%s' in %.3f s (%d failed)")
     :format(count - failures, size, topic, elapsed, failures))
+  print(("CPU produce %.1f"):format((thread_cpu() - cpu_start) * 1e9 / count))
   print(("RESULT produce %d %.1f"):format(count, (count - failures) / elapsed))
   if not flushed then io.stderr:write("flush failed: ", tostring(flush_err), "\n") end
   engine:close()

@@ -5,7 +5,7 @@
 # the latency of one acknowledged record (produce_sync), the peak RSS of every program; then
 # the plan time of schema management over 1000 topics. Writes bench/RESULTS.md.
 # Environment:
-#   N (1000000) records of SIZE (100) bytes, RUNS (5; the tables show medians), LAT_N (2000
+#   N (1000000) records of SIZE (100) bytes, RUNS (9; the tables show medians), LAT_N (2000
 #   records timed one by one per latency run), FK_BROKERS (127.0.0.1:9092), producer
 #   settings ACKS (-1), LINGER_MS (0) and QUEUE_MAX (librdkafka's default) for every client,
 #   RUN_TIMEOUT (300 s per program run), ALTERS (1; 0 skips the schema management part),
@@ -19,7 +19,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 N="${N:-1000000}"
 SIZE="${SIZE:-100}"
-RUNS="${RUNS:-5}"
+RUNS="${RUNS:-9}"
 RUN_TIMEOUT="${RUN_TIMEOUT:-300}"
 ALTERS="${ALTERS:-1}"
 WARMUP="${WARMUP:-1}"
@@ -70,8 +70,8 @@ rss_of() {
   done
   median "${values[@]}"
 }
-# CPU ns per record of the reading thread ("CPU consume" lines) of the runs whose logs match
-# a name pattern, median
+# CPU ns per record of the calling thread ("CPU <mode>" lines) of the runs whose logs match a
+# name pattern, median
 cpu_of() {
   local values=() f
   for f in "$logs"/$1.log; do
@@ -121,13 +121,20 @@ if [ "$WARMUP" != 0 ]; then
   bench warmup-consume ./build/bench-baseline consume "$BROKERS" "bench-warmup-$tstamp" "$N" >/dev/null
 fi
 for run in $(seq "$RUNS"); do
-  echo "run $run/$RUNS: producing $N records of $SIZE bytes (${clients[*]}, a topic each)" >&2
-  for cl in "${clients[@]}"; do
+  # every other run in the opposite order: a program that runs right after another one meets
+  # a broker still busy with the last run's data (measured: that alone moved a ratio by 0.2)
+  order=("${clients[@]}")
+  if [ $((run % 2)) -eq 0 ]; then
+    order=()
+    for ((k = ${#clients[@]} - 1; k >= 0; k--)); do order+=("${clients[k]}"); done
+  fi
+  echo "run $run/$RUNS: producing $N records of $SIZE bytes (${order[*]}, a topic each)" >&2
+  for cl in "${order[@]}"; do
     # shellcheck disable=SC2046
     results[$cl/produce]+=" $(bench "$cl-produce-$run" $(command_of "$cl" produce) "$BROKERS" "bench-$cl-$tstamp-$run" "$N" "$SIZE")"
   done
   echo "run $run/$RUNS: consuming them back, new groups" >&2
-  for cl in "${clients[@]}"; do
+  for cl in "${order[@]}"; do
     # shellcheck disable=SC2046
     results[$cl/consume]+=" $(bench "$cl-consume-$run" $(command_of "$cl" consume) "$BROKERS" "bench-$cl-$tstamp-$run" "$N")"
     # plain C again, reading every field a record table carries (the same work as fluxakafka)
@@ -138,7 +145,7 @@ for run in $(seq "$RUNS"); do
   # LuaJIT alone building the same record tables, no Kafka: the floor of a table per record
   results[lua/tables]+=" $(bench "lua-tables-$run" luajit bench/fluxakafka_bench.lua tables "$N")"
   echo "run $run/$RUNS: latency of one acknowledged record, $LAT_N records one by one" >&2
-  for cl in "${clients[@]}"; do
+  for cl in "${order[@]}"; do
     [ "$cl" = kcat ] && continue
     lat="$(bench "$cl-latency-$run" $(command_of "$cl" latency) "$BROKERS" "bench-lat-$cl-$tstamp-$run" "$LAT_N" "$SIZE")"
     if [ "$lat" = FAIL ]; then results[$cl/p50]+=" FAIL"; results[$cl/p99]+=" FAIL"; continue; fi
@@ -179,7 +186,7 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
 {
   echo "# Benchmark results"
   echo
-  echo "Written by \`make bench\` (bench/run.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'). Each number is the median of $RUNS runs; a fluxakafka/C ratio is the median of the ratios of each run (fluxakafka right after C, same records)."
+  echo "Written by \`make bench\` (bench/run.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'). Each number is the median of $RUNS runs; a fluxakafka/C ratio is the median of the ratios of each run (within a run the clients run one after the other, in the opposite order every other run)."
   echo
   echo "- Machine: $(nproc) CPUs, $cpu, $mem RAM; load average before the runs: $load_before"
   echo "- Versions: librdkafka $rdk_run (Debian librdkafka-dev $rdk_pkg), $(luajit -v | head -n1), $(cc --version | head -n1), Apache Kafka $kafka_version (single KRaft node on the same machine, PLAINTEXT $BROKERS)"
@@ -206,17 +213,18 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
   echo "- plain C reading every record field: consume${results[c/records]}"
   echo "- fluxakafka/C of each run: produce$runs_p; consume$runs_c; consume against C reading every record field$runs_r"
   echo
-  echo "### CPU per record of the reading thread"
+  echo "### CPU per record of the application's thread"
   echo
-  echo "CPU time of the thread that reads the records (\`CLOCK_THREAD_CPUTIME_ID\`; Python: \`time.thread_time()\`) from the first record to the last, per record, the median of $RUNS runs. librdkafka's own fetch thread is not counted: this is what the application's thread pays, an OpenResty worker for instance, and on this $(nproc)-CPU machine, which also runs the broker, every nanosecond of it is taken from librdkafka and the broker. The last row is LuaJIT alone building $N tables shaped like fluxakafka's records, with no Kafka (\`fluxakafka_bench.lua tables\`): the least any API that hands out one Lua table per record can cost."
+  echo "CPU time of the thread that calls the client (\`CLOCK_THREAD_CPUTIME_ID\`; Python: \`time.thread_time()\`) over the timed span, per record, the median of $RUNS runs: for produce the thread that sends and serves delivery reports, for consume the one that reads. librdkafka's own threads are not counted: this is what the application's thread pays, an OpenResty worker for instance, and on this $(nproc)-CPU machine, which also runs the broker, every nanosecond of it is taken from librdkafka and the broker. The last row is LuaJIT alone building $N tables shaped like fluxakafka's records, with no Kafka (\`fluxakafka_bench.lua tables\`): the least any API that hands out one Lua table per record can cost."
   echo
-  echo "| reader | ns per record |"
-  echo "|---|---:|"
-  echo "| plain C, payload length only | $(cpu_of "c-consume-*") |"
-  echo "| plain C, every record field (librdkafka's public calls) | $(cpu_of "c-records-*") |"
-  echo "| fluxakafka, a record table per record | $(cpu_of "lua-consume-*") |"
-  [ "$CLIENTS" != 0 ] && echo "| confluent-kafka-python, a Message object per record | $(cpu_of "py-consume-*") |"
-  echo "| LuaJIT building the record tables alone, no Kafka | $(median ${results[lua/tables]}) |"
+  echo "| client | produce (ns per record) | consume (ns per record) |"
+  echo "|---|---:|---:|"
+  echo "| plain C (consume: payload length only) | $(cpu_of "c-produce-*") | $(cpu_of "c-consume-*") |"
+  echo "| plain C reading every record field (librdkafka's public calls) | | $(cpu_of "c-records-*") |"
+  echo "| fluxakafka (a record table per record) | $(cpu_of "lua-produce-*") | $(cpu_of "lua-consume-*") |"
+  [ "$CLIENTS" != 0 ] && echo "| confluent-kafka-python (a Message object per record) | $(cpu_of "py-produce-*") | $(cpu_of "py-consume-*") |"
+  # shellcheck disable=SC2086
+  echo "| LuaJIT building the record tables alone, no Kafka | | $(median ${results[lua/tables]}) |"
   echo
   echo "### Latency of one acknowledged record"
   echo

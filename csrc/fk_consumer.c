@@ -508,8 +508,8 @@ int fk_consumer_rewind(fk_consumer *c, fk_error *err)
 }
 
 struct fk_consumer_request {
-    fk_consumer  *c;
-    int           lag;
+    fk_consumer    *c;
+    fk_request_kind kind;
     pthread_t     thread;
     int           joined;
     int           done;      /* atomic */
@@ -521,23 +521,35 @@ struct fk_consumer_request {
 static void *request_main(void *arg)
 {
     fk_consumer_request *q = arg;
-    q->ok = q->lag ? fk_consumer_lag(q->c, &q->parts, &q->err) : fk_consumer_committed(q->c, &q->parts, &q->err);
+    const fk_partition *target = q->parts.items;
+    switch (q->kind) {
+    case FK_REQUEST_COMMITTED: q->ok = fk_consumer_committed(q->c, &q->parts, &q->err); break;
+    case FK_REQUEST_LAG:       q->ok = fk_consumer_lag(q->c, &q->parts, &q->err); break;
+    case FK_REQUEST_SEEK:
+        q->ok = fk_consumer_seek(q->c, target->topic, target->partition, target->offset, &q->err);
+        break;
+    case FK_REQUEST_REWIND:    q->ok = fk_consumer_rewind(q->c, &q->err); break;
+    }
     __atomic_sub_fetch(&q->c->request_users, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&q->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
-fk_consumer_request *fk_consumer_request_start(fk_consumer *c, int lag, fk_partitions *parts,
-                                               fk_error *err)
+fk_consumer_request *fk_consumer_request_start(fk_consumer *c, fk_request_kind kind,
+                                               fk_partitions *parts, fk_error *err)
 {
     fk_consumer_request *q;
     if (!usable(c, err)) return NULL;
+    if (kind == FK_REQUEST_SEEK && (!parts || parts->count != 1)) {
+        fk_error_set(err, "_INVALID_ARG", "seek: exactly one partition to seek");
+        return NULL;
+    }
     if (!(q = calloc(1, sizeof *q))) {
         fk_error_set(err, "_NO_MEMORY", "out of memory");
         return NULL;
     }
     q->c = c;
-    q->lag = lag;
+    q->kind = kind;
     if (parts) {
         q->parts = *parts;
         memset(parts, 0, sizeof *parts);

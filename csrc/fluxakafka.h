@@ -531,13 +531,17 @@ int fk_consumer_committed(fk_consumer *c, fk_partitions *parts, fk_error *err);
    high - offset, or high - low when nothing is committed). */
 int fk_consumer_lag(fk_consumer *c, fk_partitions *out, fk_error *err);
 
-/* committed / lag on a thread of its own, for callers that must not block: start takes
-   the partitions (committed; moved out of *parts, which is left empty), ready is 1 once the
-   answer is in, take hands the answer over (1, or 0 with err). Closing the consumer waits
-   for a running request (bounded by the connect timeout). */
+/* committed, lag, seek and seek-to-committed on a thread of its own, for callers that must
+   not block: start takes the partitions (committed: those to ask for; seek: the one
+   partition and its offset; moved out of *parts, which is left empty), ready is 1 once the
+   answer is in, take hands the answer over (1, or 0 with err; committed and lag fill out).
+   Closing the consumer waits for a running request (bounded by the connect timeout). */
+typedef enum fk_request_kind {
+    FK_REQUEST_COMMITTED, FK_REQUEST_LAG, FK_REQUEST_SEEK, FK_REQUEST_REWIND
+} fk_request_kind;
 typedef struct fk_consumer_request fk_consumer_request;
-fk_consumer_request *fk_consumer_request_start(fk_consumer *c, int lag, fk_partitions *parts,
-                                               fk_error *err);
+fk_consumer_request *fk_consumer_request_start(fk_consumer *c, fk_request_kind kind,
+                                               fk_partitions *parts, fk_error *err);
 int  fk_consumer_request_ready(fk_consumer_request *q);
 int  fk_consumer_request_take(fk_consumer_request *q, fk_partitions *out, fk_error *err);
 void fk_consumer_request_free(fk_consumer_request *q);   /* waits for it first */

@@ -1,5 +1,6 @@
--- Client control inside a real nginx (1 worker): the blocking inspection calls run on a C
--- thread while the request yields, so the worker keeps answering.
+-- Client control inside a real nginx (1 worker): the inspection calls and seeks, which
+-- librdkafka answers only synchronously, run on a C thread while the request yields, so the
+-- worker keeps answering.
 local support = require "spec-nginx.support"
 
 local PORT = tonumber(os.getenv("FK_NGINX_CONTROL_PORT") or "18091")
@@ -9,15 +10,8 @@ local HTTP = [[
     listen 127.0.0.1:%d;
     location /ping { content_by_lua_block { ngx.say("pong") } }
     location /inspect { content_by_lua_block {
-      local fk = require "fluxakafka"
-      local brokers = {}
-      for b in (os.getenv("FK_TEST_BROKERS") or "127.0.0.1:9092"):gmatch("[^,]+") do brokers[#brokers + 1] = b end
       local topic, group = ngx.var.arg_topic, ngx.var.arg_group
-      local r = fk.new_registry()
-      r:register_kafka(brokers, "events")
-      r:register_kafka_consumer_group(fk.new_kafka_consumer_group(group, "events"):topics(topic))
-      local engine = assert(r:validate())
-      local pool = engine:kafka("events")
+      local engine, pool = require("control_app").group_engine(topic, group)
       assert(pool:produce_sync({ topic = topic, value = "a" }, { topic = topic, value = "b" }))
       local low, high = pool:watermarks(topic, 0)
       local listed = false
@@ -33,6 +27,44 @@ local HTTP = [[
       cg:close()
       engine:close()
     } }
+    location /seek { content_by_lua_block {
+      local topic, group = ngx.var.arg_topic, ngx.var.arg_group
+      local engine, pool = require("control_app").group_engine(topic, group)
+      assert(pool:produce_sync({ topic = topic, value = "a" }, { topic = topic, value = "b" }, { topic = topic, value = "c" }))
+      local cg = assert(pool:consumer_group(group))
+      local function read(n)
+        local values, deadline = {}, ngx.now() + 20
+        while #values < n and ngx.now() < deadline do
+          for rec in assert(cg:poll_fetches(0.2)):iter() do values[#values + 1] = rec.value end
+        end
+        return table.concat(values)
+      end
+      local first = read(3)
+      assert(cg:seek(topic, 0, 1))
+      local after_seek = read(2)
+      -- nothing committed yet: back to where the group starts (earliest)
+      assert(cg:seek_to_committed())
+      local after_rewind = read(3)
+      local ok, err = cg:seek(topic, 7, 0)   -- not assigned to this member
+      ngx.say(first, " ", after_seek, " ", after_rewind, " ", tostring(ok), " ", tostring(err ~= nil))
+      cg:close()
+      engine:close()
+    } }
+    location /seek_in_log_phase {
+      content_by_lua_block {
+        local topic = ngx.var.arg_topic
+        local engine, pool = require("control_app").group_engine(topic, topic .. "-g")
+        ngx.ctx.engine = engine
+        ngx.ctx.cg = assert(pool:consumer_group(topic .. "-g"))
+        ngx.say("x")
+      }
+      log_by_lua_block {
+        local cg, engine = ngx.ctx.cg, ngx.ctx.engine
+        local ok, err = pcall(cg.seek, cg, ngx.var.arg_topic, 0, 0)
+        local ok2, err2 = pcall(cg.seek_to_committed, cg)
+        ngx.log(ngx.ERR, "SEEKLOG ", tostring(ok), " ", tostring(err), " | ", tostring(ok2), " ", tostring(err2))
+        ngx.timer.at(0, function() cg:close() engine:close() end)
+      } }
     location /dead_watermarks { content_by_lua_block {
       local fk = require "fluxakafka"
       local r = fk.new_registry()
@@ -67,11 +99,28 @@ describe("client control in nginx", function()
   setup(function() nginx = support.start({ port = PORT, workers = 1, http = HTTP:format(PORT) }) end)
   teardown(function() if nginx then nginx.stop() end end)
 
-  it("watermarks, list_topics, list_groups, committed and lag work from a request", function()
+  -- GET <location> for a new topic and group; the response body
+  local function on_new_topic(location)
     local topic = ("nginx-ctl-%d-%d"):format(os.time(), math.random(100000, 999999))
-    local status, body = support.get(PORT, "/inspect?topic=" .. topic .. "&group=" .. topic .. "-g")
+    local status, body = support.get(PORT, location .. "?topic=" .. topic .. "&group=" .. topic .. "-g")
     assert.are.equal(200, status, body)
-    assert.are.equal("0 2 true 2 2 0 2\n", body)
+    return body
+  end
+
+  it("watermarks, list_topics, list_groups, committed and lag work from a request", function()
+    assert.are.equal("0 2 true 2 2 0 2\n", on_new_topic("/inspect"))
+  end)
+
+  it("seek and seek_to_committed work from a request", function()
+    assert.are.equal("abc bc abc nil true\n", on_new_topic("/seek"))
+  end)
+
+  it("seek and seek_to_committed wait by yielding: where nginx cannot yield they raise", function()
+    local topic = ("nginx-seeklog-%d-%d"):format(os.time(), math.random(100000, 999999))
+    assert.are.equal(200, (support.get(PORT, "/seek_in_log_phase?topic=" .. topic)))
+    assert(support.wait_for(10, function() return nginx.log():find("SEEKLOG", 1, true) end))
+    assert.matches("SEEKLOG false .-seek: cannot wait for the brokers in nginx phase 'log'.- | false .-seek_to_committed: cannot wait",
+      nginx.log())
   end)
 
   it("a watermarks call against unreachable brokers yields: the only worker answers meanwhile", function()

@@ -247,22 +247,33 @@ static int consumer_assignment(lua_State *L)
     return finish_partitions(L, ok, &l, &err, 0);
 }
 
+/* seek's arguments topic, partition, offset from index `at` on, checked */
+static void check_seek_target(lua_State *L, int at, const char **topic, int32_t *partition,
+                              int64_t *offset)
+{
+    double part, off;
+    if (lua_type(L, at) != LUA_TSTRING)
+        luaL_error(L, "seek: argument #1 'topic' must be a string, got %s", luaL_typename(L, at));
+    *topic = lua_tostring(L, at);
+    part = lua_tonumber(L, at + 1);
+    if (lua_type(L, at + 1) != LUA_TNUMBER || part < 0 || part != (double)(int32_t)part)
+        luaL_error(L, "seek: argument #2 'partition' must be a partition number (0 or more)");
+    off = lua_tonumber(L, at + 2);
+    if (lua_type(L, at + 2) != LUA_TNUMBER || off < 0 || off != floor(off))
+        luaL_error(L, "seek: argument #3 'offset' must be an offset (an integer, 0 or more)");
+    *partition = (int32_t)part;
+    *offset = (int64_t)off;
+}
+
 static int consumer_seek(lua_State *L)
 {
     consumer_ud *u = check_consumer(L, "seek");
     const char *topic;
-    double part, off;
+    int32_t partition;
+    int64_t offset;
     fk_error err;
-    if (lua_type(L, 2) != LUA_TSTRING)
-        return luaL_error(L, "seek: argument #1 'topic' must be a string, got %s", luaL_typename(L, 2));
-    topic = lua_tostring(L, 2);
-    part = lua_tonumber(L, 3);
-    if (lua_type(L, 3) != LUA_TNUMBER || part < 0 || part != (double)(int32_t)part)
-        return luaL_error(L, "seek: argument #2 'partition' must be a partition number (0 or more)");
-    off = lua_tonumber(L, 4);
-    if (lua_type(L, 4) != LUA_TNUMBER || off < 0 || off != floor(off))
-        return luaL_error(L, "seek: argument #3 'offset' must be an offset (an integer, 0 or more)");
-    if (!fk_consumer_seek(u->consumer, topic, (int32_t)part, (int64_t)off, &err)) return lfk_push_error(L, &err);
+    check_seek_target(L, 2, &topic, &partition, &offset);
+    if (!fk_consumer_seek(u->consumer, topic, partition, offset, &err)) return lfk_push_error(L, &err);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -353,41 +364,58 @@ static int consumer_lag(lua_State *L)
     return finish_lag(L, ok, &l, &err);
 }
 
-/* cg:_request_async("committed" [, partitions] | "lag") -> request | nil, err, code: the same
-   work on a thread of its own; request:_ready(), request:_result() (fluxakafka.nginx). */
-typedef struct request_ud { fk_consumer_request *q; int lag; } request_ud;
+/* cg:_request_async(request, ...) -> request | nil, err, code, where request and its
+   arguments are those of the method of that name: "committed" [, partitions], "lag",
+   "seek", topic, partition, offset, or "seek_to_committed". The same answer as the method,
+   from a thread of its own (see nginx.lua). */
+typedef struct request_ud { fk_consumer_request *q; fk_request_kind kind; } request_ud;
 
 static int consumer_request_async(lua_State *L)
 {
+    static const char *const kinds[] = { "committed", "lag", "seek", "seek_to_committed", NULL };
+    static const fk_request_kind kind_of[] = { FK_REQUEST_COMMITTED, FK_REQUEST_LAG, FK_REQUEST_SEEK,
+                                               FK_REQUEST_REWIND };
     consumer_ud *u = check_consumer(L, "_request_async");   /* self first: closed says so */
-    const char *kind;
-    int lag;
-    if (lua_type(L, 2) != LUA_TSTRING)
-        return luaL_error(L, "_request_async: argument #1 'request' must be a string, got %s", luaL_typename(L, 2));
-    kind = lua_tostring(L, 2);
-    lag = strcmp(kind, "lag") == 0;
     fk_partitions l = { 0 };
+    fk_request_kind kind;
     request_ud *r;
     fk_error err;
-    if (!lag && strcmp(kind, "committed") != 0) return luaL_error(L, "_request_async: unknown request '%s'", kind);
-    lua_settop(L, 3);   /* the request userdata goes to 4, above the partitions (or nil) */
-    if (!lag && !lua_isnil(L, 3)) check_partitions(L, 3, "committed");
+    int i, ok = 1;
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_error(L, "_request_async: argument #1 'request' must be a string, got %s", luaL_typename(L, 2));
+    for (i = 0; kinds[i] && strcmp(kinds[i], lua_tostring(L, 2)) != 0; i++) {}
+    if (!kinds[i]) return luaL_error(L, "_request_async: unknown request '%s'", lua_tostring(L, 2));
+    kind = kind_of[i];
+    lua_settop(L, 5);   /* the request userdata goes to 6, above the arguments */
+    if (kind == FK_REQUEST_COMMITTED && !lua_isnil(L, 3)) check_partitions(L, 3, "committed");
+    if (kind == FK_REQUEST_SEEK) {
+        const char *topic;
+        int32_t partition;
+        int64_t offset;
+        check_seek_target(L, 3, &topic, &partition, &offset);
+        if (!fk_partitions_add(&l, topic, partition, offset)) {
+            fk_error_set(&err, "_NO_MEMORY", "seek: out of memory");
+            ok = 0;
+        }
+    } else if (kind == FK_REQUEST_COMMITTED) {
+        if (lua_isnil(L, 3)) {
+            ok = fk_consumer_assignment(u->consumer, &l, &err);
+        } else if (!(ok = read_partitions(L, 3, &l))) {
+            fk_error_set(&err, "_NO_MEMORY", "committed: out of memory");
+        }
+    }
+    if (!ok) {
+        fk_partitions_clear(&l);
+        return lfk_push_error(L, &err);
+    }
     r = lua_newuserdata(L, sizeof *r);
     r->q = NULL;
-    r->lag = lag;
+    r->kind = kind;
     luaL_getmetatable(L, LFK_CONSUMER_REQUEST);
     lua_setmetatable(L, -2);
     lua_pushvalue(L, 1);   /* the request keeps its consumer group alive */
     lua_setfenv(L, -2);
-    if (!lag) {
-        int ok = lua_isnil(L, 3) ? fk_consumer_assignment(u->consumer, &l, &err) : read_partitions(L, 3, &l);
-        if (!ok) {
-            if (!lua_isnil(L, 3)) fk_error_set(&err, "_NO_MEMORY", "committed: out of memory");
-            fk_partitions_clear(&l);
-            return lfk_push_error(L, &err);
-        }
-    }
-    r->q = fk_consumer_request_start(u->consumer, lag, &l, &err);
+    r->q = fk_consumer_request_start(u->consumer, kind, &l, &err);
     fk_partitions_clear(&l);
     if (!r->q) return lfk_push_error(L, &err);
     return 1;
@@ -416,7 +444,15 @@ static int request_result(lua_State *L)
     ok = fk_consumer_request_take(r->q, &l, &err);
     fk_consumer_request_free(r->q);
     r->q = NULL;
-    return r->lag ? finish_lag(L, ok, &l, &err) : finish_partitions(L, ok, &l, &err, 1);
+    switch (r->kind) {
+    case FK_REQUEST_LAG:       return finish_lag(L, ok, &l, &err);
+    case FK_REQUEST_COMMITTED: return finish_partitions(L, ok, &l, &err, 1);
+    default:
+        fk_partitions_clear(&l);
+        if (!ok) return lfk_push_error(L, &err);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
 }
 
 static int request_gc(lua_State *L)

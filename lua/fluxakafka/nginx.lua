@@ -479,9 +479,9 @@ function M.install(fk_module, core_module, internal)
     return cg
   end
 
-  -- watermarks, list_topics, list_groups of a pool, committed and lag of a consumer group:
-  -- librdkafka answers them only synchronously, so the request runs on a C thread of its own
-  -- while this coroutine yields.
+  -- watermarks, list_topics, list_groups of a pool, committed, lag, seek and
+  -- seek_to_committed of a consumer group: librdkafka answers them only synchronously, so
+  -- the request runs on a C thread of its own while this coroutine yields.
   local function await(req, err, code)
     if not req then return nil, err, code end
     local step = 0.001
@@ -503,7 +503,7 @@ function M.install(fk_module, core_module, internal)
   end
   yielding(pool_methods, "kafka pool", { "watermarks", "list_topics", "list_groups" },
     function(pool, fn, ...) return pool:_inspect_async(fn, ...) end)
-  yielding(consumer_group_methods, "consumer group", { "committed", "lag" },
+  yielding(consumer_group_methods, "consumer group", { "committed", "lag", "seek", "seek_to_committed" },
     function(cg, fn, ...) return cg:_request_async(fn, ...) end)
 
   local core_fetch_poll = consumer_group_methods._poll
