@@ -510,12 +510,12 @@ int fk_consumer_rewind(fk_consumer *c, fk_error *err)
 struct fk_consumer_request {
     fk_consumer    *c;
     fk_request_kind kind;
-    pthread_t     thread;
-    int           joined;
-    int           done;      /* atomic */
-    int           ok;
-    fk_partitions parts;
-    fk_error      err;
+    pthread_t       thread;
+    int             joined;
+    int             done;      /* atomic */
+    int             ok;
+    fk_partitions   parts;
+    fk_error        err;
 };
 
 static void *request_main(void *arg)
