@@ -52,10 +52,10 @@ local HTTP = [[
     } }
     location /seek_in_log_phase {
       content_by_lua_block {
-        local topic = ngx.var.arg_topic
-        local engine, pool = require("control_app").group_engine(topic, topic .. "-g")
+        local topic, group = ngx.var.arg_topic, ngx.var.arg_group
+        local engine, pool = require("control_app").group_engine(topic, group)
         ngx.ctx.engine = engine
-        ngx.ctx.cg = assert(pool:consumer_group(topic .. "-g"))
+        ngx.ctx.cg = assert(pool:consumer_group(group))
         ngx.say("x")
       }
       log_by_lua_block {
@@ -116,8 +116,7 @@ describe("client control in nginx", function()
   end)
 
   it("seek and seek_to_committed wait by yielding: where nginx cannot yield they raise", function()
-    local topic = ("nginx-seeklog-%d-%d"):format(os.time(), math.random(100000, 999999))
-    assert.are.equal(200, (support.get(PORT, "/seek_in_log_phase?topic=" .. topic)))
+    on_new_topic("/seek_in_log_phase")
     assert(support.wait_for(10, function() return nginx.log():find("SEEKLOG", 1, true) end))
     assert.matches("SEEKLOG false .-seek: cannot wait for the brokers in nginx phase 'log'.- | false .-seek_to_committed: cannot wait",
       nginx.log())
