@@ -178,10 +178,15 @@ for _, strategy in ipairs({ "range", "cooperative-sticky" }) do
     until (#assert(a:assignment()) == 1 and #assert(b:assignment()) == 1) or os.time() > deadline
     assert.are.equal(1, #a:assignment())
     assert.are.equal(1, #b:assignment())
-    local kinds = {}
-    for _, ev in ipairs(events) do kinds[#kinds + 1] = ev.member .. ":" .. ev.kind end
-    assert.are.equal("a:revoke", kinds[2], table.concat(kinds, " "))
-    assert.are.equal(strategy == "range" and 2 or 1, events[2].n)
+    -- cooperative rebalances also call on_assign with nothing new (an empty list), as often
+    -- as the group needs rounds; what is asserted is the order of the events that move partitions
+    local moves, kinds = {}, {}
+    for _, ev in ipairs(events) do
+      kinds[#kinds + 1] = ev.member .. ":" .. ev.kind .. ev.n
+      if ev.n > 0 then moves[#moves + 1] = ev end
+    end
+    assert.are.equal("revoke", moves[2].kind, table.concat(kinds, " "))
+    assert.are.equal(strategy == "range" and 2 or 1, moves[2].n, table.concat(kinds, " "))
     -- nothing of the first 20 comes again, and new records reach exactly one member each
     local more = {}
     for i = 1, 10 do more[i] = { topic = topic, key = "m" .. i, value = "m" .. i } end
