@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,6 +342,7 @@ static int describe_topics(rd_kafka_t *rk, const char *pool, const char **names,
 
 typedef struct pool_state {
     fk_pool                         *pool;
+    rd_kafka_t                      *rk;            /* the pool's admin client */
     const struct rd_kafka_metadata  *md;
     fk_strlist                       groups;
     char                            *cluster_id;
@@ -432,12 +434,11 @@ static int group_protected(const fk_registry *r, pool_state *states, size_t n, s
     return 0;
 }
 
-static int read_state(fk_pool *p, pool_state *s, const fk_registry *r, fk_error *err)
+static int read_state(fk_pool *p, rd_kafka_t *rk, pool_state *s, const fk_registry *r, fk_error *err)
 {
     const char *code = fk_pool_spec_of(p)->code;
-    rd_kafka_t *rk = fk_pool_admin(p, err);
     s->pool = p;
-    if (!rk) return 0;
+    s->rk = rk;
     if (!declare_topics(r, code, s)) {
         fk_error_set(err, "_NO_MEMORY", "get_kafka_alters: out of memory");
         return 0;
@@ -539,10 +540,8 @@ static int plan_pool(const fk_registry *r, pool_state *states, size_t n, size_t 
 
         /* configs: one DescribeConfigs for every existing declared topic that has configs */
         if (describe_count) {
-            rd_kafka_t *rk = fk_pool_admin(s->pool, err);
-            if (!rk) goto fail;
             if (!(values = calloc(describe_count, sizeof *values))) goto oom;
-            if (!describe_topics(rk, code, describe_names, describe_count, values, NULL, err)) goto fail;
+            if (!describe_topics(s->rk, code, describe_names, describe_count, values, NULL, err)) goto fail;
             for (i = 0; i < describe_count; i++) {
                 const fk_topic_spec *t = &s->declared[describe_index[i]];
                 fk_alter a = { 0 };
@@ -647,7 +646,8 @@ done:
     return ok;
 }
 
-int fk_get_alters(fk_engine *e, fk_alter_list *out, fk_error *err)
+/* admins[i]: the admin client of pool i */
+static int plan(fk_engine *e, rd_kafka_t *const *admins, fk_alter_list *out, fk_error *err)
 {
     const fk_registry *r = fk_engine_registry(e);
     size_t n = fk_engine_pool_count(e), i;
@@ -659,7 +659,7 @@ int fk_get_alters(fk_engine *e, fk_alter_list *out, fk_error *err)
         fk_error_set(err, "_NO_MEMORY", "get_kafka_alters: out of memory");
         return 0;
     }
-    for (i = 0; i < n && ok; i++) ok = read_state(fk_engine_pool_at(e, i), &states[i], r, err);
+    for (i = 0; i < n && ok; i++) ok = read_state(fk_engine_pool_at(e, i), admins[i], &states[i], r, err);
     for (i = 0; i < n && ok; i++) ok = plan_pool(r, states, n, i, out, err);
     for (i = 0; i < n; i++) pool_state_clear(&states[i]);
     free(states);
@@ -667,6 +667,18 @@ int fk_get_alters(fk_engine *e, fk_alter_list *out, fk_error *err)
         /* all or nothing: a half plan would read as "nothing else to do" */
         while (out->count > first_new) fk_alter_clear(&out->items[--out->count]);
     }
+    return ok;
+}
+
+int fk_get_alters(fk_engine *e, fk_alter_list *out, fk_error *err)
+{
+    size_t n = fk_engine_pool_count(e), i;
+    rd_kafka_t **admins = calloc(n + 1, sizeof *admins);
+    int ok = admins != NULL;
+    if (!ok) fk_error_set(err, "_NO_MEMORY", "get_kafka_alters: out of memory");
+    for (i = 0; i < n && ok; i++) ok = (admins[i] = fk_pool_admin(fk_engine_pool_at(e, i), err)) != NULL;
+    if (ok) ok = plan(e, admins, out, err);
+    free(admins);
     return ok;
 }
 
@@ -924,18 +936,9 @@ static int exec_config(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_e
     }
 }
 
-int fk_alter_exec(fk_engine *e, const fk_alter *a, fk_error *err)
+static int exec_on(rd_kafka_t *rk, const fk_alter *a, fk_error *err)
 {
-    fk_pool *p = fk_engine_pool(e, a->pool);
-    rd_kafka_t *rk;
     char what[400];
-
-    if (fk_alter_is_warning(a)) return 1;
-    if (!p) {
-        fk_error_set(err, NULL, "alter of unknown kafka pool '%s'", a->pool);
-        return 0;
-    }
-    if (!(rk = fk_pool_admin(p, err))) return 0;
     snprintf(what, sizeof what, "%s (%s '%s' in pool '%s') failed", fk_alter_kind_name(a->kind),
              a->kind == FK_ALTER_DELETE_GROUP ? "consumer group" : "topic", a->name, a->pool);
     switch (a->kind) {
@@ -946,4 +949,134 @@ int fk_alter_exec(fk_engine *e, const fk_alter *a, fk_error *err)
     case FK_ALTER_DELETE_GROUP:   return exec_delete_group(rk, a, what, err);
     default:                      return 1;
     }
+}
+
+/* The pool an alter is for, or NULL with err */
+static fk_pool *pool_of_alter(fk_engine *e, const fk_alter *a, fk_error *err)
+{
+    fk_pool *p = fk_engine_pool(e, a->pool);
+    if (!p) fk_error_set(err, NULL, "alter of unknown kafka pool '%s'", a->pool);
+    return p;
+}
+
+int fk_alter_exec(fk_engine *e, const fk_alter *a, fk_error *err)
+{
+    fk_pool *p;
+    rd_kafka_t *rk;
+    if (fk_alter_is_warning(a)) return 1;
+    if (!(p = pool_of_alter(e, a, err)) || !(rk = fk_pool_admin(p, err))) return 0;
+    return exec_on(rk, a, err);
+}
+
+/* ------------------------------------------------------- on a thread of its own ---- */
+
+struct fk_admin_job {
+    fk_engine     *engine;
+    int            is_exec;
+    fk_alter       alter;          /* exec: a copy, so the caller's may go meanwhile */
+    fk_pool      **held;           /* pools whose admin client the job holds (every pool for a plan) */
+    rd_kafka_t   **admins;         /* their admin clients, same order */
+    size_t         held_count;
+    fk_alter_list  alters;         /* plan: the answer */
+    int            ok;
+    fk_error       err;
+    pthread_t      thread;
+    int            thread_running; /* not joined yet */
+    int            done;           /* atomic */
+};
+
+static void job_run(fk_admin_job *j)
+{
+    size_t i;
+    j->ok = j->is_exec ? exec_on(j->admins[0], &j->alter, &j->err)
+                       : plan(j->engine, j->admins, &j->alters, &j->err);
+    /* released last: closing a pool waits for its holders, so the engine outlives the work */
+    for (i = 0; i < j->held_count; i++) fk_pool_admin_release(j->held[i]);
+    j->held_count = 0;
+    __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+}
+
+static void *job_thread(void *arg)
+{
+    job_run(arg);
+    return NULL;
+}
+
+static fk_admin_job *job_start(fk_engine *e, const fk_alter *a, fk_error *err)
+{
+    size_t n = a ? 1 : fk_engine_pool_count(e);
+    fk_admin_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->held = calloc(n + 1, sizeof *j->held)) || !(j->admins = calloc(n + 1, sizeof *j->admins)) ||
+        (a && !fk_alter_copy(&j->alter, a))) {
+        fk_error_set(err, "_NO_MEMORY", "%s: out of memory", a ? "exec" : "get_kafka_alters");
+        fk_admin_job_free(j);
+        return NULL;
+    }
+    j->engine = e;
+    j->is_exec = a != NULL;
+    if (a && fk_alter_is_warning(a)) {   /* nothing to do: answered at once */
+        j->ok = 1;
+        j->done = 1;
+        return j;
+    }
+    while (j->held_count < n) {
+        fk_pool *p = a ? pool_of_alter(e, a, err) : fk_engine_pool_at(e, j->held_count);
+        rd_kafka_t *rk = p ? fk_pool_admin_hold(p, err) : NULL;
+        if (!rk) {
+            fk_admin_job_free(j);
+            return NULL;
+        }
+        j->held[j->held_count] = p;
+        j->admins[j->held_count++] = rk;
+    }
+    if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
+        fk_error_set(err, "_FAIL", "%s: cannot start a thread for the request", a ? "exec" : "get_kafka_alters");
+        fk_admin_job_free(j);
+        return NULL;
+    }
+    j->thread_running = 1;
+    return j;
+}
+
+fk_admin_job *fk_get_alters_start(fk_engine *e, fk_error *err) { return job_start(e, NULL, err); }
+
+fk_admin_job *fk_alter_exec_start(fk_engine *e, const fk_alter *a, fk_error *err)
+{
+    return job_start(e, a, err);
+}
+
+int fk_admin_job_ready(fk_admin_job *j)
+{
+    if (!__atomic_load_n(&j->done, __ATOMIC_ACQUIRE)) return 0;
+    if (j->thread_running) {
+        pthread_join(j->thread, NULL);
+        j->thread_running = 0;
+    }
+    return 1;
+}
+
+int fk_admin_job_result(fk_admin_job *j, fk_alter_list *out, fk_error *err)
+{
+    if (!j->ok) {
+        *err = j->err;
+        return 0;
+    }
+    if (out) {
+        *out = j->alters;
+        memset(&j->alters, 0, sizeof j->alters);
+    }
+    return 1;
+}
+
+void fk_admin_job_free(fk_admin_job *j)
+{
+    size_t i;
+    if (!j) return;
+    if (j->thread_running) pthread_join(j->thread, NULL);
+    for (i = 0; i < j->held_count; i++) fk_pool_admin_release(j->held[i]);
+    fk_alter_list_clear(&j->alters);
+    fk_alter_clear(&j->alter);
+    free(j->held);
+    free(j->admins);
+    free(j);
 }

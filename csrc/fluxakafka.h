@@ -630,6 +630,18 @@ int fk_get_alters(fk_engine *e, fk_alter_list *out, fk_error *err);
    a deleted one gone, ...). Warnings do nothing and succeed. */
 int fk_alter_exec(fk_engine *e, const fk_alter *a, fk_error *err);
 
+/* The same two calls on a thread of their own, for callers that must not block (nginx):
+   start one, poll fk_admin_job_ready until it says 1, then take the answer. NULL with err
+   when the call cannot start (a closed pool, an alter of an unknown pool). Closing the
+   engine's pools waits for a running job. */
+typedef struct fk_admin_job fk_admin_job;
+fk_admin_job *fk_get_alters_start(fk_engine *e, fk_error *err);
+fk_admin_job *fk_alter_exec_start(fk_engine *e, const fk_alter *a, fk_error *err);
+int  fk_admin_job_ready(fk_admin_job *j);      /* 1 once the answer is in */
+/* Once ready: 1 (a plan's alters moved into *out, which may be NULL for an exec), or 0 with err. */
+int  fk_admin_job_result(fk_admin_job *j, fk_alter_list *out, fk_error *err);
+void fk_admin_job_free(fk_admin_job *j);       /* waits for a running job */
+
 #ifdef __cplusplus
 }
 #endif

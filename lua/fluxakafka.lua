@@ -249,11 +249,15 @@ end
 local Alter = {}
 Alter.__index = Alter
 
+-- Schema management waits for the brokers here; fluxakafka.nginx makes it wait by yielding.
+-- blocking(arg) gives the answer; async(arg) starts the same work on a thread of its own.
+function internal._admin_call(fn, blocking, async, arg) return blocking(arg) end
+
 --- Performs this alter against the broker. Warnings do nothing. Returns true | nil, err, code.
 function Alter:exec(ctx)
   check_self(self, Alter, "exec", "an alter")
   if ctx ~= nil then engine_of(ctx, "exec") end
-  return core._exec_alter(self._handle)
+  return internal._admin_call("exec", core._exec_alter, core._exec_alter_async, self._handle)
 end
 
 function Alter:__tostring()
@@ -264,7 +268,8 @@ end
 --- Compares what the registry declares with the live brokers of every pool and returns the
 -- list of alters (see the README's schema management section), or nil, err, code.
 function M.get_kafka_alters(ctx)
-  local alters, err, code = core._get_alters(engine_of(ctx, "get_kafka_alters"))
+  local alters, err, code = internal._admin_call("get_kafka_alters", core._get_alters,
+    core._get_alters_async, engine_of(ctx, "get_kafka_alters"))
   if not alters then return nil, err, code end
   for i = 1, #alters do setmetatable(alters[i], Alter) end
   return alters

@@ -1,6 +1,6 @@
--- Client control inside a real nginx (1 worker): the inspection calls and seeks, which
--- librdkafka answers only synchronously, run on a C thread while the request yields, so the
--- worker keeps answering.
+-- Client control inside a real nginx (1 worker): the inspection calls, seeks and schema
+-- alters, which librdkafka answers only synchronously, run on a C thread while the request
+-- yields, so the worker keeps answering.
 local support = require "spec-nginx.support"
 
 local PORT = tonumber(os.getenv("FK_NGINX_CONTROL_PORT") or "18091")
@@ -75,6 +75,56 @@ local HTTP = [[
       ngx.update_time()
       ngx.say(tostring(ok), " ", tostring(code), " ", ngx.now() - t0)
     } }
+    location /alters { content_by_lua_block {
+      local fk = require "fluxakafka"
+      local topic = ngx.var.arg_topic
+      local engine, pool = require("control_app").topic_engine(topic, 3)
+      local ctx = engine:new_context()
+      local function ours()
+        local list = {}
+        for _, alter in ipairs(assert(fk.get_kafka_alters(ctx))) do
+          if alter.topic == topic then list[#list + 1] = alter end
+        end
+        return list
+      end
+      local before = ours()
+      for _, alter in ipairs(before) do assert(alter:exec(ctx)) end
+      local after = ours()
+      local rec = { topic = topic, partition = 2, value = "x" }   -- the last declared partition
+      assert(pool:produce_sync(rec))
+      ngx.say(#before, " ", before[1].kind, " ", #after, " ", rec.partition, " ", rec.offset)
+      engine:close()
+    } }
+    location /dead_alters { content_by_lua_block {
+      local fk = require "fluxakafka"
+      local r = fk.new_registry()
+      r:register_kafka({ "127.0.0.1:1" }, "dead", { connect_timeout = 2 })
+      r:register_kafka_topic(fk.new_kafka_topic("t", "dead"))
+      local ctx = assert(r:validate()):new_context()
+      local t0 = ngx.now()
+      local ok, err, code = fk.get_kafka_alters(ctx)
+      ngx.update_time()
+      ngx.say(tostring(ok), " ", tostring(code), " ", ngx.now() - t0)
+    } }
+    location /alters_in_log_phase {
+      content_by_lua_block {
+        local fk = require "fluxakafka"
+        local engine = require("control_app").topic_engine(ngx.var.arg_topic, 1)
+        ngx.ctx.engine = engine
+        ngx.ctx.ctx = engine:new_context()
+        for _, alter in ipairs(assert(fk.get_kafka_alters(ngx.ctx.ctx))) do
+          if alter.topic == ngx.var.arg_topic then ngx.ctx.alter = alter end
+        end
+        ngx.say(ngx.ctx.alter.kind)
+      }
+      log_by_lua_block {
+        local fk = require "fluxakafka"
+        local ok, err = pcall(fk.get_kafka_alters, ngx.ctx.ctx)
+        local ok2, err2 = pcall(ngx.ctx.alter.exec, ngx.ctx.alter, ngx.ctx.ctx)
+        ngx.log(ngx.ERR, "ALTERLOG ", tostring(ok), " ", tostring(err), " | ", tostring(ok2), " ", tostring(err2))
+        local engine = ngx.ctx.engine
+        ngx.timer.at(0, function() engine:close() end)
+      } }
     location /transaction { content_by_lua_block {
       local fk = require "fluxakafka"
       local r = fk.new_registry()
@@ -122,9 +172,12 @@ describe("client control in nginx", function()
       nginx.log())
   end)
 
-  it("a watermarks call against unreachable brokers yields: the only worker answers meanwhile", function()
+  -- GET location (a call against unreachable brokers with a connect_timeout of 2 s) in the
+  -- background while pinging the only worker: the call fails after its timeout and the worker
+  -- answers pings all the while
+  local function pings_answered_during(location)
     local out = os.tmpname()
-    assert(support.sh(("curl -s 'http://127.0.0.1:%d/dead_watermarks' > %s &"):format(PORT, out)))
+    assert(support.sh(("curl -s 'http://127.0.0.1:%d%s' > %s &"):format(PORT, location, out)))
     local slowest, pings = 0, 0
     local done = support.wait_for(10, function()
       local _, body, took = support.get(PORT, "/ping")
@@ -133,13 +186,33 @@ describe("client control in nginx", function()
       if not finished and body == "pong\n" then pings = pings + 1 end
       return finished
     end, 0.01)
-    assert(done, "the watermarks request did not finish")
+    assert(done, "the request to " .. location .. " did not finish")
     local ok, code, elapsed = support.read_file(out):match("^(%S+) (%S+) ([%d.]+)")
     os.remove(out)
     assert.are.equal("nil", ok)
+    assert.are_not.equal("nil", code)
     assert.is_true(tonumber(elapsed) >= 1.5, "the request should take the connect_timeout (2 s)")
     assert.is_true(pings > 10, "the worker answered only " .. pings .. " pings meanwhile")
     assert.is_true(slowest < 0.5, "a ping took " .. slowest .. " s")
+  end
+
+  it("a watermarks call against unreachable brokers yields: the only worker answers meanwhile", function()
+    pings_answered_during("/dead_watermarks")
+  end)
+
+  it("get_kafka_alters and alter:exec work from a request: the topic is created as declared", function()
+    assert.are.equal("1 create_topic 0 2 0\n", on_new_topic("/alters"))
+  end)
+
+  it("get_kafka_alters against unreachable brokers yields: the only worker answers meanwhile", function()
+    pings_answered_during("/dead_alters")
+  end)
+
+  it("get_kafka_alters and alter:exec raise where nginx cannot yield", function()
+    assert.are.equal("create_topic\n", on_new_topic("/alters_in_log_phase"))
+    assert(support.wait_for(10, function() return nginx.log():find("ALTERLOG", 1, true) end))
+    assert.matches("ALTERLOG false .-get_kafka_alters: cannot wait for the brokers in nginx phase 'log'.- | "
+      .. "false .-exec: cannot wait for the brokers in nginx phase 'log'", nginx.log())
   end)
 
   it("transactions raise instead of holding the worker", function()

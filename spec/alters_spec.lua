@@ -278,3 +278,72 @@ describe("get_kafka_alters", function()
     assert.has_error(function() fk.get_kafka_alters(nil) end)
   end)
 end)
+
+describe("alters on a thread of their own (_get_alters_async, _exec_alter_async, used inside nginx)", function()
+  local core = fk._private.core
+  after_each(function()
+    for _, e in ipairs(engines) do e:close() end
+    engines = {}
+  end)
+
+  local function await(req)
+    local deadline = os.time() + 60
+    while not req:_ready() and os.time() <= deadline do end
+    return req:_result()
+  end
+
+  it("plan and apply as the blocking calls do", function()
+    local topic = unique("async-alter")
+    local ctx, engine = context(function(r)
+      r:register_kafka_topic(fk.new_kafka_topic(topic, "events"):partitions(2):config("retention.ms", "3600000"))
+    end)
+    local blocking, threaded = find(plan(ctx), "create_topic", topic), nil
+    for _, a in ipairs(assert(await(assert(core._get_alters_async(engine))))) do
+      if a.topic == topic then
+        assert.is_nil(threaded, "one alter for the topic")
+        threaded = a
+      end
+    end
+    assert.are.equal(blocking.description, threaded.description)
+    assert.are.same(blocking.configs, threaded.configs)
+    assert.is_true(await(assert(core._exec_alter_async(threaded._handle))))
+    local again = plan(ctx)
+    for _, a in ipairs(again) do assert.are_not.equal(topic, a.topic, a.description) end
+    -- the topic was created as declared: shrinking the declaration is a warning now
+    local smaller = context(function(r)
+      r:register_kafka_topic(fk.new_kafka_topic(topic, "events"):partitions(1):config("retention.ms", "3600000"))
+    end)
+    local warning = find(plan(smaller), "partitions_warning", topic)
+    assert(warning, "a topic with 2 partitions declared with 1 gives a warning")
+    -- a warning does nothing: answered at once
+    local req = assert(core._exec_alter_async(warning._handle))
+    assert.is_true(req:_ready())
+    assert.is_true(req:_result())
+    assert.has_error(function() req:_result() end, "_result: the request was already answered")
+  end)
+
+  it("against unreachable brokers: nil, err, code; closing the engine waits for a running request", function()
+    local r = fk.new_registry()
+    r:register_kafka({ "127.0.0.1:1" }, "down", { connect_timeout = 1 })
+    r:register_kafka_topic(fk.new_kafka_topic("t", "down"))
+    local engine = assert(r:validate())
+    local req = assert(core._get_alters_async(engine))
+    assert.is_false(req:_ready())
+    engine:close()
+    assert.is_true(req:_ready())
+    local alters, err, code = req:_result()
+    assert.is_nil(alters)
+    assert.matches("down", err)
+    assert.is_string(code)
+    -- one left running and forgotten is waited for by its finalizer
+    engine = assert(r:validate())
+    engines[#engines + 1] = engine
+    req = assert(core._get_alters_async(engine))
+    req = nil
+    collectgarbage()
+    collectgarbage()
+    local again, again_err = await(assert(core._get_alters_async(engine)))
+    assert.is_nil(again)
+    assert.matches("down", again_err)
+  end)
+end)

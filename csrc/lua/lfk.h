@@ -96,6 +96,7 @@ void lfk_open_pool(lua_State *L);
 void lfk_open_consumer(lua_State *L);
 
 #define LFK_ALTER          "fluxakafka.alter"
+#define LFK_ADMIN_REQUEST  "fluxakafka.admin_request"
 
 void lfk_open_admin(lua_State *L);
 void lfk_open_config(lua_State *L);

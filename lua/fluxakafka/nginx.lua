@@ -43,22 +43,24 @@ local function backoff(cap)
   end
 end
 
-local function not_in_master(fn)
+local function not_in_master(fn, level)
   if get_phase() == "init" then
     error(fn .. ": not in nginx's master process (init_by_lua): librdkafka's threads do not "
           .. "survive the fork into the workers; build and validate the registry there, but use "
-          .. "pools in init_worker_by_lua, a timer or a request", 3)
+          .. "pools in init_worker_by_lua, a timer or a request", level or 3)
   end
 end
 
 -- Raises unless the current phase may yield; returns "yield" or "block" (exit_worker).
-local function wait_mode(fn, what)
+-- level: of the raise, as error's (default 3: the caller of the function calling this).
+local function wait_mode(fn, what, level)
   local phase = get_phase()
   if YIELDABLE[phase] then return "yield" end
   if MAY_BLOCK[phase] then return "block" end
-  not_in_master(fn)
+  level = level or 3
+  not_in_master(fn, level + 1)
   error(("%s: cannot %s in nginx phase '%s', which cannot yield; call it from a request "
-         .. "phase (rewrite, access, content) or a timer (ngx.timer.at)"):format(fn, what, phase), 3)
+         .. "phase (rewrite, access, content) or a timer (ngx.timer.at)"):format(fn, what, phase), level)
 end
 
 -- ------------------------------------------------------------------ owners of callbacks
@@ -273,7 +275,6 @@ function M.install(fk_module, core_module, internal)
   local produce_batch = pool_methods._produce_batch
   local core_consumer_group = pool_methods.consumer_group
   local core_fetch = consumer_group_methods.poll_fetches
-  local core_get_alters = fk.get_kafka_alters
 
   core._set_dispatcher(dispatch)
 
@@ -578,9 +579,10 @@ function M.install(fk_module, core_module, internal)
     end
   end
 
-  function fk.get_kafka_alters(ctx)
-    not_in_master("get_kafka_alters")
-    return core_get_alters(ctx)
+  -- get_kafka_alters and alter:exec (fluxakafka.lua's _admin_call): on a thread of their own
+  function internal._admin_call(fn, blocking, async, arg)
+    if wait_mode(fn, "wait for the brokers", 4) == "block" then return blocking(arg) end
+    return await(async(arg))
   end
 
   return {
