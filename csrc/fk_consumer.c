@@ -58,6 +58,14 @@ struct fk_consumer {
     rd_kafka_topic_partition_list_t **deferred;   /* revocations not performed yet */
     size_t        deferred_count, deferred_cap;
     int           request_users;   /* atomic: fk_consumer_request threads still running */
+    /* start_offset(timestamp) in a group opened with fk_consumer_*_async: an assignment's
+       start offsets are looked up on a thread of its own; the first poll after the lookup
+       ended makes the assignment */
+    int           lookups_on_thread;
+    pthread_t     lookup_thread;
+    int           lookup_running;  /* the thread exists and is not joined yet */
+    int           lookup_done;     /* atomic */
+    rd_kafka_topic_partition_list_t *lookup_parts;   /* the assignment it is for */
     fk_stats_queue stats;
 };
 
@@ -249,39 +257,93 @@ static void apply_start_timestamp(fk_consumer *c, rd_kafka_t *rk, rd_kafka_topic
     fprintf(stderr, "fluxakafka: %s; partitions without a committed offset start at their beginning\n", err.msg);
 }
 
-/* Served by rd_kafka_consumer_poll on the polling thread: assignments take effect at once,
-   revocations too unless the application asked to act first (defer_revoke). */
+/* Queues the event for fk_consumer_rebalance_next when the application asked for them;
+   1 when queued. */
+static int record_rebalance(fk_consumer *c, int assign, const rd_kafka_topic_partition_list_t *parts)
+{
+    rebalance_event *ev;
+    if (!c->record_rebalances || c->closing ||
+        !fk_grow((void **)&c->events, &c->event_cap, c->event_count, sizeof *c->events))
+        return 0;
+    ev = &c->events[c->event_count];
+    if (!(ev->parts = rd_kafka_topic_partition_list_copy(parts))) return 0;
+    ev->assign = assign;
+    c->event_count++;
+    return 1;
+}
+
+static void assign_now(fk_consumer *c, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_error_t *e = NULL;
+    if (cooperative(rk)) e = rd_kafka_incremental_assign(rk, parts);
+    else rd_kafka_assign(rk, parts);
+    if (e) rd_kafka_error_destroy(e);
+    record_rebalance(c, 1, parts);
+}
+
+static void *lookup_main(void *arg)
+{
+    fk_consumer *c = arg;
+    apply_start_timestamp(c, c->rk, c->lookup_parts);
+    __atomic_store_n(&c->lookup_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* 1 when the lookup for this assignment runs on a thread; 0: do it here */
+static int start_lookup(fk_consumer *c, const rd_kafka_topic_partition_list_t *parts)
+{
+    if (!(c->lookup_parts = rd_kafka_topic_partition_list_copy(parts))) return 0;
+    c->lookup_done = 0;
+    if (pthread_create(&c->lookup_thread, NULL, lookup_main, c) != 0) {
+        rd_kafka_topic_partition_list_destroy(c->lookup_parts);
+        c->lookup_parts = NULL;
+        return 0;
+    }
+    c->lookup_running = 1;
+    return 1;
+}
+
+/* Makes the assignment whose lookup runs on a thread, once it ended, or at once with wait
+   (waiting for the lookup: a revocation or the close must come after the assignment). */
+static void finish_lookup(fk_consumer *c, int wait)
+{
+    if (!c->lookup_running || (!wait && !__atomic_load_n(&c->lookup_done, __ATOMIC_ACQUIRE))) return;
+    pthread_join(c->lookup_thread, NULL);
+    c->lookup_running = 0;
+    assign_now(c, c->rk, c->lookup_parts);
+    rd_kafka_topic_partition_list_destroy(c->lookup_parts);
+    c->lookup_parts = NULL;
+}
+
+/* Served by rd_kafka_consumer_poll on the polling thread: assignments take effect at once
+   (after the lookup of their start offsets, see lookups_on_thread), revocations too unless
+   the application asked to act first (defer_revoke). */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     fk_consumer *c = opaque;
-    int assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
-    int keep = 0;
-    if (assign) {
-        rd_kafka_error_t *e = NULL;
-        if (c->spec.start_timestamp_ms > 0) apply_start_timestamp(c, rk, parts);
-        if (cooperative(rk)) e = rd_kafka_incremental_assign(rk, parts);
-        else rd_kafka_assign(rk, parts);
-        if (e) rd_kafka_error_destroy(e);
-    } else if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    int keep;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (c->spec.start_timestamp_ms > 0) {
+            finish_lookup(c, 1);
+            if (c->lookups_on_thread && !c->closing && start_lookup(c, parts)) return;
+            apply_start_timestamp(c, rk, parts);
+        }
+        assign_now(c, rk, parts);
+        return;
+    }
+    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         rd_kafka_assign(rk, NULL);
         return;
     }
-    if (c->record_rebalances && !c->closing &&
-        fk_grow((void **)&c->events, &c->event_cap, c->event_count, sizeof *c->events)) {
-        rebalance_event *ev = &c->events[c->event_count];
-        if ((ev->parts = rd_kafka_topic_partition_list_copy(parts)) != NULL) {
-            ev->assign = assign;
-            c->event_count++;
-            keep = !assign && c->defer_revoke;
-        }
-    }
+    finish_lookup(c, 1);
+    keep = record_rebalance(c, 0, parts) && c->defer_revoke;
     if (keep && fk_grow((void **)&c->deferred, &c->deferred_cap, c->deferred_count, sizeof *c->deferred) &&
         (c->deferred[c->deferred_count] = rd_kafka_topic_partition_list_copy(parts)) != NULL) {
         c->deferred_count++;
         return;
     }
-    if (!assign) revoke_now(rk, parts);
+    revoke_now(rk, parts);
 }
 
 void fk_consumer_rebalance_events(fk_consumer *c, int record, int defer_revoke)
@@ -721,6 +783,8 @@ static void *check_thread_main(void *arg)
 
 static fk_consumer *check_on_thread(fk_consumer *c, fk_error *err);
 
+/* A group opened to be waited for without blocking (nginx) looks start offsets up on a
+   thread too. */
 fk_consumer *fk_consumer_new_async(fk_pool *p, const char *group_name, fk_error *err)
 {
     return check_on_thread(consumer_create(p, group_name, err), err);
@@ -734,6 +798,7 @@ fk_consumer *fk_consumer_open_async(fk_pool *p, const fk_group_spec *g, fk_error
 static fk_consumer *check_on_thread(fk_consumer *c, fk_error *err)
 {
     if (!c) return NULL;
+    c->lookups_on_thread = 1;
     if (pthread_create(&c->check_thread, NULL, check_thread_main, c) != 0) {
         fk_error_set(err, "_FAIL", "consumer_group: cannot start the connection check thread");
         fk_consumer_free(c);
@@ -841,6 +906,7 @@ fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records,
         fk_error_set(err, "_NO_MEMORY", "poll_fetches: out of memory");
         return NULL;
     }
+    finish_lookup(c, 0);
     if (max_records == 0) max_records = 10000;
     m = rd_kafka_consumer_poll(c->rk, timeout_ms);
     if (m) {
@@ -1009,6 +1075,7 @@ void fk_consumer_close(fk_consumer *c)
         nanosleep(&ts, NULL);
     }
     if (c->rk_pid == fk_process_id()) {
+        finish_lookup(c, 1);
         fk_consumer_rebalance_done(c);   /* leaving: deferred revocations happen now */
         if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);
         if (c->queue) rd_kafka_queue_destroy(c->queue);
@@ -1019,6 +1086,9 @@ void fk_consumer_close(fk_consumer *c)
     c->commit_queue = NULL;
     c->commits_pending = 0;
     c->rk = NULL;
+    if (c->lookup_parts) rd_kafka_topic_partition_list_destroy(c->lookup_parts);   /* forked */
+    c->lookup_parts = NULL;
+    c->lookup_running = 0;
     forget_rebalances(c);
 }
 

@@ -75,6 +75,22 @@ local HTTP = [[
       ngx.update_time()
       ngx.say(tostring(ok), " ", tostring(code), " ", ngx.now() - t0)
     } }
+    location /start_timestamp { content_by_lua_block {
+      local topic, group = ngx.var.arg_topic, ngx.var.arg_group
+      local hour, now_ms = 3600 * 1000, ngx.time() * 1000
+      local engine, pool = require("control_app").group_engine(topic, group, now_ms - 2.5 * hour)
+      assert(pool:produce_sync({ topic = topic, value = "3h", timestamp = now_ms - 3 * hour },
+        { topic = topic, value = "2h", timestamp = now_ms - 2 * hour },
+        { topic = topic, value = "1h", timestamp = now_ms - hour }))
+      local cg = assert(pool:consumer_group(group))
+      local values, deadline = {}, ngx.now() + 20
+      while #values < 2 and ngx.now() < deadline do
+        for rec in assert(cg:poll_fetches(0.2)):iter() do values[#values + 1] = rec.value end
+      end
+      ngx.say(table.concat(values, " "))
+      cg:close()
+      engine:close()
+    } }
     location /alters { content_by_lua_block {
       local fk = require "fluxakafka"
       local topic = ngx.var.arg_topic
@@ -198,6 +214,10 @@ describe("client control in nginx", function()
 
   it("a watermarks call against unreachable brokers yields: the only worker answers meanwhile", function()
     pings_answered_during("/dead_watermarks")
+  end)
+
+  it("a start_offset(timestamp) group looks its start up on a thread and starts at the time", function()
+    assert.are.equal("2h 1h\n", on_new_topic("/start_timestamp"))
   end)
 
   it("get_kafka_alters and alter:exec work from a request: the topic is created as declared", function()

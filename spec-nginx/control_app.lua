@@ -17,9 +17,12 @@ local function engine_of(r)
   return engine, engine:kafka("events")
 end
 
-function M.group_engine(topic, group)
+-- start_offset: the group's, when given
+function M.group_engine(topic, group, start_offset)
   local r = registry()
-  r:register_kafka_consumer_group(fk.new_kafka_consumer_group(group, "events"):topics(topic))
+  local builder = fk.new_kafka_consumer_group(group, "events"):topics(topic)
+  if start_offset then builder:start_offset(start_offset) end
+  r:register_kafka_consumer_group(builder)
   return engine_of(r)
 end
 

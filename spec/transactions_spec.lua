@@ -244,7 +244,22 @@ describe("start_offset(timestamp)", function()
   local engine
   after_each(function() if engine then engine:close() end engine = nil end)
 
-  it("starts at the first record written at or after the time", function()
+for _, threaded in ipairs({ false, true }) do
+  -- threaded: opened as inside nginx (_consumer_group_async), where the start offsets are
+  -- looked up on a thread of their own and a later poll makes the assignment
+  local how = threaded and " (lookup on a thread, as inside nginx)" or ""
+  local function open(pool, group)
+    if not threaded then return assert(pool:consumer_group(group)) end
+    local cg = assert(pool:_consumer_group_async(group))
+    local deadline = os.time() + 30
+    repeat
+      local ready, err = cg:_ready()
+      assert(ready ~= nil, err)
+    until ready or os.time() > deadline
+    return cg
+  end
+
+  it("starts at the first record written at or after the time" .. how, function()
     local topic = support.unique("ts")
     local hour = 3600 * 1000
     local now_ms = os.time() * 1000
@@ -255,12 +270,12 @@ describe("start_offset(timestamp)", function()
     assert.is_true(pool:produce_sync({ topic = topic, value = "3h ago", timestamp = now_ms - 3 * hour },
       { topic = topic, value = "2h ago", timestamp = now_ms - 2 * hour },
       { topic = topic, value = "1h ago", timestamp = now_ms - hour }))
-    local cg = assert(pool:consumer_group(group))
+    local cg = open(pool, group)
     assert.are.equal(now_ms - 2.5 * hour, cg:get_settings().start_offset)
     assert.are.same({ "2h ago", "1h ago" }, values(support.consume(cg, 2)))
   end)
 
-  it("starts at the end when every record is older, and a committed offset wins", function()
+  it("starts at the end when every record is older, and a committed offset wins" .. how, function()
     local topic = support.unique("ts")
     local group = support.unique("tsg")
     local now_ms = os.time() * 1000
@@ -269,7 +284,7 @@ describe("start_offset(timestamp)", function()
       fk.new_kafka_consumer_group(group, "events"):topics(topic):start_offset(now_ms + 3600 * 1000) })
     assert.is_true(pool:produce_sync({ topic = topic, value = "old-1", timestamp = now_ms - 1000 },
       { topic = topic, value = "old-2", timestamp = now_ms - 500 }))
-    local cg = assert(pool:consumer_group(group))
+    local cg = open(pool, group)
     -- poll until the partition is assigned (its start looked up), then write a new record
     local deadline = os.time() + 30
     repeat assert(cg:poll_fetches(0.1)) until #assert(cg:assignment()) > 0 or os.time() > deadline
@@ -280,9 +295,10 @@ describe("start_offset(timestamp)", function()
 
     -- the same group again: offset 3 is committed, so the timestamp does not apply
     assert.is_true(pool:produce_sync({ topic = topic, value = "new-2", timestamp = now_ms - 2000 }))
-    cg = assert(pool:consumer_group(group))
+    cg = open(pool, group)
     assert.are.same({ "new-2" }, values(support.consume(cg, 1)))
   end)
+end
 
   it("is checked where it is given", function()
     local b = fk.new_kafka_consumer_group("g", "events")
