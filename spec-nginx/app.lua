@@ -72,6 +72,35 @@ function M.async_sql_roundtrip(topic, n, key)
   end))
 end
 
+-- Flushes operations on tables a, b and c to a topic of the caller's; a timer applies them
+-- with the async SQL consumer, failing b once (transient): results[key] is the order in which
+-- the handler saw the records, then the kind of the failure consume returned.
+function M.async_sql_redelivery(topic, key)
+  local ctx = M.engine:new_context()
+  local ops = {}
+  for i, t in ipairs({ "a", "b", "c" }) do ops[i] = { pool = "db", table = t, queries = { { q = "SELECT " .. i } } } end
+  assert(ctx:flush_async(ops, { topic = topic }))
+  assert(ngx.timer.at(0, function()
+    local consumer = assert(ctx:get_async_sql_consumer({ topic = topic, group = topic .. "-group" }))
+    local seen, failed, kind = {}, false, nil
+    local deadline = ngx.now() + 20
+    while #seen < 4 and ngx.now() < deadline do
+      local handled, err, k = consumer:consume(100, 0.5, function(_, rec)
+        seen[#seen + 1] = rec.key
+        if rec.key == "b" and not failed then
+          failed = true
+          return nil, "deadlock found", "transient"
+        end
+        return true
+      end)
+      if not handled then kind = k end
+      ngx.update_time()
+    end
+    consumer:close()
+    results:set(key, table.concat(seen, " ") .. " " .. tostring(kind))
+  end))
+end
+
 -- Reads up to `want` records of the consume topic in a consumer group, commits, closes.
 function M.consume(want, seconds)
   local cg = assert(M.pool():consumer_group(M.consume_topic .. "-group"))

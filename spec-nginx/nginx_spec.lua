@@ -92,6 +92,10 @@ local HTTP = [[
       require("app").async_sql_roundtrip(ngx.var.arg_topic, 9, ngx.var.arg_topic)
       ngx.say("flushed")
     } }
+    location /async_sql_redelivery { content_by_lua_block {
+      require("app").async_sql_redelivery(ngx.var.arg_topic, ngx.var.arg_topic)
+      ngx.say("flushed")
+    } }
     location /dead_produce { content_by_lua_block {
       local pool = require("app").pool("dead")
       assert(pool:produce({ topic = "nginx-dead", value = "x" }))
@@ -291,17 +295,26 @@ describe("fluxakafka in nginx", function()
     assert.are.equal("100 0 true\n", result)
   end)
 
-  it("async SQL operations flushed in a request are applied by the async SQL consumer in a timer", function()
+  -- GET location for a new topic; then what the async SQL consumer timer it started stored
+  local function async_sql_timer_result(location)
     local topic = "nginx-asql-" .. os.time() .. "-" .. math.random(100000)
-    local status, body = get("/async_sql?topic=" .. topic)
+    local status, body = get(location .. "?topic=" .. topic)
     assert.are.equal(200, status, body)
     local result
     assert(support.wait_for(30, function()
       result = select(2, get("/result?key=" .. topic))
       return result ~= "nil\n"
     end), "the consumer timer did not finish")
+    return result
+  end
+
+  it("async SQL operations flushed in a request are applied by the async SQL consumer in a timer", function()
     -- 9 operations on 3 tables: one record per (pool, table)
-    assert.are.equal("3\n", result)
+    assert.are.equal("3\n", async_sql_timer_result("/async_sql"))
+  end)
+
+  it("the async SQL consumer in a timer delivers a transiently failed record again, with those after it", function()
+    assert.are.equal("a b b c transient\n", async_sql_timer_result("/async_sql_redelivery"))
   end)
 
   it("librdkafka's log lines go through ngx.log with nginx's levels, never as raw stderr lines", function()

@@ -18,13 +18,18 @@ local unpack = unpack or table.unpack
 
 local PRODUCE_CHUNK = 1000   -- records per produce_sync call (keeps unpack within Lua's limits)
 
--- The two calls that wait for a broker; fluxakafka.nginx replaces them with ones that yield.
+-- The calls that wait for a broker; fluxakafka.nginx replaces them with ones that yield.
 function M.open_group(core, engine, group, topic, session_timeout)
   return core._async_sql_open_consumer(engine, group, topic, session_timeout)
 end
 
 function M.commit_offsets(core, cg, offsets)
   return core._consumer_commit_offsets(cg, offsets)
+end
+
+-- offsets: { {topic=, partition=, offset=}, ... }; waits at most 10 ms for librdkafka's fetcher
+function M.seek_offsets(core, cg, offsets)
+  return core._consumer_seek(cg, offsets, 10)
 end
 
 function M.install(fk, core, Context)
@@ -231,7 +236,7 @@ function M.install(fk, core, Context)
       local ok, err, code = M.commit_offsets(core, cg, handled)
       if not ok then commit_err, commit_code = err, code end
     end
-    local ok = core._consumer_seek(cg, positions(records, failed, #records, true), 10)
+    local ok = M.seek_offsets(core, cg, positions(records, failed, #records, true))
     if not ok or commit_err then
       -- without a seek (or with a failed commit, where the group's offsets are unknown to us)
       -- only reopening is safe: the committed offsets never include unhandled records

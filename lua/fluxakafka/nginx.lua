@@ -539,6 +539,7 @@ function M.install(fk_module, core_module, internal)
   -- the async SQL consumer's group and commits, yielding like the calls above
   local async_sql = require "fluxakafka.async_sql"
   local blocking_open, blocking_commit = async_sql.open_group, async_sql.commit_offsets
+  local blocking_seek = async_sql.seek_offsets
   function async_sql.open_group(c, engine, group, topic, session_timeout)
     if wait_mode("get_async_sql_consumer", "wait for the brokers") == "block" then
       return blocking_open(c, engine, group, topic, session_timeout)
@@ -552,6 +553,15 @@ function M.install(fk_module, core_module, internal)
     local ok, err, code = c._consumer_commit_offsets(cg, offsets, true)
     if not ok then return nil, err, code end
     return await_commit(cg)
+  end
+  -- the seek back after a failed record, partition by partition on a request thread
+  function async_sql.seek_offsets(c, cg, offsets)
+    if wait_mode("consume", "wait for the broker") == "block" then return blocking_seek(c, cg, offsets) end
+    for _, p in ipairs(offsets) do
+      local ok, err, code = await(cg:_request_async("seek", p.topic, p.partition, p.offset))
+      if not ok then return nil, err, code end
+    end
+    return true
   end
 
   --- commit_uncommitted_offsets(): the broker's answer is awaited by yielding.
