@@ -2,7 +2,9 @@
 -- of the partition being written is killed (SIGKILL) or stopped (SIGSTOP) while 100,000
 -- records are produced at 5,000/s with acks=all; then every acknowledged record must be in
 -- the topic exactly once. A consumer killed mid-stream must, on restart of its group,
--- re-deliver at most its one uncommitted batch and skip nothing. Only processes that
+-- re-deliver at most its one uncommitted batch and skip nothing. A consumer group reading
+-- while the leader of its partition is killed must read every record once, in order, and
+-- its commits must survive. Only processes that
 -- kafka-cluster.sh started (and the child consumer started here) are signalled.
 --
 -- The numbers are printed as TAP comments and written to build/faults-results.txt.
@@ -240,5 +242,70 @@ describe("a 3-node cluster under faults", function()
     assert.is_true(n_acked > 0)
     assert.are.equal(0, lost)
     assert.are.equal(0, dups)
+  end)
+
+  it("a consumer group reading through a SIGKILL of the partition leader reads every record once, in order", function()
+    local read_topic = support.unique("faults-read")
+    local e3, p3 = engine_with(read_topic, 2)
+    local acked, failed = {}, 0
+    for i = 1, N do
+      local k = tostring(i)
+      assert(p3:produce({ topic = read_topic, key = k, value = k }, function(rec, err)
+        if err then failed = failed + 1 else acked[tonumber(rec.key)] = true end
+      end))
+      if i % 1000 == 0 then p3:poll(0) end
+    end
+    assert(p3:flush(120))
+    assert.are.equal(0, failed)
+    local leader = leader_of(p3, groups[1], read_topic)
+    local pid = assert(node_pid(leader))
+    local cg = assert(p3:consumer_group(groups[2]))
+    local seen, count, dups, out_of_order, last = {}, 0, 0, 0, 0
+    local killed, commit_failures, fetch_errors, first_problem = false, 0, 0, nil
+    local idle_since = now()
+    while count < N and now() - idle_since < 60 do
+      local fetches = assert(cg:poll_fetches(1, 1000))
+      if not fetches:is_empty() then idle_since = now() end
+      for rec in fetches:iter() do
+        local i = tonumber(rec.key)
+        if seen[i] then dups = dups + 1 else count = count + 1 end
+        seen[i] = true
+        if i ~= last + 1 then out_of_order = out_of_order + 1 end
+        last = i
+      end
+      fetches:each_error(function(_, _, err)
+        fetch_errors = fetch_errors + 1
+        first_problem = first_problem or err
+      end)
+      -- the coordinator may be the killed node: a commit can fail until another takes over
+      local ok, err = cg:commit_uncommitted_offsets()
+      if not ok then
+        commit_failures = commit_failures + 1
+        first_problem = first_problem or err
+      end
+      if not killed and count >= N / 4 then
+        assert(os.execute("kill -9 " .. pid) == 0)
+        killed = true
+      end
+    end
+    -- once the cluster settled a commit goes through, and it is what the group reads next
+    local committed, deadline = false, now() + 60
+    repeat
+      committed = cg:commit_uncommitted_offsets()
+      if not committed then assert(cg:poll_fetches(0.2)) end   -- serves the group meanwhile
+    until committed or now() > deadline
+    local offsets = assert(cg:committed())
+    report(("consumer reading through SIGKILL of leader node %d at record %d: %d of %d read, %d duplicates, %d out of order, %d failed commits, %d fetch errors%s; committed offset %s")
+      :format(leader, N / 4, count, N, dups, out_of_order, commit_failures, fetch_errors,
+              first_problem and (" (first: " .. tostring(first_problem) .. ")") or "", tostring(offsets[1] and offsets[1].offset)))
+    cg:close()
+    e3:close()
+    sh("bash scripts/kafka-cluster.sh start-node " .. leader .. " 2>&1")
+    assert.is_true(killed)
+    assert.are.equal(N, count)
+    assert.are.equal(0, dups)
+    assert.are.equal(0, out_of_order)
+    assert.is_truthy(committed)
+    assert.are.equal(N, offsets[1].offset)
   end)
 end)
