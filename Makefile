@@ -129,13 +129,14 @@ fuzz-api: $(ASAN_MODULE)
 soak: build
 	bash -c 'set -o pipefail; luajit bench/soak.lua 2> build/soak-stderr.log | tee build/soak-summary.txt'
 
-# Fault test on a 3-node KRaft cluster of its own (ports 19092.., scripts/kafka-cluster.sh):
-# the partition leader is killed (-9) and stopped (-STOP) under load; no acknowledged record
-# may be lost or duplicated. Starts and stops its cluster.
-test-faults: build
+# Fault specs on a 3-node KRaft cluster of its own (ports 19092.., scripts/kafka-cluster.sh):
+# the partition leader is killed (-9) and stopped (-STOP) under load, from Lua and under an
+# nginx worker; no acknowledged record may be lost or duplicated. Starts and stops its cluster.
+test-faults: deps-nginx
+	$(MAKE) build
 	bash scripts/kafka-cluster.sh up
 	bash -c 'FK_CLUSTER_BROKERS=127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092 \
-	  bash scripts/run-specs.sh spec-faults/cluster_faults_spec.lua; s=$$?; bash scripts/kafka-cluster.sh down; exit $$s'
+	  bash scripts/run-specs.sh spec-faults; s=$$?; bash scripts/kafka-cluster.sh down; exit $$s'
 
 bench: deps deps-bench
 	$(MAKE) build
