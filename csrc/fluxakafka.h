@@ -455,7 +455,9 @@ typedef struct fk_fetches  fk_fetches;
 fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err);
 /* As fk_consumer_new, but the connection check runs on a thread of its own and this returns
    at once: poll fk_consumer_ready until it is not -1. For callers that must not block
-   (an event loop such as nginx's). */
+   (an event loop such as nginx's). With a start timestamp, the start offsets of newly
+   assigned partitions are looked up on a thread too: the first fk_consumer_poll after the
+   answer makes the assignment. */
 fk_consumer *fk_consumer_new_async(fk_pool *p, const char *group_name, fk_error *err);
 /* 1: connected and subscribed (also for consumers made by fk_consumer_new); 0: failed, err
    filled and the consumer closed; -1: the check is still running. */
