@@ -66,6 +66,10 @@ struct fk_consumer {
     int           lookup_running;  /* the thread exists and is not joined yet */
     int           lookup_done;     /* atomic */
     rd_kafka_topic_partition_list_t *lookup_parts;   /* the assignment it is for */
+    /* fk_consumer_close_begin: leaving the group on a thread of its own */
+    pthread_t     close_thread;
+    int           close_running;   /* the thread exists and is not joined yet */
+    int           close_done;      /* atomic */
     fk_stats_queue stats;
 };
 
@@ -362,7 +366,7 @@ static void partitions_from(fk_partitions *out, const rd_kafka_topic_partition_l
 int fk_consumer_rebalance_next(fk_consumer *c, int *assign, fk_partitions *parts)
 {
     rebalance_event ev;
-    if (!c->event_count) return 0;
+    if (!c->event_count || c->close_running) return 0;
     ev = c->events[0];
     memmove(c->events, c->events + 1, (c->event_count - 1) * sizeof *c->events);
     c->event_count--;
@@ -372,7 +376,7 @@ int fk_consumer_rebalance_next(fk_consumer *c, int *assign, fk_partitions *parts
     return 1;
 }
 
-void fk_consumer_rebalance_done(fk_consumer *c)
+static void revoke_deferred(fk_consumer *c)
 {
     size_t i;
     for (i = 0; i < c->deferred_count; i++) {
@@ -380,6 +384,11 @@ void fk_consumer_rebalance_done(fk_consumer *c)
         rd_kafka_topic_partition_list_destroy(c->deferred[i]);
     }
     c->deferred_count = 0;
+}
+
+void fk_consumer_rebalance_done(fk_consumer *c)
+{
+    if (!c->close_running) revoke_deferred(c);   /* else the close thread does it */
 }
 
 static void forget_rebalances(fk_consumer *c)
@@ -831,7 +840,7 @@ int fk_consumer_ready(fk_consumer *c, fk_error *err)
 
 const fk_group_spec *fk_consumer_spec(const fk_consumer *c) { return &c->spec; }
 void *fk_consumer_rd_kafka(fk_consumer *c) { return c->rk; }
-int fk_consumer_is_closed(const fk_consumer *c) { return c->rk == NULL; }
+int fk_consumer_is_closed(const fk_consumer *c) { return c->rk == NULL || c->closing; }
 
 static int usable(fk_consumer *c, fk_error *err)
 {
@@ -1055,11 +1064,11 @@ static void release_messages(fk_fetches *f)
     f->count = f->cap = 0;
 }
 
-void fk_consumer_close(fk_consumer *c)
+/* The first part of closing, on the calling thread: fetches still alive become empty and
+   the group counts as closed from here on (usable() refuses it). */
+static void close_begin(fk_consumer *c)
 {
     fk_fetches *f, *next;
-    join_check(c);   /* the check thread uses the client until it ends (at most 200 ms) */
-    if (!c->rk) return;
     for (f = c->live; f; f = next) {
         next = f->next;
         release_messages(f);
@@ -1069,19 +1078,27 @@ void fk_consumer_close(fk_consumer *c)
     }
     c->live = NULL;
     c->closing = 1;
+}
+
+/* The part that waits for the brokers (leaving the group), here or on the close thread. */
+static void close_client(fk_consumer *c)
+{
     /* a committed / lag request on another thread ends within the connect timeout */
     while (__atomic_load_n(&c->request_users, __ATOMIC_ACQUIRE) > 0) {
         struct timespec ts = { 0, 1000000 };
         nanosleep(&ts, NULL);
     }
-    if (c->rk_pid == fk_process_id()) {
-        finish_lookup(c, 1);
-        fk_consumer_rebalance_done(c);   /* leaving: deferred revocations happen now */
-        if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);
-        if (c->queue) rd_kafka_queue_destroy(c->queue);
-        rd_kafka_consumer_close(c->rk);
-        rd_kafka_destroy(c->rk);
-    }
+    if (c->rk_pid != fk_process_id()) return;   /* inherited through fork: not ours to close */
+    finish_lookup(c, 1);
+    revoke_deferred(c);   /* leaving: deferred revocations happen now */
+    if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);
+    if (c->queue) rd_kafka_queue_destroy(c->queue);
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+}
+
+static void close_end(fk_consumer *c)
+{
     c->queue = NULL;
     c->commit_queue = NULL;
     c->commits_pending = 0;
@@ -1090,6 +1107,53 @@ void fk_consumer_close(fk_consumer *c)
     c->lookup_parts = NULL;
     c->lookup_running = 0;
     forget_rebalances(c);
+}
+
+static void *close_main(void *arg)
+{
+    fk_consumer *c = arg;
+    close_client(c);
+    __atomic_store_n(&c->close_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+int fk_consumer_close_poll(fk_consumer *c)
+{
+    if (!c->close_running) return 1;
+    if (!__atomic_load_n(&c->close_done, __ATOMIC_ACQUIRE)) return 0;
+    pthread_join(c->close_thread, NULL);
+    c->close_running = 0;
+    close_end(c);
+    return 1;
+}
+
+void fk_consumer_close_begin(fk_consumer *c)
+{
+    join_check(c);   /* the check thread uses the client until it ends (at most 200 ms) */
+    if (!c->rk || c->closing) return;
+    close_begin(c);
+    c->close_done = 0;
+    if (c->rk_pid == fk_process_id() && pthread_create(&c->close_thread, NULL, close_main, c) == 0) {
+        c->close_running = 1;
+        return;
+    }
+    close_client(c);
+    close_end(c);
+}
+
+void fk_consumer_close(fk_consumer *c)
+{
+    join_check(c);
+    if (c->close_running) {
+        pthread_join(c->close_thread, NULL);
+        c->close_running = 0;
+        close_end(c);
+        return;
+    }
+    if (!c->rk) return;
+    close_begin(c);
+    close_client(c);
+    close_end(c);
 }
 
 void fk_consumer_free(fk_consumer *c)

@@ -501,6 +501,12 @@ int  fk_consumer_seek_offsets(fk_consumer *c, const fk_partition_offset *list, s
 int  fk_consumer_rewind(fk_consumer *c, fk_error *err);
 /* Leaves the group and destroys the client. Fetches still alive become empty. */
 void fk_consumer_close(fk_consumer *c);
+/* The same without waiting (nginx): fk_consumer_is_closed says 1 at once, and leaving the
+   group runs on a thread of its own; poll fk_consumer_close_poll until it says 1. Until then
+   call nothing else on c but fk_consumer_is_closed, fk_consumer_close and fk_consumer_free
+   (both wait for the thread). */
+void fk_consumer_close_begin(fk_consumer *c);
+int  fk_consumer_close_poll(fk_consumer *c);
 int  fk_consumer_is_closed(const fk_consumer *c);
 void fk_consumer_free(fk_consumer *c);          /* closes first when needed */
 

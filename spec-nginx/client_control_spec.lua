@@ -75,6 +75,30 @@ local HTTP = [[
       ngx.update_time()
       ngx.say(tostring(ok), " ", tostring(code), " ", ngx.now() - t0)
     } }
+    location /close { content_by_lua_block {
+      local topic, group = ngx.var.arg_topic, ngx.var.arg_group
+      local engine, pool = require("control_app").group_engine(topic, group)
+      assert(pool:produce_sync({ topic = topic, value = "a" }))
+      local cg = assert(pool:consumer_group(group))
+      local got, deadline = 0, ngx.now() + 20
+      while got < 1 and ngx.now() < deadline do got = got + #assert(cg:poll_fetches(0.2)):records() end
+      -- a light thread that runs whenever this one yields: it runs once before close, then
+      -- again only if close yields while the group is left
+      local ticks, closing = 0, true
+      local ticker = ngx.thread.spawn(function()
+        while closing do
+          ticks = ticks + 1
+          ngx.sleep(0.001)
+        end
+      end)
+      cg:close()
+      closing = false
+      ngx.thread.wait(ticker)
+      local ok, err = pcall(cg.poll_fetches, cg, 0)
+      ngx.say(got, " ", tostring(ticks > 1), " ", tostring(cg:is_closed()), " ", tostring(ok), " ",
+              tostring(err):match("is closed") or tostring(err))
+      engine:close()
+    } }
     location /start_timestamp { content_by_lua_block {
       local topic, group = ngx.var.arg_topic, ngx.var.arg_group
       local hour, now_ms = 3600 * 1000, ngx.time() * 1000
@@ -214,6 +238,10 @@ describe("client control in nginx", function()
 
   it("a watermarks call against unreachable brokers yields: the only worker answers meanwhile", function()
     pings_answered_during("/dead_watermarks")
+  end)
+
+  it("cg:close leaves the group by yielding; the group is closed after it", function()
+    assert.are.equal("1 true true false is closed\n", on_new_topic("/close"))
   end)
 
   it("a start_offset(timestamp) group looks its start up on a thread and starts at the time", function()

@@ -271,3 +271,36 @@ describe("committed and lag on a thread of their own (_request_async, used insid
     engine:close()
   end)
 end)
+
+describe("closing without waiting (_close_begin, used inside nginx)", function()
+  it("is closed for every call at once, leaves the group on a thread, and a new member takes over", function()
+    local topic, group = support.unique("close-async"), support.unique("close-async-g")
+    local engine, pool = support.engine(nil, { fk.new_kafka_consumer_group(group, "events"):topics(topic) })
+    assert.is_true(pool:produce_sync({ topic = topic, value = "1" }, { topic = topic, value = "2" }))
+    local cg = assert(pool:consumer_group(group))
+    assert.are.equal(2, #support.consume(cg, 2))
+    assert.is_true(cg:commit_uncommitted_offsets())
+    cg:_close_begin()
+    assert.is_true(cg:is_closed())
+    assert.has_error(function() cg:poll_fetches(0) end, "poll_fetches: kafka consumer group '" .. group .. "' is closed")
+    local deadline = os.time() + 30
+    while not cg:_close_poll() and os.time() <= deadline do end
+    assert.is_true(cg:_close_poll())
+    cg:close()   -- harmless once closed
+    -- the group was left: a new member is assigned the partition and reads on from the commit
+    assert.is_true(pool:produce_sync({ topic = topic, value = "3" }))
+    local next_member = assert(pool:consumer_group(group))
+    local rest = support.consume(next_member, 1)
+    assert.are.equal("3", rest[1].value)
+    -- one left closing is waited for by close and by its finalizer
+    next_member:_close_begin()
+    next_member:close()
+    assert.is_true(next_member:_close_poll())
+    local forgotten = assert(pool:consumer_group(group))
+    forgotten:_close_begin()
+    forgotten = nil
+    collectgarbage()
+    collectgarbage()
+    engine:close()
+  end)
+end)

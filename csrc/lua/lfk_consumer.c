@@ -518,6 +518,23 @@ static int consumer_close(lua_State *L)
     return 0;
 }
 
+/* cg:_close_begin(): closed at once for every other call, the group left on a thread of its
+   own; cg:_close_poll() is true once that ended (fluxakafka.nginx waits for it by yielding). */
+static int consumer_close_begin(lua_State *L)
+{
+    consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "_close_begin");
+    if (!lfk_is_finalized(u) && u->consumer) fk_consumer_close_begin(u->consumer);
+    return 0;
+}
+
+static int consumer_close_poll(lua_State *L)
+{
+    consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "_close_poll");
+    lua_pushboolean(L, lfk_is_finalized(u) || !u->consumer || fk_consumer_close_poll(u->consumer));
+    lfk_serve_logs(L);
+    return 1;
+}
+
 static int consumer_is_closed(lua_State *L)
 {
     consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "is_closed");
@@ -802,6 +819,8 @@ static const luaL_Reg consumer_methods[] = {
     { "_commit_poll", consumer_commit_poll },
     { "commit_uncommitted_offsets", consumer_commit },
     { "close", consumer_close },
+    { "_close_begin", consumer_close_begin },
+    { "_close_poll", consumer_close_poll },
     { "is_closed", consumer_is_closed },
     { "assignment", consumer_assignment },
     { "seek", consumer_seek },

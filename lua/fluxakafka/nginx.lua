@@ -564,6 +564,18 @@ function M.install(fk_module, core_module, internal)
     return true
   end
 
+  --- close(): leaving the group (librdkafka's consumer close waits for the coordinator and
+  -- the last revocation) runs on a thread of its own while this yields. Where the phase
+  -- cannot yield it closes here, waiting: a group must always be closable.
+  local core_group_close = consumer_group_methods.close
+  function consumer_group_methods:close()
+    check_self(self, "close", "consumer group")
+    if not YIELDABLE[get_phase()] then return core_group_close(self) end
+    self:_close_begin()   -- nothing when closed already; a close under way is waited for too
+    local pause = backoff(0.02)
+    while not self:_close_poll() do pause() end
+  end
+
   --- commit_uncommitted_offsets(): the broker's answer is awaited by yielding.
   local core_commit = consumer_group_methods.commit_uncommitted_offsets
   function consumer_group_methods:commit_uncommitted_offsets()
