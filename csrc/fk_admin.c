@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -980,26 +979,18 @@ struct fk_admin_job {
     fk_alter_list  alters;         /* plan: the answer */
     int            ok;
     fk_error       err;
-    pthread_t      thread;
-    int            thread_running; /* not joined yet */
-    int            done;           /* atomic */
+    fk_thread      thread;
 };
 
-static void job_run(fk_admin_job *j)
+static void job_run(void *arg)
 {
+    fk_admin_job *j = arg;
     size_t i;
     j->ok = j->is_exec ? exec_on(j->admins[0], &j->alter, &j->err)
                        : plan(j->engine, j->admins, &j->alters, &j->err);
     /* released last: closing a pool waits for its holders, so the engine outlives the work */
     for (i = 0; i < j->held_count; i++) fk_pool_admin_release(j->held[i]);
     j->held_count = 0;
-    __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
-}
-
-static void *job_thread(void *arg)
-{
-    job_run(arg);
-    return NULL;
 }
 
 static fk_admin_job *job_start(fk_engine *e, const fk_alter *a, fk_error *err)
@@ -1016,7 +1007,6 @@ static fk_admin_job *job_start(fk_engine *e, const fk_alter *a, fk_error *err)
     j->is_exec = a != NULL;
     if (a && fk_alter_is_warning(a)) {   /* nothing to do: answered at once */
         j->ok = 1;
-        j->done = 1;
         return j;
     }
     while (j->held_count < n) {
@@ -1029,12 +1019,11 @@ static fk_admin_job *job_start(fk_engine *e, const fk_alter *a, fk_error *err)
         j->held[j->held_count] = p;
         j->admins[j->held_count++] = rk;
     }
-    if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
+    if (!fk_thread_start(&j->thread, job_run, j)) {
         fk_error_set(err, "_FAIL", "%s: cannot start a thread for the request", a ? "exec" : "get_kafka_alters");
         fk_admin_job_free(j);
         return NULL;
     }
-    j->thread_running = 1;
     return j;
 }
 
@@ -1045,15 +1034,7 @@ fk_admin_job *fk_alter_exec_start(fk_engine *e, const fk_alter *a, fk_error *err
     return job_start(e, a, err);
 }
 
-int fk_admin_job_ready(fk_admin_job *j)
-{
-    if (!__atomic_load_n(&j->done, __ATOMIC_ACQUIRE)) return 0;
-    if (j->thread_running) {
-        pthread_join(j->thread, NULL);
-        j->thread_running = 0;
-    }
-    return 1;
-}
+int fk_admin_job_ready(fk_admin_job *j) { return fk_thread_ended(&j->thread); }
 
 int fk_admin_job_result(fk_admin_job *j, fk_alter_list *out, fk_error *err)
 {
@@ -1072,7 +1053,7 @@ void fk_admin_job_free(fk_admin_job *j)
 {
     size_t i;
     if (!j) return;
-    if (j->thread_running) pthread_join(j->thread, NULL);
+    fk_thread_join(&j->thread);
     for (i = 0; i < j->held_count; i++) fk_pool_admin_release(j->held[i]);
     fk_alter_list_clear(&j->alters);
     fk_alter_clear(&j->alter);

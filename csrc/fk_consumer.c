@@ -4,7 +4,6 @@
 #include "fk_internal.h"
 #include "fk_async_sql.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +35,7 @@ struct fk_consumer {
     char          brokers_text[200];  /* the pool's brokers, for error messages */
     fk_group_spec spec;
     /* the connection check of fk_consumer_new_async, on a thread of its own */
-    pthread_t     check_thread;
-    int           check_running;   /* the thread exists and is not joined yet */
-    int           check_done;      /* atomic: the thread finished; check_result is set */
+    fk_thread     check;           /* check_result is set once it ended */
     rd_kafka_resp_err_t check_result;
     int           check_timeout_ms;
     rd_kafka_t   *rk;
@@ -62,14 +59,9 @@ struct fk_consumer {
        start offsets are looked up on a thread of its own; the first poll after the lookup
        ended makes the assignment */
     int           lookups_on_thread;
-    pthread_t     lookup_thread;
-    int           lookup_running;  /* the thread exists and is not joined yet */
-    int           lookup_done;     /* atomic */
+    fk_thread     lookup;
     rd_kafka_topic_partition_list_t *lookup_parts;   /* the assignment it is for */
-    /* fk_consumer_close_begin: leaving the group on a thread of its own */
-    pthread_t     close_thread;
-    int           close_running;   /* the thread exists and is not joined yet */
-    int           close_done;      /* atomic */
+    fk_thread     closer;          /* fk_consumer_close_begin: leaving the group */
     fk_stats_queue stats;
 };
 
@@ -285,25 +277,21 @@ static void assign_now(fk_consumer *c, rd_kafka_t *rk, rd_kafka_topic_partition_
     record_rebalance(c, 1, parts);
 }
 
-static void *lookup_main(void *arg)
+static void lookup_main(void *arg)
 {
     fk_consumer *c = arg;
     apply_start_timestamp(c, c->rk, c->lookup_parts);
-    __atomic_store_n(&c->lookup_done, 1, __ATOMIC_RELEASE);
-    return NULL;
 }
 
 /* 1 when the lookup for this assignment runs on a thread; 0: do it here */
 static int start_lookup(fk_consumer *c, const rd_kafka_topic_partition_list_t *parts)
 {
     if (!(c->lookup_parts = rd_kafka_topic_partition_list_copy(parts))) return 0;
-    c->lookup_done = 0;
-    if (pthread_create(&c->lookup_thread, NULL, lookup_main, c) != 0) {
+    if (!fk_thread_start(&c->lookup, lookup_main, c)) {
         rd_kafka_topic_partition_list_destroy(c->lookup_parts);
         c->lookup_parts = NULL;
         return 0;
     }
-    c->lookup_running = 1;
     return 1;
 }
 
@@ -311,9 +299,8 @@ static int start_lookup(fk_consumer *c, const rd_kafka_topic_partition_list_t *p
    (waiting for the lookup: a revocation or the close must come after the assignment). */
 static void finish_lookup(fk_consumer *c, int wait)
 {
-    if (!c->lookup_running || (!wait && !__atomic_load_n(&c->lookup_done, __ATOMIC_ACQUIRE))) return;
-    pthread_join(c->lookup_thread, NULL);
-    c->lookup_running = 0;
+    if (!c->lookup.running || (!wait && !fk_thread_ended(&c->lookup))) return;
+    fk_thread_join(&c->lookup);
     assign_now(c, c->rk, c->lookup_parts);
     rd_kafka_topic_partition_list_destroy(c->lookup_parts);
     c->lookup_parts = NULL;
@@ -366,7 +353,7 @@ static void partitions_from(fk_partitions *out, const rd_kafka_topic_partition_l
 int fk_consumer_rebalance_next(fk_consumer *c, int *assign, fk_partitions *parts)
 {
     rebalance_event ev;
-    if (!c->event_count || c->close_running) return 0;
+    if (!c->event_count || c->closer.running) return 0;
     ev = c->events[0];
     memmove(c->events, c->events + 1, (c->event_count - 1) * sizeof *c->events);
     c->event_count--;
@@ -388,7 +375,7 @@ static void revoke_deferred(fk_consumer *c)
 
 void fk_consumer_rebalance_done(fk_consumer *c)
 {
-    if (!c->close_running) revoke_deferred(c);   /* else the close thread does it */
+    if (!c->closer.running) revoke_deferred(c);   /* else the close thread does it */
 }
 
 static void forget_rebalances(fk_consumer *c)
@@ -581,15 +568,13 @@ int fk_consumer_rewind(fk_consumer *c, fk_error *err)
 struct fk_consumer_request {
     fk_consumer    *c;
     fk_request_kind kind;
-    pthread_t       thread;
-    int             joined;
-    int             done;      /* atomic */
+    fk_thread       thread;
     int             ok;
     fk_partitions   parts;
     fk_error        err;
 };
 
-static void *request_main(void *arg)
+static void request_main(void *arg)
 {
     fk_consumer_request *q = arg;
     const fk_partition *target = q->parts.items;
@@ -602,8 +587,6 @@ static void *request_main(void *arg)
     case FK_REQUEST_REWIND:    q->ok = fk_consumer_rewind(q->c, &q->err); break;
     }
     __atomic_sub_fetch(&q->c->request_users, 1, __ATOMIC_ACQ_REL);
-    __atomic_store_n(&q->done, 1, __ATOMIC_RELEASE);
-    return NULL;
 }
 
 fk_consumer_request *fk_consumer_request_start(fk_consumer *c, fk_request_kind kind,
@@ -626,7 +609,7 @@ fk_consumer_request *fk_consumer_request_start(fk_consumer *c, fk_request_kind k
         memset(parts, 0, sizeof *parts);
     }
     __atomic_add_fetch(&c->request_users, 1, __ATOMIC_ACQ_REL);
-    if (pthread_create(&q->thread, NULL, request_main, q) != 0) {
+    if (!fk_thread_start(&q->thread, request_main, q)) {
         __atomic_sub_fetch(&c->request_users, 1, __ATOMIC_ACQ_REL);
         fk_partitions_clear(&q->parts);
         free(q);
@@ -636,15 +619,7 @@ fk_consumer_request *fk_consumer_request_start(fk_consumer *c, fk_request_kind k
     return q;
 }
 
-int fk_consumer_request_ready(fk_consumer_request *q)
-{
-    if (!__atomic_load_n(&q->done, __ATOMIC_ACQUIRE)) return 0;
-    if (!q->joined) {
-        pthread_join(q->thread, NULL);
-        q->joined = 1;
-    }
-    return 1;
-}
+int fk_consumer_request_ready(fk_consumer_request *q) { return fk_thread_ended(&q->thread); }
 
 int fk_consumer_request_take(fk_consumer_request *q, fk_partitions *out, fk_error *err)
 {
@@ -657,7 +632,7 @@ int fk_consumer_request_take(fk_consumer_request *q, fk_partitions *out, fk_erro
 void fk_consumer_request_free(fk_consumer_request *q)
 {
     if (!q) return;
-    if (!q->joined) pthread_join(q->thread, NULL);
+    fk_thread_join(&q->thread);
     fk_partitions_clear(&q->parts);
     free(q);
 }
@@ -782,12 +757,10 @@ fk_consumer *fk_consumer_open(fk_pool *p, const fk_group_spec *g, fk_error *err)
     return checked(consumer_client(p, g, err), err);
 }
 
-static void *check_thread_main(void *arg)
+static void check_main(void *arg)
 {
     fk_consumer *c = arg;
     c->check_result = check_connection(c, c->check_timeout_ms);
-    __atomic_store_n(&c->check_done, 1, __ATOMIC_RELEASE);
-    return NULL;
 }
 
 static fk_consumer *check_on_thread(fk_consumer *c, fk_error *err);
@@ -808,27 +781,18 @@ static fk_consumer *check_on_thread(fk_consumer *c, fk_error *err)
 {
     if (!c) return NULL;
     c->lookups_on_thread = 1;
-    if (pthread_create(&c->check_thread, NULL, check_thread_main, c) != 0) {
+    if (!fk_thread_start(&c->check, check_main, c)) {
         fk_error_set(err, "_FAIL", "consumer_group: cannot start the connection check thread");
         fk_consumer_free(c);
         return NULL;
     }
-    c->check_running = 1;
     return c;
-}
-
-static void join_check(fk_consumer *c)
-{
-    if (!c->check_running) return;
-    pthread_join(c->check_thread, NULL);
-    c->check_running = 0;
 }
 
 int fk_consumer_ready(fk_consumer *c, fk_error *err)
 {
-    if (c->check_running) {
-        if (!__atomic_load_n(&c->check_done, __ATOMIC_ACQUIRE)) return -1;
-        join_check(c);
+    if (c->check.running) {
+        if (!fk_thread_ended(&c->check)) return -1;
         if (!consumer_start(c, c->check_result, err)) {
             fk_consumer_close(c);
             return 0;
@@ -844,7 +808,7 @@ int fk_consumer_is_closed(const fk_consumer *c) { return c->rk == NULL || c->clo
 
 static int usable(fk_consumer *c, fk_error *err)
 {
-    if (c->check_running) {
+    if (c->check.running) {
         fk_error_set(err, "_STATE", "kafka consumer group '%s' is still connecting", c->spec.name);
         return 0;
     }
@@ -1105,48 +1069,35 @@ static void close_end(fk_consumer *c)
     c->rk = NULL;
     if (c->lookup_parts) rd_kafka_topic_partition_list_destroy(c->lookup_parts);   /* forked */
     c->lookup_parts = NULL;
-    c->lookup_running = 0;
+    c->lookup.running = 0;   /* forked: the thread was the parent's */
     forget_rebalances(c);
 }
 
-static void *close_main(void *arg)
-{
-    fk_consumer *c = arg;
-    close_client(c);
-    __atomic_store_n(&c->close_done, 1, __ATOMIC_RELEASE);
-    return NULL;
-}
+static void close_main(void *arg) { close_client(arg); }
 
 int fk_consumer_close_poll(fk_consumer *c)
 {
-    if (!c->close_running) return 1;
-    if (!__atomic_load_n(&c->close_done, __ATOMIC_ACQUIRE)) return 0;
-    pthread_join(c->close_thread, NULL);
-    c->close_running = 0;
+    if (!c->closer.running) return 1;
+    if (!fk_thread_ended(&c->closer)) return 0;
     close_end(c);
     return 1;
 }
 
 void fk_consumer_close_begin(fk_consumer *c)
 {
-    join_check(c);   /* the check thread uses the client until it ends (at most 200 ms) */
+    fk_thread_join(&c->check);   /* the check thread uses the client until it ends (at most 200 ms) */
     if (!c->rk || c->closing) return;
     close_begin(c);
-    c->close_done = 0;
-    if (c->rk_pid == fk_process_id() && pthread_create(&c->close_thread, NULL, close_main, c) == 0) {
-        c->close_running = 1;
-        return;
-    }
+    if (c->rk_pid == fk_process_id() && fk_thread_start(&c->closer, close_main, c)) return;
     close_client(c);
     close_end(c);
 }
 
 void fk_consumer_close(fk_consumer *c)
 {
-    join_check(c);
-    if (c->close_running) {
-        pthread_join(c->close_thread, NULL);
-        c->close_running = 0;
+    fk_thread_join(&c->check);
+    if (c->closer.running) {
+        fk_thread_join(&c->closer);
         close_end(c);
         return;
     }

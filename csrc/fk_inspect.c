@@ -15,9 +15,7 @@ struct fk_inspect {
     int32_t         partition;
     int             timeout_ms;
     rd_kafka_t     *rk;          /* the pool's admin client, held until the request ends */
-    pthread_t       thread;
-    int             thread_running;   /* not joined yet */
-    int             done;             /* atomic */
+    fk_thread       thread;
     rd_kafka_resp_err_t rd_err;
     int64_t         low, high;
     const struct rd_kafka_metadata   *md;
@@ -58,8 +56,9 @@ static void sort_names(fk_inspect *j, size_t n, const void *base)
     pthread_mutex_unlock(&sort_lock);
 }
 
-static void run(fk_inspect *j)
+static void run(void *arg)
 {
+    fk_inspect *j = arg;
     switch (j->kind) {
     case FK_INSPECT_WATERMARKS:
         j->rd_err = rd_kafka_query_watermark_offsets(j->rk, j->topic, j->partition, &j->low,
@@ -76,13 +75,6 @@ static void run(fk_inspect *j)
     }
     fk_pool_admin_release(j->pool);
     j->rk = NULL;
-    __atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
-}
-
-static void *thread_main(void *arg)
-{
-    run(arg);
-    return NULL;
 }
 
 fk_inspect *fk_inspect_start(fk_pool *p, fk_inspect_kind kind, const char *topic,
@@ -106,26 +98,17 @@ fk_inspect *fk_inspect_start(fk_pool *p, fk_inspect_kind kind, const char *topic
         run(j);
         return j;
     }
-    if (pthread_create(&j->thread, NULL, thread_main, j) != 0) {
+    if (!fk_thread_start(&j->thread, run, j)) {
         fk_pool_admin_release(p);
         j->rk = NULL;
         fk_inspect_free(j);
         fk_error_set(err, "_FAIL", "cannot start a thread for the request");
         return NULL;
     }
-    j->thread_running = 1;
     return j;
 }
 
-int fk_inspect_ready(fk_inspect *j)
-{
-    if (!__atomic_load_n(&j->done, __ATOMIC_ACQUIRE)) return 0;
-    if (j->thread_running) {
-        pthread_join(j->thread, NULL);
-        j->thread_running = 0;
-    }
-    return 1;
-}
+int fk_inspect_ready(fk_inspect *j) { return fk_thread_ended(&j->thread); }
 
 fk_inspect_kind fk_inspect_kind_of(const fk_inspect *j) { return j->kind; }
 
@@ -209,10 +192,7 @@ int fk_inspect_group(const fk_inspect *j, size_t i, const char **name, const cha
 void fk_inspect_free(fk_inspect *j)
 {
     if (!j) return;
-    if (j->thread_running) {
-        pthread_join(j->thread, NULL);
-        j->thread_running = 0;
-    }
+    fk_thread_join(&j->thread);
     if (j->md) rd_kafka_metadata_destroy(j->md);
     if (j->groups) rd_kafka_group_list_destroy(j->groups);
     free(j->order);

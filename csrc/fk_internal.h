@@ -5,6 +5,7 @@
 #include "fluxakafka.h"
 #include <librdkafka/rdkafka.h>
 
+#include <pthread.h>
 #include <sys/types.h>
 
 /* The current process id, without a system call (refreshed after fork). */
@@ -14,6 +15,22 @@ char *fk_strdup(const char *s);
 void  fk_free_secret(char *s);
 void  fk_error_append(fk_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int   fk_grow(void **items, size_t *cap, size_t count, size_t item_size);
+
+/* A thread whose end the caller polls for instead of waiting (the requests that run a
+   blocking librdkafka call while nginx yields). Zeroed: none runs. */
+typedef struct fk_thread {
+    pthread_t id;
+    void    (*fn)(void *);
+    void     *arg;
+    int       running;   /* started and not joined yet */
+    int       done;      /* atomic: fn returned */
+} fk_thread;
+/* Runs fn(arg) on a new thread; 0 when it could not start (nothing runs then). */
+int  fk_thread_start(fk_thread *t, void (*fn)(void *), void *arg);
+/* 1 once fn returned (the thread is joined then) or when none runs; 0 while it runs. */
+int  fk_thread_ended(fk_thread *t);
+/* Waits for the thread, when one runs. */
+void fk_thread_join(fk_thread *t);
 
 /* A librdkafka configuration with the pool's brokers, client id, security and logging.
    NULL with err filled when a setting is refused. */

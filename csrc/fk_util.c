@@ -487,3 +487,35 @@ void fk_partitions_clear(fk_partitions *l)
     l->items = NULL;
     l->count = l->cap = 0;
 }
+
+static void *thread_main(void *arg)
+{
+    fk_thread *t = arg;
+    t->fn(t->arg);
+    __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+int fk_thread_start(fk_thread *t, void (*fn)(void *), void *arg)
+{
+    t->fn = fn;
+    t->arg = arg;
+    t->done = 0;
+    t->running = pthread_create(&t->id, NULL, thread_main, t) == 0;
+    return t->running;
+}
+
+int fk_thread_ended(fk_thread *t)
+{
+    if (!t->running) return 1;
+    if (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) return 0;
+    fk_thread_join(t);
+    return 1;
+}
+
+void fk_thread_join(fk_thread *t)
+{
+    if (!t->running) return;
+    pthread_join(t->id, NULL);
+    t->running = 0;
+}
