@@ -22,6 +22,14 @@ local function context(setup, options)
   return engine:new_context(), engine
 end
 
+-- A registry whose one pool ("down", connect_timeout 1 s) has no broker listening.
+local function unreachable_registry()
+  local r = fk.new_registry()
+  r:register_kafka({ "127.0.0.1:1" }, "down", { connect_timeout = 1 })
+  r:register_kafka_topic(fk.new_kafka_topic("t", "down"))
+  return r
+end
+
 local function plan(ctx)
   return assert(fk.get_kafka_alters(ctx))
 end
@@ -261,10 +269,7 @@ describe("get_kafka_alters", function()
   end)
 
   it("fails with nil, err, code when the brokers cannot be reached", function()
-    local r = fk.new_registry()
-    r:register_kafka({ "127.0.0.1:1" }, "down", { connect_timeout = 1 })
-    r:register_kafka_topic(fk.new_kafka_topic("t", "down"))
-    local e = assert(r:validate())
+    local e = assert(unreachable_registry():validate())
     engines[#engines + 1] = e
     local started = os.time()
     local alters, err, code = fk.get_kafka_alters(e:new_context())
@@ -323,9 +328,7 @@ describe("alters on a thread of their own (_get_alters_async, _exec_alter_async,
   end)
 
   it("against unreachable brokers: nil, err, code; closing the engine waits for a running request", function()
-    local r = fk.new_registry()
-    r:register_kafka({ "127.0.0.1:1" }, "down", { connect_timeout = 1 })
-    r:register_kafka_topic(fk.new_kafka_topic("t", "down"))
+    local r = unreachable_registry()
     local engine = assert(r:validate())
     local req = assert(core._get_alters_async(engine))
     assert.is_false(req:_ready())
