@@ -30,7 +30,7 @@ MODULE      = build/fluxakafka/core.so
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps deps-bench deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz fuzz-api soak test-faults \
+.PHONY: all deps deps-bench deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz fuzz-api soak test-faults test-interop \
         kafka-up kafka-down clean check-core rock mariadb-up mariadb-down example-async-sql bench-async-sql
 
 all: build
@@ -137,6 +137,14 @@ test-faults: deps-nginx
 	bash scripts/kafka-cluster.sh up
 	bash -c 'FK_CLUSTER_BROKERS=127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092 \
 	  bash scripts/run-specs.sh spec-faults; s=$$?; bash scripts/kafka-cluster.sh down; exit $$s'
+
+# The interop specs in spec-interop/: fluxakafka next to FluxaORM-shaped Go services (franz-go
+# and shamaton/msgpack 1.2.1 from the Go module proxy, built by the specs) in one consumer group,
+# with members killed and stopped. Needs the Go toolchain (>= 1.21) on PATH.
+test-interop: deps
+	@command -v go >/dev/null || { echo "make test-interop needs the Go toolchain (>= 1.21) on PATH"; exit 1; }
+	$(MAKE) build
+	bash scripts/with-kafka.sh bash scripts/run-specs.sh spec-interop
 
 bench: deps deps-bench
 	$(MAKE) build
