@@ -1134,7 +1134,9 @@ void *const *fk_fetches_messages(const fk_fetches *f, const int **released_flag)
    the value out in place, inside the record. So when the value is there, the bytes just
    before it are the varint of its length (which proves v2: v0/v1 put a 4-byte big-endian
    length there, which never reads as that varint for lengths 1 to 2^27-1), and the byte just
-   after it is a zero varint, the record has no headers. Anything else takes the public call.
+   after it is a zero varint, the record has no headers. Anything else takes the public call:
+   among them null values (length -1 on the wire; librdkafka hands out no pointer, so there
+   are no bytes to look around) and empty ones (pointed at a constant string, not the record).
    Only for the librdkafka majors whose reader was checked to work this way. */
 int fk_message_has_no_headers(const void *message)
 {
@@ -1181,14 +1183,16 @@ int fk_fetches_record(const fk_fetches *f, size_t i, fk_record_view *out)
     return 1;
 }
 
-int fk_fetches_header(const fk_fetches *f, size_t i, size_t h, const char **key,
+int fk_fetches_header(const fk_fetches *f, size_t i, size_t h, const char **key, size_t *key_len,
                       const void **value, size_t *value_len)
 {
     rd_kafka_headers_t *hdrs = NULL;
     if (i >= f->count) return 0;
     if (rd_kafka_message_headers(f->msgs[i], &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || !hdrs)
         return 0;
-    return rd_kafka_header_get_all(hdrs, h, key, value, value_len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (rd_kafka_header_get_all(hdrs, h, key, value, value_len) != RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+    *key_len = fk_header_key_len(*key, *value, *value_len);
+    return 1;
 }
 
 size_t fk_fetches_error_count(const fk_fetches *f) { return f->error_count; }

@@ -625,8 +625,8 @@ static int produce_one(fk_pool *p, producer_slot *slot, const fk_produce_record 
             size_t i;
             hdrs = rd_kafka_headers_new(rec->header_count);
             for (i = 0; i < rec->header_count; i++)
-                rd_kafka_header_add(hdrs, rec->headers[i].key, -1, rec->headers[i].value,
-                                    (ssize_t)rec->headers[i].value_len);
+                rd_kafka_header_add(hdrs, rec->headers[i].key, (ssize_t)rec->headers[i].key_len,
+                                    rec->headers[i].value, (ssize_t)rec->headers[i].value_len);
         }
         if (rkt)
             e = rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt),

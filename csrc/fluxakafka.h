@@ -308,9 +308,11 @@ fk_pool *fk_engine_pool(fk_engine *e, const char *code);   /* NULL if unknown */
 
 const fk_pool_spec *fk_pool_spec_of(const fk_pool *p);
 
+/* Header keys and values are byte strings (NUL bytes included), hence their lengths. */
 typedef struct fk_header {
     const char *key;
-    const void *value;
+    size_t      key_len;
+    const void *value;         /* NULL: null value */
     size_t      value_len;
 } fk_header;
 
@@ -588,8 +590,12 @@ int    fk_fetches_record(const fk_fetches *f, size_t i, fk_record_view *out);
    bytes without the allocation rd_kafka_message_headers makes per call; 0: ask
    rd_kafka_message_headers. */
 int    fk_message_has_no_headers(const void *message);
-int    fk_fetches_header(const fk_fetches *f, size_t i, size_t h, const char **key,
+/* Header h of record i: key (*key_len bytes) and value (NULL: null value). */
+int    fk_fetches_header(const fk_fetches *f, size_t i, size_t h, const char **key, size_t *key_len,
                          const void **value, size_t *value_len);
+/* The length of a header key as rd_kafka_header_get_all hands it out (a C string, although
+   a key may hold NUL bytes); value and value_len are what the same call gave. */
+size_t fk_header_key_len(const char *key, const void *value, size_t value_len);
 size_t fk_fetches_error_count(const fk_fetches *f);
 int    fk_fetches_error(const fk_fetches *f, size_t i, const char **topic, int32_t *partition,
                         const char **msg, const char **code);

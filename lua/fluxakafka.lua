@@ -185,7 +185,7 @@ if rawget(_G, "jit") and os.getenv("FLUXAKAFKA_NO_FFI") == nil then
   -- worker CPU per request with one produce).
   local ok_produce, fast_produce = pcall(require, "fluxakafka.ffi_produce")
   if ok_produce and fast_produce and not in_nginx then
-    fast_produce.install(pool_methods)
+    fast_produce.install(pool_methods, core.null)
   end
 end
 
@@ -275,31 +275,41 @@ function M.get_kafka_alters(ctx)
   return alters
 end
 
+-- A value of a record for record_tostring: nil for a null (nil or fk.null), else quoted,
+-- cut at 64 bytes.
+local function show_bytes(v)
+  if v == nil or v == core.null then return "nil" end
+  v = tostring(v)
+  if #v > 64 then v = v:sub(1, 64) .. ("...(%d bytes)"):format(#v) end
+  return (("%q"):format(v):gsub("\\\n", "\\n"))
+end
+
+-- A header key as it is when it reads plainly, else quoted like a value (NUL bytes, spaces).
+local function show_header_key(k)
+  k = tostring(k)
+  if k:find("^[%w_.:/-]+$") then return k end
+  return show_bytes(k)
+end
+
 --- A one-line, readable form of a record table (records are plain tables, so they have no
 -- __tostring of their own): topic, partition, offset, key, value (cut at 64 bytes), headers.
 function M.record_tostring(rec)
   if type(rec) ~= "table" then
     error("record_tostring: argument #1 'record' must be a table, got " .. type(rec), 2)
   end
-  local function show(v)
-    if v == nil then return "nil" end
-    v = tostring(v)
-    if #v > 64 then v = v:sub(1, 64) .. ("...(%d bytes)"):format(#v) end
-    return ("%q"):format(v):gsub("\\\n", "\\n")
-  end
   local headers = {}
   local h = rec.headers
   if type(h) == "table" then
     if #h > 0 then
-      for _, kv in ipairs(h) do headers[#headers + 1] = tostring(kv.key) .. "=" .. show(kv.value) end
+      for _, kv in ipairs(h) do headers[#headers + 1] = show_header_key(kv.key) .. "=" .. show_bytes(kv.value) end
     else
-      for k, v in pairs(h) do headers[#headers + 1] = tostring(k) .. "=" .. show(v) end
+      for k, v in pairs(h) do headers[#headers + 1] = show_header_key(k) .. "=" .. show_bytes(v) end
       table.sort(headers)
     end
   end
   return ("record{topic=%s, partition=%s, offset=%s, timestamp=%s, key=%s, value=%s, headers={%s}}"):format(
-    show(rec.topic), tostring(rec.partition), tostring(rec.offset), tostring(rec.timestamp),
-    show(rec.key), show(rec.value), table.concat(headers, ", "))
+    show_bytes(rec.topic), tostring(rec.partition), tostring(rec.offset), tostring(rec.timestamp),
+    show_bytes(rec.key), show_bytes(rec.value), table.concat(headers, ", "))
 end
 
 internal._private = { core = core, Alter = Alter }

@@ -75,6 +75,19 @@ local HTTP = [[
       assert(pool:produce_sync(recs[1], recs[2], recs[3]))
       for i = 1, 3 do ngx.say(recs[i].partition, " ", recs[i].offset, " ", recs[i].timestamp) end
     } }
+    location /tombstones { content_by_lua_block {
+      local fk = require "fluxakafka"
+      local pool = require("app").pool("events")
+      local topic, delivered = ngx.var.arg_topic, nil
+      assert(pool:produce({ topic = topic, key = "async", value = fk.null }))
+      assert(pool:produce({ topic = topic, key = "callback" }, function(rec, err)
+        delivered = tostring(rec.value) .. " " .. tostring(err)
+      end))
+      assert(pool:produce_sync({ topic = topic, key = "sync", headers = { { key = "trace" }, { key = "a\0b", value = "" } } },
+                               { topic = topic, key = "empty", value = "" }))
+      assert(pool:flush(30))
+      ngx.say("delivered ", delivered)
+    } }
     location /consume_topic { content_by_lua_block { ngx.say(require("app").consume_topic) } }
     location /consume { content_by_lua_block {
       local count, twice, ok, err = require("app").consume(tonumber(ngx.var.arg_n), tonumber(ngx.var.arg_seconds))
@@ -268,6 +281,27 @@ describe("fluxakafka in nginx", function()
       assert.are.equal(i - 1, lines[i][2])
       assert.is_true(math.abs(lines[i][3] / 1000 - os.time()) < 60)
     end
+  end)
+
+  it("null values and null header values produced in a request read back as nil", function()
+    local spec_support = require "spec.support"
+    local topic, group = spec_support.unique("nginx-null"), spec_support.unique("nginx-null-g")
+    local status, body = get("/tombstones?topic=" .. topic)
+    assert.are.equal(200, status, body)
+    assert.are.equal("delivered nil nil\n", body)
+    local e = spec_support.engine(nil, { fk.new_kafka_consumer_group(group, "events"):topics(topic) })
+    local cg = assert(e:kafka("events"):consumer_group(group))
+    local got = spec_support.consume(cg, 4)
+    cg:close()
+    e:close()
+    local by_key = {}
+    for _, rec in ipairs(got) do by_key[rec.key] = rec end
+    assert.are.equal(4, #got)
+    assert.is_nil(by_key.async.value)
+    assert.is_nil(by_key.callback.value)
+    assert.is_nil(by_key.sync.value)
+    assert.are.equal("", by_key.empty.value)
+    assert.are.same({ { key = "trace" }, { key = "a\0b", value = "" } }, by_key.sync.headers)
   end)
 
   it("a consumer group in a request and in a timer reads each record once and commits without blocking", function()

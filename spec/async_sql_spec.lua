@@ -369,6 +369,31 @@ describe("async SQL flush and consume", function()
     assert.are.same({ { key = "error", value = "Table 'nowhere' doesn't exist" } }, letters[2].headers)
   end)
 
+  it("dead-letters a null-valued record as a null (a tombstone), an empty one as empty", function()
+    assert(pool:produce_sync({ topic = topic, key = "tombstone" }, { topic = topic, key = "empty", value = "" }))
+    local handled = 0
+    local c = consumer()
+    local deadline = os.time() + 30
+    local seen = 0
+    repeat
+      seen = seen + assert(c:consume(100, 0.5, function() handled = handled + 1; return true end))
+    until seen == 2 or os.time() > deadline
+    assert.are.equal(2, seen)
+    assert.are.equal(0, handled)   -- neither decodes: the handler never sees them
+    local cg = assert(pool:consumer_group(group .. "-dead"))
+    finally(function() cg:close() end)
+    local letters = support.consume(cg, 2)
+    assert.are.equal(2, #letters)
+    table.sort(letters, function(a, b) return a.offset < b.offset end)
+    assert.are.equal("tombstone", letters[1].key)
+    assert.is_nil(letters[1].value)
+    assert.are.equal("error", letters[1].headers[1].key)
+    assert.matches("the value is null", letters[1].headers[1].value, 1, true)
+    assert.are.equal("empty", letters[2].key)
+    assert.are.equal("", letters[2].value)
+    assert.matches("the value is empty", letters[2].headers[1].value, 1, true)
+  end)
+
   it("delivers a transiently failed record again, with the records after it, and commits those before it", function()
     local ops = {}
     for i = 1, 5 do ops[i] = { pool = "default", table = "t" .. i, queries = { { q = "SELECT " .. i } } } end

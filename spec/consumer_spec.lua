@@ -179,10 +179,35 @@ describe("consumer group", function()
     assert.are.equal(at, got[2].timestamp)
   end)
 
+  it("hands out a null value as nil and an empty one as \"\", through records, iter and each_record", function()
+    assert(pool:produce_sync(
+      { topic = topic, key = "null" },
+      { topic = topic, key = "empty", value = "" },
+      { topic = topic, key = "null, null header", headers = { { key = "h" } } },
+      { topic = topic, value = fk.null }))
+    local cg = open()
+    local fetches, deadline = nil, os.time() + 30
+    repeat fetches = cg:poll_fetches(1) until fetches:count() == 4 or os.time() > deadline
+    assert.are.equal(4, fetches:count())
+    local via_iter, via_each = {}, {}
+    for rec in fetches:iter() do via_iter[#via_iter + 1] = rec end
+    fetches:each_record(function(rec) via_each[#via_each + 1] = rec end)
+    for _, list in ipairs({ fetches:records(), via_iter, via_each }) do
+      assert.are.same({ "null", "empty", "null, null header" }, { list[1].key, list[2].key, list[3].key })
+      assert.is_nil(list[1].value)
+      assert.are.equal("", list[2].value)
+      assert.is_nil(list[3].value)
+      assert.are.same({ { key = "h" } }, list[3].headers)
+      assert.is_nil(list[4].key)
+      assert.is_nil(list[4].value)
+      assert.are.equal(list[3].offset + 1, list[4].offset)
+    end
+  end)
+
   -- Records without headers are recognised from the bytes around their value instead of
   -- librdkafka's header parser (csrc/fk_consumer.c): every value-length class of the record
-  -- format's varint, every codec, and headers next to records without them must still come out
-  -- exactly as sent.
+  -- format's varint, every codec, headers next to records without them, and null values (no
+  -- value bytes to look around: length -1 on the wire) must still come out exactly as sent.
   it("hands out headers exactly, whatever the value length, the codec or the neighbouring records", function()
     local codecs = { "none", "gzip", "snappy", "lz4", "zstd" }
     local lengths = { 0, 1, 63, 64, 100, 8191, 8192, 70000 }
@@ -203,6 +228,9 @@ describe("consumer group", function()
         batch[#batch + 1] = { topic = topics[c], key = codec .. " bare " .. len, value = value }
         batch[#batch + 1] = { topic = topics[c], key = codec .. " headers " .. len, value = value,
           headers = { { key = "empty", value = "" }, { key = "n" .. i, value = "\0" .. len } } }
+        batch[#batch + 1] = { topic = topics[c], key = codec .. " null " .. len }
+        batch[#batch + 1] = { topic = topics[c], key = codec .. " null, headers " .. len,
+          headers = { { key = "null" }, { key = "\0n" .. i, value = "" } } }
       end
       batch[#batch + 1] = { topic = topics[c], key = codec .. " last, no headers", value = "x" }
       assert(e:kafka(codec):produce_sync(unpack(batch)))
@@ -216,7 +244,11 @@ describe("consumer group", function()
       assert.are.equal(want, #got)
       for _, rec in ipairs(got) do
         local expected = assert(sent[rec.key], "a record nobody sent: " .. tostring(rec.key))
-        assert.are.equal(#expected.value, #rec.value, rec.key)
+        if expected.value then
+          assert.are.equal(#expected.value, #rec.value, rec.key)
+        else
+          assert.is_nil(rec.value, rec.key)
+        end
         assert.are.same(expected.headers, rec.headers, rec.key)
       end
     end)

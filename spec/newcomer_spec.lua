@@ -229,7 +229,7 @@ describe("calls with '.' instead of ':'", function()
   it("other misuse errors also point at the caller's line", function()
     for _, call in ipairs({
       function() pool:produce_sync({ topic = 1, value = "v" }) end,
-      function() pool:produce({ topic = "t" }) end,
+      function() pool:produce({ topic = "t", value = true }) end,
       function() pool:flush(-1) end,
       function() engine:kafka("nobody") end,
       function() fk.new_registry():register_kafka("b", "x") end,
@@ -257,7 +257,7 @@ describe("record headers", function()
     end)
     assert.matches("record field 'headers' mixes a list and a map", err, 1, true)
     err = raised(function() pool:produce_sync({ topic = topic, value = "3", headers = { source = 7 } }) end)
-    assert.matches("record field 'headers.source' must be a string, got number", err, 1, true)
+    assert.matches("record field 'headers.source' must be a string or fk.null, got number", err, 1, true)
 
     local cg = assert(pool:consumer_group(group))
     local got = support.consume(cg, 2, 30)
@@ -321,6 +321,12 @@ describe("the module's surface", function()
     assert.matches('key="k-1"', text, 1, true)
     assert.matches("...(100 bytes)", text, 1, true)
     assert.matches('headers={source="api"}', text, 1, true)
+    -- a null value (nil or fk.null) shows as nil, an empty one as ""; an odd header key is quoted
+    text = fk.record_tostring({ topic = "state", key = "order-1", headers = { { key = "trace" }, { key = "a\0b", value = "" } } })
+    assert.matches('key="order-1", value=nil, headers={trace=nil, "a\\0b"=""}', text, 1, true)
+    assert.matches("value=nil", fk.record_tostring({ topic = "state", value = fk.null }), 1, true)
+    assert.matches('value=""', fk.record_tostring({ topic = "state", value = "" }), 1, true)
+    assert.matches("headers={trace=nil}", fk.record_tostring({ topic = "state", headers = { trace = fk.null } }), 1, true)
     assert_here(raised(function() fk.record_tostring("x") end))
   end)
 end)

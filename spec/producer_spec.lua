@@ -21,6 +21,19 @@ describe("pool producer", function()
     return got
   end
 
+  -- Creates `topic` as declare(topic builder) says, touching no other topic of the broker.
+  local function create_topic(topic, declare)
+    local r = fk.new_registry()
+    r:register_kafka(support.brokers, "admin")
+    r:register_kafka_topic(declare(fk.new_kafka_topic(topic, "admin")))
+    local e = assert(r:validate())
+    local ctx = e:new_context()
+    for _, a in ipairs(assert(fk.get_kafka_alters(ctx))) do
+      if a.topic == topic then assert(a:exec(ctx)) end
+    end
+    e:close()
+  end
+
   it("produce_sync sends many records in one call and they come back intact", function()
     local topic = support.unique("sync")
     local binary = "a\0b\0\255\1c"
@@ -94,15 +107,7 @@ describe("pool producer", function()
 
   it("an explicit partition is honoured", function()
     local topic = support.unique("part")
-    local r = fk.new_registry()
-    r:register_kafka(support.brokers, "admin")
-    r:register_kafka_topic(fk.new_kafka_topic(topic, "admin"):partitions(3))
-    local e = assert(r:validate())
-    local ctx = e:new_context()
-    for _, a in ipairs(assert(fk.get_kafka_alters(ctx))) do
-      if a.topic == topic then assert(a:exec(ctx)) end
-    end
-    e:close()
+    create_topic(topic, function(t) return t:partitions(3) end)
     local delivered
     assert(pool:produce({ topic = topic, value = "p2", partition = 2 }, function(rec) delivered = rec end))
     assert(pool:flush(10))
@@ -201,7 +206,7 @@ describe("pool producer", function()
   it("raises for malformed records", function()
     assert.has_error(function() pool:produce("x") end)
     assert.has_error(function() pool:produce({ value = "x" }) end)
-    assert.has_error(function() pool:produce({ topic = "t" }) end)
+    assert.has_error(function() pool:produce({ topic = "t", value = true }) end)
     assert.has_error(function() pool:produce({ topic = "t", value = "v", headers = { { key = 1, value = "x" } } }) end)
     assert.has_error(function() pool:produce({ topic = "t", value = "v", partition = -2 }) end)
     assert.has_error(function() pool:produce({ topic = "t", value = "v" }, "not a function") end)
@@ -276,5 +281,120 @@ describe("pool producer", function()
     assert.is_true(slow:flush(30))
     assert.are.equal(100, delivered)
     e:close()
+  end)
+
+  -- A record without a value (or with value = fk.null) is a Kafka null, a tombstone: it reads
+  -- back as nil, apart from an empty value (""). A header without a value is a null header
+  -- value, and header keys are bytes like values. Every produce path is taken: produce_sync,
+  -- produce without a callback (the FFI fast path under LuaJIT, the C API path with
+  -- FLUXAKAFKA_NO_FFI=1: scripts/run-specs.sh runs this file both ways), produce with a
+  -- callback and produce with headers (the C API path). read_keyed returns the `n` records
+  -- read back keyed by their key, and how many came.
+  local function read_keyed(topic, n)
+    local got, by_key = read_back(topic, n), {}
+    for _, rec in ipairs(got) do by_key[rec.key] = rec end
+    return by_key, #got
+  end
+
+  it("produces a null value on every path and reads it back as nil, an empty value as \"\"", function()
+    local topic = support.unique("null-paths")
+    local delivered = {}
+    local function remember(rec, err)
+      assert.is_nil(err)
+      delivered[rec.key] = rec
+    end
+    assert.is_true(pool:produce_sync(
+      { topic = topic, key = "sync-absent" },
+      { topic = topic, key = "sync-null", value = fk.null },
+      { topic = topic, key = "sync-empty", value = "" }))
+    assert.is_true(pool:produce({ topic = topic, key = "async-absent" }))
+    assert.is_true(pool:produce({ topic = topic, key = "async-null", value = fk.null }))
+    assert.is_true(pool:produce({ topic = topic, key = "async-empty", value = "" }))
+    assert.is_true(pool:produce({ topic = topic, key = "callback-null" }, remember))
+    assert.is_true(pool:produce({ topic = topic, key = "callback-empty", value = "" }, remember))
+    assert.is_true(pool:produce({ topic = topic, key = "headers-null", headers = { source = "api" } }))
+    assert.is_true(pool:produce({ topic = topic, key = "partition-null", value = fk.null, partition = 0 }))
+    assert.is_true(pool:flush(30))
+    -- the callback gets its record as given: the null value is still absent
+    assert.is_nil(delivered["callback-null"].value)
+    assert.are.equal("", delivered["callback-empty"].value)
+    assert.is_number(delivered["callback-null"].offset)
+
+    local by_key, count = read_keyed(topic, 10)
+    assert.are.equal(10, count)
+    for _, key in ipairs({ "sync-absent", "sync-null", "async-absent", "async-null", "callback-null",
+                           "headers-null", "partition-null" }) do
+      assert.is_table(by_key[key], key)
+      assert.is_nil(by_key[key].value, key)
+      assert.are.equal(topic, by_key[key].topic, key)
+    end
+    for _, key in ipairs({ "sync-empty", "async-empty", "callback-empty" }) do
+      assert.are.equal("", by_key[key].value, key)
+    end
+    assert.are.same({ { key = "source", value = "api" } }, by_key["headers-null"].headers)
+  end)
+
+  it("null header values and header keys with NUL bytes survive the round trip", function()
+    local topic = support.unique("null-headers")
+    local list = {
+      { key = "trace" },                            -- no value: a null value
+      { key = "explicit", value = fk.null },        -- the same
+      { key = "empty", value = "" },
+      { key = "a\0b", value = "v\0w" },             -- NUL bytes in key and value
+      { key = "\0" },                               -- a key of one NUL byte, null value
+      { key = "\0lead", value = "" },
+      { key = "", value = "empty key" },
+    }
+    assert.is_true(pool:produce_sync(
+      { topic = topic, key = "list", value = "x", headers = list },
+      { topic = topic, key = "map", value = "y", headers = { ["m\0k"] = fk.null } }))
+    local by_key = read_keyed(topic, 2)
+    assert.are.same({
+      { key = "trace" }, { key = "explicit" }, { key = "empty", value = "" }, { key = "a\0b", value = "v\0w" },
+      { key = "\0" }, { key = "\0lead", value = "" }, { key = "", value = "empty key" },
+    }, by_key.list.headers)
+    for _, h in ipairs(by_key.list.headers) do
+      if h.key == "trace" then assert.is_nil(h.value) end
+    end
+    assert.are.same({ { key = "m\0k" } }, by_key.map.headers)
+  end)
+
+  it("refuses values that are neither a string nor a null, naming the field", function()
+    local function raised(f)
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      return tostring(err)
+    end
+    assert.matches("record field 'value' must be a string, or nil / fk.null for a null value, got boolean",
+      raised(function() pool:produce({ topic = "t", value = true }) end), 1, true)
+    assert.matches("record field 'value' must be a string, or nil / fk.null for a null value, got table",
+      raised(function() pool:produce_sync({ topic = "t", value = {} }) end), 1, true)
+    assert.matches("record field 'value' must be a string, or nil / fk.null for a null value, got number",
+      raised(function() pool:produce({ topic = "t", value = 1 }, function() end) end), 1, true)
+    assert.matches("record field 'headers[1].value' must be a string, nil or fk.null, got boolean",
+      raised(function() pool:produce({ topic = "t", headers = { { key = "k", value = false } } }) end), 1, true)
+    assert.matches("record field 'headers.k' must be a string or fk.null, got number",
+      raised(function() pool:produce({ topic = "t", headers = { k = 1 } }) end), 1, true)
+  end)
+
+  -- Compaction itself runs on the broker's schedule (the cleaner wakes every 15 s by
+  -- default); what is asserted here is what it works from: on a compacted topic a keyed
+  -- null is accepted and reads back as the key's latest record, a null; a record without a
+  -- key is refused by the broker, as compaction needs one.
+  it("a tombstone on a compacted topic is the key's latest record, a null with the key", function()
+    local topic = support.unique("null-compacted")
+    create_topic(topic, function(t) return t:partitions(1):cleanup_policy("compact") end)
+    assert.is_true(pool:produce_sync({ topic = topic, key = "order-1", value = "created" }))
+    assert.is_true(pool:produce_sync({ topic = topic, key = "order-1" }))
+    local ok, err, code = pool:produce_sync({ topic = topic, value = fk.null })
+    assert.is_nil(ok)
+    assert.are.equal("INVALID_RECORD", code, err)
+    local got = read_back(topic, 2)
+    assert.are.equal(2, #got)
+    assert.are.equal("order-1", got[1].key)
+    assert.are.equal("created", got[1].value)
+    assert.are.equal("order-1", got[2].key)
+    assert.is_nil(got[2].value)
+    assert.are.equal(got[1].offset + 1, got[2].offset)
   end)
 end)

@@ -70,6 +70,24 @@ describe("transactions", function()
     assert.is_true(high >= 8, "high watermark " .. tostring(high))
   end)
 
+  it("a transaction carries null values (tombstones) like any record", function()
+    local topic = support.unique("tx-null")
+    local tx
+    engine, tx = engine_with()
+    assert.is_true(tx:begin_transaction())
+    assert.is_true(tx:produce({ topic = topic, key = "a" }))
+    assert.is_true(tx:produce_sync({ topic = topic, key = "b", value = fk.null }, { topic = topic, key = "c", value = "" }))
+    assert.is_true(tx:produce({ topic = topic, key = "end", value = "end" }))
+    assert.is_true(tx:commit_transaction())
+    local got = read_until("plain", topic, "end")
+    assert.are.equal(4, #got)
+    local by_key = {}
+    for _, rec in ipairs(got) do by_key[rec.key] = rec end
+    assert.is_nil(by_key.a.value)
+    assert.is_nil(by_key.b.value)
+    assert.are.equal("", by_key.c.value)
+  end)
+
   it("records outside a transaction are refused with the reason", function()
     local topic = support.unique("tx")
     local tx

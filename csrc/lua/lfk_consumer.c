@@ -628,9 +628,10 @@ static void push_record(lua_State *L, fk_fetches *f, size_t i, int keys)
         lua_pushlstring(L, v.key, v.key_len);
         set_key(L, t, KEY(keys, K_KEY));
     }
-    if (v.value) lua_pushlstring(L, v.value, v.value_len);
-    else lua_pushliteral(L, "");
-    set_key(L, t, KEY(keys, K_VALUE));
+    if (v.value) {   /* a null value stays nil, apart from an empty one */
+        lua_pushlstring(L, v.value, v.value_len);
+        set_key(L, t, KEY(keys, K_VALUE));
+    }
     lua_pushinteger(L, v.partition);
     set_key(L, t, KEY(keys, K_PARTITION));
     lua_pushnumber(L, (double)v.offset);
@@ -642,14 +643,15 @@ static void push_record(lua_State *L, fk_fetches *f, size_t i, int keys)
         for (h = 0; h < v.header_count; h++) {
             const char *key;
             const void *value;
-            size_t len;
-            if (!fk_fetches_header(f, i, h, &key, &value, &len)) continue;
+            size_t key_len, len;
+            if (!fk_fetches_header(f, i, h, &key, &key_len, &value, &len)) continue;
             lua_createtable(L, 0, 2);
-            lua_pushstring(L, key);
+            lua_pushlstring(L, key, key_len);
             set_key(L, -2, KEY(keys, K_KEY));
-            if (value) lua_pushlstring(L, value, len);
-            else lua_pushliteral(L, "");
-            set_key(L, -2, KEY(keys, K_VALUE));
+            if (value) {
+                lua_pushlstring(L, value, len);
+                set_key(L, -2, KEY(keys, K_VALUE));
+            }
             lua_rawseti(L, -2, (int)h + 1);
         }
         set_key(L, t, KEY(keys, K_HEADERS));
@@ -846,6 +848,7 @@ static const luaL_Reg request_methods[] = {
 static const luaL_Reg request_meta[] = { { "__gc", request_gc }, { NULL, NULL } };
 
 static int (*const message_has_no_headers)(const void *) = fk_message_has_no_headers;
+static size_t (*const header_key_len)(const char *, const void *, size_t) = fk_header_key_len;
 
 static const luaL_Reg fetches_methods[] = {
     { "is_empty", fetches_is_empty },
@@ -867,9 +870,11 @@ void lfk_open_consumer(lua_State *L)
     lfk_new_class(L, LFK_CONSUMER, consumer_methods, consumer_meta, "consumer_group_methods");
     lfk_new_class(L, LFK_CONSUMER_REQUEST, request_methods, request_meta, "consumer_request_methods");
     lfk_new_class(L, LFK_FETCHES, fetches_methods, fetches_meta, "fetches_methods");
-    /* the FFI fast path calls the core's header check through this pointer */
+    /* the FFI fast path calls the core's header functions through these pointers */
     lua_getfield(L, -1, "fetches_methods");
     lua_pushlightuserdata(L, (void *)&message_has_no_headers);
     lua_setfield(L, -2, "_message_has_no_headers");
+    lua_pushlightuserdata(L, (void *)&header_key_len);
+    lua_setfield(L, -2, "_header_key_len");
     lua_pop(L, 1);
 }

@@ -369,19 +369,45 @@ static void get_field(lua_State *L, int idx, int uv)
     lua_gettable(L, idx);
 }
 
-/* headers = { source = "api", ... }: every entry a string name -> string value (never
-   dropped). The strings are referenced by the headers table, which the caller keeps pinned. */
+/* nil or fk.null (a NULL light userdata): a Kafka null */
+static int is_null(lua_State *L, int idx)
+{
+    return lua_isnil(L, idx) || (lua_type(L, idx) == LUA_TLIGHTUSERDATA && !lua_touserdata(L, idx));
+}
+
+/* A record or header value at idx: a string, or nil / fk.null for a null value (NULL). The
+   string stays referenced by the record table, which the caller keeps pinned. */
+static int read_bytes(lua_State *L, int idx, const void **ptr, size_t *len)
+{
+    *len = 0;
+    *ptr = NULL;
+    if (lua_type(L, idx) == LUA_TSTRING) *ptr = lua_tolstring(L, idx, len);
+    else if (!is_null(L, idx)) return 0;
+    return 1;
+}
+
+/* A header from the string key at key_idx and the value at value_idx; 0 when the value is
+   neither a string nor a null. */
+static int read_header(lua_State *L, int key_idx, int value_idx, fk_header *h)
+{
+    h->key = lua_tolstring(L, key_idx, &h->key_len);
+    return read_bytes(L, value_idx, &h->value, &h->value_len);
+}
+
+/* headers = { source = "api", trace = fk.null, ... }: every entry a string name -> string
+   value or fk.null (never dropped). The header storage is a userdata pushed on the stack. */
 static void read_header_map(lua_State *L, int hidx, fk_produce_record *rec, const char *fn)
 {
-    size_t n = 0, i = 0, len;
+    size_t n = 0, i = 0, ignored_len;
+    const void *ignored;
     fk_header *h;
     lua_pushnil(L);
     while (lua_next(L, hidx)) {
         if (lua_type(L, -2) != LUA_TSTRING)
             luaL_error(L, "%s: record field 'headers' mixes a list and a map: use { {key=, value=}, ... } "
                        "or { name = value, ... }", fn);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "%s: record field 'headers.%s' must be a string, got %s", fn,
+        if (!read_bytes(L, -1, &ignored, &ignored_len))
+            luaL_error(L, "%s: record field 'headers.%s' must be a string or fk.null, got %s", fn,
                        lua_tostring(L, -2), luaL_typename(L, -1));
         n++;
         lua_pop(L, 1);
@@ -390,14 +416,43 @@ static void read_header_map(lua_State *L, int hidx, fk_produce_record *rec, cons
     h = lua_newuserdata(L, sizeof *h * n);
     lua_pushnil(L);
     while (lua_next(L, hidx) && i < n) {
-        h[i].key = lua_tostring(L, -2);
-        h[i].value = lua_tolstring(L, -1, &len);
-        h[i].value_len = len;
-        i++;
+        read_header(L, -2, -1, &h[i++]);
         lua_pop(L, 1);
     }
     rec->headers = h;
     rec->header_count = i;
+}
+
+/* headers = { {key = "source", value = "api"}, {key = "trace"}, ... } (no value: null) */
+static void read_header_list(lua_State *L, int hidx, int n, fk_produce_record *rec, const char *fn)
+{
+    int entries = 0, i;
+    fk_header *h;
+    lua_pushnil(L);
+    while (lua_next(L, hidx)) {
+        entries++;
+        lua_pop(L, 1);
+    }
+    if (entries != n)
+        luaL_error(L, "%s: record field 'headers' mixes a list and a map: use { {key=, value=}, ... } "
+                   "or { name = value, ... }", fn);
+    h = lua_newuserdata(L, sizeof *h * (size_t)n);
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, hidx, i);
+        if (lua_type(L, -1) != LUA_TTABLE)
+            luaL_error(L, "%s: record field 'headers[%d]' must be a table {key=, value=}", fn, i);
+        lua_getfield(L, -1, "key");
+        lua_getfield(L, -2, "value");
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "%s: record field 'headers[%d].key' must be a string", fn, i);
+        /* both strings are also referenced by the headers table, which stays pinned */
+        if (!read_header(L, -2, -1, &h[i - 1]))
+            luaL_error(L, "%s: record field 'headers[%d].value' must be a string, nil or fk.null, got %s",
+                       fn, i, luaL_typename(L, -1));
+        lua_pop(L, 3);
+    }
+    rec->headers = h;
+    rec->header_count = (size_t)n;
 }
 
 /* Reads the record table at idx into rec. Values stay pinned on the stack (pushed above
@@ -417,10 +472,9 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
     rec->topic = lua_tostring(L, -1);
 
     get_field(L, idx, UV_VALUE);
-    if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_error(L, "%s: record field 'value' must be a string, got %s", fn, luaL_typename(L, -1));
-    rec->value = lua_tolstring(L, -1, &len);
-    rec->value_len = len;
+    if (!read_bytes(L, -1, &rec->value, &rec->value_len))
+        luaL_error(L, "%s: record field 'value' must be a string, or nil / fk.null for a null value, got %s",
+                   fn, luaL_typename(L, -1));
 
     get_field(L, idx, UV_KEY);
     if (!lua_isnil(L, -1)) {
@@ -447,43 +501,12 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
 
     get_field(L, idx, UV_HEADERS);
     if (!lua_isnil(L, -1)) {
-        int hidx = lua_gettop(L), n, i;
-        fk_header *h;
+        int hidx = lua_gettop(L), n;
         if (lua_type(L, hidx) != LUA_TTABLE)
             luaL_error(L, "%s: record field 'headers' must be an array of {key=, value=} or a map of name -> value", fn);
         n = (int)lua_objlen(L, hidx);
-        if (n == 0) {
-            read_header_map(L, hidx, rec, fn);
-        } else {
-            int entries = 0;
-            lua_pushnil(L);
-            while (lua_next(L, hidx)) {
-                entries++;
-                lua_pop(L, 1);
-            }
-            if (entries != n)
-                luaL_error(L, "%s: record field 'headers' mixes a list and a map: use { {key=, value=}, ... } "
-                           "or { name = value, ... }", fn);
-            h = lua_newuserdata(L, sizeof *h * (size_t)n);
-            for (i = 1; i <= n; i++) {
-                lua_rawgeti(L, hidx, i);
-                if (lua_type(L, -1) != LUA_TTABLE)
-                    luaL_error(L, "%s: record field 'headers[%d]' must be a table {key=, value=}", fn, i);
-                lua_getfield(L, -1, "key");
-                lua_getfield(L, -2, "value");
-                if (lua_type(L, -2) != LUA_TSTRING)
-                    luaL_error(L, "%s: record field 'headers[%d].key' must be a string", fn, i);
-                if (lua_type(L, -1) != LUA_TSTRING)
-                    luaL_error(L, "%s: record field 'headers[%d].value' must be a string", fn, i);
-                /* both strings are also referenced by the headers table, which stays pinned */
-                h[i - 1].key = lua_tostring(L, -2);
-                h[i - 1].value = lua_tolstring(L, -1, &len);
-                h[i - 1].value_len = len;
-                lua_pop(L, 3);
-            }
-            rec->headers = h;
-            rec->header_count = (size_t)n;
-        }
+        if (n == 0) read_header_map(L, hidx, rec, fn);
+        else read_header_list(L, hidx, n, rec, fn);
     }
 }
 

@@ -191,10 +191,11 @@ function M.install(fk, core, Context)
   --- The underlying consumer group (assignment, lag, ... of the core API).
   function Consumer:get_consumer_group() return self:_group() end
 
-  -- Sends a record to the dead-letter topic with the same key and value and header `error`.
+  -- Sends a record to the dead-letter topic with the same key and value and header `error`;
+  -- a null value stays a null (as FluxaORM copies it), never an empty one.
   function Consumer:_dead_letter(rec, message)
     local ok, err, code = self.pool:produce_sync({
-      topic = self.dead_letter_topic, key = rec.key, value = rec.value or "",
+      topic = self.dead_letter_topic, key = rec.key, value = rec.value,
       headers = { { key = "error", value = tostring(message) } },
     })
     if ok then return true end
@@ -271,7 +272,12 @@ function M.install(fk, core, Context)
     local records = fetches:records()
     for i = 1, #records do
       local rec = records[i]
-      local op, derr = decode(rec.value or "", bigint, make_time)
+      local op, derr
+      if rec.value == nil then
+        derr = "async SQL record cannot be decoded: the value is null (a tombstone)"
+      else
+        op, derr = decode(rec.value, bigint, make_time)
+      end
       local ok, herr, kind
       if not op then
         ok, herr, kind = self:_dead_letter(rec, derr)

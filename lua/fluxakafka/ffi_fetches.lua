@@ -43,7 +43,9 @@ local RELEASED = "these fetches belong to a closed consumer group; their records
 local COLLECTED = "the fetches are closed (they were garbage-collected)"
 
 local has_no_headers   -- the core's fk_message_has_no_headers (see csrc/fk_consumer.c)
+local header_key_len   -- the core's fk_header_key_len (see csrc/fk_headers.c)
 
+-- Keys are byte strings (a NUL byte included); a null value is a header without `value`.
 local function headers_of(m)
   if has_no_headers(m) ~= 0 then return nil end
   if rdkafka.rd_kafka_message_headers(m, headers_out) ~= 0 then return nil end
@@ -53,8 +55,11 @@ local function headers_of(m)
   local list = {}
   for h = 0, n - 1 do
     if rdkafka.rd_kafka_header_get_all(hdrs, h, name_out, value_out, size_out) == 0 then
-      local value = value_out[0] ~= nil and ffi_string(value_out[0], size_out[0]) or ""
-      list[#list + 1] = { key = ffi_string(name_out[0]), value = value }
+      local name, value, size = name_out[0], value_out[0], size_out[0]
+      list[#list + 1] = {
+        key = ffi_string(name, header_key_len(name, value, size)),
+        value = value ~= nil and ffi_string(value, size) or nil,
+      }
     end
   end
   return list
@@ -83,7 +88,7 @@ local function reader(fetches, fn)
     end
     local record = {
       topic = last_topic,
-      value = m.payload ~= nil and ffi_string(m.payload, m.len) or "",
+      value = m.payload ~= nil and ffi_string(m.payload, m.len) or nil,   -- nil: a null value
       partition = m.partition,
       offset = tonumber(m.offset),
       timestamp = tonumber(rdkafka.rd_kafka_message_timestamp(m, nil)),
@@ -98,6 +103,8 @@ end
 function M.install(fetches_methods)
   raw_of = fetches_methods._raw
   has_no_headers = ffi.cast("int (* const *)(const void *)", fetches_methods._message_has_no_headers)[0]
+  header_key_len = ffi.cast("size_t (* const *)(const char *, const void *, size_t)",
+    fetches_methods._header_key_len)[0]
   function fetches_methods:iter()
     local read, count = reader(self, "iter")
     local i = 0

@@ -1,12 +1,13 @@
 --- Under LuaJIT, `pool:produce(record)` without a callback goes straight to the C core's
 -- fk_pool_produce through the FFI, so the JIT compiles it into the caller's loop. Anything
 -- unusual (a callback, headers, a value of the wrong type, a closed pool) takes the C API
--- path, which raises or reports exactly as documented.
+-- path, which raises or reports exactly as documented. A value of nil or fk.null is a Kafka
+-- null (a tombstone), as on the C API path.
 local ffi = require "ffi"
 
 ffi.cdef [[
 typedef struct fk_ffi_error { int rd_err; char code[64]; char msg[512]; } fk_ffi_error;
-typedef struct fk_ffi_header { const char *key; const void *value; size_t value_len; } fk_ffi_header;
+typedef struct fk_ffi_header { const char *key; size_t key_len; const void *value; size_t value_len; } fk_ffi_header;
 typedef struct fk_ffi_record {
   const char *topic;
   const void *key; size_t key_len;
@@ -34,7 +35,7 @@ local M = {}
 
 local MAX_PARTITION = 2147483647
 
-function M.install(pool_methods)
+function M.install(pool_methods, null)
   local c_produce, userdata_ptr = pool_methods.produce, pool_methods._ptr
   local record_buf = ffi.new("fk_ffi_record")
   local err = ffi.new("fk_ffi_error")
@@ -50,7 +51,8 @@ function M.install(pool_methods)
     if callback ~= nil or type(record) ~= "table" then return c_produce(self, record, callback, owner) end
     local topic, value, key = record.topic, record.value, record.key
     local partition, timestamp = record.partition, record.timestamp
-    if type(topic) ~= "string" or type(value) ~= "string" or record.headers ~= nil
+    local null_value = value == nil or value == null
+    if type(topic) ~= "string" or (not null_value and type(value) ~= "string") or record.headers ~= nil
       or (key ~= nil and type(key) ~= "string")
       or (partition ~= nil and (type(partition) ~= "number" or partition < 0 or partition > MAX_PARTITION
                                 or partition ~= floor(partition)))
@@ -75,8 +77,13 @@ function M.install(pool_methods)
       if pool == nil or lib.fk_pool_is_closed(pool) ~= 0 then return c_produce(self, record) end
     end
     record_buf.topic = topic
-    record_buf.value = value
-    record_buf.value_len = #value
+    if null_value then
+      record_buf.value = nil
+      record_buf.value_len = 0
+    else
+      record_buf.value = value
+      record_buf.value_len = #value
+    end
     if key then
       record_buf.key = key
       record_buf.key_len = #key
