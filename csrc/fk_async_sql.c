@@ -50,20 +50,17 @@ static int days_in_month(int64_t y, int m)
 
 int fk_sql_time_format(int64_t sec, int32_t nsec, char *out)
 {
-    int64_t days, y;
-    int64_t rem;
+    int64_t days = sec / 86400, rem = sec % 86400, y;
     int m, d, n;
     if (nsec < 0 || nsec > 999999999) return 0;
-    days = sec / 86400;
-    rem = sec % 86400;
     if (rem < 0) {
         rem += 86400;
         days--;
     }
     civil_from_days(days, &y, &m, &d);
-    if (y < 0 || y > 9999) return 0;
-    n = snprintf(out, FK_SQL_TEXT_MAX, "%04d-%02d-%02dT%02d:%02d:%02d", (int)y, m, d,
-                 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
+    /* Go pads the year to 4 digits after its sign and writes longer years whole */
+    n = snprintf(out, FK_SQL_TEXT_MAX, "%s%04lld-%02d-%02dT%02d:%02d:%02d", y < 0 ? "-" : "",
+                 (long long)(y < 0 ? -y : y), m, d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
     if (nsec) {
         /* nine digits, trailing zeros dropped (Go's RFC3339Nano) */
         int end;
@@ -88,18 +85,37 @@ static int digits(const char *s, size_t n, int *out)
     return 1;
 }
 
+/* The year of an RFC 3339 text: an optional '-' and 4 to 12 digits (Go's time.Format writes
+   years beyond 9999 and before 0000 that way). Returns the length read, 0 when invalid. */
+static size_t parse_year(const char *s, size_t len, int64_t *year)
+{
+    size_t i = s[0] == '-', first = i;
+    int64_t y = 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        if (i - first == 12) return 0;
+        y = y * 10 + (s[i] - '0');
+    }
+    if (i - first < 4) return 0;
+    *year = first ? -y : y;
+    return i;
+}
+
 int fk_sql_time_parse(const char *s, size_t len, int64_t *sec, int32_t *nsec)
 {
-    int y, mo, d, h, mi, se, frac = 0, off = 0;
-    size_t i = 19;
-    if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-        s[13] != ':' || s[16] != ':')
+    int mo, d, h, mi, se, frac = 0, off = 0;
+    int64_t y, t;
+    size_t i = len ? parse_year(s, len, &y) : 0;
+    if (i == 0) return 0;
+    s += i;
+    len -= i;
+    /* s is "-MM-DDTHH:MM:SS[.fraction](Z|+hh:mm|-hh:mm)" */
+    if (len < 16 || s[0] != '-' || s[3] != '-' || (s[6] != 'T' && s[6] != 't') || s[9] != ':' || s[12] != ':')
         return 0;
-    if (!digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
-        !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &se))
+    if (!digits(s + 1, 2, &mo) || !digits(s + 4, 2, &d) || !digits(s + 7, 2, &h) || !digits(s + 10, 2, &mi) ||
+        !digits(s + 13, 2, &se))
         return 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
-        return 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59) return 0;
+    i = 15;
     if (s[i] == '.') {
         int n = 0;
         for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, n++) {
@@ -118,22 +134,99 @@ int fk_sql_time_parse(const char *s, size_t len, int64_t *sec, int32_t *nsec)
     } else {
         return 0;
     }
-    *sec = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    /* 12-digit years reach past the int64 seconds */
+    if (__builtin_mul_overflow(days_from_civil(y, mo, d), (int64_t)86400, &t) ||
+        __builtin_add_overflow(t, (int64_t)(h * 3600 + mi * 60 + se - off), &t))
+        return 0;
+    *sec = t;
     *nsec = frac;
     return 1;
 }
 
-int fk_sql_float_format(double v, char *out)
+/* Whether an n-digit decimal reads back as v (finite, > 0); then *m x 10^*q is the nearest
+   such. Only the nearest n-digit decimals below and above v are worth reading back: when
+   neither does, no n-digit decimal does. The nearest of all (%.*e's) goes first, as Go
+   picks it when several read back. */
+static int digits_read_back(double v, int n, unsigned long long *m, int *q)
 {
-    int prec;
-    if (!isfinite(v)) return 0;
-    /* 15 significant digits read back for most values (and %g drops trailing zeros); 17
-       always do */
-    for (prec = 15; prec <= 17; prec++) {
-        snprintf(out, FK_SQL_TEXT_MAX, "%.*g", prec, v);
-        if (strtod(out, NULL) == v) break;
+    static const unsigned long long pow10[18] = { 1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+        10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+        10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL };
+    char buf[48], *p;
+    unsigned long long cm[3] = { 0, 0, 0 };
+    int cq[3], k;
+    snprintf(buf, sizeof buf, "%.*e", n - 1, v);
+    for (p = buf; *p != 'e'; p++)
+        if (*p != '.') cm[0] = cm[0] * 10 + (unsigned long long)(*p - '0');
+    cq[0] = atoi(p + 1) - (n - 1);   /* v ~ cm[0] x 10^cq[0] */
+    cm[1] = cm[0] + 1, cq[1] = cq[0];
+    if (cm[0] == pow10[n - 1]) cm[2] = pow10[n] - 1, cq[2] = cq[0] - 1;   /* below 10^k the grid is finer */
+    else cm[2] = cm[0] - 1, cq[2] = cq[0];
+    for (k = 0; k < 3; k++) {
+        snprintf(buf, sizeof buf, "%llue%d", cm[k], cq[k]);
+        if (strtod(buf, NULL) == v) {
+            *m = cm[k];
+            *q = cq[k];
+            return 1;
+        }
     }
-    return 1;
+    return 0;
+}
+
+/* The fewest significant digits that read back as v (finite, > 0): v ~ 0.D x 10^dp with D
+   the nd digits. When n digits can, n + 1 can, so the count is searched by halves; 17
+   always can. */
+static void shortest_digits(double v, char *out, int *nd, int *dp)
+{
+    unsigned long long m = 0, mm;
+    int lo = 1, hi = 17, q = 0, qq, len;
+    digits_read_back(v, 17, &m, &q);
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (digits_read_back(v, mid, &mm, &qq)) {
+            hi = mid;
+            m = mm;
+            q = qq;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    len = snprintf(out, 24, "%llu", m);
+    for (; len > 1 && out[len - 1] == '0'; len--) q++;
+    *nd = len;
+    *dp = len + q;
+}
+
+size_t fk_sql_float_format(double v, char fmt, char *out)
+{
+    char d[24];
+    int nd = 0, dp = 0, exp, i;
+    size_t n = 0;
+    if (isnan(v)) return (size_t)sprintf(out, "NaN");
+    if (isinf(v)) return (size_t)sprintf(out, v > 0 ? "+Inf" : "-Inf");
+    if (signbit(v)) out[n++] = '-';
+    if (v != 0) shortest_digits(fabs(v), d, &nd, &dp);
+    exp = dp - 1;
+    if (fmt == 'g' && nd > 0 && (exp < -4 || exp >= 6)) {
+        /* Go's %e of the shortest digits: d.ddde-07, at least two exponent digits */
+        out[n++] = d[0];
+        if (nd > 1) {
+            out[n++] = '.';
+            memcpy(out + n, d + 1, (size_t)nd - 1);
+            n += (size_t)nd - 1;
+        }
+        return n + (size_t)sprintf(out + n, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    }
+    /* the digits laid out without exponent: zeros up to the point, or "0." and zeros */
+    if (dp <= 0) out[n++] = '0';
+    for (i = 0; i < dp; i++) out[n++] = i < nd ? d[i] : '0';
+    if (nd > dp) {
+        out[n++] = '.';
+        for (i = dp < 0 ? dp : 0; i < 0; i++) out[n++] = '0';
+        for (i = dp > 0 ? dp : 0; i < nd; i++) out[n++] = d[i];
+    }
+    out[n] = '\0';
+    return n;
 }
 
 /* A NUL-terminated copy of a short text, for strtoll and friends. */
@@ -218,18 +311,6 @@ static void put_param(packer *p, const fk_sql_param *prm)
     put_str(p, prm->is_null ? "" : prm->value.ptr, prm->is_null ? 0 : prm->value.len);
 }
 
-static void put_value(packer *p, const fk_sql_value *v)
-{
-    switch (v->kind) {
-    case FK_VALUE_BOOL: p->failed |= (v->b ? msgpack_pack_true(&p->pk) : msgpack_pack_false(&p->pk)) != 0; break;
-    case FK_VALUE_INT: p->failed |= msgpack_pack_int64(&p->pk, v->i) != 0; break;
-    case FK_VALUE_UINT: p->failed |= msgpack_pack_uint64(&p->pk, v->u) != 0; break;
-    case FK_VALUE_FLOAT: p->failed |= msgpack_pack_double(&p->pk, v->f) != 0; break;
-    case FK_VALUE_STRING: put_str(p, v->s.ptr, v->s.len); break;
-    default: p->failed |= msgpack_pack_nil(&p->pk) != 0; break;
-    }
-}
-
 static int check_param(const fk_sql_param *prm, fk_error *err, const char *what, size_t op, size_t i,
                        size_t j)
 {
@@ -301,7 +382,7 @@ char *fk_async_sql_encode(const fk_async_op *ops, size_t n, size_t *len, fk_erro
             for (j = 0; j < q->param_count; j++) put_param(&p, &q->params[j]);
         }
     }
-    /* FluxaORM's writer keeps the tag option in the key and writes nil when there is none */
+    /* shamaton/msgpack 1.x keeps the tag option in the key and writes nil slices and maps */
     PUT_LIT(&p, "events" OMITEMPTY);
     if (has_events) p.failed |= msgpack_pack_array(&p.pk, events) != 0;
     else p.failed |= msgpack_pack_nil(&p.pk) != 0;
@@ -310,12 +391,12 @@ char *fk_async_sql_encode(const fk_async_op *ops, size_t n, size_t *len, fk_erro
             const fk_sql_event *e = &ops[k].events[i];
             p.failed |= msgpack_pack_map(&p.pk, 4) != 0;
             PUT_LIT(&p, "ci");
-            p.failed |= msgpack_pack_int64(&p.pk, e->cache_index) != 0;
+            p.failed |= msgpack_pack_uint64(&p.pk, e->cache_index) != 0;
             PUT_LIT(&p, "id");
             p.failed |= msgpack_pack_uint64(&p.pk, e->id) != 0;
             PUT_LIT(&p, "ft");
-            p.failed |= msgpack_pack_int64(&p.pk, e->type) != 0;
-            PUT_LIT(&p, "ch");
+            p.failed |= msgpack_pack_uint64(&p.pk, e->type) != 0;
+            PUT_LIT(&p, "ch" OMITEMPTY);
             if (!e->has_changes) {
                 p.failed |= msgpack_pack_nil(&p.pk) != 0;
                 continue;
@@ -338,9 +419,13 @@ char *fk_async_sql_encode(const fk_async_op *ops, size_t n, size_t *len, fk_erro
             put_str(&p, r->pool.ptr, r->pool.len);
             PUT_LIT(&p, "c");
             put_str(&p, r->command.ptr, r->command.len);
-            PUT_LIT(&p, "a");
+            PUT_LIT(&p, "a" OMITEMPTY);
+            if (!r->has_args) {
+                p.failed |= msgpack_pack_nil(&p.pk) != 0;
+                continue;
+            }
             p.failed |= msgpack_pack_array(&p.pk, r->arg_count) != 0;
-            for (j = 0; j < r->arg_count; j++) put_value(&p, &r->args[j]);
+            for (j = 0; j < r->arg_count; j++) put_str(&p, r->args[j].ptr, r->args[j].len);
         }
     }
     if (p.failed) {
@@ -431,14 +516,14 @@ static int want_text(decoder *d, const msgpack_object *o, fk_bytes *out, const c
     return 1;
 }
 
-static int want_int(decoder *d, const msgpack_object *o, int64_t *out, const char *what)
+/* An unsigned integer up to max (nil: 0, as the Go reader takes it). */
+static int want_uint(decoder *d, const msgpack_object *o, uint64_t max, uint64_t *out, const char *what)
 {
     char msg[96];
-    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) *out = o->via.i64;
-    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)INT64_MAX) *out = (int64_t)o->via.u64;
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= max) *out = o->via.u64;
     else if (o->type == MSGPACK_OBJECT_NIL) *out = 0;
     else {
-        snprintf(msg, sizeof msg, "%s must be an integer", what);
+        snprintf(msg, sizeof msg, "%s must be an unsigned integer up to %llu", what, (unsigned long long)max);
         return bad(d, msg);
     }
     return 1;
@@ -577,11 +662,12 @@ static int change_field(decoder *d, const char *name, size_t len, const msgpack_
 static int event_field(decoder *d, const char *name, size_t len, const msgpack_object *v, void *arg)
 {
     fk_sql_event *e = arg;
-    if (key_is(name, len, "ci")) return want_int(d, v, &e->cache_index, "'ci'");
-    if (key_is(name, len, "ft")) return want_int(d, v, &e->type, "'ft'");
-    if (key_is(name, len, "id")) {
-        if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) e->id = v->via.u64;
-        else if (v->type != MSGPACK_OBJECT_NIL) return bad(d, "'id' must be an unsigned integer");
+    uint64_t ft = 0;
+    if (key_is(name, len, "ci")) return want_uint(d, v, UINT64_MAX, &e->cache_index, "'ci'");
+    if (key_is(name, len, "id")) return want_uint(d, v, UINT64_MAX, &e->id, "'id'");
+    if (key_is(name, len, "ft")) {
+        if (!want_uint(d, v, 255, &ft, "'ft'")) return 0;
+        e->type = (unsigned)ft;
     } else if (key_is(name, len, "ch") && v->type != MSGPACK_OBJECT_NIL) {
         uint32_t i;
         if (v->type != MSGPACK_OBJECT_MAP) return bad(d, "'ch' must be a map of column names to parameters");
@@ -605,20 +691,27 @@ static int decode_event(decoder *d, const msgpack_object *o, void *item)
     return each_field(d, o, "an event must be a map {ci, id, ft, ch}", event_field, item);
 }
 
-static int decode_value(decoder *d, const msgpack_object *o, void *item)
+/* A Redis argument as text. FluxaORM's own are strings; numbers and booleans (which
+   fluxakafka wrote before it wrote []string) become the text the encoder makes of them. */
+static int decode_arg(decoder *d, const msgpack_object *o, void *item)
 {
-    fk_sql_value *out = item;
+    fk_bytes *out = item;
+    char buf[FK_SQL_FLOAT_MAX];
+    size_t n;
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL: out->kind = FK_VALUE_NIL; return 1;
-    case MSGPACK_OBJECT_BOOLEAN: out->kind = FK_VALUE_BOOL; out->b = o->via.boolean; return 1;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: out->kind = FK_VALUE_UINT; out->u = o->via.u64; return 1;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: out->kind = FK_VALUE_INT; out->i = o->via.i64; return 1;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: out->kind = FK_VALUE_FLOAT; out->f = o->via.f64; return 1;
     case MSGPACK_OBJECT_STR:
-    case MSGPACK_OBJECT_BIN: out->kind = FK_VALUE_STRING; return want_text(d, o, &out->s, "argument");
-    default: return bad(d, "a Redis argument must be nil, a boolean, a number or a string");
+    case MSGPACK_OBJECT_BIN: return want_text(d, o, out, "argument");
+    case MSGPACK_OBJECT_BOOLEAN: out->ptr = o->via.boolean ? "1" : "0"; out->len = 1; return 1;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: n = (size_t)sprintf(buf, "%llu", (unsigned long long)o->via.u64); break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: n = (size_t)sprintf(buf, "%lld", (long long)o->via.i64); break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: n = fk_sql_float_format(o->via.f64, 'f', buf); break;
+    default: return bad(d, "a Redis argument must be a string");
     }
+    if (!(out->ptr = zalloc(d, n, 1))) return 0;
+    memcpy((char *)out->ptr, buf, n);
+    out->len = n;
+    return 1;
 }
 
 static int redis_field(decoder *d, const char *name, size_t len, const msgpack_object *v, void *arg)
@@ -626,7 +719,7 @@ static int redis_field(decoder *d, const char *name, size_t len, const msgpack_o
     fk_sql_redis *r = arg;
     if (key_is(name, len, "p")) return want_text(d, v, &r->pool, "'p'");
     if (key_is(name, len, "c")) return want_text(d, v, &r->command, "'c'");
-    if (key_is(name, len, "a")) return EACH_ITEM(d, v, "a", r->args, decode_value, &r->arg_count, NULL);
+    if (key_is(name, len, "a")) return EACH_ITEM(d, v, "a", r->args, decode_arg, &r->arg_count, &r->has_args);
     return 1;
 }
 

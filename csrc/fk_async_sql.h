@@ -3,16 +3,22 @@
  * _fluxa_async_sql): their msgpack codec and the text forms of their typed parameters.
  * No Lua here; csrc/lua/lfk_async_sql.c binds it.
  *
- * Wire format (a msgpack map per record, keyed by table name):
- *   pool     string
- *   queries  array of { q = SQL text, p = array of parameters }
- *   events   optional array of { ci = cache index, id = entity id, ft = 1|2|3, ch = map column -> parameter }
- *   redis    optional array of { p = pool, c = command, a = array of arguments }
- *   parameter: { n = true when NULL, t = "s"|"i"|"u"|"f"|"b"|"t", v = the value as text }
- * FluxaORM's msgpack library writes the keys of its optional fields with the tag option in
- * them ("events,omitempty", "redis,omitempty", "n,omitempty", "t,omitempty", "v,omitempty").
- * The decoder accepts every key with or without a ",omitempty" suffix; the encoder writes
- * exactly the keys FluxaORM writes, so that FluxaORM's own reader decodes our records.
+ * Wire format: FluxaORM's flush_async.go (Kafka version) as its msgpack library,
+ * shamaton/msgpack v1.2.1, writes it. That library writes a Go struct as a map of every
+ * field in field order (omitempty is not honoured) keyed by the whole tag, comma included:
+ *   pool                string
+ *   queries             array of { q = SQL text, p = array of parameters (never nil) }
+ *   events,omitempty    nil or array of { ci = uint64 cache index, id = uint64 entity id,
+ *                       ft = uint8 1|2|3, "ch,omitempty" = nil or map column -> parameter }
+ *   redis,omitempty     nil or array of { p = pool, c = command, "a,omitempty" = nil or
+ *                       array of strings }
+ *   parameter           { "n,omitempty" = true for NULL, "t,omitempty" = "s"|"i"|"u"|"f"|
+ *                       "b"|"t", "v,omitempty" = the value as text }; NULL is n=true, t="", v=""
+ * Integers take msgpack's smallest form (unsigned forms for values >= 0), strings never bin.
+ * The encoder writes exactly that, byte for byte as FluxaORM does for the same operation
+ * (spec/async_sql_spec.lua compares with the Go library). The decoder also reads the keys
+ * without ",omitempty" (a writer that honours omitempty, where an absent key means the
+ * zero value).
  */
 #ifndef FK_ASYNC_SQL_H
 #define FK_ASYNC_SQL_H
@@ -54,33 +60,21 @@ typedef struct fk_sql_change {
 } fk_sql_change;
 
 typedef struct fk_sql_event {
-    int64_t        cache_index;
+    uint64_t       cache_index;
     uint64_t       id;
-    int64_t        type;          /* 1 insert, 2 update, 3 delete */
+    unsigned       type;          /* 0..255 on the wire; FluxaORM's 1 insert, 2 update, 3 delete */
     fk_sql_change *changes;       /* NULL with has_changes 0: no "ch" map (msgpack nil) */
     size_t         change_count;
     int            has_changes;
 } fk_sql_event;
 
-/* A Redis argument: msgpack's scalar kinds. */
-typedef enum fk_sql_value_kind {
-    FK_VALUE_NIL = 0, FK_VALUE_BOOL, FK_VALUE_INT, FK_VALUE_UINT, FK_VALUE_FLOAT, FK_VALUE_STRING
-} fk_sql_value_kind;
-
-typedef struct fk_sql_value {
-    fk_sql_value_kind kind;
-    int               b;
-    int64_t           i;
-    uint64_t          u;
-    double            f;
-    fk_bytes          s;
-} fk_sql_value;
-
+/* A Redis command; its arguments are strings (FluxaORM's []string). */
 typedef struct fk_sql_redis {
-    fk_bytes      pool;
-    fk_bytes      command;
-    fk_sql_value *args;
-    size_t        arg_count;
+    fk_bytes  pool;
+    fk_bytes  command;
+    fk_bytes *args;
+    size_t    arg_count;
+    int       has_args;   /* 0: nil on the wire */
 } fk_sql_redis;
 
 typedef struct fk_async_op {
@@ -111,15 +105,22 @@ void               fk_async_decoder_free(fk_async_decoder *d);
    with err saying why (err may be NULL). */
 int fk_sql_param_valid(char type, const char *text, size_t len, fk_error *err);
 
-/* Text forms. Times are UTC RFC 3339 with the fraction trimmed as Go's RFC3339Nano writes it
-   ("2024-05-01T12:00:00Z", "2024-05-01T12:00:00.25Z"). Buffers of FK_SQL_TEXT_MAX bytes. */
+/* Text forms, in buffers of FK_SQL_TEXT_MAX bytes.
+   Times: UTC RFC 3339 as Go's time.Format writes it: the year has at least 4 digits and a
+   '-' when negative ("10000-01-01T00:00:00Z", "-0001-12-31T23:59:59Z"); a fraction of a
+   second (nsec > 0) is written as Go's RFC3339Nano does ("...T12:00:00.25Z"), none as
+   RFC3339 does. Any int64 seconds can be written; 0 only for nsec outside 0..999999999. */
 #define FK_SQL_TEXT_MAX 48
 int fk_sql_time_format(int64_t sec, int32_t nsec, char *out);
-/* Parses RFC 3339 (any offset, up to 9 fraction digits) into UTC seconds and nanoseconds. */
+/* Parses RFC 3339 (any offset, up to 9 fraction digits, years of 4 to 12 digits with an
+   optional '-') into UTC unix seconds and nanoseconds. 0 when invalid or out of range. */
 int fk_sql_time_parse(const char *text, size_t len, int64_t *sec, int32_t *nsec);
-/* A short decimal text that reads back as v (%.15g when that does, else up to %.17g); 0 for
-   NaN and infinities. */
-int fk_sql_float_format(double v, char *out);
+/* A double as Go's strconv.FormatFloat(v, fmt, -1, 64) writes it: the fewest digits that
+   read back as v, fmt 'g' (FluxaORM's float parameters: "0.1", "1e+06", "1.5e-07") or 'f'
+   (go-redis's float arguments: no exponent, so up to FK_SQL_FLOAT_MAX bytes), NaN as
+   "NaN" and infinities as "+Inf"/"-Inf". Returns the length. */
+#define FK_SQL_FLOAT_MAX 400
+size_t fk_sql_float_format(double v, char fmt, char *out);
 
 /* The consumer group the async SQL consumer joins by default for the pool that has async
    flush registered: FK_ASYNC_SQL_CONSUMER_GROUP_NAME on FK_ASYNC_SQL_TOPIC_NAME, manual

@@ -85,7 +85,7 @@ local id = os.time() * 1000 + math.random(999)
 assert(ctx:flush_async({
   { pool = "default", table = "users", queries = {
       { q = "INSERT INTO users (id, name, balance, active, born, note) VALUES (?, ?, ?, ?, ?, ?)",
-        p = { id, "O'Brien", 12.5, true, fk.sql_time("1990-05-17T08:30:00.25Z"), nil, n = 6 } },
+        p = { id, "O'Brien", 12.5, true, fk.sql_time("1990-05-17T08:30:00Z"), nil, n = 6 } },
       { q = "UPDATE users SET balance = balance + ? WHERE id = ?", p = { 0.25, id } } } },
   { pool = "default", table = "missing", queries = { { q = "INSERT INTO missing VALUES (?)", p = { 1 } } } },
 }, { topic = topic }))

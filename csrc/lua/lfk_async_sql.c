@@ -161,42 +161,112 @@ static void set_text(enc *e, fk_bytes *out, const char *s)
     out->ptr = arena_text(e->L, e->a, s, out->len);
 }
 
-/* A time given as unix seconds (number, rounded to microseconds) or RFC 3339 text. */
-static void time_text(enc *e, int idx, fk_bytes *out)
+static void check_keys(enc *e, int idx, const char *const *known, const char *list)
 {
     lua_State *L = e->L;
-    char buf[FK_SQL_TEXT_MAX];
-    int64_t sec;
-    int32_t nsec;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        size_t i;
+        int found = 0;
+        for (i = 0; k && known[i] && !found; i++) found = strcmp(k, known[i]) == 0;
+        if (!found) {
+            if (k) enc_fail(e, "unknown field '%s' (known: %s)", k, list);
+            enc_fail(e, "unexpected %s key (known fields: %s)", luaL_typename(L, -2), list);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* A time given as unix seconds (number, rounded to microseconds) or RFC 3339 text. */
+static void read_time(enc *e, int idx, int64_t *sec, int32_t *nsec)
+{
+    lua_State *L = e->L;
     if (lua_type(L, idx) == LUA_TNUMBER) {
         double t = lua_tonumber(L, idx), whole = floor(t);
         double micros = floor((t - whole) * 1e6 + 0.5);
-        if (!(fabs(t) < 253402300800.0)) enc_fail(e, "time %g is out of range", t);
+        if (!(fabs(t) < 9e18)) enc_fail(e, "time %g is out of range", t);
         if (micros >= 1e6) {
             whole += 1;
             micros = 0;
         }
-        sec = (int64_t)whole;
-        nsec = (int32_t)micros * 1000;
+        *sec = (int64_t)whole;
+        *nsec = (int32_t)micros * 1000;
     } else if (lua_type(L, idx) == LUA_TSTRING) {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
-        if (!fk_sql_time_parse(s, len, &sec, &nsec)) enc_fail(e, "'%.60s' is not an RFC 3339 time", s);
+        if (!fk_sql_time_parse(s, len, sec, nsec)) enc_fail(e, "'%.60s' is not an RFC 3339 time", s);
     } else {
         enc_fail(e, "field 'time' must be unix seconds or an RFC 3339 string, got %s", luaL_typename(L, idx));
-        return;
     }
-    if (!fk_sql_time_format(sec, nsec, buf)) enc_fail(e, "time is outside years 0000-9999");
+}
+
+/* A time parameter's wire text: whole seconds in UTC, as FluxaORM's writer formats a
+   time.Time (time.RFC3339 has no fraction, so Go drops it: the second is truncated). */
+static void time_param_text(enc *e, int idx, fk_bytes *out)
+{
+    char buf[FK_SQL_TEXT_MAX];
+    int64_t sec;
+    int32_t nsec;
+    read_time(e, idx, &sec, &nsec);
+    fk_sql_time_format(sec, 0, buf);
     set_text(e, out, buf);
+}
+
+/* A number as FluxaORM writes a Go value: an integer value below 2^63 as int64 ('i', exact),
+   any other as float64 ('f', Go's shortest 'g' text). */
+static void number_param(enc *e, double v, fk_sql_param *p)
+{
+    char buf[FK_SQL_TEXT_MAX];
+    if (v == floor(v) && fabs(v) < TWO_63) {
+        p->type = FK_SQL_INT;
+        snprintf(buf, sizeof buf, "%lld", (long long)v);
+    } else {
+        if (!isfinite(v)) enc_fail(e, "%g cannot be stored in SQL", v);
+        p->type = FK_SQL_FLOAT;
+        fk_sql_float_format(v, 'g', buf);
+    }
+    set_text(e, &p->value, buf);
+}
+
+/* FluxaORM's own form { n = true, t = "", v = "" } for NULL, { t = type, v = text } else;
+   an absent t or v is "" (what a writer honouring omitempty leaves out). */
+static void wire_param(enc *e, int idx, fk_sql_param *p)
+{
+    static const char *const keys[] = { "n", "t", "v", NULL };
+    lua_State *L = e->L;
+    fk_error err;
+    size_t len;
+    const char *t;
+    check_keys(e, idx, keys, "n, t, v");
+    lua_getfield(L, idx, "n");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TBOOLEAN) enc_fail(e, "field 'n' must be a boolean");
+    p->is_null = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (p->is_null) return;   /* t and v mean nothing then, to FluxaORM's reader too */
+    lua_getfield(L, idx, "t");
+    t = lua_tolstring(L, -1, &len);
+    if (lua_type(L, -1) != LUA_TSTRING || len != 1)
+        enc_fail(e, "field 't' must be one of \"s\", \"i\", \"u\", \"f\", \"b\", \"t\" (or n = true for NULL)");
+    p->type = t[0];
+    lua_getfield(L, idx, "v");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "");
+    }
+    if (lua_type(L, -1) != LUA_TSTRING)
+        enc_fail(e, "field 'v' must be the value as a string, got %s", luaL_typename(L, -1));
+    p->value.ptr = lua_tolstring(L, -1, &p->value.len);
+    if (!fk_sql_param_valid(p->type, p->value.ptr, p->value.len, &err)) enc_fail(e, "%s", err.msg);
+    p->value.ptr = arena_text(L, e->a, p->value.ptr, p->value.len);
+    lua_pop(L, 2);
 }
 
 static void read_param(enc *e, int idx, void *item)
 {
     fk_sql_param *p = item;
     lua_State *L = e->L;
-    char buf[FK_SQL_TEXT_MAX];
     fk_error err;
-    size_t len;
     if (idx < 0) idx = lua_gettop(L) + idx + 1;
     memset(p, 0, sizeof *p);
     switch (lua_type(L, idx)) {
@@ -216,43 +286,18 @@ static void read_param(enc *e, int idx, void *item)
         p->value.ptr = lua_toboolean(L, idx) ? "1" : "0";
         p->value.len = 1;
         return;
-    case LUA_TNUMBER: {
-        double v = lua_tonumber(L, idx);
-        if (v == floor(v) && fabs(v) < TWO_63) {
-            p->type = FK_SQL_INT;
-            snprintf(buf, sizeof buf, "%lld", (long long)v);
-        } else {
-            p->type = FK_SQL_FLOAT;
-            if (!fk_sql_float_format(v, buf)) enc_fail(e, "%g cannot be stored in SQL", v);
-        }
-        set_text(e, &p->value, buf);
+    case LUA_TNUMBER:
+        number_param(e, lua_tonumber(L, idx), p);
         return;
-    }
     case LUA_TTABLE:
         lua_getfield(L, idx, "t");
-        if (!lua_isnil(L, -1)) {
-            /* the wire form { t = type, v = text, n = null } */
-            const char *t = lua_tolstring(L, -1, &len);
-            if (lua_type(L, -1) != LUA_TSTRING || len != 1)
-                enc_fail(e, "field 't' must be one of \"s\", \"i\", \"u\", \"f\", \"b\", \"t\"");
-            p->type = t[0];
-            lua_getfield(L, idx, "n");
-            p->is_null = lua_toboolean(L, -1);
-            lua_getfield(L, idx, "v");
-            if (p->is_null) {
-                p->type = 0;
-                lua_pop(L, 3);
-                return;
-            }
-            if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-                enc_fail(e, "field 'v' must be the value as a string, got %s", luaL_typename(L, -1));
-            p->value.ptr = lua_tolstring(L, -1, &p->value.len);
-            if (!fk_sql_param_valid(p->type, p->value.ptr, p->value.len, &err)) enc_fail(e, "%s", err.msg);
-            p->value.ptr = arena_text(L, e->a, p->value.ptr, p->value.len);
-            lua_pop(L, 3);
+        lua_getfield(L, idx, "n");
+        if (!lua_isnil(L, -1) || !lua_isnil(L, -2)) {
+            lua_pop(L, 2);
+            wire_param(e, idx, p);
             return;
         }
-        lua_pop(L, 1);
+        lua_pop(L, 2);
         /* a time: { rfc3339 = text } (fk.sql_time) or { time = seconds | text } */
         lua_getfield(L, idx, "rfc3339");
         if (lua_isnil(L, -1)) {
@@ -261,12 +306,13 @@ static void read_param(enc *e, int idx, void *item)
         }
         if (!lua_isnil(L, -1)) {
             p->type = FK_SQL_TIME;
-            time_text(e, lua_gettop(L), &p->value);
+            time_param_text(e, lua_gettop(L), &p->value);
             lua_pop(L, 1);
             return;
         }
         lua_pop(L, 1);
-        enc_fail(e, "a table parameter must be a time {time = ...} (fk.sql_time) or typed {t = ..., v = ...}");
+        enc_fail(e, "a table parameter must be a time {time = ...} (fk.sql_time) or typed {t = ..., v = ...} "
+                 "or {n = true} (NULL)");
         return;
     default:
         if (lua_type(L, idx) == 10) {   /* LuaJIT cdata */
@@ -280,82 +326,49 @@ static void read_param(enc *e, int idx, void *item)
              "int64/uint64 cdata, fk.sql_time(...) or {t=, v=})", luaL_typename(L, idx));
 }
 
-/* Integers of events: numbers, int64/uint64 cdata or (ids) decimal strings. */
-static void read_integer(enc *e, int idx, int unsigned_, int64_t *i, uint64_t *u)
+/* An unsigned 64-bit event field: a number, an int64/uint64 cdata or a decimal string. */
+static uint64_t read_uint64(enc *e, int idx)
 {
     lua_State *L = e->L;
     fk_bytes text = { NULL, 0 };
-    char type = unsigned_ ? FK_SQL_UINT : FK_SQL_INT;
     if (lua_type(L, idx) == LUA_TNUMBER) {
         double v = lua_tonumber(L, idx);
-        if (v != floor(v) || fabs(v) >= TWO_63 || (unsigned_ && v < 0))
-            enc_fail(e, "expected %s integer, got %.17g", unsigned_ ? "a non-negative" : "an", v);
-        if (i) *i = (int64_t)v;
-        if (u) *u = (uint64_t)v;
-        return;
+        if (v != floor(v) || v < 0 || v >= 18446744073709551616.0)
+            enc_fail(e, "expected an integer from 0 to 2^64-1, got %.17g", v);
+        return (uint64_t)v;
     }
-    if (lua_type(L, idx) == LUA_TSTRING) {
-        text.ptr = lua_tolstring(L, idx, &text.len);
-    } else if (lua_type(L, idx) == 10) {
-        type = normalize_cdata(e, idx, &text);
-        if (unsigned_ && type == FK_SQL_INT && text.ptr[0] != '-') type = FK_SQL_UINT;
-        if (!unsigned_ && type == FK_SQL_UINT) type = FK_SQL_INT;   /* checked for range below */
-    } else {
-        enc_fail(e, "expected an integer, got %s", luaL_typename(L, idx));
-    }
-    if (!fk_sql_param_valid(type, text.ptr, text.len, NULL)) enc_fail(e, "'%.40s' is not a valid integer", text.ptr);
-    if (i) *i = strtoll(text.ptr, NULL, 10);
-    if (u) *u = strtoull(text.ptr, NULL, 10);
+    if (lua_type(L, idx) == LUA_TSTRING) text.ptr = lua_tolstring(L, idx, &text.len);
+    else if (lua_type(L, idx) == 10) normalize_cdata(e, idx, &text);
+    else enc_fail(e, "expected an integer, got %s", luaL_typename(L, idx));
+    if (!fk_sql_param_valid(FK_SQL_UINT, text.ptr, text.len, NULL))
+        enc_fail(e, "'%.40s' is not an integer from 0 to 2^64-1", text.ptr);
+    return strtoull(text.ptr, NULL, 10);
 }
 
-static void read_value(enc *e, int idx, void *item)
+/* A Redis argument as the string go-redis would send for the Go value: integers in decimal,
+   other numbers as strconv.FormatFloat(v, 'f', -1, 64), booleans "1"/"0". What has no such
+   string (nil, NaN, tables, ...) raises: FluxaORM's arguments are []string. */
+static void read_arg(enc *e, int idx, void *item)
 {
-    fk_sql_value *v = item;
+    fk_bytes *out = item;
     lua_State *L = e->L;
-    memset(v, 0, sizeof *v);
-    if (is_null(L, idx)) {
-        v->kind = FK_VALUE_NIL;
+    char buf[FK_SQL_FLOAT_MAX];
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        out->ptr = lua_tolstring(L, idx, &out->len);
     } else if (lua_type(L, idx) == LUA_TBOOLEAN) {
-        v->kind = FK_VALUE_BOOL;
-        v->b = lua_toboolean(L, idx);
-    } else if (lua_type(L, idx) == LUA_TSTRING) {
-        v->kind = FK_VALUE_STRING;
-        v->s.ptr = lua_tolstring(L, idx, &v->s.len);
+        out->ptr = lua_toboolean(L, idx) ? "1" : "0";
+        out->len = 1;
     } else if (lua_type(L, idx) == LUA_TNUMBER) {
         double d = lua_tonumber(L, idx);
-        if (d == floor(d) && fabs(d) < TWO_63) {
-            v->kind = FK_VALUE_INT;
-            v->i = (int64_t)d;
-        } else {
-            v->kind = FK_VALUE_FLOAT;
-            v->f = d;
-        }
+        if (isnan(d)) enc_fail(e, "NaN is no Redis argument");
+        if (d == floor(d) && fabs(d) < TWO_63) snprintf(buf, sizeof buf, "%lld", (long long)d);
+        else fk_sql_float_format(d, 'f', buf);
+        set_text(e, out, buf);
     } else if (lua_type(L, idx) == 10) {
-        fk_bytes text;
-        char t = normalize_cdata(e, idx, &text);
-        v->kind = t == FK_SQL_UINT ? FK_VALUE_UINT : FK_VALUE_INT;
-        if (t == FK_SQL_UINT) v->u = strtoull(text.ptr, NULL, 10);
-        else v->i = strtoll(text.ptr, NULL, 10);
+        normalize_cdata(e, idx, out);
     } else {
-        enc_fail(e, "a Redis argument must be nil, a boolean, a number, a string or int64/uint64 cdata, got %s",
-                 luaL_typename(L, idx));
-    }
-}
-
-static void check_keys(enc *e, int idx, const char *const *known, const char *list)
-{
-    lua_State *L = e->L;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-        size_t i;
-        int found = 0;
-        for (i = 0; k && known[i] && !found; i++) found = strcmp(k, known[i]) == 0;
-        if (!found) {
-            if (k) enc_fail(e, "unknown field '%s' (known: %s)", k, list);
-            enc_fail(e, "unexpected %s key (known fields: %s)", luaL_typename(L, -2), list);
-        }
-        lua_pop(L, 1);
+        enc_fail(e, "a Redis argument must be a string, a number, a boolean or int64/uint64 cdata, got %s "
+                 "(FluxaORM's arguments are strings)", is_null(L, idx) ? "null" : luaL_typename(L, idx));
     }
 }
 
@@ -396,7 +409,7 @@ static void *read_list(enc *e, int idx, const char *name, int required, size_t s
 /* Reads the array field `name` (parameters or arguments, which may hold nil: see
    array_length) of the table at idx with `read`, one item of `size` bytes each. */
 static void *read_values(enc *e, int idx, const char *name, const char *what, size_t size,
-                         void (*read)(enc *, int, void *), size_t *count)
+                         void (*read)(enc *, int, void *), size_t *count, int *present)
 {
     lua_State *L = e->L;
     char *items = NULL;
@@ -404,7 +417,8 @@ static void *read_values(enc *e, int idx, const char *name, const char *what, si
     *count = 0;
     lua_getfield(L, idx, name);
     t = lua_gettop(L);
-    if (!lua_isnil(L, t)) {
+    *present = !lua_isnil(L, t);
+    if (*present) {
         push_frame(e, name, 0);
         if (lua_type(L, t) != LUA_TTABLE) enc_fail(e, "must be an array of %s, got %s", what, luaL_typename(L, t));
         n = array_length(e, t);
@@ -427,13 +441,14 @@ static void read_query(enc *e, int idx, void *item)
     fk_sql_query *q = item;
     static const char *const keys[] = { "q", "p", NULL };
     lua_State *L = e->L;
+    int present;   /* no parameters and p = {} are both an empty array, as FluxaORM's make() */
     if (lua_type(L, idx) != LUA_TTABLE) enc_fail(e, "a query must be a table {q = sql, p = params}");
     check_keys(e, idx, keys, "q, p");
     lua_getfield(L, idx, "q");
     if (lua_type(L, -1) != LUA_TSTRING) enc_fail(e, "field 'q' (the SQL text) must be a string, got %s", luaL_typename(L, -1));
     q->sql.ptr = lua_tolstring(L, -1, &q->sql.len);
     lua_pop(L, 1);
-    q->params = read_values(e, idx, "p", "parameters", sizeof *q->params, read_param, &q->param_count);
+    q->params = read_values(e, idx, "p", "parameters", sizeof *q->params, read_param, &q->param_count, &present);
 }
 
 static void read_event(enc *e, int idx, void *item)
@@ -445,17 +460,17 @@ static void read_event(enc *e, int idx, void *item)
     check_keys(e, idx, keys, "ci, id, ft, ch");
     lua_getfield(L, idx, "ci");
     push_frame(e, "ci", 0);
-    if (!lua_isnil(L, -1)) read_integer(e, lua_gettop(L), 0, &ev->cache_index, NULL);
+    if (!lua_isnil(L, -1)) ev->cache_index = read_uint64(e, lua_gettop(L));
     pop_frame(e);
     lua_getfield(L, idx, "id");
     push_frame(e, "id", 0);
-    if (!lua_isnil(L, -1)) read_integer(e, lua_gettop(L), 1, NULL, &ev->id);
+    if (!lua_isnil(L, -1)) ev->id = read_uint64(e, lua_gettop(L));
     pop_frame(e);
     lua_getfield(L, idx, "ft");
     push_frame(e, "ft", 0);
     if (lua_type(L, -1) != LUA_TNUMBER || (lua_tonumber(L, -1) != 1 && lua_tonumber(L, -1) != 2 && lua_tonumber(L, -1) != 3))
         enc_fail(e, "must be 1 (insert), 2 (update) or 3 (delete)");
-    ev->type = (int64_t)lua_tonumber(L, -1);
+    ev->type = (unsigned)lua_tonumber(L, -1);
     pop_frame(e);
     lua_pop(L, 3);
     lua_getfield(L, idx, "ch");
@@ -469,7 +484,7 @@ static void read_event(enc *e, int idx, void *item)
             n++;
             lua_pop(L, 1);
         }
-        ev->has_changes = 1;
+        ev->has_changes = n > 0;   /* FluxaORM sends no changes as nil, never as an empty map */
         ev->changes = arena_alloc(L, e->a, sizeof *ev->changes * (n ? n : 1));
         lua_pushnil(L);
         while (lua_next(L, t)) {
@@ -501,7 +516,7 @@ static void read_redis(enc *e, int idx, void *item)
     if (lua_type(L, -1) != LUA_TSTRING) enc_fail(e, "field 'c' (the command) must be a string, got %s", luaL_typename(L, -1));
     r->command.ptr = lua_tolstring(L, -1, &r->command.len);
     lua_pop(L, 2);
-    r->args = read_values(e, idx, "a", "arguments", sizeof *r->args, read_value, &r->arg_count);
+    r->args = read_values(e, idx, "a", "arguments", sizeof *r->args, read_arg, &r->arg_count, &r->has_args);
 }
 
 /* Reads the operation at idx; pushes its record key (table name, or the pool when the table
@@ -651,7 +666,7 @@ static void push_uint(dec *d, uint64_t v)
 static void push_param(dec *d, const fk_sql_param *p)
 {
     lua_State *L = d->L;
-    char buf[FK_SQL_TEXT_MAX + 8];
+    char buf[400];   /* as long as a number text fk_sql_param_valid accepts */
     if (p->is_null) {
         lua_pushlightuserdata(L, NULL);
         return;
@@ -675,9 +690,9 @@ static void push_param(dec *d, const fk_sql_param *p)
     case FK_SQL_TIME: {
         int64_t sec = 0;
         int32_t nsec = 0;
-        /* validated by the decoder; given in UTC, as the encoder writes it */
+        /* validated by the decoder; handed over in UTC, with any fraction the text had */
         fk_sql_time_parse(p->value.ptr, p->value.len, &sec, &nsec);
-        if (!fk_sql_time_format(sec, nsec, buf)) snprintf(buf, sizeof buf, "%.*s", (int)p->value.len, p->value.ptr);
+        fk_sql_time_format(sec, nsec, buf);
         lua_pushvalue(L, d->time);
         lua_pushstring(L, buf);
         lua_pushnumber(L, (double)sec);
@@ -717,11 +732,11 @@ static void push_op(dec *d, const fk_async_op *op)
         for (i = 0; i < op->event_count; i++) {
             const fk_sql_event *ev = &op->events[i];
             lua_createtable(L, 0, 4);
-            push_int(d, ev->cache_index);
+            push_uint(d, ev->cache_index);
             lua_setfield(L, -2, "ci");
             push_uint(d, ev->id);
             lua_setfield(L, -2, "id");
-            push_int(d, ev->type);
+            lua_pushinteger(L, (lua_Integer)ev->type);
             lua_setfield(L, -2, "ft");
             if (ev->has_changes) {
                 lua_createtable(L, 0, (int)ev->change_count);
@@ -745,20 +760,14 @@ static void push_op(dec *d, const fk_async_op *op)
             lua_setfield(L, -2, "p");
             lua_pushlstring(L, r->command.ptr, r->command.len);
             lua_setfield(L, -2, "c");
-            lua_createtable(L, (int)r->arg_count, 0);
-            for (j = 0; j < r->arg_count; j++) {
-                const fk_sql_value *v = &r->args[j];
-                switch (v->kind) {
-                case FK_VALUE_BOOL: lua_pushboolean(L, v->b); break;
-                case FK_VALUE_INT: push_int(d, v->i); break;
-                case FK_VALUE_UINT: push_uint(d, v->u); break;
-                case FK_VALUE_FLOAT: lua_pushnumber(L, v->f); break;
-                case FK_VALUE_STRING: lua_pushlstring(L, v->s.ptr, v->s.len); break;
-                default: lua_pushlightuserdata(L, NULL); break;
+            if (r->has_args) {
+                lua_createtable(L, (int)r->arg_count, 0);
+                for (j = 0; j < r->arg_count; j++) {
+                    lua_pushlstring(L, r->args[j].ptr, r->args[j].len);
+                    lua_rawseti(L, -2, (int)j + 1);
                 }
-                lua_rawseti(L, -2, (int)j + 1);
+                lua_setfield(L, -2, "a");
             }
-            lua_setfield(L, -2, "a");
             lua_rawseti(L, -2, (int)i + 1);
         }
         lua_setfield(L, -2, "redis");
@@ -801,11 +810,11 @@ static int async_sql_decode(lua_State *L)
 
 /* ---------------------------------------------------------------- helpers ---- */
 
-/* _sql_time(seconds | rfc3339) -> rfc3339, sec, nsec (raises on bad input) */
+/* _sql_time(seconds | rfc3339) -> rfc3339 (nanoseconds kept), sec, nsec (raises on bad input) */
 static int sql_time(lua_State *L)
 {
     enc e;
-    fk_bytes text;
+    char buf[FK_SQL_TEXT_MAX];
     int64_t sec;
     int32_t nsec;
     lua_settop(L, 1);
@@ -813,36 +822,53 @@ static int sql_time(lua_State *L)
     e.fn = "sql_time";
     e.depth = 0;
     push_frame(&e, "argument #1", 0);
-    e.a = lua_newuserdata(L, sizeof *e.a);
-    e.a->head = NULL;
-    luaL_getmetatable(L, LFK_ARENA);
-    lua_setmetatable(L, -2);
-    time_text(&e, 1, &text);
-    fk_sql_time_parse(text.ptr, text.len, &sec, &nsec);
-    lua_pushlstring(L, text.ptr, text.len);
+    read_time(&e, 1, &sec, &nsec);
+    fk_sql_time_format(sec, nsec, buf);
+    lua_pushstring(L, buf);
     lua_pushnumber(L, (double)sec);
     lua_pushnumber(L, nsec);
     return 3;
 }
 
-/* _sql_param_check(type, text) -> true | nil, err */
-static int sql_param_check(lua_State *L)
+/* nil and a formatted message, for misuse the Lua caller raises at its own caller */
+static int fail2(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail2(lua_State *L, const char *fmt, ...)
 {
-    size_t tl, vl;
-    const char *t = luaL_checklstring(L, 1, &tl);
-    const char *v = luaL_checklstring(L, 2, &vl);
-    fk_error err;
-    if (tl != 1) {
-        lua_pushnil(L);
-        lua_pushstring(L, "parameter type must be one of s, i, u, f, b, t");
-        return 2;
+    va_list ap;
+    lua_pushnil(L);
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    return 2;
+}
+
+/* _sql_typed(type, value) -> the text of value (a number or a decimal string) as a parameter
+   of type 'i', 'u' or 'f', as Go's strconv writes such a Go value | nil, err */
+static int sql_typed(lua_State *L)
+{
+    char t = luaL_checkstring(L, 1)[0];
+    char buf[FK_SQL_FLOAT_MAX];
+    double v;
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        v = lua_tonumber(L, 2);
+        if (t != FK_SQL_FLOAT && (v != floor(v) || v < (t == FK_SQL_INT ? -TWO_63 : 0) ||
+                                  v >= (t == FK_SQL_INT ? TWO_63 : 2 * TWO_63)))
+            return fail2(L, "%.17g does not fit %s", v, t == FK_SQL_INT ? "int64" : "uint64");
+        snprintf(buf, sizeof buf, "%.0f", v);
+    } else {
+        size_t len;
+        const char *text = luaL_checklstring(L, 2, &len);
+        fk_error err;
+        if (!fk_sql_param_valid(t, text, len, &err)) return fail2(L, "%s", err.msg);
+        if (t == FK_SQL_INT) snprintf(buf, sizeof buf, "%lld", strtoll(text, NULL, 10));
+        else if (t == FK_SQL_UINT) snprintf(buf, sizeof buf, "%llu", strtoull(text, NULL, 10));
+        v = strtod(text, NULL);
     }
-    if (!fk_sql_param_valid(t[0], v, vl, &err)) {
-        lua_pushnil(L);
-        lua_pushstring(L, err.msg);
-        return 2;
+    if (t == FK_SQL_FLOAT) {
+        if (!isfinite(v)) return fail2(L, "%g cannot be stored in SQL", v);
+        fk_sql_float_format(v, 'g', buf);
     }
-    lua_pushboolean(L, 1);
+    lua_pushstring(L, buf);
     return 1;
 }
 
@@ -933,7 +959,7 @@ static int consumer_seek(lua_State *L)
 static const luaL_Reg functions[] = {
     { "_async_sql_encode", async_sql_encode },
     { "_sql_time", sql_time },
-    { "_sql_param_check", sql_param_check },
+    { "_sql_typed", sql_typed },
     { "_async_flush_pool", async_flush_pool },
     { "_async_sql_open_consumer", async_sql_open_consumer },
     { "_consumer_commit_offsets", consumer_commit_offsets },

@@ -47,7 +47,8 @@ function M.install(fk, core, Context)
   end
 
   --- fk.sql_time(unix_seconds | "RFC 3339 text") -> a time parameter. Numbers keep
-  -- microseconds (what a double holds for today's dates); text keeps nanoseconds.
+  -- microseconds (what a double holds for today's dates); text keeps nanoseconds. The wire
+  -- carries whole seconds, as FluxaORM writes a time.Time (see the README).
   function fk.sql_time(value)
     if type(value) ~= "number" and type(value) ~= "string" then
       error("sql_time: argument #1 must be unix seconds or an RFC 3339 string, got " .. type(value), 2)
@@ -58,16 +59,14 @@ function M.install(fk, core, Context)
 
   local function typed(fn, t)
     return function(value)
-      local text = value
       if type(value) == "cdata" then
-        text = tostring(value):gsub("U?LL$", "")
-      elseif type(value) == "number" then
-        text = t == "f" and ("%.17g"):format(value) or ("%.0f"):format(value)
-      elseif type(value) ~= "string" then
+        value = tostring(value):gsub("U?LL$", "")
+      elseif type(value) ~= "number" and type(value) ~= "string" then
         error(fn .. ": argument #1 must be a number, a decimal string or int64/uint64 cdata, got " .. type(value), 2)
       end
-      local ok, err = core._sql_param_check(t, text)
-      if not ok then error(fn .. ": " .. err, 2) end
+      -- the text Go's strconv writes for the same value (FluxaORM's form): "7", "0.1", "1e+21"
+      local text, err = core._sql_typed(t, value)
+      if not text then error(fn .. ": " .. err, 2) end
       return { t = t, v = text }
     end
   end
