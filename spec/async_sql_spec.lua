@@ -94,27 +94,9 @@ local function lua_samples()
   }
 end
 
--- Builds (once per source version) the Go side in a temporary module outside the checkout.
-local go_binary
+local go = require "spec.go_build"
 local function go_interop()
-  if go_binary then return go_binary end
-  local src = assert(io.open("spec/go/async_sql_interop.go")):read("*a")
-  local ok, sum = sh("md5sum spec/go/async_sql_interop.go")
-  assert(ok, sum)
-  local dir = (os.getenv("TMPDIR") or "/tmp") .. "/fluxakafka-go-interop-" .. sum:match("^(%x+)")
-  local bin = dir .. "/interop"
-  if not io.open(bin) then
-    assert(sh("mkdir -p " .. dir))
-    write_file(dir .. "/main.go", src)
-    write_file(dir .. "/go.mod", "module fluxakafka/interop\n\ngo 1.21\n")
-    -- under make test-asan LD_PRELOAD carries libasan and the module, which the Go
-    -- toolchain's C helpers must not load
-    local built, out = sh("cd " .. dir .. " && unset LD_PRELOAD && go get github.com/shamaton/msgpack@v1.2.1 github.com/twmb/franz-go/pkg/kgo@v1.22.3"
-      .. " && go build -o interop.tmp . && mv interop.tmp interop")
-    assert(built, "building the Go interop program failed (is the Go module proxy reachable?):\n" .. out)
-  end
-  go_binary = bin
-  return bin
+  return go.build("spec/go/async_sql_interop.go", { "github.com/shamaton/msgpack@v1.2.1", "github.com/twmb/franz-go/pkg/kgo@v1.22.3" })
 end
 
 local function run_go(args, input)
@@ -132,9 +114,8 @@ local function lines(text)
   return t
 end
 
-local has_go = sh("command -v go >/dev/null")
 local function go_it(name, fn)
-  if has_go then it(name, fn) else pending(name .. " (needs go on PATH)") end
+  if go.available then it(name, fn) else pending(name .. " (needs go on PATH)") end
 end
 
 -- The Go program's cases (spec/go/async_sql_interop.go): FluxaORM-shaped operations, each
