@@ -32,11 +32,13 @@ build = {
     ["fluxakafka.async_sql"] = "lua/fluxakafka/async_sql.lua",
     ["fluxakafka.rebalance"] = "lua/fluxakafka/rebalance.lua",
     ["fluxakafka.nginx"] = "lua/fluxakafka/nginx.lua",
+    ["fluxakafka.await"] = "lua/fluxakafka/await.lua",
     ["fluxakafka.core"] = {
       sources = {
         "csrc/fk_util.c", "csrc/fk_registry.c", "csrc/fk_pool.c", "csrc/fk_consumer.c", "csrc/fk_headers.c",
         "csrc/fk_admin.c", "csrc/fk_doc.c", "csrc/fk_yaml.c", "csrc/fk_config.c", "csrc/fk_async_sql.c",
-        "csrc/fk_rdconf.c", "csrc/fk_inspect.c", "csrc/fk_stats.c", "csrc/lua/lfk_inspect.c",
+        "csrc/fk_rdconf.c", "csrc/fk_inspect.c", "csrc/fk_stats.c", "csrc/fk_job.c", "csrc/lua/lfk_job.c",
+        "csrc/lua/lfk_inspect.c",
         "csrc/lua/lfk_admin.c", "csrc/lua/lfk_config.c",
         "csrc/lua/lfk_module.c", "csrc/lua/lfk_registry.c", "csrc/lua/lfk_pool.c",
         "csrc/lua/lfk_consumer.c", "csrc/lua/lfk_async_sql.c",

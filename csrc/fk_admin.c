@@ -714,6 +714,7 @@ static int wait_settled(rd_kafka_t *rk, const fk_alter *a, settled_fn settled, c
             rd_kafka_metadata_destroy(md);
             if (done) return 1;
         }
+        if (fk_job_stopping(err)) return 0;
         if (now_ms() > deadline) {
             fk_error_set_rd(err, RD_KAFKA_RESP_ERR__TIMED_OUT, "%s: the broker accepted it but did not show it within %d s",
                             what, SETTLE_TIMEOUT_MS / 1000);
@@ -926,6 +927,7 @@ static int exec_config(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_e
                 settled = 0;
         fk_kvlist_clear(&now);
         if (settled) return 1;
+        if (fk_job_stopping(err)) return 0;
         if (now_ms() > deadline) {
             fk_error_set_rd(err, RD_KAFKA_RESP_ERR__TIMED_OUT, "%s: the broker accepted it but did not show it within %d s",
                             what, SETTLE_TIMEOUT_MS / 1000);
@@ -967,97 +969,89 @@ int fk_alter_exec(fk_engine *e, const fk_alter *a, fk_error *err)
     return exec_on(rk, a, err);
 }
 
-/* ------------------------------------------------------- on a thread of its own ---- */
+/* ------------------------------------------------------------------ as jobs ---- */
 
-struct fk_admin_job {
+typedef struct admin_job {
+    fk_job         job;
     fk_engine     *engine;
-    int            is_exec;
     fk_alter       alter;          /* exec: a copy, so the caller's may go meanwhile */
     fk_pool      **held;           /* pools whose admin client the job holds (every pool for a plan) */
     rd_kafka_t   **admins;         /* their admin clients, same order */
     size_t         held_count;
     fk_alter_list  alters;         /* plan: the answer */
-    int            ok;
-    fk_error       err;
-    fk_thread      thread;
-};
+} admin_job;
 
-static void job_run(void *arg)
+static void release_held(admin_job *j)
 {
-    fk_admin_job *j = arg;
     size_t i;
-    j->ok = j->is_exec ? exec_on(j->admins[0], &j->alter, &j->err)
-                       : plan(j->engine, j->admins, &j->alters, &j->err);
-    /* released last: closing a pool waits for its holders, so the engine outlives the work */
     for (i = 0; i < j->held_count; i++) fk_pool_admin_release(j->held[i]);
     j->held_count = 0;
 }
 
-static fk_admin_job *job_start(fk_engine *e, const fk_alter *a, fk_error *err)
+static void job_run(fk_job *job)
 {
+    admin_job *j = (admin_job *)job;
+    job->ok = job->ops->kind == FK_JOB_ALTER_EXEC ? exec_on(j->admins[0], &j->alter, &job->err)
+                                                  : plan(j->engine, j->admins, &j->alters, &job->err);
+    /* released last: closing a pool waits for its holders, so the engine outlives the work */
+    release_held(j);
+}
+
+static void job_destroy(fk_job *job)
+{
+    admin_job *j = (admin_job *)job;
+    release_held(j);   /* never started */
+    fk_alter_list_clear(&j->alters);
+    fk_alter_clear(&j->alter);
+    free(j->held);
+    free(j->admins);
+}
+
+static const fk_job_ops plan_ops = { FK_JOB_GET_ALTERS, job_run, NULL, job_destroy };
+static const fk_job_ops exec_ops = { FK_JOB_ALTER_EXEC, job_run, NULL, job_destroy };
+
+static fk_job *job_start(fk_engine *e, const fk_alter *a, fk_error *err)
+{
+    const char *what = a ? "exec" : "get_kafka_alters";
     size_t n = a ? 1 : fk_engine_pool_count(e);
-    fk_admin_job *j = calloc(1, sizeof *j);
-    if (!j || !(j->held = calloc(n + 1, sizeof *j->held)) || !(j->admins = calloc(n + 1, sizeof *j->admins)) ||
+    admin_job *j = (admin_job *)fk_job_new(a ? &exec_ops : &plan_ops, sizeof *j, what, err);
+    if (!j) return NULL;
+    if (!(j->held = calloc(n + 1, sizeof *j->held)) || !(j->admins = calloc(n + 1, sizeof *j->admins)) ||
         (a && !fk_alter_copy(&j->alter, a))) {
-        fk_error_set(err, "_NO_MEMORY", "%s: out of memory", a ? "exec" : "get_kafka_alters");
-        fk_admin_job_free(j);
+        fk_error_set(err, "_NO_MEMORY", "%s: out of memory", what);
+        fk_job_free(&j->job);
         return NULL;
     }
     j->engine = e;
-    j->is_exec = a != NULL;
     if (a && fk_alter_is_warning(a)) {   /* nothing to do: answered at once */
-        j->ok = 1;
-        return j;
+        j->job.ok = 1;
+        return &j->job;
     }
     while (j->held_count < n) {
         fk_pool *p = a ? pool_of_alter(e, a, err) : fk_engine_pool_at(e, j->held_count);
         rd_kafka_t *rk = p ? fk_pool_admin_hold(p, err) : NULL;
         if (!rk) {
-            fk_admin_job_free(j);
+            fk_job_free(&j->job);
             return NULL;
         }
         j->held[j->held_count] = p;
         j->admins[j->held_count++] = rk;
     }
-    if (!fk_thread_start(&j->thread, job_run, j)) {
-        fk_error_set(err, "_FAIL", "%s: cannot start a thread for the request", a ? "exec" : "get_kafka_alters");
-        fk_admin_job_free(j);
-        return NULL;
-    }
-    return j;
+    return fk_job_start(&j->job, err);
 }
 
-fk_admin_job *fk_get_alters_start(fk_engine *e, fk_error *err) { return job_start(e, NULL, err); }
+fk_job *fk_get_alters_start(fk_engine *e, fk_error *err) { return job_start(e, NULL, err); }
 
-fk_admin_job *fk_alter_exec_start(fk_engine *e, const fk_alter *a, fk_error *err)
+fk_job *fk_alter_exec_start(fk_engine *e, const fk_alter *a, fk_error *err)
 {
     return job_start(e, a, err);
 }
 
-int fk_admin_job_ready(fk_admin_job *j) { return fk_thread_ended(&j->thread); }
-
-int fk_admin_job_result(fk_admin_job *j, fk_alter_list *out, fk_error *err)
+int fk_job_take_alters(fk_job *job, fk_alter_list *out)
 {
-    if (!j->ok) {
-        *err = j->err;
-        return 0;
-    }
-    if (out) {
-        *out = j->alters;
-        memset(&j->alters, 0, sizeof j->alters);
-    }
+    admin_job *j = (admin_job *)job;
+    if (job->ops != &plan_ops || !job->ended || !job->ok) return 0;
+    *out = j->alters;
+    memset(&j->alters, 0, sizeof j->alters);
     return 1;
-}
-
-void fk_admin_job_free(fk_admin_job *j)
-{
-    size_t i;
-    if (!j) return;
-    fk_thread_join(&j->thread);
-    for (i = 0; i < j->held_count; i++) fk_pool_admin_release(j->held[i]);
-    fk_alter_list_clear(&j->alters);
-    fk_alter_clear(&j->alter);
-    free(j->held);
-    free(j->admins);
-    free(j);
 }

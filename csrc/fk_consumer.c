@@ -54,7 +54,7 @@ struct fk_consumer {
     size_t        event_count, event_cap;
     rd_kafka_topic_partition_list_t **deferred;   /* revocations not performed yet */
     size_t        deferred_count, deferred_cap;
-    int           request_users;   /* atomic: fk_consumer_request threads still running */
+    int           request_users;   /* atomic: request jobs (fk_consumer_request_start) still running */
     /* start_offset(timestamp) in a group opened with fk_consumer_*_async: an assignment's
        start offsets are looked up on a thread of its own; the first poll after the lookup
        ended makes the assignment */
@@ -565,76 +565,62 @@ int fk_consumer_rewind(fk_consumer *c, fk_error *err)
     return ok;
 }
 
-struct fk_consumer_request {
+typedef struct request_job {
+    fk_job          job;
     fk_consumer    *c;
     fk_request_kind kind;
-    fk_thread       thread;
-    int             ok;
     fk_partitions   parts;
-    fk_error        err;
-};
+} request_job;
 
-static void request_main(void *arg)
+static void request_run(fk_job *job)
 {
-    fk_consumer_request *q = arg;
+    request_job *q = (request_job *)job;
     const fk_partition *target = q->parts.items;
     switch (q->kind) {
-    case FK_REQUEST_COMMITTED: q->ok = fk_consumer_committed(q->c, &q->parts, &q->err); break;
-    case FK_REQUEST_LAG:       q->ok = fk_consumer_lag(q->c, &q->parts, &q->err); break;
+    case FK_REQUEST_COMMITTED: job->ok = fk_consumer_committed(q->c, &q->parts, &job->err); break;
+    case FK_REQUEST_LAG:       job->ok = fk_consumer_lag(q->c, &q->parts, &job->err); break;
     case FK_REQUEST_SEEK:
-        q->ok = fk_consumer_seek(q->c, target->topic, target->partition, target->offset, &q->err);
+        job->ok = fk_consumer_seek(q->c, target->topic, target->partition, target->offset, &job->err);
         break;
-    case FK_REQUEST_REWIND:    q->ok = fk_consumer_rewind(q->c, &q->err); break;
+    case FK_REQUEST_REWIND:    job->ok = fk_consumer_rewind(q->c, &job->err); break;
     }
     __atomic_sub_fetch(&q->c->request_users, 1, __ATOMIC_ACQ_REL);
 }
 
-fk_consumer_request *fk_consumer_request_start(fk_consumer *c, fk_request_kind kind,
-                                               fk_partitions *parts, fk_error *err)
+static void request_destroy(fk_job *job) { fk_partitions_clear(&((request_job *)job)->parts); }
+
+static const fk_job_ops request_ops = { FK_JOB_CONSUMER_REQUEST, request_run, NULL, request_destroy };
+
+fk_job *fk_consumer_request_start(fk_consumer *c, fk_request_kind kind, fk_partitions *parts, fk_error *err)
 {
-    fk_consumer_request *q;
+    static const char *const names[] = { "committed", "lag", "seek", "seek_to_committed" };
+    request_job *q;
     if (!usable(c, err)) return NULL;
     if (kind == FK_REQUEST_SEEK && (!parts || parts->count != 1)) {
         fk_error_set(err, "_INVALID_ARG", "seek: exactly one partition to seek");
         return NULL;
     }
-    if (!(q = calloc(1, sizeof *q))) {
-        fk_error_set(err, "_NO_MEMORY", "out of memory");
-        return NULL;
-    }
+    if (!(q = (request_job *)fk_job_new(&request_ops, sizeof *q, names[kind], err))) return NULL;
     q->c = c;
     q->kind = kind;
     if (parts) {
         q->parts = *parts;
         memset(parts, 0, sizeof *parts);
     }
+    /* closing the consumer waits for this count: the thread uses the client until it ends */
     __atomic_add_fetch(&c->request_users, 1, __ATOMIC_ACQ_REL);
-    if (!fk_thread_start(&q->thread, request_main, q)) {
-        __atomic_sub_fetch(&c->request_users, 1, __ATOMIC_ACQ_REL);
-        fk_partitions_clear(&q->parts);
-        free(q);
-        fk_error_set(err, "_FAIL", "cannot start a thread for the request");
-        return NULL;
-    }
-    return q;
+    if (fk_job_start(&q->job, err)) return &q->job;
+    __atomic_sub_fetch(&c->request_users, 1, __ATOMIC_ACQ_REL);
+    return NULL;
 }
 
-int fk_consumer_request_ready(fk_consumer_request *q) { return fk_thread_ended(&q->thread); }
-
-int fk_consumer_request_take(fk_consumer_request *q, fk_partitions *out, fk_error *err)
+int fk_job_take_partitions(fk_job *job, fk_partitions *out)
 {
+    request_job *q = (request_job *)job;
+    if (job->ops != &request_ops || !job->ended || !job->ok) return 0;
     *out = q->parts;
     memset(&q->parts, 0, sizeof q->parts);
-    if (!q->ok) *err = q->err;
-    return q->ok;
-}
-
-void fk_consumer_request_free(fk_consumer_request *q)
-{
-    if (!q) return;
-    fk_thread_join(&q->thread);
-    fk_partitions_clear(&q->parts);
-    free(q);
+    return 1;
 }
 
 /* Makes the client of a new consumer of a registered group (no broker contact yet). */

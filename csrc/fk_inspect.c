@@ -1,6 +1,6 @@
 /* Read-only requests on a pool's admin client: a partition's watermarks, the cluster's topics
-   (metadata) and its consumer groups. librdkafka answers them only synchronously, so callers
-   that must not block (nginx) run them on a thread of their own and poll for the end. */
+   (metadata) and its consumer groups. librdkafka answers them only by blocking, so each is a
+   job (fk_job.c) whose work runs on a thread of its own. */
 #include "fk_internal.h"
 
 #include <pthread.h>
@@ -8,21 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct fk_inspect {
+typedef struct fk_inspect {
+    fk_job          job;
     fk_pool        *pool;
     fk_inspect_kind kind;
     char           *topic;
     int32_t         partition;
     int             timeout_ms;
     rd_kafka_t     *rk;          /* the pool's admin client, held until the request ends */
-    fk_thread       thread;
     rd_kafka_resp_err_t rd_err;
     int64_t         low, high;
     const struct rd_kafka_metadata   *md;
     const struct rd_kafka_group_list *groups;
     size_t         *order;       /* topics or groups, sorted by name */
     size_t          order_count;
-};
+} fk_inspect;
 
 static const void *sort_base;   /* only used under sort_lock */
 static int sort_kind;
@@ -56,9 +56,29 @@ static void sort_names(fk_inspect *j, size_t n, const void *base)
     pthread_mutex_unlock(&sort_lock);
 }
 
-static void run(void *arg)
+/* The job's status from librdkafka's answer, with the message the blocking call gave. */
+static void set_answer(fk_inspect *j)
 {
-    fk_inspect *j = arg;
+    const char *code = fk_pool_spec_of(j->pool)->code;
+    j->job.ok = !j->rd_err;
+    switch (j->kind) {
+    case FK_INSPECT_WATERMARKS:
+        if (j->rd_err)
+            fk_error_set_rd(&j->job.err, j->rd_err, "watermarks of '%.200s' partition %d (kafka pool '%.200s') failed",
+                            j->topic ? j->topic : "", (int)j->partition, code);
+        break;
+    case FK_INSPECT_TOPICS:
+        if (j->rd_err) fk_error_set_rd(&j->job.err, j->rd_err, "list_topics of kafka pool '%.200s' failed", code);
+        break;
+    case FK_INSPECT_GROUPS:
+        if (j->rd_err) fk_error_set_rd(&j->job.err, j->rd_err, "list_groups of kafka pool '%.200s' failed", code);
+        break;
+    }
+}
+
+static void run(fk_job *job)
+{
+    fk_inspect *j = (fk_inspect *)job;
     switch (j->kind) {
     case FK_INSPECT_WATERMARKS:
         j->rd_err = rd_kafka_query_watermark_offsets(j->rk, j->topic, j->partition, &j->low,
@@ -75,90 +95,83 @@ static void run(void *arg)
     }
     fk_pool_admin_release(j->pool);
     j->rk = NULL;
+    set_answer(j);
 }
 
-fk_inspect *fk_inspect_start(fk_pool *p, fk_inspect_kind kind, const char *topic,
-                             int32_t partition, int async, fk_error *err)
+static void destroy(fk_job *job)
 {
-    fk_inspect *j = calloc(1, sizeof *j);
-    if (!j || (topic && !(j->topic = fk_strdup(topic)))) {
-        if (j) free(j);
-        fk_error_set(err, "_NO_MEMORY", "out of memory");
-        return NULL;
-    }
+    fk_inspect *j = (fk_inspect *)job;
+    if (j->rk) fk_pool_admin_release(j->pool);   /* never started */
+    if (j->md) rd_kafka_metadata_destroy(j->md);
+    if (j->groups) rd_kafka_group_list_destroy(j->groups);
+    free(j->order);
+    free(j->topic);
+}
+
+static const fk_job_ops inspect_ops = { FK_JOB_INSPECT, run, NULL, destroy };
+static const char *const names[] = { "watermarks", "list_topics", "list_groups" };
+
+fk_job *fk_inspect_start(fk_pool *p, fk_inspect_kind kind, const char *topic, int32_t partition,
+                         fk_error *err)
+{
+    fk_inspect *j = (fk_inspect *)fk_job_new(&inspect_ops, sizeof *j, names[kind], err);
+    if (!j) return NULL;
     j->pool = p;
     j->kind = kind;
     j->partition = partition;
     j->timeout_ms = fk_connect_timeout_ms(fk_pool_spec_of(p));
+    if (topic && !(j->topic = fk_strdup(topic))) {
+        fk_error_set(err, "_NO_MEMORY", "%s: out of memory", names[kind]);
+        fk_job_free(&j->job);
+        return NULL;
+    }
     if (!(j->rk = fk_pool_admin_hold(p, err))) {
-        fk_inspect_free(j);
+        fk_job_free(&j->job);
         return NULL;
     }
-    if (!async) {
-        run(j);
-        return j;
-    }
-    if (!fk_thread_start(&j->thread, run, j)) {
-        fk_pool_admin_release(p);
-        j->rk = NULL;
-        fk_inspect_free(j);
-        fk_error_set(err, "_FAIL", "cannot start a thread for the request");
-        return NULL;
-    }
-    return j;
+    return fk_job_start(&j->job, err);
 }
 
-int fk_inspect_ready(fk_inspect *j) { return fk_thread_ended(&j->thread); }
-
-fk_inspect_kind fk_inspect_kind_of(const fk_inspect *j) { return j->kind; }
-
-int fk_inspect_result(const fk_inspect *j, fk_error *err)
+/* The answer of a job that succeeded, NULL for any other job. */
+static const fk_inspect *answer(const fk_job *job)
 {
-    const char *code = fk_pool_spec_of(j->pool)->code;
-    if (!j->rd_err) return 1;
-    switch (j->kind) {
-    case FK_INSPECT_WATERMARKS:
-        fk_error_set_rd(err, j->rd_err, "watermarks of '%.200s' partition %d (kafka pool '%.200s') failed",
-                        j->topic ? j->topic : "", (int)j->partition, code);
-        break;
-    case FK_INSPECT_TOPICS:
-        fk_error_set_rd(err, j->rd_err, "list_topics of kafka pool '%.200s' failed", code);
-        break;
-    case FK_INSPECT_GROUPS:
-        fk_error_set_rd(err, j->rd_err, "list_groups of kafka pool '%.200s' failed", code);
-        break;
-    }
-    return 0;
+    return job->ops == &inspect_ops && job->ended && job->ok ? (const fk_inspect *)job : NULL;
 }
 
-void fk_inspect_watermarks(const fk_inspect *j, int64_t *low, int64_t *high)
+fk_inspect_kind fk_inspect_kind_of(const fk_job *job) { return ((const fk_inspect *)job)->kind; }
+
+void fk_inspect_watermarks(const fk_job *job, int64_t *low, int64_t *high)
 {
-    *low = j->low;
-    *high = j->high;
+    const fk_inspect *j = answer(job);
+    *low = j ? j->low : -1;
+    *high = j ? j->high : -1;
 }
 
-size_t fk_inspect_topic_count(const fk_inspect *j)
+size_t fk_inspect_topic_count(const fk_job *job)
 {
-    return j->md ? j->order_count : 0;
+    const fk_inspect *j = answer(job);
+    return j && j->md ? j->order_count : 0;
 }
 
-const char *fk_inspect_topic(const fk_inspect *j, size_t i, size_t *partitions, int *rd_err)
+const char *fk_inspect_topic(const fk_job *job, size_t i, size_t *partitions, int *rd_err)
 {
+    const fk_inspect *j = answer(job);
     const rd_kafka_metadata_topic_t *t;
-    if (!j->md || i >= j->order_count) return NULL;
+    if (!j || !j->md || i >= j->order_count) return NULL;
     t = &j->md->topics[j->order[i]];
     *partitions = (size_t)t->partition_cnt;
     *rd_err = t->err;
     return t->topic;
 }
 
-int fk_inspect_partition(const fk_inspect *j, size_t i, size_t k, int32_t *id, int32_t *leader,
+int fk_inspect_partition(const fk_job *job, size_t i, size_t k, int32_t *id, int32_t *leader,
                          const int32_t **replicas, size_t *replica_count,
                          const int32_t **isrs, size_t *isr_count)
 {
+    const fk_inspect *j = answer(job);
     const rd_kafka_metadata_topic_t *t;
     const rd_kafka_metadata_partition_t *pt;
-    if (!j->md || i >= j->order_count) return 0;
+    if (!j || !j->md || i >= j->order_count) return 0;
     t = &j->md->topics[j->order[i]];
     if (k >= (size_t)t->partition_cnt) return 0;
     pt = &t->partitions[k];
@@ -171,31 +184,22 @@ int fk_inspect_partition(const fk_inspect *j, size_t i, size_t k, int32_t *id, i
     return 1;
 }
 
-size_t fk_inspect_group_count(const fk_inspect *j)
+size_t fk_inspect_group_count(const fk_job *job)
 {
-    return j->groups ? j->order_count : 0;
+    const fk_inspect *j = answer(job);
+    return j && j->groups ? j->order_count : 0;
 }
 
-int fk_inspect_group(const fk_inspect *j, size_t i, const char **name, const char **state,
+int fk_inspect_group(const fk_job *job, size_t i, const char **name, const char **state,
                      const char **protocol_type, size_t *members)
 {
+    const fk_inspect *j = answer(job);
     const struct rd_kafka_group_info *g;
-    if (!j->groups || i >= j->order_count) return 0;
+    if (!j || !j->groups || i >= j->order_count) return 0;
     g = &j->groups->groups[j->order[i]];
     *name = g->group;
     *state = g->state ? g->state : "";
     *protocol_type = g->protocol_type ? g->protocol_type : "";
     *members = (size_t)(g->member_cnt > 0 ? g->member_cnt : 0);
     return 1;
-}
-
-void fk_inspect_free(fk_inspect *j)
-{
-    if (!j) return;
-    fk_thread_join(&j->thread);
-    if (j->md) rd_kafka_metadata_destroy(j->md);
-    if (j->groups) rd_kafka_group_list_destroy(j->groups);
-    free(j->order);
-    free(j->topic);
-    free(j);
 }

@@ -16,21 +16,58 @@ void  fk_free_secret(char *s);
 void  fk_error_append(fk_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int   fk_grow(void **items, size_t *cap, size_t count, size_t item_size);
 
-/* A thread whose end the caller polls for instead of waiting (the requests that run a
-   blocking librdkafka call while nginx yields). Zeroed: none runs. */
+/* A thread whose end the caller polls for, or waits for with a bound, instead of joining at
+   once (the work of jobs, see fk_job.c; a consumer's start offset lookup and close). Zeroed:
+   none runs. Only the thread that started it calls these. */
 typedef struct fk_thread {
-    pthread_t id;
-    void    (*fn)(void *);
-    void     *arg;
-    int       running;   /* started and not joined yet */
-    int       done;      /* atomic: fn returned */
+    pthread_t       id;
+    void          (*fn)(void *);
+    void           *arg;
+    int             running;   /* started and not joined yet */
+    int             done;      /* atomic: fn returned */
+    pthread_mutex_t lock;      /* with cond: fk_thread_wait sleeps until done */
+    pthread_cond_t  cond;
 } fk_thread;
 /* Runs fn(arg) on a new thread; 0 when it could not start (nothing runs then). */
 int  fk_thread_start(fk_thread *t, void (*fn)(void *), void *arg);
 /* 1 once fn returned (the thread is joined then) or when none runs; 0 while it runs. */
 int  fk_thread_ended(fk_thread *t);
+/* fk_thread_ended after waiting up to timeout_ms (< 0: until it ended) for fn to return. */
+int  fk_thread_wait(fk_thread *t, int timeout_ms);
 /* Waits for the thread, when one runs. */
 void fk_thread_join(fk_thread *t);
+
+/* How a kind of job plugs into fk_job.c (see fk_job in fluxakafka.h): a kind's struct
+   begins with an fk_job, made by fk_job_new. */
+typedef struct fk_job_ops {
+    fk_job_kind kind;
+    /* The work, on the job's own thread (fk_job_start): sets ok and err. A job that is not
+       started is ready at once, with the ok and err its starter set. */
+    void (*run)(fk_job *j);
+    /* Instead of run, for work that goes on elsewhere (inside librdkafka, on a consumer's
+       close thread): 1 once it is over (ok and err set), waiting up to timeout_ms for that. */
+    int  (*poll)(fk_job *j, int timeout_ms);
+    /* Frees what the kind holds, on the caller's thread, once the work let go (or never ran). */
+    void (*destroy)(fk_job *j);
+} fk_job_ops;
+
+struct fk_job {
+    const fk_job_ops *ops;
+    const char       *what;        /* the call, for messages ("watermarks", "exec", ...) */
+    fk_thread         thread;
+    int               ended;       /* the answer is final */
+    int               cancelled;   /* atomic: read by the work (fk_job_stopping) */
+    int               ok;
+    fk_error          err;
+};
+
+/* A zeroed job of `size` bytes; NULL with err. */
+fk_job *fk_job_new(const fk_job_ops *ops, size_t size, const char *what, fk_error *err);
+/* Runs ops->run on a thread of its own; NULL with err (j freed) when no thread starts. */
+fk_job *fk_job_start(fk_job *j, fk_error *err);
+/* For work that waits in steps, between two: 1 with err filled when the job running on this
+   thread was cancelled; 0 otherwise, and on threads that run no job (the blocking calls). */
+int fk_job_stopping(fk_error *err);
 
 /* A librdkafka configuration with the pool's brokers, client id, security and logging.
    NULL with err filled when a setting is refused. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void fk_error_clear(fk_error *e)
@@ -492,16 +493,30 @@ static void *thread_main(void *arg)
 {
     fk_thread *t = arg;
     t->fn(t->arg);
+    pthread_mutex_lock(&t->lock);
     __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&t->cond);
+    pthread_mutex_unlock(&t->lock);
     return NULL;
 }
 
 int fk_thread_start(fk_thread *t, void (*fn)(void *), void *arg)
 {
+    pthread_condattr_t attr;
     t->fn = fn;
     t->arg = arg;
     t->done = 0;
+    /* monotonic: a bounded wait must not stretch when the wall clock is set back */
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->cond, &attr);
+    pthread_condattr_destroy(&attr);
     t->running = pthread_create(&t->id, NULL, thread_main, t) == 0;
+    if (!t->running) {
+        pthread_cond_destroy(&t->cond);
+        pthread_mutex_destroy(&t->lock);
+    }
     return t->running;
 }
 
@@ -513,9 +528,31 @@ int fk_thread_ended(fk_thread *t)
     return 1;
 }
 
+int fk_thread_wait(fk_thread *t, int timeout_ms)
+{
+    struct timespec until;
+    if (!t->running || timeout_ms == 0) return fk_thread_ended(t);
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&t->lock);
+    while (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) {
+        if (timeout_ms < 0) pthread_cond_wait(&t->cond, &t->lock);
+        else if (pthread_cond_timedwait(&t->cond, &t->lock, &until) != 0) break;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return fk_thread_ended(t);
+}
+
 void fk_thread_join(fk_thread *t)
 {
     if (!t->running) return;
     pthread_join(t->id, NULL);
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->lock);
     t->running = 0;
 }

@@ -289,6 +289,54 @@ fk_doc *fk_yaml_parse(const char *text, size_t len, fk_error *err);
 int     fk_registry_init_by_doc(fk_registry *r, const fk_doc *doc, fk_error *err);
 
 /* ------------------------------------------------------------------------------------ */
+/* Jobs: the calls that wait for the brokers, started without waiting                    */
+/*
+ * Some calls wait for broker round trips that librdkafka answers only by blocking
+ * (metadata, watermarks, committed offsets, admin results awaited, a consumer's connection
+ * check and its close) or on a queue (a commit). Each has a starter that returns at once with
+ * an fk_job, or NULL with err when the call cannot start (a closed pool, a bad argument, no
+ * thread to be had); the work runs on a thread of its own (a commit: inside librdkafka).
+ * Then, on the thread that started it:
+ *   - fk_job_ready polls without ever blocking (an event loop such as nginx's sleeps between
+ *     polls), fk_job_wait blocks, with a bound or without;
+ *   - once ready, fk_job_error says whether the call succeeded (else err says what the
+ *     blocking call would have said), and the answer is read with its kind's accessor;
+ *   - fk_job_free releases the job and an answer not taken, also one given up unanswered.
+ *
+ *   starter                      kind                      the answer
+ *   fk_inspect_start             FK_JOB_INSPECT            fk_inspect_watermarks, ..._topic, ..._group
+ *   fk_get_alters_start          FK_JOB_GET_ALTERS         fk_job_take_alters
+ *   fk_alter_exec_start          FK_JOB_ALTER_EXEC         (success or err)
+ *   fk_consumer_request_start    FK_JOB_CONSUMER_REQUEST   fk_job_take_partitions (committed, lag)
+ *
+ * Every job is bounded: by the pool's connect timeout, an alter by the time the broker takes
+ * to show its effect (30 s at most). What a job works on stays usable meanwhile; closing it
+ * (the pool, the engine, the consumer group) waits for the jobs running on it, and their
+ * answers stay readable.
+ */
+typedef struct fk_job fk_job;
+typedef enum fk_job_kind {
+    FK_JOB_INSPECT = 0,
+    FK_JOB_GET_ALTERS,
+    FK_JOB_ALTER_EXEC,
+    FK_JOB_CONSUMER_REQUEST
+} fk_job_kind;
+
+fk_job_kind fk_job_kind_of(const fk_job *j);
+/* 1 once the answer is in; never blocks. */
+int  fk_job_ready(fk_job *j);
+/* Waits up to timeout_ms (< 0: as long as it takes): 1 once the answer is in, 0 when the time
+   ran out first. */
+int  fk_job_wait(fk_job *j, int timeout_ms);
+/* Once ready: 1 when the call succeeded, else 0 with err filled. (Before: 0, a _STATE err.) */
+int  fk_job_error(fk_job *j, fk_error *err);
+/* Gives the answer up: work that waits in steps (an alter waiting for the broker to show
+   it) stops at the next step, failing with _DESTROY, instead of running to its bound. */
+void fk_job_cancel(fk_job *j);
+/* Cancels, waits until the work let go of what it works on, and frees the job. */
+void fk_job_free(fk_job *j);
+
+/* ------------------------------------------------------------------------------------ */
 /* Engine and pools                                                                     */
 
 typedef struct fk_engine   fk_engine;
@@ -422,29 +470,23 @@ typedef enum fk_inspect_kind {
     FK_INSPECT_TOPICS,           /* every topic of the cluster, with its partitions */
     FK_INSPECT_GROUPS            /* every consumer group, with state and member count */
 } fk_inspect_kind;
-typedef struct fk_inspect fk_inspect;
-
-/* Sends one request, bounded by the pool's connect timeout. async == 0: waits for the answer
-   here; else the request runs on a thread of its own: poll fk_inspect_ready. NULL with err
-   when the request cannot start (closed pool, ...). topic/partition: watermarks only. */
-fk_inspect *fk_inspect_start(fk_pool *p, fk_inspect_kind kind, const char *topic,
-                             int32_t partition, int async, fk_error *err);
-int  fk_inspect_ready(fk_inspect *j);                    /* 1 once the answer is in */
-fk_inspect_kind fk_inspect_kind_of(const fk_inspect *j);
-int  fk_inspect_result(const fk_inspect *j, fk_error *err); /* once ready: 1, or 0 with err */
-void fk_inspect_watermarks(const fk_inspect *j, int64_t *low, int64_t *high);
-size_t fk_inspect_topic_count(const fk_inspect *j);
+/* One request as a job (FK_JOB_INSPECT), bounded by the pool's connect timeout. NULL with err
+   when it cannot start (a closed pool, ...). topic/partition: watermarks only. The answer: */
+fk_job *fk_inspect_start(fk_pool *p, fk_inspect_kind kind, const char *topic, int32_t partition,
+                         fk_error *err);
+fk_inspect_kind fk_inspect_kind_of(const fk_job *j);
+void fk_inspect_watermarks(const fk_job *j, int64_t *low, int64_t *high);
+size_t fk_inspect_topic_count(const fk_job *j);
 /* Topic i (sorted by name): its name, partition count and error code (0: none). */
-const char *fk_inspect_topic(const fk_inspect *j, size_t i, size_t *partitions, int *rd_err);
+const char *fk_inspect_topic(const fk_job *j, size_t i, size_t *partitions, int *rd_err);
 /* Partition k of topic i: id, leader broker id, replica and in-sync replica broker ids. */
-int  fk_inspect_partition(const fk_inspect *j, size_t i, size_t k, int32_t *id, int32_t *leader,
+int  fk_inspect_partition(const fk_job *j, size_t i, size_t k, int32_t *id, int32_t *leader,
                           const int32_t **replicas, size_t *replica_count,
                           const int32_t **isrs, size_t *isr_count);
-size_t fk_inspect_group_count(const fk_inspect *j);
+size_t fk_inspect_group_count(const fk_job *j);
 /* Group i (sorted by name). */
-int  fk_inspect_group(const fk_inspect *j, size_t i, const char **name, const char **state,
+int  fk_inspect_group(const fk_job *j, size_t i, const char **name, const char **state,
                       const char **protocol_type, size_t *members);
-void fk_inspect_free(fk_inspect *j);   /* waits for a running request first */
 
 /* ------------------------------------------------------------------------------------ */
 /* Consumer groups                                                                      */
@@ -541,20 +583,17 @@ int fk_consumer_committed(fk_consumer *c, fk_partitions *parts, fk_error *err);
    high - offset, or high - low when nothing is committed). */
 int fk_consumer_lag(fk_consumer *c, fk_partitions *out, fk_error *err);
 
-/* committed, lag, seek and seek-to-committed on a thread of its own, for callers that must
-   not block: start takes the partitions (committed: those to ask for; seek: the one
-   partition and its offset; moved out of *parts, which is left empty), ready is 1 once the
-   answer is in, take hands the answer over (1, or 0 with err; committed and lag fill out).
-   Closing the consumer waits for a running request (bounded by the connect timeout). */
+/* committed, lag, seek and seek-to-committed as a job (FK_JOB_CONSUMER_REQUEST). start takes
+   the partitions (committed: those to ask for; seek: the one partition and its offset; moved
+   out of *parts, which is left empty). */
 typedef enum fk_request_kind {
     FK_REQUEST_COMMITTED, FK_REQUEST_LAG, FK_REQUEST_SEEK, FK_REQUEST_REWIND
 } fk_request_kind;
-typedef struct fk_consumer_request fk_consumer_request;
-fk_consumer_request *fk_consumer_request_start(fk_consumer *c, fk_request_kind kind,
-                                               fk_partitions *parts, fk_error *err);
-int  fk_consumer_request_ready(fk_consumer_request *q);
-int  fk_consumer_request_take(fk_consumer_request *q, fk_partitions *out, fk_error *err);
-void fk_consumer_request_free(fk_consumer_request *q);   /* waits for it first */
+fk_job *fk_consumer_request_start(fk_consumer *c, fk_request_kind kind, fk_partitions *parts,
+                                  fk_error *err);
+/* The answer of committed (offsets filled) and lag (watermarks filled): moved into *out
+   (empty before); 0 when the job has none. */
+int  fk_job_take_partitions(fk_job *j, fk_partitions *out);
 
 char *fk_consumer_take_stats(fk_consumer *c);   /* as fk_pool_take_stats */
 
@@ -644,17 +683,13 @@ int fk_get_alters(fk_engine *e, fk_alter_list *out, fk_error *err);
    a deleted one gone, ...). Warnings do nothing and succeed. */
 int fk_alter_exec(fk_engine *e, const fk_alter *a, fk_error *err);
 
-/* The same two calls on a thread of their own, for callers that must not block (nginx):
-   start one, poll fk_admin_job_ready until it says 1, then take the answer. NULL with err
-   when the call cannot start (a closed pool, an alter of an unknown pool). Closing the
-   engine's pools waits for a running job. */
-typedef struct fk_admin_job fk_admin_job;
-fk_admin_job *fk_get_alters_start(fk_engine *e, fk_error *err);
-fk_admin_job *fk_alter_exec_start(fk_engine *e, const fk_alter *a, fk_error *err);
-int  fk_admin_job_ready(fk_admin_job *j);      /* 1 once the answer is in */
-/* Once ready: 1 (a plan's alters moved into *out, which may be NULL for an exec), or 0 with err. */
-int  fk_admin_job_result(fk_admin_job *j, fk_alter_list *out, fk_error *err);
-void fk_admin_job_free(fk_admin_job *j);       /* waits for a running job */
+/* The same two calls as jobs (FK_JOB_GET_ALTERS, FK_JOB_ALTER_EXEC). NULL with err when the
+   call cannot start (a closed pool, an alter of an unknown pool); an exec of a warning is
+   answered at once. */
+fk_job *fk_get_alters_start(fk_engine *e, fk_error *err);
+fk_job *fk_alter_exec_start(fk_engine *e, const fk_alter *a, fk_error *err);
+/* The answer of get_alters: the alters moved into *out (empty before); 0 when it has none. */
+int  fk_job_take_alters(fk_job *j, fk_alter_list *out);
 
 #ifdef __cplusplus
 }

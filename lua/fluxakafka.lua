@@ -1,8 +1,10 @@
 --- fluxakafka: Kafka pools, producers and consumer groups for Lua, on librdkafka.
 -- The work is done in C (fluxakafka.core). This file adds what is natural in Lua: the calls
--- that wait, the log hook, contexts and alters. Inside OpenResty, fluxakafka.nginx replaces
--- the waiting calls with versions that yield instead of blocking the worker.
+-- that wait, the log hook, contexts and alters. The calls that wait for the brokers wait
+-- through fluxakafka.await, which yields inside OpenResty; fluxakafka.nginx replaces the
+-- other waiting calls with versions that yield instead of blocking the worker.
 local core = require "fluxakafka.core"
+local wait = require "fluxakafka.await"
 
 local M = {}
 for name, value in pairs(core) do
@@ -157,6 +159,22 @@ function pool_methods:produce_sync(...)
   return batch:result()
 end
 
+-- The calls that wait for the brokers: each starts a job (fluxakafka.h's fk_job, its work on
+-- a thread of its own) and waits for its answer through fluxakafka.await.
+local BROKERS = "wait for the brokers"
+local function waiting_methods(methods, class, start, names)
+  for _, fn in ipairs(names) do
+    methods[fn] = function(self, ...)
+      check_self(self, fn, class)
+      return wait.await(fn, BROKERS, start, self, fn, ...)
+    end
+  end
+end
+waiting_methods(pool_methods, "kafka pool", pool_methods._inspect_start,
+  { "watermarks", "list_topics", "list_groups" })
+waiting_methods(consumer_group_methods, "consumer group", consumer_group_methods._request_start,
+  { "committed", "lag", "seek", "seek_to_committed" })
+
 local core_pool_close = pool_methods.close
 --- Flushes for up to timeout seconds (default 30), then fails what is left: every record's
 -- callback is called either way. Closing twice is harmless.
@@ -249,15 +267,11 @@ end
 local Alter = {}
 Alter.__index = Alter
 
--- Schema management waits for the brokers here; fluxakafka.nginx makes it wait by yielding.
--- blocking(arg) gives the answer; async(arg) starts the same work on a thread of its own.
-function internal._admin_call(fn, blocking, async, arg) return blocking(arg) end
-
 --- Performs this alter against the broker. Warnings do nothing. Returns true | nil, err, code.
 function Alter:exec(ctx)
   check_self(self, Alter, "exec", "an alter")
   if ctx ~= nil then engine_of(ctx, "exec") end
-  return internal._admin_call("exec", core._exec_alter, core._exec_alter_async, self._handle)
+  return wait.await("exec", BROKERS, core._exec_alter_start, self._handle)
 end
 
 function Alter:__tostring()
@@ -268,8 +282,8 @@ end
 --- Compares what the registry declares with the live brokers of every pool and returns the
 -- list of alters (see the README's schema management section), or nil, err, code.
 function M.get_kafka_alters(ctx)
-  local alters, err, code = internal._admin_call("get_kafka_alters", core._get_alters,
-    core._get_alters_async, engine_of(ctx, "get_kafka_alters"))
+  local engine = engine_of(ctx, "get_kafka_alters")
+  local alters, err, code = wait.await("get_kafka_alters", BROKERS, core._get_alters_start, engine)
   if not alters then return nil, err, code end
   for i = 1, #alters do setmetatable(alters[i], Alter) end
   return alters

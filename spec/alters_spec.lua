@@ -284,7 +284,7 @@ describe("get_kafka_alters", function()
   end)
 end)
 
-describe("alters on a thread of their own (_get_alters_async, _exec_alter_async, used inside nginx)", function()
+describe("alters on a thread of their own (_get_alters_start, _exec_alter_start, used inside nginx)", function()
   local core = fk._private.core
   after_each(function()
     for _, e in ipairs(engines) do e:close() end
@@ -303,7 +303,7 @@ describe("alters on a thread of their own (_get_alters_async, _exec_alter_async,
       r:register_kafka_topic(fk.new_kafka_topic(topic, "events"):partitions(2):config("retention.ms", "3600000"))
     end)
     local blocking, threaded = find(plan(ctx), "create_topic", topic), nil
-    for _, a in ipairs(assert(await(assert(core._get_alters_async(engine))))) do
+    for _, a in ipairs(assert(await(assert(core._get_alters_start(engine))))) do
       if a.topic == topic then
         assert.is_nil(threaded, "one alter for the topic")
         threaded = a
@@ -311,7 +311,7 @@ describe("alters on a thread of their own (_get_alters_async, _exec_alter_async,
     end
     assert.are.equal(blocking.description, threaded.description)
     assert.are.same(blocking.configs, threaded.configs)
-    assert.is_true(await(assert(core._exec_alter_async(threaded._handle))))
+    assert.is_true(await(assert(core._exec_alter_start(threaded._handle))))
     local again = plan(ctx)
     for _, a in ipairs(again) do assert.are_not.equal(topic, a.topic, a.description) end
     -- the topic was created as declared: shrinking the declaration is a warning now
@@ -321,7 +321,7 @@ describe("alters on a thread of their own (_get_alters_async, _exec_alter_async,
     local warning = find(plan(smaller), "partitions_warning", topic)
     assert(warning, "a topic with 2 partitions declared with 1 gives a warning")
     -- a warning does nothing: answered at once
-    local req = assert(core._exec_alter_async(warning._handle))
+    local req = assert(core._exec_alter_start(warning._handle))
     assert.is_true(req:_ready())
     assert.is_true(req:_result())
     assert.has_error(function() req:_result() end, "_result: the request was already answered")
@@ -330,7 +330,7 @@ describe("alters on a thread of their own (_get_alters_async, _exec_alter_async,
   it("against unreachable brokers: nil, err, code; closing the engine waits for a running request", function()
     local r = unreachable_registry()
     local engine = assert(r:validate())
-    local req = assert(core._get_alters_async(engine))
+    local req = assert(core._get_alters_start(engine))
     assert.is_false(req:_ready())
     engine:close()
     assert.is_true(req:_ready())
@@ -341,11 +341,11 @@ describe("alters on a thread of their own (_get_alters_async, _exec_alter_async,
     -- one left running and forgotten is waited for by its finalizer
     engine = assert(r:validate())
     engines[#engines + 1] = engine
-    req = assert(core._get_alters_async(engine))
+    req = assert(core._get_alters_start(engine))
     req = nil
     collectgarbage()
     collectgarbage()
-    local again, again_err = await(assert(core._get_alters_async(engine)))
+    local again, again_err = await(assert(core._get_alters_start(engine)))
     assert.is_nil(again)
     assert.matches("down", again_err)
   end)

@@ -242,7 +242,7 @@ end
   end)
 end)
 
-describe("committed and lag on a thread of their own (_request_async, used inside nginx)", function()
+describe("committed and lag on a thread of their own (_request_start, used inside nginx)", function()
   it("give the same answers as the blocking calls", function()
     local topic, group = support.unique("ctl-async"), support.unique("ctl-async-g")
     local engine, pool = support.engine(nil, { fk.new_kafka_consumer_group(group, "events"):topics(topic) })
@@ -257,14 +257,14 @@ describe("committed and lag on a thread of their own (_request_async, used insid
       while not req:_ready() and os.time() <= deadline do end
       return req:_result()
     end
-    local lag = await(assert(cg:_request_async("lag")))
+    local lag = await(assert(cg:_request_start("lag")))
     assert.are.same({ { topic = topic, partition = 0, committed = 3, high = 4, lag = 1 } }, lag)
     assert.are.same(cg:lag(), lag)
-    local c = await(assert(cg:_request_async("committed", { { topic = topic, partition = 0 } })))
+    local c = await(assert(cg:_request_start("committed", { { topic = topic, partition = 0 } })))
     assert.are.same({ { topic = topic, partition = 0, offset = 3 } }, c)
-    assert.are.same(cg:committed(), await(assert(cg:_request_async("committed"))))
+    assert.are.same(cg:committed(), await(assert(cg:_request_start("committed"))))
     -- closing waits for a request still running; its answer stays readable
-    local req = assert(cg:_request_async("lag"))
+    local req = assert(cg:_request_start("lag"))
     cg:close()
     assert.is_true(req:_ready())
     assert.are.equal(1, #assert(req:_result()))

@@ -83,17 +83,17 @@ describe("pool inspection", function()
     e:close()
   end)
 
-  it("runs on a thread of its own for callers that must not block (_inspect_async)", function()
+  it("runs on a thread of its own for callers that must not block (_inspect_start)", function()
     local topic = support.unique("wm-async")
     assert.is_true(pool:produce_sync({ topic = topic, value = "a" }, { topic = topic, value = "b" }))
-    local req = assert(pool:_inspect_async("watermarks", topic, 0))
+    local req = assert(pool:_inspect_start("watermarks", topic, 0))
     local deadline = os.time() + 10
     while not req:_ready() and os.time() <= deadline do end
     local low, high = req:_result()
     assert.are.equal(0, low)
     assert.are.equal(2, high)
     assert.has_error(function() req:_result() end, "_result: the request was already answered")
-    local groups_req = assert(pool:_inspect_async("list_groups"))
+    local groups_req = assert(pool:_inspect_start("list_groups"))
     groups_req = nil  -- collected while (maybe) running: the collector waits for the thread
     collectgarbage()
     collectgarbage()

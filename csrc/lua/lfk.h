@@ -34,7 +34,7 @@ lua_Integer lfk_optinteger(lua_State *L, int idx, lua_Integer def);
 #define LFK_BATCH          "fluxakafka.produce_batch"
 #define LFK_CONSUMER       "fluxakafka.consumer_group"
 #define LFK_FETCHES        "fluxakafka.fetches"
-#define LFK_CONSUMER_REQUEST "fluxakafka.consumer_request"
+#define LFK_JOB            "fluxakafka.job"
 
 /* Every userdata of the binding begins with this header. A finalized object can still be
    reached from Lua (a weak-keyed table hands it back after collection, and at lua_close the
@@ -96,7 +96,6 @@ void lfk_open_pool(lua_State *L);
 void lfk_open_consumer(lua_State *L);
 
 #define LFK_ALTER          "fluxakafka.alter"
-#define LFK_ADMIN_REQUEST  "fluxakafka.admin_request"
 
 void lfk_open_admin(lua_State *L);
 void lfk_open_config(lua_State *L);
@@ -116,8 +115,22 @@ void lfk_open_async_sql(lua_State *L);
 
 /* The pool of the pool userdata at index 1; raises (naming fn) when it is closed. */
 fk_pool *lfk_check_open_pool(lua_State *L, const char *fn);
-#define LFK_INSPECT        "fluxakafka.inspect_request"
 void lfk_open_inspect(lua_State *L);
+
+/* Jobs (lfk_job.c): a starter checks its arguments, pushes an empty job userdata with
+   lfk_push_job (before starting: a raise then leaks nothing), starts the job and returns
+   lfk_job_started(L, job, &err): the userdata, or nil, err, code when the job did not start.
+   answer(L, j, owner_idx) pushes what the method returns once the job succeeded (the value
+   that was at owner_idx, kept alive by the job, is at owner_idx again) and returns the
+   number of values. */
+typedef int (*lfk_answer_fn)(lua_State *L, fk_job *j, int owner_idx);
+void lfk_push_job(lua_State *L, int owner_idx, lfk_answer_fn answer);
+int  lfk_job_started(lua_State *L, fk_job *j, const fk_error *err);
+int  lfk_answer_true(lua_State *L, fk_job *j, int owner_idx);   /* the answer `true` */
+/* Gives the userdata on top class tname and an environment table holding the value at
+   owner_idx, which it keeps alive (read back with lua_getfenv and lua_rawgeti 1). */
+void lfk_bind(lua_State *L, const char *tname, int owner_idx);
+void lfk_open_job(lua_State *L);
 
 /* Pushes a new engine userdata owning e. */
 void lfk_push_engine(lua_State *L, fk_engine *e);

@@ -265,28 +265,6 @@ static void check_seek_target(lua_State *L, int at, const char **topic, int32_t 
     *offset = (int64_t)off;
 }
 
-static int consumer_seek(lua_State *L)
-{
-    consumer_ud *u = check_consumer(L, "seek");
-    const char *topic;
-    int32_t partition;
-    int64_t offset;
-    fk_error err;
-    check_seek_target(L, 2, &topic, &partition, &offset);
-    if (!fk_consumer_seek(u->consumer, topic, partition, offset, &err)) return lfk_push_error(L, &err);
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
-static int consumer_seek_to_committed(lua_State *L)
-{
-    consumer_ud *u = check_consumer(L, "seek_to_committed");
-    fk_error err;
-    if (!fk_consumer_rewind(u->consumer, &err)) return lfk_push_error(L, &err);
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
 static int pause_or_resume(lua_State *L, int pause)
 {
     const char *fn = pause ? "pause" : "resume";
@@ -306,24 +284,6 @@ static int pause_or_resume(lua_State *L, int pause)
 
 static int consumer_pause(lua_State *L) { return pause_or_resume(L, 1); }
 static int consumer_resume(lua_State *L) { return pause_or_resume(L, 0); }
-
-/* committed([partitions]): the given partitions (default: the assignment) with .offset */
-static int consumer_committed(lua_State *L)
-{
-    consumer_ud *u = check_consumer(L, "committed");
-    fk_partitions l = { 0 };
-    fk_error err;
-    int ok;
-    if (lua_isnoneornil(L, 2)) {
-        ok = fk_consumer_assignment(u->consumer, &l, &err);
-    } else {
-        check_partitions(L, 2, "committed");
-        ok = read_partitions(L, 2, &l);
-        if (!ok) fk_error_set(&err, "_NO_MEMORY", "committed: out of memory");
-    }
-    ok = ok && fk_consumer_committed(u->consumer, &l, &err);
-    return finish_partitions(L, ok, &l, &err, 1);
-}
 
 static void push_lag(lua_State *L, const fk_partitions *l)
 {
@@ -348,119 +308,75 @@ static void push_lag(lua_State *L, const fk_partitions *l)
     }
 }
 
-static int finish_lag(lua_State *L, int ok, fk_partitions *l, const fk_error *err)
+/* The answers of committed and lag jobs that succeeded, and of seek and seek_to_committed. */
+static int push_committed(lua_State *L, fk_job *j, int owner_idx)
 {
-    if (ok) push_lag(L, l);
-    fk_partitions_clear(l);
-    return ok ? 1 : lfk_push_error(L, err);
+    fk_partitions l = { 0 };
+    (void)owner_idx;
+    fk_job_take_partitions(j, &l);
+    push_partitions(L, &l, 1);
+    fk_partitions_clear(&l);
+    return 1;
 }
 
-static int consumer_lag(lua_State *L)
+static int push_lag_answer(lua_State *L, fk_job *j, int owner_idx)
 {
-    consumer_ud *u = check_consumer(L, "lag");
     fk_partitions l = { 0 };
-    fk_error err;
-    int ok = fk_consumer_lag(u->consumer, &l, &err);
-    return finish_lag(L, ok, &l, &err);
+    (void)owner_idx;
+    fk_job_take_partitions(j, &l);
+    push_lag(L, &l);
+    fk_partitions_clear(&l);
+    return 1;
 }
 
-/* cg:_request_async(request, ...) -> request | nil, err, code, where request and its
-   arguments are those of the method of that name: "committed" [, partitions], "lag",
-   "seek", topic, partition, offset, or "seek_to_committed". The same answer as the method,
-   from a thread of its own (see nginx.lua). */
-typedef struct request_ud { fk_consumer_request *q; fk_request_kind kind; } request_ud;
-
-static int consumer_request_async(lua_State *L)
+/* The partitions a request starts with, from the arguments at 3..: committed's (default: the
+   assignment) or seek's one target; 0 with err. */
+static int request_partitions(lua_State *L, fk_consumer *c, fk_request_kind kind, fk_partitions *l, fk_error *err)
 {
-    static const char *const kinds[] = { "committed", "lag", "seek", "seek_to_committed", NULL };
-    static const fk_request_kind kind_of[] = { FK_REQUEST_COMMITTED, FK_REQUEST_LAG, FK_REQUEST_SEEK,
-                                               FK_REQUEST_REWIND };
-    consumer_ud *u = check_consumer(L, "_request_async");   /* self first: closed says so */
-    fk_partitions l = { 0 };
-    fk_request_kind kind;
-    request_ud *r;
-    fk_error err;
-    int i, ok = 1;
-    if (lua_type(L, 2) != LUA_TSTRING)
-        return luaL_error(L, "_request_async: argument #1 'request' must be a string, got %s", luaL_typename(L, 2));
-    for (i = 0; kinds[i] && strcmp(kinds[i], lua_tostring(L, 2)) != 0; i++) {}
-    if (!kinds[i]) return luaL_error(L, "_request_async: unknown request '%s'", lua_tostring(L, 2));
-    kind = kind_of[i];
-    lua_settop(L, 5);   /* the request userdata goes to 6, above the arguments */
-    if (kind == FK_REQUEST_COMMITTED && !lua_isnil(L, 3)) check_partitions(L, 3, "committed");
     if (kind == FK_REQUEST_SEEK) {
         const char *topic;
         int32_t partition;
         int64_t offset;
         check_seek_target(L, 3, &topic, &partition, &offset);
-        if (!fk_partitions_add(&l, topic, partition, offset)) {
-            fk_error_set(&err, "_NO_MEMORY", "seek: out of memory");
-            ok = 0;
-        }
-    } else if (kind == FK_REQUEST_COMMITTED) {
-        if (lua_isnil(L, 3)) {
-            ok = fk_consumer_assignment(u->consumer, &l, &err);
-        } else if (!(ok = read_partitions(L, 3, &l))) {
-            fk_error_set(&err, "_NO_MEMORY", "committed: out of memory");
-        }
+        if (fk_partitions_add(l, topic, partition, offset)) return 1;
+        fk_error_set(err, "_NO_MEMORY", "seek: out of memory");
+        return 0;
     }
-    if (!ok) {
+    if (kind != FK_REQUEST_COMMITTED) return 1;
+    if (lua_isnil(L, 3)) return fk_consumer_assignment(c, l, err);
+    check_partitions(L, 3, "committed");
+    if (read_partitions(L, 3, l)) return 1;
+    fk_error_set(err, "_NO_MEMORY", "committed: out of memory");
+    return 0;
+}
+
+/* cg:_request_start(request, ...) -> job | nil, err, code, where request and its arguments
+   are those of the method of that name (whose name the errors carry): "committed"
+   [, partitions], "lag", "seek", topic, partition, offset, or "seek_to_committed". */
+static int consumer_request_start(lua_State *L)
+{
+    static const char *const kinds[] = { "committed", "lag", "seek", "seek_to_committed", NULL };
+    static const fk_request_kind kind_of[] = { FK_REQUEST_COMMITTED, FK_REQUEST_LAG, FK_REQUEST_SEEK,
+                                               FK_REQUEST_REWIND };
+    static const lfk_answer_fn answers[] = { push_committed, push_lag_answer, lfk_answer_true, lfk_answer_true };
+    fk_partitions l = { 0 };
+    consumer_ud *u;
+    fk_error err;
+    int i;
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_error(L, "_request_start: argument #1 'request' must be a string, got %s", luaL_typename(L, 2));
+    for (i = 0; kinds[i] && strcmp(kinds[i], lua_tostring(L, 2)) != 0; i++) {}
+    if (!kinds[i]) return luaL_error(L, "_request_start: unknown request '%s'", lua_tostring(L, 2));
+    u = check_consumer(L, kinds[i]);
+    lua_settop(L, 5);   /* the job userdata goes to 6, above the arguments */
+    if (!request_partitions(L, u->consumer, kind_of[i], &l, &err)) {
         fk_partitions_clear(&l);
         return lfk_push_error(L, &err);
     }
-    r = lua_newuserdata(L, sizeof *r);
-    r->q = NULL;
-    r->kind = kind;
-    luaL_getmetatable(L, LFK_CONSUMER_REQUEST);
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, 1);   /* the request keeps its consumer group alive */
-    lua_setfenv(L, -2);
-    r->q = fk_consumer_request_start(u->consumer, kind, &l, &err);
+    lfk_push_job(L, 1, answers[i]);
+    i = lfk_job_started(L, fk_consumer_request_start(u->consumer, kind_of[i], &l, &err), &err);
     fk_partitions_clear(&l);
-    if (!r->q) return lfk_push_error(L, &err);
-    return 1;
-}
-
-static request_ud *check_request(lua_State *L, const char *fn)
-{
-    request_ud *r = luaL_checkudata(L, 1, LFK_CONSUMER_REQUEST);
-    if (!r->q) luaL_error(L, "%s: the request was already answered", fn);
-    return r;
-}
-
-static int request_ready(lua_State *L)
-{
-    lua_pushboolean(L, fk_consumer_request_ready(check_request(L, "_ready")->q));
-    return 1;
-}
-
-static int request_result(lua_State *L)
-{
-    request_ud *r = check_request(L, "_result");
-    fk_partitions l = { 0 };
-    fk_error err;
-    int ok;
-    if (!fk_consumer_request_ready(r->q)) return luaL_error(L, "_result: the request is still running");
-    ok = fk_consumer_request_take(r->q, &l, &err);
-    fk_consumer_request_free(r->q);
-    r->q = NULL;
-    switch (r->kind) {
-    case FK_REQUEST_LAG:       return finish_lag(L, ok, &l, &err);
-    case FK_REQUEST_COMMITTED: return finish_partitions(L, ok, &l, &err, 1);
-    default:
-        fk_partitions_clear(&l);
-        if (!ok) return lfk_push_error(L, &err);
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-}
-
-static int request_gc(lua_State *L)
-{
-    request_ud *r = luaL_checkudata(L, 1, LFK_CONSUMER_REQUEST);
-    fk_consumer_request_free(r->q);
-    r->q = NULL;
-    return 0;
+    return i;
 }
 
 /* _rebalance_events(record, defer_revoke); _rebalance_take() -> { {kind=, partitions=}, ... }
@@ -825,13 +741,9 @@ static const luaL_Reg consumer_methods[] = {
     { "_close_poll", consumer_close_poll },
     { "is_closed", consumer_is_closed },
     { "assignment", consumer_assignment },
-    { "seek", consumer_seek },
-    { "seek_to_committed", consumer_seek_to_committed },
     { "pause", consumer_pause },
     { "resume", consumer_resume },
-    { "committed", consumer_committed },
-    { "lag", consumer_lag },
-    { "_request_async", consumer_request_async },
+    { "_request_start", consumer_request_start },
     { "_take_stats", consumer_take_stats },
     { "_rebalance_events", consumer_rebalance_events },
     { "_rebalance_take", consumer_rebalance_take },
@@ -841,11 +753,6 @@ static const luaL_Reg consumer_methods[] = {
 static const luaL_Reg consumer_meta[] = {
     { "__gc", consumer_gc }, { "__tostring", consumer_tostring }, { NULL, NULL }
 };
-
-static const luaL_Reg request_methods[] = {
-    { "_ready", request_ready }, { "_result", request_result }, { NULL, NULL }
-};
-static const luaL_Reg request_meta[] = { { "__gc", request_gc }, { NULL, NULL } };
 
 static int (*const message_has_no_headers)(const void *) = fk_message_has_no_headers;
 static size_t (*const header_key_len)(const char *, const void *, size_t) = fk_header_key_len;
@@ -868,7 +775,6 @@ static const luaL_Reg fetches_meta[] = {
 void lfk_open_consumer(lua_State *L)
 {
     lfk_new_class(L, LFK_CONSUMER, consumer_methods, consumer_meta, "consumer_group_methods");
-    lfk_new_class(L, LFK_CONSUMER_REQUEST, request_methods, request_meta, "consumer_request_methods");
     lfk_new_class(L, LFK_FETCHES, fetches_methods, fetches_meta, "fetches_methods");
     /* the FFI fast path calls the core's header functions through these pointers */
     lua_getfield(L, -1, "fetches_methods");

@@ -302,6 +302,7 @@ int luaopen_fluxakafka_core(lua_State *L)
     lua_setfield(L, -2, "ASYNC_SQL_DEAD_LETTER_TOPIC_NAME");
     lfk_open_registry(L);
     lfk_open_pool(L);
+    lfk_open_job(L);
     lfk_open_inspect(L);
     lfk_open_consumer(L);
     lfk_open_admin(L);

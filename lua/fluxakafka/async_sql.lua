@@ -5,6 +5,8 @@
 -- transient failure. See the README's "Async SQL flush" section.
 local M = {}
 
+local wait = require "fluxakafka.await"
+
 local has_ffi, ffi = pcall(require, "ffi")
 if has_ffi then
   pcall(ffi.cdef, [[
@@ -27,9 +29,17 @@ function M.commit_offsets(core, cg, offsets)
   return core._consumer_commit_offsets(cg, offsets)
 end
 
--- offsets: { {topic=, partition=, offset=}, ... }; waits at most 10 ms for librdkafka's fetcher
+-- offsets: { {topic=, partition=, offset=}, ... }. Where waiting blocks, one seek of them all
+-- that waits at most 10 ms for librdkafka's fetcher; where it yields (nginx), a seek job per
+-- partition.
 function M.seek_offsets(core, cg, offsets)
-  return core._consumer_seek(cg, offsets, 10)
+  local mode = wait.mode("consume", "wait for the broker")
+  if mode == "block" then return core._consumer_seek(cg, offsets, 10) end
+  for _, p in ipairs(offsets) do
+    local ok, err, code = wait.job(mode, cg:_request_start("seek", p.topic, p.partition, p.offset))
+    if not ok then return nil, err, code end
+  end
+  return true
 end
 
 function M.install(fk, core, Context)

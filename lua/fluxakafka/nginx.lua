@@ -43,24 +43,39 @@ local function backoff(cap)
   end
 end
 
-local function not_in_master(fn, level)
+-- "file:line: " of the nearest caller outside fluxakafka's own Lua files, as the binding's
+-- errors name it (a method may reach wait_mode through tail calls: no fixed level fits)
+local function caller_position()
+  for level = 2, 64 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    local src = info.source
+    local library = src:sub(1, 1) == "@" and (src:sub(-14) == "fluxakafka.lua" or src:find("/fluxakafka/[^/]*$"))
+    if info.currentline > 0 and not library then return info.short_src .. ":" .. info.currentline .. ": " end
+  end
+  return ""
+end
+
+local function raise(msg)
+  error(caller_position() .. msg, 0)
+end
+
+local function not_in_master(fn)
   if get_phase() == "init" then
-    error(fn .. ": not in nginx's master process (init_by_lua): librdkafka's threads do not "
+    raise(fn .. ": not in nginx's master process (init_by_lua): librdkafka's threads do not "
           .. "survive the fork into the workers; build and validate the registry there, but use "
-          .. "pools in init_worker_by_lua, a timer or a request", level or 3)
+          .. "pools in init_worker_by_lua, a timer or a request")
   end
 end
 
 -- Raises unless the current phase may yield; returns "yield" or "block" (exit_worker).
--- level: of the raise, as error's (default 3: the caller of the function calling this).
-local function wait_mode(fn, what, level)
+local function wait_mode(fn, what)
   local phase = get_phase()
   if YIELDABLE[phase] then return "yield" end
   if MAY_BLOCK[phase] then return "block" end
-  level = level or 3
-  not_in_master(fn, level + 1)
-  error(("%s: cannot %s in nginx phase '%s', which cannot yield; call it from a request "
-         .. "phase (rewrite, access, content) or a timer (ngx.timer.at)"):format(fn, what, phase), level)
+  not_in_master(fn)
+  raise(("%s: cannot %s in nginx phase '%s', which cannot yield; call it from a request "
+         .. "phase (rewrite, access, content) or a timer (ngx.timer.at)"):format(fn, what, phase))
 end
 
 -- ------------------------------------------------------------------ owners of callbacks
@@ -277,6 +292,12 @@ function M.install(fk_module, core_module, internal)
   local core_fetch = consumer_group_methods.poll_fetches
 
   core._set_dispatcher(dispatch)
+  -- the calls that wait for the brokers (fluxakafka.await) yield where the phase may
+  require("fluxakafka.await").set_strategy({
+    mode = wait_mode,
+    may_yield = function() return YIELDABLE[get_phase()] == true end,
+    sleep = sleep,
+  })
 
   local LEVELS = { [0] = ngx.EMERG, ngx.ALERT, ngx.CRIT, ngx.ERR, ngx.WARN, ngx.NOTICE, ngx.INFO, ngx.DEBUG }
   internal._default_logger = function(level, facility, message, pool_code)
@@ -480,33 +501,6 @@ function M.install(fk_module, core_module, internal)
     return cg
   end
 
-  -- watermarks, list_topics, list_groups of a pool, committed, lag, seek and
-  -- seek_to_committed of a consumer group: librdkafka answers them only synchronously, so
-  -- the request runs on a C thread of its own while this coroutine yields.
-  local function await(req, err, code)
-    if not req then return nil, err, code end
-    local step = 0.001
-    while not req:_ready() do
-      sleep(step)
-      if step < 0.02 then step = step * 2 end
-    end
-    return req:_result()
-  end
-  local function yielding(methods, class, names, start)
-    for _, fn in ipairs(names) do
-      local core_fn = methods[fn]
-      methods[fn] = function(self, ...)
-        check_self(self, fn, class)
-        if wait_mode(fn, "wait for the brokers") == "block" then return core_fn(self, ...) end
-        return await(start(self, fn, ...))
-      end
-    end
-  end
-  yielding(pool_methods, "kafka pool", { "watermarks", "list_topics", "list_groups" },
-    function(pool, fn, ...) return pool:_inspect_async(fn, ...) end)
-  yielding(consumer_group_methods, "consumer group", { "committed", "lag", "seek", "seek_to_committed" },
-    function(cg, fn, ...) return cg:_request_async(fn, ...) end)
-
   local core_fetch_poll = consumer_group_methods._poll
   function consumer_group_methods:poll_fetches(timeout, max_records)
     check_self(self, "poll_fetches", "consumer group")
@@ -539,7 +533,6 @@ function M.install(fk_module, core_module, internal)
   -- the async SQL consumer's group and commits, yielding like the calls above
   local async_sql = require "fluxakafka.async_sql"
   local blocking_open, blocking_commit = async_sql.open_group, async_sql.commit_offsets
-  local blocking_seek = async_sql.seek_offsets
   function async_sql.open_group(c, engine, group, topic, session_timeout)
     if wait_mode("get_async_sql_consumer", "wait for the brokers") == "block" then
       return blocking_open(c, engine, group, topic, session_timeout)
@@ -553,15 +546,6 @@ function M.install(fk_module, core_module, internal)
     local ok, err, code = c._consumer_commit_offsets(cg, offsets, true)
     if not ok then return nil, err, code end
     return await_commit(cg)
-  end
-  -- the seek back after a failed record, partition by partition on a request thread
-  function async_sql.seek_offsets(c, cg, offsets)
-    if wait_mode("consume", "wait for the broker") == "block" then return blocking_seek(c, cg, offsets) end
-    for _, p in ipairs(offsets) do
-      local ok, err, code = await(cg:_request_async("seek", p.topic, p.partition, p.offset))
-      if not ok then return nil, err, code end
-    end
-    return true
   end
 
   --- close(): leaving the group (librdkafka's consumer close waits for the coordinator and
@@ -599,12 +583,6 @@ function M.install(fk_module, core_module, internal)
         .. "transaction coordinator without yielding, which would hold the worker); run "
         .. "exactly-once pipelines in a process of their own", 2)
     end
-  end
-
-  -- get_kafka_alters and alter:exec (fluxakafka.lua's _admin_call): on a thread of their own
-  function internal._admin_call(fn, blocking, async, arg)
-    if wait_mode(fn, "wait for the brokers", 4) == "block" then return blocking(arg) end
-    return await(async(arg))
   end
 
   return {

@@ -1,0 +1,52 @@
+--- The one way fluxakafka waits for a job: a call that waits for the brokers, started as an
+-- fk_job (see csrc/fluxakafka.h) whose work runs on a thread of its own, and returned by the
+-- binding as a "fluxakafka.job" userdata (job:_ready(), job:_wait(), job:_result()).
+-- Outside nginx a wait blocks in job:_wait(). fluxakafka.nginx sets a strategy under which
+-- it yields, sleeping between job:_ready() polls, and raises in phases that cannot yield.
+local M = {}
+
+local strategy = {
+  -- "yield" or "block" for a call of fn that has to `what` ("wait for the brokers"); raises
+  -- where it can do neither
+  mode = function() return "block" end,
+  -- whether a call that must always be possible (closing) yields here; else it blocks
+  may_yield = function() return false end,
+  sleep = nil,   -- sleep(seconds), for "yield"
+}
+
+--- Replaces the strategy (fluxakafka.nginx).
+function M.set_strategy(s) strategy = s end
+
+--- "yield" or "block" for fn here, raising where it can do neither: for a method that starts
+-- its job differently when it must not block.
+function M.mode(fn, what) return strategy.mode(fn, what) end
+
+--- Waits for job, as mode says, and returns its answer: what the method returns. A starter's
+-- nil, err, code (the job did not start) is passed on.
+function M.job(mode, job, err, code)
+  if not job then return nil, err, code end
+  if mode == "yield" then
+    local sleep, step = strategy.sleep, 0.001   -- nginx's timer resolution, doubled up to 16 ms
+    while not job:_ready() do
+      sleep(step)
+      if step < 0.016 then step = step * 2 end
+    end
+  else
+    job:_wait()
+  end
+  return job:_result()
+end
+
+--- The method of a call that waits: start(...) returns the job (or nil, err, code); its
+-- answer is returned. Raises before starting anything where the caller cannot wait.
+function M.await(fn, what, start, ...)
+  return M.job(strategy.mode(fn, what), start(...))
+end
+
+--- For a call that must always be possible (closing): yields where the caller may, else
+-- blocks. start(...) returns the job, or nothing when there is nothing to wait for.
+function M.finish(start, ...)
+  return M.job(strategy.may_yield() and "yield" or "block", start(...))
+end
+
+return M
