@@ -36,10 +36,10 @@ build = {
       sources = {
         "csrc/fk_util.c", "csrc/fk_registry.c", "csrc/fk_pool.c", "csrc/fk_consumer.c", "csrc/fk_headers.c",
         "csrc/fk_admin.c", "csrc/fk_doc.c", "csrc/fk_yaml.c", "csrc/fk_config.c", "csrc/fk_async_sql.c",
-        "csrc/fk_rdconf.c", "csrc/fk_inspect.c", "csrc/fk_stats.c", "csrc/lua/lfk_inspect.c",
+        "csrc/fk_rdconf.c", "csrc/fk_inspect.c", "csrc/fk_stats.c", "csrc/fk_options.c", "csrc/lua/lfk_inspect.c",
         "csrc/lua/lfk_admin.c", "csrc/lua/lfk_config.c",
         "csrc/lua/lfk_module.c", "csrc/lua/lfk_registry.c", "csrc/lua/lfk_pool.c",
-        "csrc/lua/lfk_consumer.c", "csrc/lua/lfk_async_sql.c",
+        "csrc/lua/lfk_consumer.c", "csrc/lua/lfk_async_sql.c", "csrc/lua/lfk_options.c",
       },
       libraries = { "rdkafka", "yaml", "msgpackc", "m" },
       incdirs = { "$(RDKAFKA_INCDIR)", "$(YAML_INCDIR)", "$(MSGPACK_INCDIR)" },
