@@ -458,191 +458,212 @@ static void describe_create(strbuf *b, const fk_topic_spec *t, const char *pool)
         sb_printf(b, "%s%s=%s", i == 0 ? ", configs " : ", ", t->configs.keys[i], t->configs.values[i]);
 }
 
+static int plan_oom(fk_error *err)
+{
+    fk_error_set(err, "_NO_MEMORY", "get_kafka_alters: out of memory");
+    return 0;
+}
+
+/* Appends a, described by b, about `name` in pool `code`; takes a's fields and b's text (both
+   freed on failure). */
+static int add_alter(fk_alter_list *out, fk_alter *a, strbuf *b, const char *code, const char *name,
+                     fk_error *err)
+{
+    int ok = !b->oom && fk_set_string(&a->description, b->s) && fk_set_string(&a->pool, code) &&
+             fk_set_string(&a->name, name);
+    free(b->s);
+    if (!ok) {
+        fk_alter_clear(a);
+        return plan_oom(err);
+    }
+    return push_alter(out, a, err) != NULL;
+}
+
+static int plan_create(const fk_topic_spec *t, const char *code, fk_alter_list *out, fk_error *err)
+{
+    fk_alter a = { 0 };
+    strbuf b = { 0 };
+    size_t j;
+    a.kind = FK_ALTER_CREATE_TOPIC;
+    a.partitions = t->partitions > 0 ? t->partitions : -1;
+    a.replication_factor = t->replication_factor > 0 ? t->replication_factor : -1;
+    if (!fk_kvlist_copy(&a.configs, &t->configs)) {
+        fk_alter_clear(&a);
+        return plan_oom(err);
+    }
+    for (j = 0; j < a.configs.count; j++)
+        if (!fk_set_string(&a.configs.values[j], normalized_value(a.configs.keys[j], a.configs.values[j]))) {
+            fk_alter_clear(&a);
+            return plan_oom(err);
+        }
+    describe_create(&b, t, code);
+    return add_alter(out, &a, &b, code, t->name, err);
+}
+
+/* More partitions declared than exist: add them; fewer: only a warning (Kafka cannot remove). */
+static int plan_partitions(const fk_topic_spec *t, const rd_kafka_metadata_topic_t *live, const char *code,
+                           fk_alter_list *out, fk_error *err)
+{
+    fk_alter a = { 0 };
+    strbuf b = { 0 };
+    if (t->partitions <= 0 || t->partitions == live->partition_cnt) return 1;
+    if (t->partitions > live->partition_cnt) {
+        a.kind = FK_ALTER_ADD_PARTITIONS;
+        sb_printf(&b, "Increase partitions of topic '%s' in pool '%s': %d -> %d", t->name, code,
+                  live->partition_cnt, (int)t->partitions);
+    } else {
+        a.kind = FK_ALTER_PARTITIONS_WARNING;
+        sb_printf(&b, "Warning: topic '%s' in pool '%s' has %d partitions but %d are declared; "
+                  "Kafka cannot decrease partitions, nothing will be done",
+                  t->name, code, live->partition_cnt, (int)t->partitions);
+    }
+    a.partitions = t->partitions;
+    return add_alter(out, &a, &b, code, t->name, err);
+}
+
+static int plan_replication(const fk_topic_spec *t, const rd_kafka_metadata_topic_t *live, const char *code,
+                            fk_alter_list *out, fk_error *err)
+{
+    fk_alter a = { 0 };
+    strbuf b = { 0 };
+    if (t->replication_factor <= 0 || live->partition_cnt <= 0 ||
+        t->replication_factor == live->partitions[0].replica_cnt)
+        return 1;
+    a.kind = FK_ALTER_REPLICATION_WARNING;
+    a.replication_factor = t->replication_factor;
+    sb_printf(&b, "Warning: topic '%s' in pool '%s' has replication factor %d but %d is declared; "
+              "it cannot be changed through the admin API, nothing will be done",
+              t->name, code, live->partitions[0].replica_cnt, (int)t->replication_factor);
+    return add_alter(out, &a, &b, code, t->name, err);
+}
+
+/* Declared topics the broker lacks are created; the others are compared by their counts. */
+static int plan_topics(const pool_state *s, const char *code, fk_alter_list *out, fk_error *err)
+{
+    size_t i;
+    for (i = 0; i < s->declared_count; i++) {
+        const fk_topic_spec *t = &s->declared[i];
+        const rd_kafka_metadata_topic_t *live = find_topic(s->md, t->name);
+        if (!(live ? plan_partitions(t, live, code, out, err) && plan_replication(t, live, code, out, err)
+                   : plan_create(t, code, out, err)))
+            return 0;
+    }
+    return 1;
+}
+
+/* One alter with every declared config of t whose value on the broker (have) differs. */
+static int plan_config_alter(const fk_topic_spec *t, const fk_kvlist *have, const char *code,
+                             fk_alter_list *out, fk_error *err)
+{
+    fk_alter a = { 0 };
+    strbuf b = { 0 };
+    size_t j;
+    sb_printf(&b, "Alter topic '%s' in pool '%s' config", t->name, code);
+    for (j = 0; j < t->configs.count; j++) {
+        const char *k = t->configs.keys[j], *want = t->configs.values[j], *now = fk_kvlist_get(have, k);
+        if (config_values_equal(k, want, now)) continue;
+        sb_printf(&b, "%s %s: %s -> %s", a.configs.count ? "," : "", k, now ? now : "(unset)",
+                  normalized_value(k, want));
+        if (!fk_kvlist_set(&a.configs, k, normalized_value(k, want)) ||
+            !fk_kvlist_set(&a.old_values, k, now ? now : "")) {
+            fk_alter_clear(&a);
+            free(b.s);
+            return plan_oom(err);
+        }
+    }
+    if (a.configs.count == 0) {
+        free(b.s);
+        return 1;
+    }
+    a.kind = FK_ALTER_TOPIC_CONFIG;
+    return add_alter(out, &a, &b, code, t->name, err);
+}
+
+/* The configs of the declared topics that exist: one DescribeConfigs for all of them. */
+static int plan_configs(const pool_state *s, const char *code, fk_alter_list *out, fk_error *err)
+{
+    const fk_topic_spec **topics = calloc(s->declared_count + 1, sizeof *topics);
+    const char **names = calloc(s->declared_count + 1, sizeof *names);
+    fk_kvlist *values = NULL;
+    size_t n = 0, i;
+    int ok = topics && names ? 1 : plan_oom(err);
+    for (i = 0; ok && i < s->declared_count; i++) {
+        if (!s->declared[i].configs.count || !find_topic(s->md, s->declared[i].name)) continue;
+        topics[n] = &s->declared[i];
+        names[n++] = s->declared[i].name;
+    }
+    if (ok && n) {
+        ok = (values = calloc(n, sizeof *values)) ? describe_topics(s->rk, code, names, n, values, NULL, err)
+                                                  : plan_oom(err);
+        for (i = 0; ok && i < n; i++) ok = plan_config_alter(topics[i], &values[i], code, out, err);
+    }
+    for (i = 0; values && i < n; i++) fk_kvlist_clear(&values[i]);
+    free(values);
+    free(names);
+    free(topics);
+    return ok;
+}
+
+/* One alter per name, sorted so that a plan reads the same every time. */
+static int plan_deletions(const char **names, size_t n, fk_alter_kind kind, const char *what, const char *code,
+                          fk_alter_list *out, fk_error *err)
+{
+    size_t i;
+    qsort(names, n, sizeof *names, cmp_str);
+    for (i = 0; i < n; i++) {
+        fk_alter a = { 0 };
+        strbuf b = { 0 };
+        a.kind = kind;
+        sb_printf(&b, "Delete %s '%s' in pool '%s' (not registered)", what, names[i], code);
+        if (!add_alter(out, &a, &b, code, names[i], err)) return 0;
+    }
+    return 1;
+}
+
+/* Topics on the broker that no pool on the same cluster registered. */
+static int plan_topic_deletions(pool_state *states, size_t n, size_t self, const char *code,
+                                fk_alter_list *out, fk_error *err)
+{
+    const struct rd_kafka_metadata *md = states[self].md;
+    const char **victims = calloc((size_t)md->topic_cnt + 1, sizeof *victims);
+    size_t count = 0;
+    int t, ok;
+    if (!victims) return plan_oom(err);
+    for (t = 0; t < md->topic_cnt; t++)
+        if (md->topics[t].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+            !topic_protected(states, n, self, md->topics[t].topic))
+            victims[count++] = md->topics[t].topic;
+    ok = plan_deletions(victims, count, FK_ALTER_DELETE_TOPIC, "topic", code, out, err);
+    free(victims);
+    return ok;
+}
+
+/* Consumer groups on the broker that nobody registered. */
+static int plan_group_deletions(const fk_registry *r, pool_state *states, size_t n, size_t self, const char *code,
+                                fk_alter_list *out, fk_error *err)
+{
+    const fk_strlist *groups = &states[self].groups;
+    const char **victims = calloc(groups->count + 1, sizeof *victims);
+    size_t count = 0, i;
+    int ok;
+    if (!victims) return plan_oom(err);
+    for (i = 0; i < groups->count; i++)
+        if (!group_protected(r, states, n, self, groups->items[i])) victims[count++] = groups->items[i];
+    ok = plan_deletions(victims, count, FK_ALTER_DELETE_GROUP, "consumer group", code, out, err);
+    free(victims);
+    return ok;
+}
+
+/* A pool's alters: topics to create or grow, configs, then deletions (topics, then groups). */
 static int plan_pool(const fk_registry *r, pool_state *states, size_t n, size_t self,
                      fk_alter_list *out, fk_error *err)
 {
     pool_state *s = &states[self];
     const char *code = fk_pool_spec_of(s->pool)->code;
-    const char **describe_names = NULL;
-    size_t *describe_index = NULL, describe_count = 0, i, j;
-    fk_kvlist *values = NULL;
-    int ok = 0;
-    strbuf b = { 0 };
-
-    if (s->managed) {
-        describe_names = calloc(s->declared_count + 1, sizeof *describe_names);
-        describe_index = calloc(s->declared_count + 1, sizeof *describe_index);
-        if (!describe_names || !describe_index) goto oom;
-        for (i = 0; i < s->declared_count; i++) {
-            const fk_topic_spec *t = &s->declared[i];
-            const rd_kafka_metadata_topic_t *live = find_topic(s->md, t->name);
-            fk_alter a = { 0 };
-            if (!live) {
-                b.len = 0;
-                describe_create(&b, t, code);
-                a.kind = FK_ALTER_CREATE_TOPIC;
-                a.partitions = t->partitions > 0 ? t->partitions : -1;
-                a.replication_factor = t->replication_factor > 0 ? t->replication_factor : -1;
-                if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
-                    !fk_set_string(&a.name, t->name) || !fk_kvlist_copy(&a.configs, &t->configs)) {
-                    fk_alter_clear(&a);
-                    goto oom;
-                }
-                for (j = 0; j < a.configs.count; j++)
-                    if (!fk_set_string(&a.configs.values[j], normalized_value(a.configs.keys[j], a.configs.values[j]))) {
-                        fk_alter_clear(&a);
-                        goto oom;
-                    }
-                if (!push_alter(out, &a, err)) goto fail;
-                continue;
-            }
-            if (t->partitions > 0 && t->partitions != live->partition_cnt) {
-                b.len = 0;
-                if (t->partitions > live->partition_cnt) {
-                    a.kind = FK_ALTER_ADD_PARTITIONS;
-                    sb_printf(&b, "Increase partitions of topic '%s' in pool '%s': %d -> %d", t->name, code,
-                              live->partition_cnt, (int)t->partitions);
-                } else {
-                    a.kind = FK_ALTER_PARTITIONS_WARNING;
-                    sb_printf(&b, "Warning: topic '%s' in pool '%s' has %d partitions but %d are declared; "
-                              "Kafka cannot decrease partitions, nothing will be done",
-                              t->name, code, live->partition_cnt, (int)t->partitions);
-                }
-                a.partitions = t->partitions;
-                if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
-                    !fk_set_string(&a.name, t->name)) {
-                    fk_alter_clear(&a);
-                    goto oom;
-                }
-                if (!push_alter(out, &a, err)) goto fail;
-            }
-            if (t->replication_factor > 0 && live->partition_cnt > 0 &&
-                t->replication_factor != live->partitions[0].replica_cnt) {
-                b.len = 0;
-                a.kind = FK_ALTER_REPLICATION_WARNING;
-                a.replication_factor = t->replication_factor;
-                sb_printf(&b, "Warning: topic '%s' in pool '%s' has replication factor %d but %d is declared; "
-                          "it cannot be changed through the admin API, nothing will be done",
-                          t->name, code, live->partitions[0].replica_cnt, (int)t->replication_factor);
-                if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
-                    !fk_set_string(&a.name, t->name)) {
-                    fk_alter_clear(&a);
-                    goto oom;
-                }
-                if (!push_alter(out, &a, err)) goto fail;
-            }
-            if (t->configs.count) {
-                describe_index[describe_count] = i;
-                describe_names[describe_count++] = t->name;
-            }
-        }
-
-        /* configs: one DescribeConfigs for every existing declared topic that has configs */
-        if (describe_count) {
-            if (!(values = calloc(describe_count, sizeof *values))) goto oom;
-            if (!describe_topics(s->rk, code, describe_names, describe_count, values, NULL, err)) goto fail;
-            for (i = 0; i < describe_count; i++) {
-                const fk_topic_spec *t = &s->declared[describe_index[i]];
-                fk_alter a = { 0 };
-                b.len = 0;
-                sb_printf(&b, "Alter topic '%s' in pool '%s' config", t->name, code);
-                for (j = 0; j < t->configs.count; j++) {
-                    const char *k = t->configs.keys[j], *want = t->configs.values[j];
-                    const char *have = fk_kvlist_get(&values[i], k);
-                    if (config_values_equal(k, want, have)) continue;
-                    sb_printf(&b, "%s %s: %s -> %s", a.configs.count ? "," : "", k,
-                              have ? have : "(unset)", normalized_value(k, want));
-                    if (!fk_kvlist_set(&a.configs, k, normalized_value(k, want)) ||
-                        !fk_kvlist_set(&a.old_values, k, have ? have : "")) {
-                        fk_alter_clear(&a);
-                        goto oom;
-                    }
-                }
-                if (a.configs.count == 0) continue;
-                a.kind = FK_ALTER_TOPIC_CONFIG;
-                if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
-                    !fk_set_string(&a.name, t->name)) {
-                    fk_alter_clear(&a);
-                    goto oom;
-                }
-                if (!push_alter(out, &a, err)) goto fail;
-            }
-        }
-
-        /* deletions come last: topics, sorted so that a plan reads the same every time */
-        {
-            const char **victims = calloc((size_t)s->md->topic_cnt + 1, sizeof *victims);
-            size_t nv = 0;
-            int t;
-            if (!victims) goto oom;
-            for (t = 0; t < s->md->topic_cnt; t++) {
-                const char *name = s->md->topics[t].topic;
-                if (s->md->topics[t].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) continue;
-                if (!topic_protected(states, n, self, name)) victims[nv++] = name;
-            }
-            qsort(victims, nv, sizeof *victims, cmp_str);
-            for (i = 0; i < nv; i++) {
-                fk_alter a = { 0 };
-                b.len = 0;
-                sb_printf(&b, "Delete topic '%s' in pool '%s' (not registered)", victims[i], code);
-                a.kind = FK_ALTER_DELETE_TOPIC;
-                if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
-                    !fk_set_string(&a.name, victims[i])) {
-                    fk_alter_clear(&a);
-                    free(victims);
-                    goto oom;
-                }
-                if (!push_alter(out, &a, err)) {
-                    free(victims);
-                    goto fail;
-                }
-            }
-            free(victims);
-        }
-    }
-
-    /* consumer groups on the broker that nobody registered */
-    {
-        fk_strlist victims = { 0 };
-        for (i = 0; i < s->groups.count; i++)
-            if (!group_protected(r, states, n, self, s->groups.items[i]) &&
-                !fk_strlist_push(&victims, s->groups.items[i])) {
-                fk_strlist_clear(&victims);
-                goto oom;
-            }
-        qsort(victims.items, victims.count, sizeof *victims.items, cmp_str);
-        for (i = 0; i < victims.count; i++) {
-            fk_alter a = { 0 };
-            b.len = 0;
-            sb_printf(&b, "Delete consumer group '%s' in pool '%s' (not registered)", victims.items[i], code);
-            a.kind = FK_ALTER_DELETE_GROUP;
-            if (b.oom || !fk_set_string(&a.description, b.s) || !fk_set_string(&a.pool, code) ||
-                !fk_set_string(&a.name, victims.items[i])) {
-                fk_alter_clear(&a);
-                fk_strlist_clear(&victims);
-                goto oom;
-            }
-            if (!push_alter(out, &a, err)) {
-                fk_strlist_clear(&victims);
-                goto fail;
-            }
-        }
-        fk_strlist_clear(&victims);
-    }
-    ok = 1;
-    goto done;
-oom:
-    fk_error_set(err, "_NO_MEMORY", "get_kafka_alters: out of memory");
-fail:
-done:
-    if (values) {
-        for (i = 0; i < describe_count; i++) fk_kvlist_clear(&values[i]);
-        free(values);
-    }
-    free(describe_names);
-    free(describe_index);
-    free(b.s);
-    return ok;
+    if (s->managed && !(plan_topics(s, code, out, err) && plan_configs(s, code, out, err) &&
+                        plan_topic_deletions(states, n, self, code, out, err)))
+        return 0;
+    return plan_group_deletions(r, states, n, self, code, out, err);
 }
 
 /* admins[i]: the admin client of pool i */

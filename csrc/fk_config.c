@@ -2,6 +2,7 @@
    a binding's table) into registrations, all or nothing. */
 #include "fk_internal.h"
 #include "fk_config.h"
+#include "fk_options.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -130,46 +131,22 @@ static int want_strings(const fk_doc *d, path *p, fk_error *err, fk_strlist *out
 }
 
 /* Unknown keys are errors: a typo (clientId for clientID) must not pass as "not set". */
-static int check_keys(const fk_doc *map, const char *const *known, const char *const *aliases,
-                      path *p, fk_error *err)
+static int check_keys(const fk_doc *map, const fk_option *rows, path *p, fk_error *err)
 {
-    size_t i, k;
+    size_t i;
     for (i = 0; i < map->count; i++) {
-        int found = 0;
-        for (k = 0; known[k] && !found; k++) found = strcmp(map->keys[i], known[k]) == 0;
-        if (!found) {
-            char what[300];
-            const char *hint = fk_suggest(map->keys[i], known, aliases);
-            if (hint)
-                snprintf(what, sizeof what, "unknown key '%.100s' (did you mean '%s'?)", map->keys[i], hint);
-            else
-                snprintf(what, sizeof what, "unknown key '%.100s'", map->keys[i]);
-            return fail_at(err, p, map->items[i], what);
-        }
+        char what[300];
+        const char *hint;
+        if (fk_option_find(rows, map->keys[i], FK_NAME_YAML)) continue;
+        hint = fk_option_suggest(rows, map->keys[i], FK_NAME_YAML);
+        if (hint)
+            snprintf(what, sizeof what, "unknown key '%.100s' (did you mean '%s'?)", map->keys[i], hint);
+        else
+            snprintf(what, sizeof what, "unknown key '%.100s'", map->keys[i]);
+        return fail_at(err, p, map->items[i], what);
     }
     return 1;
 }
-
-static const char *const kafka_keys[] = {
-    "code", "brokers", "clientID", "requiredAcks", "producerLingerMs", "maxBufferedRecords",
-    "deliveryTimeoutMs", "connectTimeoutMs", "saslMechanism", "saslUser", "saslPassword", "tls",
-    "consumerGroups", "ignoredTopics", "ignoredConsumerGroups", "topics", "partitioner", "compression",
-    "idempotent", "rdkafka", "statisticsIntervalMs", "transactionalID", NULL
-};
-/* the Lua option names of kafka_keys, for "did you mean" when a Lua spelling is used */
-static const char *const kafka_lua_names[] = {
-    "", "", "client_id", "required_acks", "producer_linger", "max_buffered_records",
-    "delivery_timeout", "connect_timeout", "sasl", "", "", "", "", "ignored_topics",
-    "ignored_consumer_groups", "", "", "", "", "", "statistics_interval", "transactional_id", NULL
-};
-static const char *const group_keys[] = {
-    "name", "topics", "sessionTimeoutMs", "rebalanceTimeoutMs", "fetchMaxBytes", "autoCommitIntervalMs",
-    "rdkafka", "startOffset", "statisticsIntervalMs", NULL
-};
-static const char *const topic_keys[] = { "name", "partitions", "replicationFactor", "configs", NULL };
-static const char *const tls_keys[] = { "caFile", "certFile", "keyFile", "keyPassword", "verify", NULL };
-
-#define INT_MAX_ 2147483647LL
 
 /* Names listed twice in one pool's consumerGroups or topics. Sorting keeps this
    O(n log n) for long lists. Returns 0 with *second (the later, 0-based) and *first set when
@@ -222,93 +199,182 @@ static int check_unique(named *names, size_t n, const fk_doc *list, const char *
     return 0;
 }
 
-/* A map of names to scalar values (topic configs, raw librdkafka properties) at key `key`. */
-static int want_kvmap(const fk_doc *v, const char *key, const char *names, path *p, fk_error *err,
-                      fk_kvlist *out)
+/* A map of names to scalar values (topic configs, raw librdkafka properties). */
+static int want_kvmap(const fk_doc *v, const char *names, path *p, fk_error *err, fk_kvlist *out)
 {
-    size_t len = strlen(p->text), i;
-    path_push(p, ".%s", key, 0);
+    size_t i;
     char what[120];
     if (v->type != FK_DOC_MAP) {
         snprintf(what, sizeof what, "expected a map of %s to values", names);
         return fail_at(err, p, v, what);
     }
     for (i = 0; i < v->count; i++) {
-        size_t l2 = strlen(p->text);
+        size_t len = strlen(p->text);
         const fk_doc *c = v->items[i];
         path_push(p, ".%s", v->keys[i], 0);
         if (c->type != FK_DOC_SCALAR || c->kind == FK_SCALAR_NULL)
             return fail_at(err, p, c, "expected a value (string or number)");
-        path_cut(p, l2);
+        path_cut(p, len);
         if (!fk_kvlist_set(out, v->keys[i], c->text)) return fail_at(err, p, c, "out of memory");
     }
-    path_cut(p, len);
+    return 1;
+}
+
+static int oom(fk_error *err)
+{
+    fk_error_set(err, "_NO_MEMORY", "out of memory");
+    return 0;
+}
+
+/* The value at key, with the key added to the path; NULL (path unchanged) when absent. */
+static const fk_doc *enter(const fk_doc *map, const char *key, path *p)
+{
+    const fk_doc *v = doc_get(map, key);
+    if (v) path_push(p, ".%s", key, 0);
+    return v;
+}
+
+static int load_choice(const fk_option *row, const fk_doc *v, const path *p, fk_error *err, void *base)
+{
+    const char *s;
+    char choices[300], what[400];
+    if (!want_string(v, p, err, &s)) return 0;
+    if (fk_option_choice(row, s) < 0) {
+        fk_option_choices_text(choices, sizeof choices, row, row->noun ? ", " : " or ");
+        if (row->noun) snprintf(what, sizeof what, "unknown %s '%.60s' (known: %s)", row->noun, s, choices);
+        else snprintf(what, sizeof what, "expected %s, got '%.60s'", choices, s);
+        return fail_at(err, p, v, what);
+    }
+    return fk_option_set_text(row, base, s) || oom(err);
+}
+
+static int load_start(const fk_doc *v, const path *p, fk_error *err, fk_group_spec *g)
+{
+    const char *s;
+    if (v->type == FK_DOC_SCALAR && v->kind == FK_SCALAR_NUMBER) {
+        char *end;
+        long long ms = strtoll(v->text, &end, 10);
+        if (*end || ms <= 0)
+            return fail_at(err, p, v, "expected earliest, latest or a timestamp (a positive whole number of "
+                           "milliseconds since the epoch)");
+        g->start_timestamp_ms = ms;
+        return 1;
+    }
+    if (!want_string(v, p, err, &s)) return 0;
+    if (strcmp(s, "earliest") != 0 && strcmp(s, "latest") != 0)
+        return fail_at(err, p, v, "expected earliest, latest or a timestamp in milliseconds since the epoch");
+    g->start_latest = strcmp(s, "latest") == 0;
+    return 1;
+}
+
+static int load_rows(const fk_option *rows, const fk_doc *map, int required, path *p, fk_error *err, void *base);
+
+/* A section in a map of its own (tls). */
+static int load_section(const fk_option *row, const fk_doc *v, path *p, fk_error *err, void *base)
+{
+    char keys[200], what[260];
+    if (v->type != FK_DOC_MAP) {
+        fk_option_join_names(keys, sizeof keys, row->sub, FK_NAME_YAML, ", ", ", ", "", "");
+        snprintf(what, sizeof what, "expected a map (%s)", keys);
+        return fail_at(err, p, v, what);
+    }
+    if (!check_keys(v, row->sub, p, err)) return 0;
+    if (row->type == FK_FIELD_INT) fk_option_set_number(row, base, 1);
+    return load_rows(row->sub, v, 1, p, err, base);
+}
+
+/* A section whose keys sit in the pool's map (saslMechanism, saslUser, saslPassword) comes
+   whole or not at all: its required key and the others need each other. */
+static int check_flat(const fk_option *row, const fk_doc *map, const path *p, fk_error *err, const void *base)
+{
+    const char *others[16];
+    const fk_option *sub, *key = NULL;
+    size_t n = 0, given = 0;
+    char list[200], what[300];
+    for (sub = row->sub; !fk_option_end(sub) && n < 16; sub++) {
+        if (sub->flags & FK_OPT_REQUIRED) {
+            key = sub;
+            continue;
+        }
+        others[n++] = sub->yaml;
+        given += fk_option_is_set(sub, base) != 0;
+    }
+    if (!key) return 1;
+    fk_option_join(list, sizeof list, others, n, ", ", " and ", "", "");
+    if (!fk_option_is_set(key, base) && given)
+        snprintf(what, sizeof what, "%s need %s", list, key->yaml);
+    else if (fk_option_is_set(key, base) && given < n)
+        snprintf(what, sizeof what, "%s needs %s", key->yaml, list);
+    else
+        return 1;
+    return fail_at(err, p, map, what);
+}
+
+static int load_value(const fk_option *row, const fk_doc *v, path *p, fk_error *err, void *base)
+{
+    const char *s;
+    long long n = 0;
+    int b = 0;
+    switch (row->kind) {
+    case FK_OPT_STRING:
+        if (!want_string(v, p, err, &s)) return 0;
+        if ((row->flags & FK_OPT_TOPIC_NAME) && !fk_topic_name_valid(s, NULL))
+            return fail_at(err, p, v, "not a valid Kafka topic name");
+        return fk_option_set_text(row, base, s) || oom(err);
+    case FK_OPT_INT:
+    case FK_OPT_MS:
+        return want_int(v, p, err, row->min, row->max, &n) && (fk_option_set_number(row, base, (double)n) || oom(err));
+    case FK_OPT_BOOL:
+        return want_bool(v, p, err, &b) && fk_option_set_number(row, base, b);
+    case FK_OPT_ENUM:
+        return load_choice(row, v, p, err, base);
+    case FK_OPT_STRINGS:
+        return want_strings(v, p, err, fk_option_field(row, base), row->flags & FK_OPT_REQUIRED);
+    case FK_OPT_KV:
+        return want_kvmap(v, row->noun, p, err, fk_option_field(row, base));
+    case FK_OPT_NESTED:
+        return load_section(row, v, p, err, base);
+    case FK_OPT_START:
+        return load_start(v, p, err, base);
+    default:
+        return 1;
+    }
+}
+
+/* Every row of the map into base, in the table's order. `required`: refuse a missing
+   required key (a flat section's key is checked by check_flat instead). */
+static int load_rows(const fk_option *rows, const fk_doc *map, int required, path *p, fk_error *err, void *base)
+{
+    const fk_option *row;
+    for (row = rows; !fk_option_end(row); row++) {
+        const fk_doc *v;
+        size_t len = strlen(p->text);
+        char what[200];
+        if (row->kind == FK_OPT_NESTED && (row->flags & FK_OPT_FLAT)) {
+            if (!load_rows(row->sub, map, 0, p, err, base) || !check_flat(row, map, p, err, base)) return 0;
+            continue;
+        }
+        if (!fk_option_name(row, FK_NAME_YAML) || row->kind == FK_OPT_STRUCTURE) continue;
+        if (!(v = enter(map, row->yaml, p))) {
+            if (!required || !(row->flags & FK_OPT_REQUIRED)) continue;
+            snprintf(what, sizeof what, "missing required key '%s'", row->yaml);
+            return fail_at(err, p, map, what);
+        }
+        if (!load_value(row, v, p, err, base)) return 0;
+        path_cut(p, len);
+    }
     return 1;
 }
 
 static int load_group(fk_registry *tmp, const char *pool, const fk_doc *g, path *p, fk_error *err)
 {
     fk_group_spec spec;
-    const fk_doc *v;
-    size_t len = strlen(p->text);
-    long long n;
-    int ok = 0;
-    const char *s;
-
+    int ok;
     if (g->type != FK_DOC_MAP) return fail_at(err, p, g, "expected a map with name and topics");
-    if (!check_keys(g, group_keys, NULL, p, err)) return 0;
+    if (!check_keys(g, fk_group_option_rows, p, err)) return 0;
     fk_group_spec_init(&spec);
-    if (!fk_set_string(&spec.pool, pool)) goto oom;
-    if (!(v = doc_get(g, "name"))) { fail_at(err, p, g, "missing required key 'name'"); goto out; }
-    path_push(p, ".%s", "name", 0);
-    if (!want_string(v, p, err, &s)) goto out;
-    path_cut(p, len);
-    if (!fk_set_string(&spec.name, s)) goto oom;
-    if (!(v = doc_get(g, "topics"))) { fail_at(err, p, g, "missing required key 'topics'"); goto out; }
-    path_push(p, ".%s", "topics", 0);
-    if (!want_strings(v, p, err, &spec.topics, 1)) goto out;
-    path_cut(p, len);
-#define GROUP_INT(key, field, max)                                        \
-    if ((v = doc_get(g, key))) {                                          \
-        path_push(p, ".%s", key, 0);                                      \
-        if (!want_int(v, p, err, 0, max, &n)) goto out;                   \
-        path_cut(p, len);                                                 \
-        spec.field = (int)n;                                              \
-    }
-    GROUP_INT("sessionTimeoutMs", session_timeout_ms, FK_MAX_SESSION_TIMEOUT_MS)
-    GROUP_INT("rebalanceTimeoutMs", rebalance_timeout_ms, FK_MAX_REBALANCE_TIMEOUT_MS)
-    GROUP_INT("fetchMaxBytes", fetch_max_bytes, 2147483135LL)
-    GROUP_INT("autoCommitIntervalMs", auto_commit_interval_ms, FK_MAX_AUTO_COMMIT_INTERVAL_MS)
-    GROUP_INT("statisticsIntervalMs", statistics_interval_ms, 86400000)
-#undef GROUP_INT
-    if ((v = doc_get(g, "rdkafka")) && !want_kvmap(v, "rdkafka", "librdkafka property names", p, err, &spec.rdkafka)) goto out;
-    if ((v = doc_get(g, "startOffset"))) {
-        path_push(p, ".%s", "startOffset", 0);
-        if (v->type == FK_DOC_SCALAR && v->kind == FK_SCALAR_NUMBER) {
-            char *end;
-            long long ms = strtoll(v->text, &end, 10);
-            if (*end || ms <= 0) {
-                fail_at(err, p, v, "expected earliest, latest or a timestamp (a positive whole number of "
-                        "milliseconds since the epoch)");
-                goto out;
-            }
-            spec.start_timestamp_ms = ms;
-        } else {
-            if (!want_string(v, p, err, &s)) goto out;
-            if (strcmp(s, "earliest") != 0 && strcmp(s, "latest") != 0) {
-                fail_at(err, p, v, "expected earliest, latest or a timestamp in milliseconds since the epoch");
-                goto out;
-            }
-            spec.start_latest = strcmp(s, "latest") == 0;
-        }
-        path_cut(p, len);
-    }
-    ok = fk_registry_add_group(tmp, &spec, err);
-    if (!ok) fail_at(err, p, g, err->msg);
-    goto out;
-oom:
-    fk_error_set(err, "_NO_MEMORY", "out of memory");
-out:
+    ok = fk_set_string(&spec.pool, pool) ? load_rows(fk_group_option_rows, g, 1, p, err, &spec) : oom(err);
+    if (ok && !(ok = fk_registry_add_group(tmp, &spec, err))) fail_at(err, p, g, err->msg);
     fk_group_spec_clear(&spec);
     return ok;
 }
@@ -316,70 +382,70 @@ out:
 static int load_topic(fk_registry *tmp, const char *pool, const fk_doc *t, path *p, fk_error *err)
 {
     fk_topic_spec spec;
-    const fk_doc *v;
-    size_t len = strlen(p->text);
-    long long n;
-    int ok = 0;
-    const char *s;
-
+    int ok;
     if (t->type != FK_DOC_MAP) return fail_at(err, p, t, "expected a map with a name");
-    if (!check_keys(t, topic_keys, NULL, p, err)) return 0;
+    if (!check_keys(t, fk_topic_option_rows, p, err)) return 0;
     fk_topic_spec_init(&spec);
-    if (!fk_set_string(&spec.pool, pool)) goto oom;
-    if (!(v = doc_get(t, "name"))) { fail_at(err, p, t, "missing required key 'name'"); goto out; }
-    path_push(p, ".%s", "name", 0);
-    if (!want_string(v, p, err, &s)) goto out;
-    if (!fk_topic_name_valid(s, NULL)) { fail_at(err, p, v, "not a valid Kafka topic name"); goto out; }
-    path_cut(p, len);
-    if (!fk_set_string(&spec.name, s)) goto oom;
-    if ((v = doc_get(t, "partitions"))) {
-        path_push(p, ".%s", "partitions", 0);
-        if (!want_int(v, p, err, 1, INT_MAX_, &n)) goto out;
-        path_cut(p, len);
-        spec.partitions = (int32_t)n;
-    }
-    if ((v = doc_get(t, "replicationFactor"))) {
-        path_push(p, ".%s", "replicationFactor", 0);
-        if (!want_int(v, p, err, 1, 32767, &n)) goto out;
-        path_cut(p, len);
-        spec.replication_factor = (int16_t)n;
-    }
-    if ((v = doc_get(t, "configs")) && !want_kvmap(v, "configs", "config names", p, err, &spec.configs)) goto out;
-    ok = fk_registry_add_topic(tmp, &spec, err);
-    if (!ok) fail_at(err, p, t, err->msg);
-    goto out;
-oom:
-    fk_error_set(err, "_NO_MEMORY", "out of memory");
-out:
+    ok = fk_set_string(&spec.pool, pool) ? load_rows(fk_topic_option_rows, t, 1, p, err, &spec) : oom(err);
+    if (ok && !(ok = fk_registry_add_topic(tmp, &spec, err))) fail_at(err, p, t, err->msg);
     fk_topic_spec_clear(&spec);
     return ok;
 }
 
-static int load_tls(const fk_doc *d, path *p, fk_error *err, fk_tls_options *tls)
+/* A pool's consumerGroups (groups != 0) or topics: every item, and no name twice. */
+static int load_list(fk_registry *tmp, const char *pool, const fk_doc *k, int groups, path *p, fk_error *err)
 {
-    const fk_doc *v;
+    const char *what = groups ? "consumer group" : "topic";
+    size_t len = strlen(p->text), first = groups ? tmp->group_count : tmp->topic_count, i;
+    const fk_doc *v = enter(k, groups ? "consumerGroups" : "topics", p);
+    named *names;
+    char msg[64];
+    int ok;
+    if (!v) return 1;
+    if (!is_list(v)) {
+        snprintf(msg, sizeof msg, "expected a list of %ss", what);
+        return fail_at(err, p, v, msg);
+    }
+    for (i = 0; i < v->count; i++) {
+        size_t item = strlen(p->text);
+        path_push(p, "[%zu]", NULL, i + 1);
+        if (!(groups ? load_group : load_topic)(tmp, pool, v->items[i], p, err)) return 0;
+        path_cut(p, item);
+    }
+    if (v->count > 1) {
+        if (!(names = malloc(v->count * sizeof *names))) return oom(err);
+        for (i = 0; i < v->count; i++) {
+            names[i].name = groups ? tmp->groups[first + i].name : tmp->topics[first + i].name;
+            names[i].index = i;
+        }
+        ok = check_unique(names, v->count, v, what, p, err);
+        free(names);
+        if (!ok) return 0;
+    }
+    path_cut(p, len);
+    return 1;
+}
+
+/* The optional code key repeats the pool code the section is listed under. */
+static int load_code(const fk_doc *k, const char *code, path *p, fk_error *err)
+{
     size_t len = strlen(p->text);
+    const fk_doc *v = enter(k, "code", p);
     const char *s;
-    if (d->type != FK_DOC_MAP) return fail_at(err, p, d, "expected a map (caFile, certFile, keyFile, keyPassword, verify)");
-    if (!check_keys(d, tls_keys, NULL, p, err)) return 0;
-    tls->enabled = 1;
-#define TLS_STRING(key, field)                                            \
-    if ((v = doc_get(d, key))) {                                          \
-        path_push(p, ".%s", key, 0);                                      \
-        if (!want_string(v, p, err, &s)) return 0;                        \
-        path_cut(p, len);                                                 \
-        if (!fk_set_string(&tls->field, s)) return fail_at(err, p, d, "out of memory"); \
-    }
-    TLS_STRING("caFile", ca_file)
-    TLS_STRING("certFile", cert_file)
-    TLS_STRING("keyFile", key_file)
-    TLS_STRING("keyPassword", key_password)
-#undef TLS_STRING
-    if ((v = doc_get(d, "verify"))) {
-        path_push(p, ".%s", "verify", 0);
-        if (!want_bool(v, p, err, &tls->verify)) return 0;
-        path_cut(p, len);
-    }
+    if (!v) return 1;
+    if (!want_string(v, p, err, &s)) return 0;
+    if (strcmp(s, code) != 0) return fail_at(err, p, v, "differs from the pool code it is listed under");
+    path_cut(p, len);
+    return 1;
+}
+
+static int load_brokers(const fk_doc *k, fk_strlist *brokers, path *p, fk_error *err)
+{
+    size_t len = strlen(p->text);
+    const fk_doc *v = enter(k, "brokers", p);
+    if (!v) return fail_at(err, p, k, "missing required key 'brokers'");
+    if (!want_strings(v, p, err, brokers, 1)) return 0;
+    path_cut(p, len);
     return 1;
 }
 
@@ -387,188 +453,15 @@ static int load_pool(fk_registry *tmp, const char *code, const fk_doc *k, path *
 {
     fk_pool_options o;
     fk_strlist brokers = { 0 };
-    const fk_doc *v;
-    named *names = NULL;
-    size_t len = strlen(p->text), i, first;
-    long long n;
-    int ok = 0;
-    const char *s;
+    int ok;
 
     if (k->type != FK_DOC_MAP) return fail_at(err, p, k, "expected a map");
-    if (!check_keys(k, kafka_keys, kafka_lua_names, p, err)) return 0;
+    if (!check_keys(k, fk_pool_option_rows, p, err)) return 0;
     fk_pool_options_init(&o);
-    if ((v = doc_get(k, "code"))) {
-        path_push(p, ".%s", "code", 0);
-        if (!want_string(v, p, err, &s)) goto out;
-        if (strcmp(s, code) != 0) { fail_at(err, p, v, "differs from the pool code it is listed under"); goto out; }
-        path_cut(p, len);
-    }
-    if (!(v = doc_get(k, "brokers"))) { fail_at(err, p, k, "missing required key 'brokers'"); goto out; }
-    path_push(p, ".%s", "brokers", 0);
-    if (!want_strings(v, p, err, &brokers, 1)) goto out;
-    path_cut(p, len);
-    if ((v = doc_get(k, "clientID"))) {
-        path_push(p, ".%s", "clientID", 0);
-        if (!want_string(v, p, err, &s)) goto out;
-        path_cut(p, len);
-        if (!fk_set_string(&o.client_id, s)) goto oom;
-    }
-    if ((v = doc_get(k, "transactionalID"))) {
-        path_push(p, ".%s", "transactionalID", 0);
-        if (!want_string(v, p, err, &s)) goto out;
-        if (!*s) { fail_at(err, p, v, "expected a non-empty transactional id"); goto out; }
-        path_cut(p, len);
-        if (!fk_set_string(&o.transactional_id, s)) goto oom;
-    }
-    if ((v = doc_get(k, "requiredAcks"))) {
-        path_push(p, ".%s", "requiredAcks", 0);
-        if (!want_int(v, p, err, -1, 1, &n)) goto out;
-        path_cut(p, len);
-        o.required_acks = (int)n;
-    }
-#define POOL_INT(key, field)                                              \
-    if ((v = doc_get(k, key))) {                                          \
-        path_push(p, ".%s", key, 0);                                      \
-        if (!want_int(v, p, err, 0, INT_MAX_, &n)) goto out;              \
-        path_cut(p, len);                                                 \
-        o.field = n;                                                      \
-    }
-    POOL_INT("producerLingerMs", linger_ms)
-    POOL_INT("maxBufferedRecords", max_buffered_records)
-    POOL_INT("deliveryTimeoutMs", delivery_timeout_ms)
-    POOL_INT("connectTimeoutMs", connect_timeout_ms)
-    POOL_INT("statisticsIntervalMs", statistics_interval_ms)
-#undef POOL_INT
-    if ((v = doc_get(k, "saslMechanism"))) {
-        int m;
-        path_push(p, ".%s", "saslMechanism", 0);
-        if (!want_string(v, p, err, &s)) goto out;
-        if ((m = fk_sasl_mechanism_parse(s)) < 0) {
-            char what[200];
-            snprintf(what, sizeof what, "unknown SASL mechanism '%.60s' (known: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", s);
-            fail_at(err, p, v, what);
-            goto out;
-        }
-        path_cut(p, len);
-        o.sasl_mechanism = (fk_sasl_mechanism)m;
-    }
-    if ((v = doc_get(k, "partitioner"))) {
-        path_push(p, ".%s", "partitioner", 0);
-        if (!want_string(v, p, err, &s)) goto out;
-        if (!fk_partitioner_valid(s)) {
-            fail_at(err, p, v, "unknown partitioner (known: random, consistent, consistent_random, murmur2, "
-                    "murmur2_random, fnv1a, fnv1a_random)");
-            goto out;
-        }
-        path_cut(p, len);
-        if (!fk_set_string(&o.partitioner, s)) goto oom;
-    }
-    if ((v = doc_get(k, "saslUser"))) {
-        path_push(p, ".%s", "saslUser", 0);
-        if (!want_string(v, p, err, &s)) goto out;
-        path_cut(p, len);
-        if (!fk_set_string(&o.sasl_user, s)) goto oom;
-    }
-    if ((v = doc_get(k, "saslPassword"))) {
-        path_push(p, ".%s", "saslPassword", 0);
-        /* the messages of want_string never quote the value, so no secret leaks here */
-        if (!want_string(v, p, err, &s)) goto out;
-        path_cut(p, len);
-        if (!fk_set_string(&o.sasl_password, s)) goto oom;
-    }
-    if (o.sasl_mechanism == FK_SASL_NONE && (o.sasl_user || o.sasl_password)) {
-        fail_at(err, p, k, "saslUser and saslPassword need saslMechanism");
-        goto out;
-    }
-    if (o.sasl_mechanism != FK_SASL_NONE && (!o.sasl_user || !o.sasl_password)) {
-        fail_at(err, p, k, "saslMechanism needs saslUser and saslPassword");
-        goto out;
-    }
-    if ((v = doc_get(k, "tls"))) {
-        path_push(p, ".%s", "tls", 0);
-        if (!load_tls(v, p, err, &o.tls)) goto out;
-        path_cut(p, len);
-    }
-    if ((v = doc_get(k, "ignoredTopics"))) {
-        path_push(p, ".%s", "ignoredTopics", 0);
-        if (!want_strings(v, p, err, &o.ignored_topics, 0)) goto out;
-        path_cut(p, len);
-    }
-    if ((v = doc_get(k, "ignoredConsumerGroups"))) {
-        path_push(p, ".%s", "ignoredConsumerGroups", 0);
-        if (!want_strings(v, p, err, &o.ignored_consumer_groups, 0)) goto out;
-        path_cut(p, len);
-    }
-    if ((v = doc_get(k, "compression"))) {
-        static const char *const known[] = { "none", "gzip", "snappy", "lz4", "zstd", NULL };
-        int c;
-        path_push(p, ".%s", "compression", 0);
-        if (!want_string(v, p, err, &s)) goto out;
-        for (c = 0; known[c] && strcmp(s, known[c]) != 0; c++) {}
-        if (!known[c]) { fail_at(err, p, v, "expected none, gzip, snappy, lz4 or zstd"); goto out; }
-        path_cut(p, len);
-        if (!fk_set_string(&o.compression, s)) goto oom;
-    }
-    if ((v = doc_get(k, "idempotent"))) {
-        path_push(p, ".%s", "idempotent", 0);
-        if (!want_bool(v, p, err, &o.idempotent)) goto out;
-        path_cut(p, len);
-    }
-    if ((v = doc_get(k, "rdkafka")) && !want_kvmap(v, "rdkafka", "librdkafka property names", p, err, &o.rdkafka)) goto out;
-    if (!fk_registry_add_pool(tmp, code, &brokers, &o, err)) {
-        fail_at(err, p, k, err->msg);
-        goto out;
-    }
-    if ((v = doc_get(k, "consumerGroups"))) {
-        path_push(p, ".%s", "consumerGroups", 0);
-        if (!is_list(v)) { fail_at(err, p, v, "expected a list of consumer groups"); goto out; }
-        first = tmp->group_count;
-        for (i = 0; i < v->count; i++) {
-            size_t l2 = strlen(p->text);
-            path_push(p, "[%zu]", NULL, i + 1);
-            if (!load_group(tmp, code, v->items[i], p, err)) goto out;
-            path_cut(p, l2);
-        }
-        if (v->count > 1) {
-            if (!(names = malloc(v->count * sizeof *names))) goto oom;
-            for (i = 0; i < v->count; i++) {
-                names[i].name = tmp->groups[first + i].name;
-                names[i].index = i;
-            }
-            if (!check_unique(names, v->count, v, "consumer group", p, err)) goto out;
-            free(names);
-            names = NULL;
-        }
-        path_cut(p, len);
-    }
-    if ((v = doc_get(k, "topics"))) {
-        path_push(p, ".%s", "topics", 0);
-        if (!is_list(v)) { fail_at(err, p, v, "expected a list of topics"); goto out; }
-        first = tmp->topic_count;
-        for (i = 0; i < v->count; i++) {
-            size_t l2 = strlen(p->text);
-            path_push(p, "[%zu]", NULL, i + 1);
-            if (!load_topic(tmp, code, v->items[i], p, err)) goto out;
-            path_cut(p, l2);
-        }
-        if (v->count > 1) {
-            if (!(names = malloc(v->count * sizeof *names))) goto oom;
-            for (i = 0; i < v->count; i++) {
-                names[i].name = tmp->topics[first + i].name;
-                names[i].index = i;
-            }
-            if (!check_unique(names, v->count, v, "topic", p, err)) goto out;
-            free(names);
-            names = NULL;
-        }
-        path_cut(p, len);
-    }
-    ok = 1;
-    goto out;
-oom:
-    fk_error_set(err, "_NO_MEMORY", "out of memory");
-out:
-    free(names);
+    ok = load_code(k, code, p, err) && load_brokers(k, &brokers, p, err) &&
+         load_rows(fk_pool_option_rows, k, 1, p, err, &o);
+    if (ok && !(ok = fk_registry_add_pool(tmp, code, &brokers, &o, err))) fail_at(err, p, k, err->msg);
+    ok = ok && load_list(tmp, code, k, 1, p, err) && load_list(tmp, code, k, 0, p, err);
     fk_pool_options_clear(&o);
     fk_strlist_clear(&brokers);
     return ok;

@@ -44,6 +44,12 @@ struct fk_consumer {
     int           commits_pending;
     int           commit_error;
     char          commit_error_msg[256];
+    /* the last error of the group itself (joining, finding the coordinator, ...): returned by
+       the polls that have no record to hand out, until the member is assigned partitions
+       (group_error_once: only by the next such poll) */
+    int           group_error;
+    int           group_error_once;
+    char          group_error_msg[300];
     pid_t         rk_pid;
     fk_fetches   *live;
     /* rebalance events (fk_consumer_rebalance_events) */
@@ -95,6 +101,10 @@ static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *e
              /* a group subscribed to a topic that does not exist yet only sees it at the
                 next metadata refresh: 5 minutes by default, 5 s here */
              fk_conf_set(conf, "topic.metadata.refresh.interval.ms", "5000", err) &&
+             /* FluxaORM's Go services (franz-go, no balancer set) and Kafka's newer clients
+                join with cooperative-sticky only: a group mixing them with librdkafka's
+                default (range,roundrobin) never forms. Raw properties may choose another. */
+             fk_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err) &&
              fk_conf_set(conf, "enable.auto.commit", g->auto_commit_interval_ms > 0 ? "true" : "false", err);
     if (ok && g->auto_commit_interval_ms > 0)
         ok = fk_conf_set_int(conf, "auto.commit.interval.ms", g->auto_commit_interval_ms, err);
@@ -274,6 +284,7 @@ static void assign_now(fk_consumer *c, rd_kafka_t *rk, rd_kafka_topic_partition_
     if (cooperative(rk)) e = rd_kafka_incremental_assign(rk, parts);
     else rd_kafka_assign(rk, parts);
     if (e) rd_kafka_error_destroy(e);
+    c->group_error = 0;   /* the member is in the group again */
     record_rebalance(c, 1, parts);
 }
 
@@ -306,34 +317,46 @@ static void finish_lookup(fk_consumer *c, int wait)
     c->lookup_parts = NULL;
 }
 
+/* Keeps a revocation for later; 0 when it cannot (out of memory): then it is done at once. */
+static int defer_revocation(fk_consumer *c, const rd_kafka_topic_partition_list_t *parts)
+{
+    if (!fk_grow((void **)&c->deferred, &c->deferred_cap, c->deferred_count, sizeof *c->deferred) ||
+        !(c->deferred[c->deferred_count] = rd_kafka_topic_partition_list_copy(parts)))
+        return 0;
+    c->deferred_count++;
+    return 1;
+}
+
 /* Served by rd_kafka_consumer_poll on the polling thread: assignments take effect at once
-   (after the lookup of their start offsets, see lookups_on_thread), revocations too unless
-   the application asked to act first (defer_revoke). */
+   (after the lookup of their start offsets, see lookups_on_thread). Revocations wait until
+   the application is done with the records handed out before them: until on_revoke returned
+   (defer_revoke, see rebalance.lua), else until the next poll (or the end of this one when it
+   hands out no record). A partition revoked in the middle of a
+   poll would be gone before the application commits the records that poll returned: their
+   commit would be skipped, or, with explicit offsets, overwrite what the partition's next
+   owner committed meanwhile. Under cooperative-sticky the group cannot move the partition
+   before this member gave it up, so the commit made before the next poll is the one the next
+   owner starts from. */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     fk_consumer *c = opaque;
-    int keep;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        if (c->spec.start_timestamp_ms > 0) {
-            finish_lookup(c, 1);
+        /* a cooperative round that brings nothing new has nothing to look up */
+        if (c->spec.start_timestamp_ms > 0) finish_lookup(c, 1);
+        if (c->spec.start_timestamp_ms > 0 && parts->cnt > 0) {
             if (c->lookups_on_thread && !c->closing && start_lookup(c, parts)) return;
             apply_start_timestamp(c, rk, parts);
         }
         assign_now(c, rk, parts);
         return;
     }
-    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        rd_kafka_assign(rk, NULL);
-        return;
-    }
     finish_lookup(c, 1);
-    keep = record_rebalance(c, 0, parts) && c->defer_revoke;
-    if (keep && fk_grow((void **)&c->deferred, &c->deferred_cap, c->deferred_count, sizeof *c->deferred) &&
-        (c->deferred[c->deferred_count] = rd_kafka_topic_partition_list_copy(parts)) != NULL) {
-        c->deferred_count++;
-        return;
-    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) record_rebalance(c, 0, parts);
+    /* lost partitions (session or generation ended) wait too: while they are still assigned,
+       a commit of what was handed out from them fails with _ASSIGNMENT_LOST; given up, a
+       commit of the assignment would leave them out and succeed */
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !c->closing && defer_revocation(c, parts)) return;
     revoke_now(rk, parts);
 }
 
@@ -373,9 +396,10 @@ static void revoke_deferred(fk_consumer *c)
     c->deferred_count = 0;
 }
 
+/* on_revoke returned: its revocations take effect (rebalance.lua) */
 void fk_consumer_rebalance_done(fk_consumer *c)
 {
-    if (!c->closer.running) revoke_deferred(c);   /* else the close thread does it */
+    if (c->defer_revoke && !c->closer.running) revoke_deferred(c);   /* else the close thread does it */
 }
 
 static void forget_rebalances(fk_consumer *c)
@@ -385,7 +409,7 @@ static void forget_rebalances(fk_consumer *c)
     free(c->events);
     c->events = NULL;
     c->event_count = c->event_cap = 0;
-    fk_consumer_rebalance_done(c);
+    revoke_deferred(c);
     free(c->deferred);
     c->deferred = NULL;
     c->deferred_cap = 0;
@@ -854,6 +878,66 @@ static int add_message(fk_fetches *f, rd_kafka_message_t *m)
     return 1;
 }
 
+/* The broker's reasons to keep a member out of the group: they hold until it joins. */
+static int refused_membership(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_INCONSISTENT_GROUP_PROTOCOL || e == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED ||
+           e == RD_KAFKA_RESP_ERR_INVALID_SESSION_TIMEOUT || e == RD_KAFKA_RESP_ERR_GROUP_MAX_SIZE_REACHED ||
+           e == RD_KAFKA_RESP_ERR_INVALID_GROUP_ID || e == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION;
+}
+
+/* An error event without a topic is about the group, not a partition: librdkafka posts one
+   when it gives up on a request it does not retry (JoinGroup refused with
+   INCONSISTENT_GROUP_PROTOCOL, GROUP_AUTHORIZATION_FAILED, ...; FindCoordinator refused;
+   the committed offsets of the assignment unreadable; the poll interval exceeded; a fatal
+   error). It is kept for fk_consumer_poll to return instead of an empty result: a refused
+   membership until the member joins, anything else once. */
+static int take_group_error(fk_consumer *c, rd_kafka_message_t *m)
+{
+    if (!m->err || m->rkt) return 0;
+    c->group_error = m->err;
+    c->group_error_once = !refused_membership(m->err);
+    snprintf(c->group_error_msg, sizeof c->group_error_msg, "%.*s",
+             m->payload ? (int)(m->len < 299 ? m->len : 299) : 299,
+             m->payload ? (const char *)m->payload : rd_kafka_err2str(m->err));
+    rd_kafka_message_destroy(m);
+    return 1;
+}
+
+static int take_message(fk_consumer *c, fk_fetches *f, rd_kafka_message_t *m)
+{
+    return take_group_error(c, m) || add_message(f, m);
+}
+
+/* The reason a poll with no record to hand out fails: refused credentials, a fatal error, or
+   the group's own last error (see take_group_error); 0 when there is none. */
+static int poll_failure(fk_consumer *c, fk_error *err)
+{
+    char fatal[256];
+    rd_kafka_resp_err_t e;
+    if (c->auth_failed) {
+        fk_error_set_rd(err, c->auth_failed, "poll of kafka consumer group '%s' failed", c->spec.name);
+        fk_error_append(err, " (%s)", c->auth_error);
+        c->auth_failed = 0;
+        return 1;
+    }
+    if ((e = rd_kafka_fatal_error(c->rk, fatal, sizeof fatal)) != 0) {
+        fk_error_set(err, rd_kafka_err2name(e), "kafka consumer group '%s' failed for good: %s", c->spec.name, fatal);
+        err->rd_err = e;
+        return 1;
+    }
+    if (!c->group_error) return 0;
+    /* librdkafka's text already says what the code means */
+    fk_error_set(err, rd_kafka_err2name(c->group_error), "kafka consumer group '%s' cannot consume: %s",
+                 c->spec.name, c->group_error_msg);
+    err->rd_err = c->group_error;
+    if (c->group_error == RD_KAFKA_RESP_ERR_INCONSISTENT_GROUP_PROTOCOL)
+        fk_error_append(err, " (its members use other partition.assignment.strategy values: "
+                        "fluxakafka's default is cooperative-sticky)");
+    if (c->group_error_once) c->group_error = 0;
+    return 1;
+}
+
 fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records, fk_error *err)
 {
     fk_fetches *f;
@@ -866,24 +950,24 @@ fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records,
         return NULL;
     }
     finish_lookup(c, 0);
+    /* the application is done with what earlier polls handed out */
+    if (!c->defer_revoke) revoke_deferred(c);
     if (max_records == 0) max_records = 10000;
     m = rd_kafka_consumer_poll(c->rk, timeout_ms);
     if (m) {
-        ok = add_message(f, m);
+        ok = take_message(c, f, m);
         /* the rest of what is ready, in one call instead of one queue round trip each */
         while (f->count + f->error_count < max_records) {
             rd_kafka_message_t *batch[256];
             size_t want = max_records - f->count - f->error_count, i;
             ssize_t n = rd_kafka_consume_batch_queue(c->queue, 0, batch, want < 256 ? want : 256);
             if (n <= 0) break;
-            for (i = 0; i < (size_t)n; i++) ok = add_message(f, batch[i]) && ok;
+            for (i = 0; i < (size_t)n; i++) ok = take_message(c, f, batch[i]) && ok;
         }
     }
-    if (c->auth_failed && f->count == 0) {
-        fk_error_set_rd(err, c->auth_failed, "poll of kafka consumer group '%s' failed",
-                        c->spec.name);
-        fk_error_append(err, " (%s)", c->auth_error);
-        c->auth_failed = 0;
+    if (!c->defer_revoke && f->count == 0) revoke_deferred(c);
+    /* records are never dropped to say so: the next poll without any does */
+    if (f->count == 0 && poll_failure(c, err)) {
         fk_fetches_free(f);
         return NULL;
     }
@@ -916,12 +1000,39 @@ int fk_consumer_commit(fk_consumer *c, fk_error *err)
 
 static rd_kafka_topic_partition_list_t *offset_list(const fk_partition_offset *list, size_t n);
 
+/* 1 when every partition of list is assigned to this member; else 0 with err. The broker
+   takes a commit for any partition from any member of the current generation: committing a
+   partition another member owns now would overwrite what that member committed. */
+static int owns_all(fk_consumer *c, const fk_partition_offset *list, size_t n, fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *mine = NULL;
+    rd_kafka_resp_err_t e;
+    size_t i;
+    if (rd_kafka_assignment_lost(c->rk)) {
+        fk_error_set_rd(err, RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST, "commit of kafka consumer group '%s' refused: "
+                        "the member's partitions were taken away (its session or generation ended)", c->spec.name);
+        return 0;
+    }
+    if ((e = rd_kafka_assignment(c->rk, &mine)) != 0) {
+        fk_error_set_rd(err, e, "commit of kafka consumer group '%s' failed", c->spec.name);
+        return 0;
+    }
+    for (i = 0; i < n && rd_kafka_topic_partition_list_find(mine, list[i].topic, list[i].partition); i++) {}
+    rd_kafka_topic_partition_list_destroy(mine);
+    if (i == n) return 1;
+    fk_error_set_rd(err, RD_KAFKA_RESP_ERR__STATE, "commit of kafka consumer group '%s' refused: '%s' [%d] is not "
+                    "assigned to this member any more; its next owner reads it from the group's committed offset",
+                    c->spec.name, list[i].topic, (int)list[i].partition);
+    return 0;
+}
+
 int fk_consumer_commit_begin(fk_consumer *c, const fk_partition_offset *list, size_t n, fk_error *err)
 {
     rd_kafka_topic_partition_list_t *offsets = NULL;
     rd_kafka_resp_err_t e;
     if (!usable(c, err)) return 0;
     if (list && n == 0) return 1;
+    if (list && !owns_all(c, list, n, err)) return 0;
     if (!c->commit_queue && !(c->commit_queue = rd_kafka_queue_new(c->rk))) {
         fk_error_set(err, "_NO_MEMORY", "commit of kafka consumer group '%s': out of memory", c->spec.name);
         return 0;
@@ -945,7 +1056,10 @@ int fk_consumer_commit_poll(fk_consumer *c, fk_error *err)
     while (c->commits_pending && (ev = rd_kafka_queue_poll(c->commit_queue, 0)) != NULL) {
         if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
             rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+            const rd_kafka_topic_partition_list_t *l = rd_kafka_event_topic_partition_list(ev);
+            int i;
             c->commits_pending--;
+            for (i = 0; !e && l && i < l->cnt; i++) e = l->elems[i].err;
             if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET && !c->commit_error) {
                 c->commit_error = e;
                 snprintf(c->commit_error_msg, sizeof c->commit_error_msg, "%s", rd_kafka_event_error_string(ev));
@@ -978,6 +1092,7 @@ int fk_consumer_commit_offsets(fk_consumer *c, const fk_partition_offset *list, 
     int failed;
     if (!usable(c, err)) return 0;
     if (n == 0) return 1;
+    if (!owns_all(c, list, n, err)) return 0;
     l = offset_list(list, n);
     e = rd_kafka_commit(c->rk, l, 0);
     failed = e ? (fk_error_set_rd(err, e, "commit of kafka consumer group '%s' failed", c->spec.name), 1)

@@ -1,6 +1,7 @@
 /* The engine and its pools: one producer per pool, created lazily in the process that
    uses it, with deliveries queued for the caller to serve on its own thread. */
 #include "fk_internal.h"
+#include "fk_options.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -238,7 +239,6 @@ rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err)
     free(servers);
     /* librdkafka's debug contexts for troubleshooting, e.g. FK_RDKAFKA_DEBUG=broker,protocol */
     if (ok && getenv("FK_RDKAFKA_DEBUG")) ok = fk_conf_set(conf, "debug", getenv("FK_RDKAFKA_DEBUG"), err);
-    if (ok && o->client_id) ok = fk_conf_set(conf, "client.id", o->client_id, err);
     if (ok && o->sasl_mechanism != FK_SASL_NONE) {
         ok = fk_conf_set(conf, "security.protocol", o->tls.enabled ? "sasl_ssl" : "sasl_plaintext", err) &&
              fk_conf_set(conf, "sasl.mechanisms", fk_sasl_mechanism_name(o->sasl_mechanism), err) &&
@@ -247,14 +247,11 @@ rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err)
     } else if (ok && o->tls.enabled) {
         ok = fk_conf_set(conf, "security.protocol", "ssl", err);
     }
-    if (ok && o->tls.enabled) {
-        if (ok && o->tls.ca_file) ok = fk_conf_set(conf, "ssl.ca.location", o->tls.ca_file, err);
-        if (ok && o->tls.cert_file) ok = fk_conf_set(conf, "ssl.certificate.location", o->tls.cert_file, err);
-        if (ok && o->tls.key_file) ok = fk_conf_set(conf, "ssl.key.location", o->tls.key_file, err);
-        if (ok && o->tls.key_password) ok = fk_conf_set(conf, "ssl.key.password", o->tls.key_password, err);
-        if (ok) ok = fk_conf_set(conf, "enable.ssl.certificate.verification", o->tls.verify ? "true" : "false", err) &&
-                     fk_conf_set(conf, "ssl.endpoint.identification.algorithm", o->tls.verify ? "https" : "none", err);
-    }
+    /* client.id and the tls files: the options whose rows say every client */
+    if (ok) ok = fk_options_apply(conf, fk_pool_option_rows, o, FK_OPT_CLIENTS, err);
+    if (ok && o->tls.enabled)
+        ok = fk_conf_set(conf, "enable.ssl.certificate.verification", o->tls.verify ? "true" : "false", err) &&
+             fk_conf_set(conf, "ssl.endpoint.identification.algorithm", o->tls.verify ? "https" : "none", err);
     if (!ok) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -541,22 +538,16 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
     if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
     if (!fk_conf_set_int(conf, "acks", o->required_acks, err) ||
         !conf_set_double(conf, "linger.ms", slot == &p->slots[SYNC_SLOT] ? 0 : o->linger_ms, err) ||
-        !fk_conf_set(conf, "partitioner", o->partitioner ? o->partitioner : FK_DEFAULT_PARTITIONER, err) ||
-        (o->max_buffered_records > 0 &&
-         !fk_conf_set_int(conf, "queue.buffering.max.messages", o->max_buffered_records, err)) ||
         /* librdkafka lets 1 GiB of records wait per producer; a web worker with a slow broker
            should push back (_QUEUE_FULL) long before that */
         !fk_conf_set_int(conf, "queue.buffering.max.kbytes", FK_MAX_BUFFERED_KBYTES, err) ||
         /* librdkafka's own default (5 minutes) would hold produce_sync far too long */
         !fk_conf_set_int(conf, "message.timeout.ms", rdkafka_message_timeout_ms(p->spec), err) ||
-        (o->compression && !fk_conf_set(conf, "compression.type", o->compression, err)) ||
-        (o->idempotent && !fk_conf_set(conf, "enable.idempotence", "true", err)) ||
-        (o->transactional_id && !fk_conf_set(conf, "transactional.id", o->transactional_id, err)) ||
+        /* partitioner, compression, idempotence, ...: the options whose rows say producer */
+        !fk_options_apply(conf, fk_pool_option_rows, o, FK_OPT_PRODUCER, err) ||
         /* the user's raw properties last: producer and global ones (fluxakafka's own were
            refused at validate, so linger.ms 0 of the sync producer stays) */
-        !fk_rdkafka_apply(conf, &o->rdkafka, "P*", err) ||
-        (o->statistics_interval_ms > 0 &&
-         !fk_conf_set_int(conf, "statistics.interval.ms", o->statistics_interval_ms, err))) {
+        !fk_rdkafka_apply(conf, &o->rdkafka, "P*", err)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

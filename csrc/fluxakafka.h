@@ -514,7 +514,11 @@ const fk_group_spec *fk_consumer_spec(const fk_consumer *c);
 void *fk_consumer_rd_kafka(fk_consumer *c);   /* rd_kafka_t*, NULL once closed */
 
 /* Returns the records available now, or waits up to timeout_ms for the first one, then
-   takes whatever else is ready without waiting (at most max_records). NULL on failure. */
+   takes whatever else is ready without waiting (at most max_records). NULL on failure, and
+   when there is no record to hand out and the group itself failed (a refused membership
+   until the member joins, other group errors once, a fatal error for good); errors about a
+   partition are in the fetches. Revocations seen meanwhile take effect at the next poll (at
+   the end of this one when it hands out nothing) unless the application defers them. */
 fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records,
                              fk_error *err);
 /* Commits the offsets of every record handed out by fk_consumer_poll (synchronous). */
@@ -532,7 +536,8 @@ struct fk_partition_offset {
     int32_t     partition;
     int64_t     offset;
 };
-/* Commits exactly these offsets (synchronous), whatever poll handed out. */
+/* Commits exactly these offsets (synchronous), whatever poll handed out; refused (_STATE,
+   _ASSIGNMENT_LOST) for a partition this member does not own. */
 int  fk_consumer_commit_offsets(fk_consumer *c, const fk_partition_offset *list, size_t n,
                                 fk_error *err);
 /* Moves the fetch positions of assigned partitions back (or forward) to these offsets:

@@ -3,7 +3,6 @@
 -- figures each spec reports (TAP comments, also appended to build/faults-results.txt).
 local fk = require "fluxakafka"
 local support = require "spec.support"
-local ffi = require "ffi"
 
 local M = {}
 
@@ -21,17 +20,8 @@ function M.missing(name)
   return true
 end
 
-ffi.cdef [[
-typedef struct { long tv_sec; long tv_nsec; } fk_fault_timespec;
-int clock_gettime(int clk, fk_fault_timespec *ts);
-]]
-
 -- a monotonic clock without a process per reading (the pacing reads it 1,000 times)
-local timespec = ffi.new("fk_fault_timespec")
-function M.now()
-  ffi.C.clock_gettime(1, timespec)
-  return tonumber(timespec.tv_sec) + tonumber(timespec.tv_nsec) / 1e9
-end
+M.now = support.monotonic
 
 local results
 function M.report(line)

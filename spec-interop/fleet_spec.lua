@@ -6,24 +6,14 @@
 local fk = require "fluxakafka"
 local support = require "spec.support"
 local go = require "spec.go_build"
-local ffi = require "ffi"
 
-ffi.cdef [[ int poll(void *fds, unsigned long nfds, int timeout); ]]
-local function pause(ms) ffi.C.poll(nil, 0, ms) end
+local pause, read_file = support.sleep_ms, support.read_file
 
 local function sh(cmd)
   local p = assert(io.popen(cmd))
   local out = p:read("*a")
   p:close()
   return out
-end
-
-local function read_file(path)
-  local f = io.open(path)
-  if not f then return "" end
-  local s = f:read("*a")
-  f:close()
-  return s
 end
 
 local function report(line) print("# " .. line) end
@@ -100,12 +90,13 @@ describe_go("a mixed fleet of FluxaORM-shaped Go services and fluxakafka consume
     os.execute("rm -rf " .. dir)
   end)
 
-  -- FluxaORM's FlushAsync of operations from..to, one INSERT each, written by fluxakafka
+  -- FluxaORM's FlushAsync of operations from..to, one INSERT each, written by fluxakafka;
+  -- 31 tables (as fleet.go) so that every partition gets operations
   local function flush_from_lua(topic, from, to)
     local ops = {}
     for id = from, to do
-      ops[#ops + 1] = { pool = "default", table = "t" .. id % 7,
-                        queries = { { q = "INSERT INTO t" .. id % 7 .. " (id) VALUES (?)", p = { id } } } }
+      ops[#ops + 1] = { pool = "default", table = "t" .. id % 31,
+                        queries = { { q = "INSERT INTO t" .. id % 31 .. " (id) VALUES (?)", p = { id } } } }
     end
     assert(ctx:flush_async(ops, { topic = topic }))
   end
@@ -128,32 +119,41 @@ describe_go("a mixed fleet of FluxaORM-shaped Go services and fluxakafka consume
       if alter.kind == "create_topic" and alter.topic == topic then assert(alter:exec(ctx)) end
     end
 
+    local next_id, written = 1, { go = 0, lua = 0 }
+    local function flush(side, n)
+      local from, to = next_id, next_id + n - 1
+      if side == "go" then flush_from_go(topic, from, to) else flush_from_lua(topic, from, to) end
+      next_id, written[side] = to + 1, written[side] + n
+    end
+
     local go1, go2 = start("go", "go-1", topic, group), start("go", "go-2", topic, group)
     local lua1, lua2 = start("lua", "lua-1", topic, group), start("lua", "lua-2", topic, group)
-    flush_from_go(topic, 1, 600)
-    flush_from_lua(topic, 601, 1200)
-    -- both sides take part: each applies operations before anyone is killed
+    -- both sides take part: each applies operations before anyone is killed. The members join
+    -- over seconds (cooperative-sticky hands a partition over in two rounds) and the first one
+    -- in holds every partition meanwhile: writing goes on until both sides applied some
     local function sides()
       local seen = {}
       for _, list in pairs(applied()) do for _, a in ipairs(list) do seen[a.side] = true end end
       return seen
     end
     wait_for("both Go and Lua members to apply operations", 60, function()
+      flush("go", 20)
+      flush("lua", 20)
       local seen = sides()
       return seen.go and seen.lua
     end)
 
     kill(go1)
     kill(lua1)
-    flush_from_go(topic, 1201, 1800)
-    flush_from_lua(topic, 1801, 2400)
+    flush("go", 600)
+    flush("lua", 600)
     local go3, lua3 = start("go", "go-3", topic, group), start("lua", "lua-3", topic, group)
     stop(go2)
     stop(lua2)
-    flush_from_go(topic, 2401, 2700)
-    flush_from_lua(topic, 2701, 3000)
+    flush("go", 300)
+    flush("lua", 300)
 
-    local total = 3000
+    local total = next_id - 1
     wait_for("every operation to be applied", 120, function()
       local by_id, n = applied(), 0
       for _ in pairs(by_id) do n = n + 1 end
@@ -177,9 +177,9 @@ describe_go("a mixed fleet of FluxaORM-shaped Go services and fluxakafka consume
         end
       end
     end
-    report(("mixed fleet: %d operations (1,500 written by Go, 1,500 by Lua), applied first by Go %d, by Lua %d, "
+    report(("mixed fleet: %d operations (%d written by Go, %d by Lua), applied first by Go %d, by Lua %d, "
       .. "lost %d, applied again %d (go-1 and lua-1 SIGKILLed, go-2 and lua-2 stopped)"):format(total,
-      by_side.go, by_side.lua, lost, repeats))
+      written.go, written.lua, by_side.go, by_side.lua, lost, repeats))
     assert.are.equal(0, lost)
     assert.is_true(by_side.go > 0 and by_side.lua > 0)
     -- a Lua member that closed gracefully had committed everything it applied

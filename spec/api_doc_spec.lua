@@ -78,6 +78,22 @@ describe("docs/API.md", function()
     assert(#stale == 0, DOC .. " documents names the module does not have: " .. table.concat(stale, ", "))
   end)
 
+  -- the table is the core's description of the options (csrc/fk_options.c), the one the YAML
+  -- loader, register_kafka, the getters and "did you mean" read
+  it("has the pool option table the core describes", function()
+    local text = read(DOC)
+    local first = text:find("<!-- pool options: generated from csrc/fk_options.c", 1, true)
+    local last = text:find("<!-- end of the pool options -->", first or 1, true)
+    assert(first and last, DOC .. " has lost the markers around its pool option table")
+    local table_text = text:sub(text:find("\n", first, true) + 1, last - 1)
+    local want = fk._private.core._pool_options_doc()
+    assert(table_text == want, DOC .. "'s pool option table differs from csrc/fk_options.c's rows: after "
+      .. "`make build`, rewrite it with `luajit scripts/options-doc.lua`; the core describes:\n" .. want)
+    for _, name in ipairs({ "client_id", "transactional_id", "logger" }) do
+      assert.matches("| `" .. name .. "` |", want, 1, true)
+    end
+  end)
+
   it("would notice a missing method (the check itself can fail)", function()
     local have = documented("## Pool\n### `pool:flush(timeout)`\n### `fk.VERSION`, `fk.new_registry()`\n")
     assert.is_true(have["pool:flush"])

@@ -22,6 +22,53 @@ local function now()
 end
 M.now = now
 
+-- Seconds on the monotonic clock, without a process per reading; the same clock in every
+-- process of the machine, so child processes can stamp what they write with it. (LuaJIT.)
+local has_ffi, ffi = pcall(require, "ffi")
+if has_ffi then
+  ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } fk_spec_timespec;
+  int clock_gettime(int clk, fk_spec_timespec *ts);
+  int poll(void *fds, unsigned long nfds, int timeout);
+  ]]
+  local timespec = ffi.new("fk_spec_timespec")
+  function M.monotonic()
+    ffi.C.clock_gettime(1, timespec)
+    return tonumber(timespec.tv_sec) + tonumber(timespec.tv_nsec) / 1e9
+  end
+
+  function M.sleep_ms(ms) ffi.C.poll(nil, 0, ms) end
+end
+
+-- A file's text, "" when it cannot be read (not written yet).
+function M.read_file(path)
+  local f = io.open(path)
+  if not f then return "" end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+-- For the specs' child processes: their own pid, and an async SQL consumer (options as
+-- get_async_sql_consumer's) on a pool `code` of the brokers in `csv` ("host:port,...").
+function M.pid() return tonumber(M.read_file("/proc/self/stat"):match("^(%d+)")) end
+
+function M.async_sql_consumer(csv, code, options)
+  local list = {}
+  for b in csv:gmatch("[^,]+") do list[#list + 1] = b end
+  local r = fk.new_registry()
+  r:register_kafka(list, code)
+  r:register_async_flush(code)
+  local engine = assert(r:validate())
+  return assert(engine:new_context():get_async_sql_consumer(options)), engine
+end
+
+function M.exists(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+
 -- An engine with one pool "events" and the given consumer groups (name -> topics list or
 -- builder function). Returns engine, pool.
 function M.engine(options, groups)

@@ -132,6 +132,18 @@ int  lfk_answer_true(lua_State *L, fk_job *j, int owner_idx);   /* the answer `t
 void lfk_bind(lua_State *L, const char *tname, int owner_idx);
 void lfk_open_job(lua_State *L);
 
+/* Options as the rows of fk_options.h describe them (lfk_options.c). read: the options table
+   at idx into base, raising "register_kafka: ..." on a wrong value or an unknown name. push:
+   a table of the values in effect. set_by_method: the builder method of row, value at 2.
+   add_option_methods: one setter closure per row with a Lua name into the module's methods
+   table `methods`. check_properties: raw librdkafka properties at idx, raising naming what. */
+struct fk_option;
+void lfk_read_options(lua_State *L, int idx, const struct fk_option *rows, void *base);
+void lfk_push_options(lua_State *L, const struct fk_option *rows, const void *base);
+void lfk_set_option_by_method(lua_State *L, const struct fk_option *row, void *base);
+void lfk_add_option_methods(lua_State *L, const char *methods, const struct fk_option *rows, lua_CFunction setter);
+void lfk_check_properties(lua_State *L, int idx, fk_kvlist *out, const char *what);
+
 /* Pushes a new engine userdata owning e. */
 void lfk_push_engine(lua_State *L, fk_engine *e);
 

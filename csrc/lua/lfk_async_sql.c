@@ -933,11 +933,13 @@ static fk_partition_offset *check_offsets(lua_State *L, int idx, const char *fn,
 static int consumer_commit_offsets(lua_State *L)
 {
     fk_consumer *c = lfk_check_consumer(L, 1, "commit_offsets");
+    /* read before check_offsets pushes its array: called with two arguments, that would
+       land at index 3 and read as true */
+    int async = lua_toboolean(L, 3);
     size_t n;
     fk_partition_offset *list = check_offsets(L, 2, "commit_offsets", &n);
     fk_error err;
-    int ok = lua_toboolean(L, 3) ? fk_consumer_commit_begin(c, list, n, &err)
-                                 : fk_consumer_commit_offsets(c, list, n, &err);
+    int ok = async ? fk_consumer_commit_begin(c, list, n, &err) : fk_consumer_commit_offsets(c, list, n, &err);
     if (!ok) return lfk_push_error(L, &err);
     lua_pushboolean(L, 1);
     return 1;

@@ -1,6 +1,7 @@
 /* Consumer group and fetches objects. A fetches userdata keeps its consumer group userdata
    alive (environment table), so the consumer is never freed under live fetches. */
 #include "lfk.h"
+#include "../fk_options.h"
 
 #include <math.h>
 
@@ -56,29 +57,11 @@ static int consumer_get_settings(lua_State *L)
 {
     consumer_ud *u = check_any_consumer(L, "get_settings");
     const fk_group_spec *g = fk_consumer_spec(u->consumer);
-    lua_newtable(L);
+    lfk_push_options(L, fk_group_option_rows, g);
     lua_pushstring(L, g->name);
     lua_setfield(L, -2, "name");
     lua_pushstring(L, g->pool);
     lua_setfield(L, -2, "pool");
-    lfk_push_string_array(L, &g->topics);
-    lua_setfield(L, -2, "topics");
-    /* the values in effect: 0 in the spec means librdkafka's default */
-    lua_pushnumber(L, (g->session_timeout_ms ? g->session_timeout_ms : FK_DEFAULT_SESSION_TIMEOUT_MS) / 1000.0);
-    lua_setfield(L, -2, "session_timeout");
-    lua_pushnumber(L, (g->rebalance_timeout_ms ? g->rebalance_timeout_ms : FK_DEFAULT_REBALANCE_TIMEOUT_MS) / 1000.0);
-    lua_setfield(L, -2, "rebalance_timeout");
-    lua_pushnumber(L, g->fetch_max_bytes ? g->fetch_max_bytes : FK_DEFAULT_FETCH_MAX_BYTES);
-    lua_setfield(L, -2, "fetch_max_bytes");
-    lua_pushnumber(L, g->auto_commit_interval_ms / 1000.0);
-    lua_setfield(L, -2, "auto_commit_interval");
-    lfk_push_kvlist(L, &g->rdkafka);
-    lua_setfield(L, -2, "rdkafka");
-    if (g->start_timestamp_ms > 0) lua_pushnumber(L, (lua_Number)g->start_timestamp_ms);
-    else lua_pushstring(L, g->start_latest ? "latest" : "earliest");
-    lua_setfield(L, -2, "start_offset");
-    lua_pushnumber(L, g->statistics_interval_ms / 1000.0);
-    lua_setfield(L, -2, "statistics_interval");
     return 1;
 }
 

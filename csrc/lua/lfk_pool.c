@@ -3,6 +3,7 @@
    environment table. Delivery callbacks are kept in that environment, keyed by token, and
    are called here, on the Lua thread, after librdkafka has returned. */
 #include "lfk.h"
+#include "../fk_options.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -740,57 +741,9 @@ static int pool_get_brokers(lua_State *L)
     return 1;
 }
 
-static void set_string(lua_State *L, int t, const char *k, const char *v)
-{
-    if (!v) return;
-    lua_pushstring(L, v);
-    lua_setfield(L, t, k);
-}
-
 static int pool_get_pool_options(lua_State *L)
 {
-    const fk_pool_options *o = &fk_pool_spec_of(check_pool(L, "get_pool_options")->pool)->options;
-    int t;
-    lua_newtable(L);
-    t = lua_gettop(L);
-    set_string(L, t, "client_id", o->client_id);
-    set_number(L, t, "required_acks", o->required_acks);
-    set_number(L, t, "producer_linger", o->linger_ms / 1000.0);
-    set_number(L, t, "max_buffered_records", o->max_buffered_records);
-    /* the values in effect (0 in the spec means the default) */
-    set_number(L, t, "delivery_timeout",
-               (o->delivery_timeout_ms > 0 ? o->delivery_timeout_ms : FK_DEFAULT_DELIVERY_TIMEOUT_MS) / 1000.0);
-    set_number(L, t, "connect_timeout",
-               (o->connect_timeout_ms > 0 ? o->connect_timeout_ms : FK_DEFAULT_CONNECT_TIMEOUT_MS) / 1000.0);
-    set_string(L, t, "partitioner", o->partitioner ? o->partitioner : FK_DEFAULT_PARTITIONER);
-    if (o->sasl_mechanism != FK_SASL_NONE) {
-        lua_newtable(L);
-        set_string(L, t + 1, "mechanism", fk_sasl_mechanism_name(o->sasl_mechanism));
-        set_string(L, t + 1, "user", o->sasl_user);
-        set_string(L, t + 1, "password", o->sasl_password);
-        lua_setfield(L, t, "sasl");
-    }
-    if (o->tls.enabled) {
-        lua_newtable(L);
-        set_string(L, t + 1, "ca_file", o->tls.ca_file);
-        set_string(L, t + 1, "cert_file", o->tls.cert_file);
-        set_string(L, t + 1, "key_file", o->tls.key_file);
-        set_string(L, t + 1, "key_password", o->tls.key_password);
-        lua_pushboolean(L, o->tls.verify);
-        lua_setfield(L, t + 1, "verify");
-        lua_setfield(L, t, "tls");
-    }
-    lfk_push_string_array(L, &o->ignored_topics);
-    lua_setfield(L, t, "ignored_topics");
-    lfk_push_string_array(L, &o->ignored_consumer_groups);
-    lua_setfield(L, t, "ignored_consumer_groups");
-    set_string(L, t, "compression", o->compression);
-    lua_pushboolean(L, o->idempotent);
-    lua_setfield(L, t, "idempotent");
-    lfk_push_kvlist(L, &o->rdkafka);
-    lua_setfield(L, t, "rdkafka");
-    set_number(L, t, "statistics_interval", o->statistics_interval_ms / 1000.0);
-    set_string(L, t, "transactional_id", o->transactional_id);
+    lfk_push_options(L, fk_pool_option_rows, &fk_pool_spec_of(check_pool(L, "get_pool_options")->pool)->options);
     return 1;
 }
 

@@ -256,12 +256,20 @@ function M.install(fk, core, Context)
     return commit_err, commit_code
   end
 
+  -- nil, err, code of the partition error a poll left (see consume), forgetting it
+  function Consumer:_fetch_failure()
+    local e = self.fetch_error
+    self.fetch_error = nil
+    return nil, e[1], e[2]
+  end
+
   --- Polls once (up to block_time seconds, at most count records) and hands each record's
   -- decoded operation to handler(op, record), in order. The handler returns true, or
   -- nil, err, "permanent" (the record goes to the dead-letter topic) or nil, err, "transient"
   -- (the batch stops; this record and the rest are delivered again by the next consume).
   -- Returns the number of records handled, or nil, err, code ("transient" for the
-  -- handler's transient failures, a Kafka error name otherwise). A handler that raises
+  -- handler's transient failures, a Kafka error name otherwise: a failed commit, the group's
+  -- errors that poll_fetches returns, a partition's fetch error). A handler that raises
   -- stops the batch like a transient failure, then the error is raised again.
   function Consumer:consume(count, block_time, handler)
     if count ~= nil and (type(count) ~= "number" or count < 1 or count ~= math.floor(count)) then
@@ -275,10 +283,19 @@ function M.install(fk, core, Context)
     end
     local cg, err, code = self:_group()
     if not cg then return nil, err, code end
+    if self.fetch_error then return self:_fetch_failure() end
     local fetches
     fetches, err, code = cg:poll_fetches(block_time or 1, count or 100)
     if not fetches then return nil, err, code end
     local records = fetches:records()
+    -- a partition's error fails this call when the poll brought no record, else the next one
+    -- (records are handled first: their positions moved on)
+    if fetches:error_count() > 0 then
+      fetches:each_error(function(topic, partition, msg, ecode)
+        self.fetch_error = self.fetch_error or { ("consume: %s [%d]: %s"):format(topic, partition, msg), ecode }
+      end)
+    end
+    if #records == 0 and self.fetch_error then return self:_fetch_failure() end
     for i = 1, #records do
       local rec = records[i]
       local op, derr

@@ -111,11 +111,18 @@ func member(args []string) {
 		var lines strings.Builder
 		fetches.EachRecord(func(r *kgo.Record) {
 			var op asyncOperation
-			if err := msgpack.Unmarshal(r.Value, &op); err != nil || len(op.Queries) == 0 || len(op.Queries[0].P) == 0 {
+			if err := msgpack.Unmarshal(r.Value, &op); err != nil || len(op.Queries) == 0 {
 				fmt.Fprintf(os.Stderr, "undecodable record %s[%d]@%d: %v\n", r.Topic, r.Partition, r.Offset, err)
 				return
 			}
-			fmt.Fprintf(&lines, "go %s %d %d %s\n", *name, r.Partition, r.Offset, op.Queries[0].P[0].Val)
+			// a record carries every operation flushed together for its table, one query each
+			for _, q := range op.Queries {
+				if len(q.P) == 0 {
+					fmt.Fprintf(os.Stderr, "undecodable record %s[%d]@%d: a query without its id\n", r.Topic, r.Partition, r.Offset)
+					continue
+				}
+				fmt.Fprintf(&lines, "go %s %d %d %s\n", *name, r.Partition, r.Offset, q.P[0].Val)
+			}
 		})
 		if lines.Len() == 0 {
 			continue
@@ -144,7 +151,7 @@ func produce(args []string) {
 	defer client.Close()
 	var records []*kgo.Record
 	for id := *from; id <= *to; id++ {
-		table := "t" + strconv.FormatInt(id%7, 10)
+		table := "t" + strconv.FormatInt(id%31, 10)
 		op := asyncOperation{Pool: "default", Queries: []asyncQuery{{
 			Q: "INSERT INTO " + table + " (id) VALUES (?)",
 			P: []asyncParam{{Type: "i", Val: strconv.FormatInt(id, 10)}},
