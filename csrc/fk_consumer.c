@@ -34,9 +34,6 @@ struct fk_consumer {
     char          down_reason[300];   /* the last connection failure librdkafka gave */
     char          brokers_text[200];  /* the pool's brokers, for error messages */
     fk_group_spec spec;
-    /* the connection check of fk_consumer_new_async, on a thread of its own */
-    fk_thread     check;           /* check_result is set once it ended */
-    rd_kafka_resp_err_t check_result;
     int           check_timeout_ms;
     rd_kafka_t   *rk;
     rd_kafka_queue_t *queue;   /* the consumer queue, for batch reads */
@@ -61,13 +58,16 @@ struct fk_consumer {
     rd_kafka_topic_partition_list_t **deferred;   /* revocations not performed yet */
     size_t        deferred_count, deferred_cap;
     int           request_users;   /* atomic: request jobs (fk_consumer_request_start) still running */
-    /* start_offset(timestamp) in a group opened with fk_consumer_*_async: an assignment's
+    /* start_offset(timestamp) in a group opened for a caller that never blocks: an assignment's
        start offsets are looked up on a thread of its own; the first poll after the lookup
        ended makes the assignment */
     int           lookups_on_thread;
     fk_thread     lookup;
     rd_kafka_topic_partition_list_t *lookup_parts;   /* the assignment it is for */
-    fk_thread     closer;          /* fk_consumer_close_begin: leaving the group */
+    fk_thread     closer;          /* fk_consumer_close_start: leaving the group */
+    int           job_refs;        /* jobs that read this consumer when polled (close): its
+                                      memory outlives them */
+    int           freed;           /* fk_consumer_free was called while job_refs > 0 */
     fk_stats_queue stats;
 };
 
@@ -155,7 +155,9 @@ static rd_kafka_resp_err_t check_connection(fk_consumer *c, int timeout_ms)
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_message_t *m;
         int step = timeout_ms - waited < 200 ? (int)(timeout_ms - waited) : 200;
-        rd_kafka_resp_err_t e = rd_kafka_metadata(c->rk, 0, NULL, &md, step > 0 ? step : 1);
+        rd_kafka_resp_err_t e;
+        if (fk_job_stopping(NULL)) return RD_KAFKA_RESP_ERR__DESTROY;   /* nobody waits for it */
+        e = rd_kafka_metadata(c->rk, 0, NULL, &md, step > 0 ? step : 1);
         if (md) rd_kafka_metadata_destroy(md);
         if (!e) return e;
         /* serves the error callback (errors travel on the consumer queue once polled) */
@@ -767,49 +769,54 @@ fk_consumer *fk_consumer_open(fk_pool *p, const fk_group_spec *g, fk_error *err)
     return checked(consumer_client(p, g, err), err);
 }
 
-static void check_main(void *arg)
+/* ---- opening as a job: the connection check and the subscription on its thread ---- */
+
+typedef struct open_job {
+    fk_job       job;
+    fk_consumer *c;   /* the caller's once taken */
+} open_job;
+
+static void open_run(fk_job *job)
 {
-    fk_consumer *c = arg;
-    c->check_result = check_connection(c, c->check_timeout_ms);
+    fk_consumer *c = ((open_job *)job)->c;
+    job->ok = consumer_start(c, check_connection(c, c->check_timeout_ms), &job->err);
 }
 
-static fk_consumer *check_on_thread(fk_consumer *c, fk_error *err);
+static void open_destroy(fk_job *job) { fk_consumer_free(((open_job *)job)->c); }
 
-/* A group opened to be waited for without blocking (nginx) looks start offsets up on a
-   thread too. */
-fk_consumer *fk_consumer_new_async(fk_pool *p, const char *group_name, fk_error *err)
-{
-    return check_on_thread(consumer_create(p, group_name, err), err);
-}
+static const fk_job_ops open_ops = { FK_JOB_CONSUMER_OPEN, open_run, NULL, open_destroy };
 
-fk_consumer *fk_consumer_open_async(fk_pool *p, const fk_group_spec *g, fk_error *err)
+static fk_job *open_job_start(fk_consumer *c, int never_blocks, fk_error *err)
 {
-    return check_on_thread(consumer_client(p, g, err), err);
-}
-
-static fk_consumer *check_on_thread(fk_consumer *c, fk_error *err)
-{
+    open_job *o;
     if (!c) return NULL;
-    c->lookups_on_thread = 1;
-    if (!fk_thread_start(&c->check, check_main, c)) {
-        fk_error_set(err, "_FAIL", "consumer_group: cannot start the connection check thread");
+    if (!(o = (open_job *)fk_job_new(&open_ops, sizeof *o, "consumer_group", err))) {
         fk_consumer_free(c);
         return NULL;
     }
-    return c;
+    o->c = c;
+    c->lookups_on_thread = never_blocks;
+    return fk_job_start(&o->job, err);
 }
 
-int fk_consumer_ready(fk_consumer *c, fk_error *err)
+fk_job *fk_consumer_new_start(fk_pool *p, const char *group_name, int never_blocks, fk_error *err)
 {
-    if (c->check.running) {
-        if (!fk_thread_ended(&c->check)) return -1;
-        if (!consumer_start(c, c->check_result, err)) {
-            fk_consumer_close(c);
-            return 0;
-        }
-        return 1;
-    }
-    return usable(c, err);
+    return open_job_start(consumer_create(p, group_name, err), never_blocks, err);
+}
+
+fk_job *fk_consumer_open_start(fk_pool *p, const fk_group_spec *g, int never_blocks, fk_error *err)
+{
+    return open_job_start(consumer_client(p, g, err), never_blocks, err);
+}
+
+fk_consumer *fk_job_take_consumer(fk_job *job)
+{
+    open_job *o = (open_job *)job;
+    fk_consumer *c;
+    if (job->ops != &open_ops || !job->ended || !job->ok) return NULL;
+    c = o->c;
+    o->c = NULL;
+    return c;
 }
 
 const fk_group_spec *fk_consumer_spec(const fk_consumer *c) { return &c->spec; }
@@ -818,10 +825,6 @@ int fk_consumer_is_closed(const fk_consumer *c) { return c->rk == NULL || c->clo
 
 static int usable(fk_consumer *c, fk_error *err)
 {
-    if (c->check.running) {
-        fk_error_set(err, "_STATE", "kafka consumer group '%s' is still connecting", c->spec.name);
-        return 0;
-    }
     if (!c->rk) {
         fk_error_set(err, "_STATE", "kafka consumer group '%s' is closed", c->spec.name);
         return 0;
@@ -1176,27 +1179,54 @@ static void close_end(fk_consumer *c)
 
 static void close_main(void *arg) { close_client(arg); }
 
-int fk_consumer_close_poll(fk_consumer *c)
+typedef struct close_job {
+    fk_job       job;
+    fk_consumer *c;
+} close_job;
+
+static int close_poll(fk_job *job, int timeout_ms)
 {
-    if (!c->closer.running) return 1;
-    if (!fk_thread_ended(&c->closer)) return 0;
-    close_end(c);
+    fk_consumer *c = ((close_job *)job)->c;
+    if (c->closer.running) {
+        if (!fk_thread_wait(&c->closer, timeout_ms)) return 0;
+        close_end(c);
+    }
+    job->ok = 1;
     return 1;
 }
 
-void fk_consumer_close_begin(fk_consumer *c)
+static void consumer_destroy(fk_consumer *c)
 {
-    fk_thread_join(&c->check);   /* the check thread uses the client until it ends (at most 200 ms) */
-    if (!c->rk || c->closing) return;
+    fk_group_spec_clear(&c->spec);
+    fk_stats_clear(&c->stats);
+    free(c->pool_code);
+    free(c);
+}
+
+static void close_destroy(fk_job *job)
+{
+    fk_consumer *c = ((close_job *)job)->c;
+    if (--c->job_refs == 0 && c->freed) consumer_destroy(c);
+}
+
+static const fk_job_ops close_ops = { FK_JOB_CONSUMER_CLOSE, NULL, close_poll, close_destroy };
+
+fk_job *fk_consumer_close_start(fk_consumer *c, fk_error *err)
+{
+    close_job *j = (close_job *)fk_job_new(&close_ops, sizeof *j, "close", err);
+    if (!j) return NULL;
+    j->c = c;
+    c->job_refs++;
+    if (!c->rk || c->closing) return &j->job;   /* closed, or a close under way to wait for */
     close_begin(c);
-    if (c->rk_pid == fk_process_id() && fk_thread_start(&c->closer, close_main, c)) return;
-    close_client(c);
+    if (c->rk_pid == fk_process_id() && fk_thread_start(&c->closer, close_main, c)) return &j->job;
+    close_client(c);   /* no thread (or forked: nothing to leave): here and now */
     close_end(c);
+    return &j->job;
 }
 
 void fk_consumer_close(fk_consumer *c)
 {
-    fk_thread_join(&c->check);
     if (c->closer.running) {
         fk_thread_join(&c->closer);
         close_end(c);
@@ -1212,10 +1242,8 @@ void fk_consumer_free(fk_consumer *c)
 {
     if (!c) return;
     fk_consumer_close(c);
-    fk_group_spec_clear(&c->spec);
-    fk_stats_clear(&c->stats);
-    free(c->pool_code);
-    free(c);
+    if (c->job_refs) c->freed = 1;   /* the last job frees it */
+    else consumer_destroy(c);
 }
 
 size_t fk_fetches_count(const fk_fetches *f) { return f->count; }

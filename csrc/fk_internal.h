@@ -65,8 +65,9 @@ struct fk_job {
 fk_job *fk_job_new(const fk_job_ops *ops, size_t size, const char *what, fk_error *err);
 /* Runs ops->run on a thread of its own; NULL with err (j freed) when no thread starts. */
 fk_job *fk_job_start(fk_job *j, fk_error *err);
-/* For work that waits in steps, between two: 1 with err filled when the job running on this
-   thread was cancelled; 0 otherwise, and on threads that run no job (the blocking calls). */
+/* For work that waits in steps, between two: 1 with err (may be NULL) filled when the job
+   running on this thread was cancelled; 0 otherwise, and on threads that run no job (the
+   blocking calls). */
 int fk_job_stopping(fk_error *err);
 
 /* A librdkafka configuration with the pool's brokers, client id, security and logging.

@@ -64,8 +64,10 @@ void fk_job_cancel(fk_job *j) { __atomic_store_n(&j->cancelled, 1, __ATOMIC_RELE
 int fk_job_stopping(fk_error *err)
 {
     if (!current || !__atomic_load_n(&current->cancelled, __ATOMIC_ACQUIRE)) return 0;
-    fk_error_set(err, "_DESTROY", "%s was cancelled", current->what);
-    err->rd_err = RD_KAFKA_RESP_ERR__DESTROY;
+    if (err) {
+        fk_error_set(err, "_DESTROY", "%s was cancelled", current->what);
+        err->rd_err = RD_KAFKA_RESP_ERR__DESTROY;
+    }
     return 1;
 }
 

@@ -308,6 +308,9 @@ int     fk_registry_init_by_doc(fk_registry *r, const fk_doc *doc, fk_error *err
  *   fk_get_alters_start          FK_JOB_GET_ALTERS         fk_job_take_alters
  *   fk_alter_exec_start          FK_JOB_ALTER_EXEC         (success or err)
  *   fk_consumer_request_start    FK_JOB_CONSUMER_REQUEST   fk_job_take_partitions (committed, lag)
+ *   fk_consumer_new_start,
+ *   fk_consumer_open_start       FK_JOB_CONSUMER_OPEN      fk_job_take_consumer
+ *   fk_consumer_close_start      FK_JOB_CONSUMER_CLOSE     (success)
  *
  * Every job is bounded: by the pool's connect timeout, an alter by the time the broker takes
  * to show its effect (30 s at most). What a job works on stays usable meanwhile; closing it
@@ -319,7 +322,9 @@ typedef enum fk_job_kind {
     FK_JOB_INSPECT = 0,
     FK_JOB_GET_ALTERS,
     FK_JOB_ALTER_EXEC,
-    FK_JOB_CONSUMER_REQUEST
+    FK_JOB_CONSUMER_REQUEST,
+    FK_JOB_CONSUMER_OPEN,
+    FK_JOB_CONSUMER_CLOSE
 } fk_job_kind;
 
 fk_job_kind fk_job_kind_of(const fk_job *j);
@@ -330,8 +335,9 @@ int  fk_job_ready(fk_job *j);
 int  fk_job_wait(fk_job *j, int timeout_ms);
 /* Once ready: 1 when the call succeeded, else 0 with err filled. (Before: 0, a _STATE err.) */
 int  fk_job_error(fk_job *j, fk_error *err);
-/* Gives the answer up: work that waits in steps (an alter waiting for the broker to show
-   it) stops at the next step, failing with _DESTROY, instead of running to its bound. */
+/* Gives the answer up: work that waits in steps (a connection check, an alter waiting for
+   the broker to show it) stops at the next step, failing with _DESTROY, instead of running to
+   its bound. */
 void fk_job_cancel(fk_job *j);
 /* Cancels, waits until the work let go of what it works on, and frees the job. */
 void fk_job_free(fk_job *j);
@@ -497,19 +503,17 @@ typedef struct fk_fetches  fk_fetches;
    the connection (one metadata request, bounded by the pool's connect timeout). With async
    flush registered on the pool, FK_ASYNC_SQL_CONSUMER_GROUP_NAME is a known group too. */
 fk_consumer *fk_consumer_new(fk_pool *p, const char *group_name, fk_error *err);
-/* As fk_consumer_new, but the connection check runs on a thread of its own and this returns
-   at once: poll fk_consumer_ready until it is not -1. For callers that must not block
-   (an event loop such as nginx's). With a start timestamp, the start offsets of newly
-   assigned partitions are looked up on a thread too: the first fk_consumer_poll after the
-   answer makes the assignment. */
-fk_consumer *fk_consumer_new_async(fk_pool *p, const char *group_name, fk_error *err);
-/* 1: connected and subscribed (also for consumers made by fk_consumer_new); 0: failed, err
-   filled and the consumer closed; -1: the check is still running. */
-int fk_consumer_ready(fk_consumer *c, fk_error *err);
 /* The same for a group specification that need not be registered (copied). */
 fk_consumer *fk_consumer_open(fk_pool *p, const fk_group_spec *g, fk_error *err);
-/* fk_consumer_open with the connection check on a thread (see fk_consumer_ready). */
-fk_consumer *fk_consumer_open_async(fk_pool *p, const fk_group_spec *g, fk_error *err);
+/* Both as jobs (FK_JOB_CONSUMER_OPEN): the client is made here, the connection check and the
+   subscription run on the job's thread. never_blocks: the caller will poll the group without
+   ever blocking (an event loop): with a start timestamp, the start offsets of newly assigned
+   partitions are then looked up on a thread too, and the first fk_consumer_poll after the
+   answer makes the assignment. */
+fk_job *fk_consumer_new_start(fk_pool *p, const char *group_name, int never_blocks, fk_error *err);
+fk_job *fk_consumer_open_start(fk_pool *p, const fk_group_spec *g, int never_blocks, fk_error *err);
+/* The answer: the consumer, the caller's from now on (NULL when there is none). */
+fk_consumer *fk_job_take_consumer(fk_job *j);
 const fk_group_spec *fk_consumer_spec(const fk_consumer *c);
 void *fk_consumer_rd_kafka(fk_consumer *c);   /* rd_kafka_t*, NULL once closed */
 
@@ -550,12 +554,12 @@ int  fk_consumer_seek_offsets(fk_consumer *c, const fk_partition_offset *list, s
 int  fk_consumer_rewind(fk_consumer *c, fk_error *err);
 /* Leaves the group and destroys the client. Fetches still alive become empty. */
 void fk_consumer_close(fk_consumer *c);
-/* The same without waiting (nginx): fk_consumer_is_closed says 1 at once, and leaving the
-   group runs on a thread of its own; poll fk_consumer_close_poll until it says 1. Until then
-   call nothing else on c but fk_consumer_is_closed, fk_consumer_close and fk_consumer_free
-   (both wait for the thread). */
-void fk_consumer_close_begin(fk_consumer *c);
-int  fk_consumer_close_poll(fk_consumer *c);
+/* The same as a job (FK_JOB_CONSUMER_CLOSE): fk_consumer_is_closed says 1 at once, and
+   leaving the group runs on a thread of its own (a close already under way is waited for the
+   same way; on a closed group the job is ready at once). Until the job is ready call nothing
+   else on c but fk_consumer_is_closed, fk_consumer_close and fk_consumer_free (both wait for
+   the close); the job keeps c's memory until the job is freed. */
+fk_job *fk_consumer_close_start(fk_consumer *c, fk_error *err);
 int  fk_consumer_is_closed(const fk_consumer *c);
 void fk_consumer_free(fk_consumer *c);          /* closes first when needed */
 

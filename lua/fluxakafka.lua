@@ -30,11 +30,28 @@ local function check_timeout(fn, timeout, default)
   return timeout
 end
 
+-- Raises msg at the line of the nearest caller outside fluxakafka's own Lua files, as the
+-- binding's errors do: methods are wrapped (rebalance.lua) and tail-called, so no fixed level
+-- names the caller.
+local function raise(msg)
+  for level = 2, 64 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    local src = info.source
+    local library = src:sub(1, 1) == "@" and (src:sub(-14) == "fluxakafka.lua" or src:find("/fluxakafka/[^/]*$"))
+    if info.currentline > 0 and not library then
+      error(info.short_src .. ":" .. info.currentline .. ": " .. msg, 0)
+    end
+  end
+  error(msg, 0)
+end
+internal._raise = raise
+
 -- Methods written in Lua check self themselves, so that pool.flush(10) says what is wrong.
 local function check_self(self, fn, class)
   if type(self) ~= "userdata" then
-    error(("%s: expected a %s as self, got %s (call it with ':', as in %s:%s(...))"):format(
-      fn, class, type(self), class == "kafka pool" and "pool" or "cg", fn), 3)
+    raise(("%s: expected a %s as self, got %s (call it with ':', as in %s:%s(...))"):format(
+      fn, class, type(self), class == "kafka pool" and "pool" or "cg", fn))
   end
 end
 internal._check_self = check_self
@@ -174,6 +191,36 @@ waiting_methods(pool_methods, "kafka pool", pool_methods._inspect_start,
   { "watermarks", "list_topics", "list_groups" })
 waiting_methods(consumer_group_methods, "consumer group", consumer_group_methods._request_start,
   { "committed", "lag", "seek", "seek_to_committed" })
+
+-- Opening a group checks the connection (a job too). A caller that yields polls the group
+-- without ever blocking, so its start offset lookups go on a thread as well.
+local group_start = pool_methods._consumer_group_start
+local function open_group(pool, fn, name)
+  local mode = wait.mode(fn, BROKERS)
+  return wait.job(mode, group_start(pool, fn, name, mode == "yield"))
+end
+
+--- A new member of the registered group `name`: the group, or nil, err, code.
+function pool_methods:consumer_group(name)
+  check_self(self, "consumer_group", "kafka pool")
+  return open_group(self, "consumer_group", name)
+end
+
+function pool_methods:must_consumer_group(name)
+  check_self(self, "must_consumer_group", "kafka pool")
+  local cg, err = open_group(self, "must_consumer_group", name)
+  if not cg then raise("must_consumer_group: " .. err) end
+  return cg
+end
+
+--- Leaves the group and destroys its client; fetches still alive become empty. Leaving runs
+-- on a thread of its own while the caller waits, yielding inside nginx where the phase may
+-- (elsewhere it waits: a group must always be closable).
+local close_start = consumer_group_methods._close_start
+function consumer_group_methods:close()
+  check_self(self, "close", "consumer group")
+  wait.finish(close_start, self)
+end
 
 local core_pool_close = pool_methods.close
 --- Flushes for up to timeout seconds (default 30), then fails what is left: every record's

@@ -122,7 +122,7 @@ describe("objects reached after garbage collection", function()
     assert.matches("closed", tostring(cg))
     assert.is_true(cg:is_closed())
     check_all_methods(cg, core.consumer_group_methods,
-      { close = true, is_closed = true, _close_begin = true, _close_poll = true })
+      { close = true, is_closed = true, _close_start = true })
     local ok, err = pcall(cg.commit_uncommitted_offsets, cg)
     assert.is_false(ok)
     assert.matches("commit_uncommitted_offsets: the kafka consumer group is closed", err, 1, true)

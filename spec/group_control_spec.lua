@@ -272,7 +272,7 @@ describe("committed and lag on a thread of their own (_request_start, used insid
   end)
 end)
 
-describe("closing without waiting (_close_begin, used inside nginx)", function()
+describe("closing without waiting (_close_start, used inside nginx)", function()
   it("is closed for every call at once, leaves the group on a thread, and a new member takes over", function()
     local topic, group = support.unique("close-async"), support.unique("close-async-g")
     local engine, pool = support.engine(nil, { fk.new_kafka_consumer_group(group, "events"):topics(topic) })
@@ -280,12 +280,11 @@ describe("closing without waiting (_close_begin, used inside nginx)", function()
     local cg = assert(pool:consumer_group(group))
     assert.are.equal(2, #support.consume(cg, 2))
     assert.is_true(cg:commit_uncommitted_offsets())
-    cg:_close_begin()
+    local closing = assert(cg:_close_start())
     assert.is_true(cg:is_closed())
     assert.has_error(function() cg:poll_fetches(0) end, "poll_fetches: kafka consumer group '" .. group .. "' is closed")
-    local deadline = os.time() + 30
-    while not cg:_close_poll() and os.time() <= deadline do end
-    assert.is_true(cg:_close_poll())
+    assert.is_true(closing:_wait(30))
+    closing:_result()
     cg:close()   -- harmless once closed
     -- the group was left: a new member is assigned the partition and reads on from the commit
     assert.is_true(pool:produce_sync({ topic = topic, value = "3" }))
@@ -293,11 +292,11 @@ describe("closing without waiting (_close_begin, used inside nginx)", function()
     local rest = support.consume(next_member, 1)
     assert.are.equal("3", rest[1].value)
     -- one left closing is waited for by close and by its finalizer
-    next_member:_close_begin()
+    closing = assert(next_member:_close_start())
     next_member:close()
-    assert.is_true(next_member:_close_poll())
+    assert.is_true(closing:_ready())
     local forgotten = assert(pool:consumer_group(group))
-    forgotten:_close_begin()
+    forgotten:_close_start()
     forgotten = nil
     collectgarbage()
     collectgarbage()

@@ -263,18 +263,14 @@ describe("start_offset(timestamp)", function()
   after_each(function() if engine then engine:close() end engine = nil end)
 
 for _, threaded in ipairs({ false, true }) do
-  -- threaded: opened as inside nginx (_consumer_group_async), where the start offsets are
-  -- looked up on a thread of their own and a later poll makes the assignment
+  -- threaded: opened as inside nginx (never_blocks), where the start offsets are looked up on
+  -- a thread of their own and a later poll makes the assignment
   local how = threaded and " (lookup on a thread, as inside nginx)" or ""
   local function open(pool, group)
     if not threaded then return assert(pool:consumer_group(group)) end
-    local cg = assert(pool:_consumer_group_async(group))
-    local deadline = os.time() + 30
-    repeat
-      local ready, err = cg:_ready()
-      assert(ready ~= nil, err)
-    until ready or os.time() > deadline
-    return cg
+    local job = assert(pool:_consumer_group_start("consumer_group", group, true))
+    assert(job:_wait(30))
+    return assert(job:_result())
   end
 
   it("starts at the first record written at or after the time" .. how, function()

@@ -109,6 +109,8 @@ void lfk_open_hooks(lua_State *L);
 /* Consumer group userdata: push one owning c; check the argument at idx (raises when it is
    not one, or closed, naming fn). */
 void         lfk_push_consumer(lua_State *L, fk_consumer *c);
+/* The answer of a job that opened a consumer group: the group's userdata. */
+int          lfk_answer_consumer(lua_State *L, fk_job *j, int owner_idx);
 fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn);
 
 void lfk_open_async_sql(lua_State *L);

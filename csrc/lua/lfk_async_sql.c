@@ -882,27 +882,29 @@ static int async_flush_pool(lua_State *L)
     return 1;
 }
 
-/* _async_sql_open_consumer(engine, group, topic [, session_timeout_s [, async]]) -> consumer
-   group | nil, err, code; with async the connection check runs on a thread (cg:_ready()) */
-static int async_sql_open_consumer(lua_State *L)
+/* _async_sql_open_start(engine, group, topic [, session_timeout_s [, never_blocks]]) -> job |
+   nil, err, code: opening the async SQL consumer's group as a job (fk_consumer_open_start) */
+static int async_sql_open_start(lua_State *L)
 {
     fk_engine *e = lfk_check_engine(L, 1, "get_async_sql_consumer");
     const char *group = luaL_checkstring(L, 2), *topic = luaL_checkstring(L, 3);
     const fk_registry *r = fk_engine_registry(e);
     fk_pool *p = r->async_flush_pool ? fk_engine_pool(e, r->async_flush_pool) : NULL;
     fk_group_spec spec;
-    fk_consumer *c;
     fk_error err;
+    fk_job *j;
+    int session_timeout_ms = 0;
     if (!p) return luaL_error(L, "get_async_sql_consumer: async flush is not registered (registry:register_async_flush)");
+    if (!lua_isnoneornil(L, 4))
+        session_timeout_ms = (int)lfk_check_seconds_ms(L, 4, "get_async_sql_consumer: option 'session_timeout'");
+    lua_settop(L, 5);
+    lfk_push_job(L, 1, lfk_answer_consumer);
     if (!fk_async_sql_group_spec(&spec, r->async_flush_pool, group, topic))
         return luaL_error(L, "get_async_sql_consumer: out of memory");
-    if (!lua_isnoneornil(L, 4))
-        spec.session_timeout_ms = (int)lfk_check_seconds_ms(L, 4, "get_async_sql_consumer: option 'session_timeout'");
-    c = lua_toboolean(L, 5) ? fk_consumer_open_async(p, &spec, &err) : fk_consumer_open(p, &spec, &err);
+    if (session_timeout_ms) spec.session_timeout_ms = session_timeout_ms;
+    j = fk_consumer_open_start(p, &spec, lua_toboolean(L, 5), &err);
     fk_group_spec_clear(&spec);
-    if (!c) return lfk_push_error(L, &err);
-    lfk_push_consumer(L, c);
-    return 1;
+    return lfk_job_started(L, j, &err);
 }
 
 /* Reads { {topic=, partition=, offset=}, ... } at idx into a userdata-backed array. */
@@ -963,7 +965,7 @@ static const luaL_Reg functions[] = {
     { "_sql_time", sql_time },
     { "_sql_typed", sql_typed },
     { "_async_flush_pool", async_flush_pool },
-    { "_async_sql_open_consumer", async_sql_open_consumer },
+    { "_async_sql_open_start", async_sql_open_start },
     { "_consumer_commit_offsets", consumer_commit_offsets },
     { "_consumer_seek", consumer_seek },
     { NULL, NULL }

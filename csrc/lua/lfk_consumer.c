@@ -102,16 +102,10 @@ static int consumer_poll(lua_State *L)
     return 1;
 }
 
-/* For consumer groups made by pool:_consumer_group_async: true once connected and subscribed,
-   false while the connection check runs, nil, err, code when it failed (the group is closed). */
-static int consumer_ready(lua_State *L)
+int lfk_answer_consumer(lua_State *L, fk_job *j, int owner_idx)
 {
-    consumer_ud *u = check_any_consumer(L, "_ready");
-    fk_error err;
-    int r = fk_consumer_ready(u->consumer, &err);
-    lfk_serve_logs(L);
-    if (r == 0) return lfk_push_error(L, &err);
-    lua_pushboolean(L, r > 0);
+    (void)owner_idx;
+    lfk_push_consumer(L, fk_job_take_consumer(j));
     return 1;
 }
 
@@ -346,11 +340,10 @@ static int consumer_request_start(lua_State *L)
     consumer_ud *u;
     fk_error err;
     int i;
-    if (lua_type(L, 2) != LUA_TSTRING)
-        return luaL_error(L, "_request_start: argument #1 'request' must be a string, got %s", luaL_typename(L, 2));
-    for (i = 0; kinds[i] && strcmp(kinds[i], lua_tostring(L, 2)) != 0; i++) {}
-    if (!kinds[i]) return luaL_error(L, "_request_start: unknown request '%s'", lua_tostring(L, 2));
-    u = check_consumer(L, kinds[i]);
+    for (i = 0; kinds[i] && !(lua_type(L, 2) == LUA_TSTRING && strcmp(kinds[i], lua_tostring(L, 2)) == 0); i++) {}
+    u = check_consumer(L, kinds[i] ? kinds[i] : "_request_start");   /* self first: closed says so */
+    if (!kinds[i])
+        return luaL_error(L, "_request_start: argument #1 'request' must be committed, lag, seek or seek_to_committed");
     lua_settop(L, 5);   /* the job userdata goes to 6, above the arguments */
     if (!request_partitions(L, u->consumer, kind_of[i], &l, &err)) {
         fk_partitions_clear(&l);
@@ -409,29 +402,27 @@ static int consumer_take_stats(lua_State *L)
 }
 
 
-/* close, is_closed and __tostring also answer for a finalized consumer group (closed) */
-static int consumer_close(lua_State *L)
+static int answer_nothing(lua_State *L, fk_job *j, int owner_idx)
+{
+    (void)L;
+    (void)j;
+    (void)owner_idx;
+    return 0;
+}
+
+/* is_closed, __tostring and cg:_close_start() also answer for a finalized consumer group
+   (closed). _close_start: a job for fluxakafka.lua's close (the group counts as closed at
+   once, leaving it runs on a thread of its own), or nothing when there is nothing to wait for. */
+static int consumer_close_start(lua_State *L)
 {
     consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "close");
-    if (!lfk_is_finalized(u) && u->consumer) fk_consumer_close(u->consumer);
+    fk_error err;
+    if (lfk_is_finalized(u) || !u->consumer) return 0;
+    lua_settop(L, 1);
+    lfk_push_job(L, 1, answer_nothing);
+    if (lfk_job_started(L, fk_consumer_close_start(u->consumer, &err), &err) == 1) return 1;
+    fk_consumer_close(u->consumer);   /* no job to be had: a group must always be closable */
     return 0;
-}
-
-/* cg:_close_begin(): closed at once for every other call, the group left on a thread of its
-   own; cg:_close_poll() is true once that ended (fluxakafka.nginx waits for it by yielding). */
-static int consumer_close_begin(lua_State *L)
-{
-    consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "_close_begin");
-    if (!lfk_is_finalized(u) && u->consumer) fk_consumer_close_begin(u->consumer);
-    return 0;
-}
-
-static int consumer_close_poll(lua_State *L)
-{
-    consumer_ud *u = lfk_check_any(L, 1, LFK_CONSUMER, "_close_poll");
-    lua_pushboolean(L, lfk_is_finalized(u) || !u->consumer || fk_consumer_close_poll(u->consumer));
-    lfk_serve_logs(L);
-    return 1;
 }
 
 static int consumer_is_closed(lua_State *L)
@@ -715,13 +706,10 @@ static const luaL_Reg consumer_methods[] = {
     { "get_settings", consumer_get_settings },
     { "get_rdkafka_handle", consumer_get_rdkafka_handle },
     { "_poll", consumer_poll },
-    { "_ready", consumer_ready },
     { "_commit_begin", consumer_commit_begin },
     { "_commit_poll", consumer_commit_poll },
     { "commit_uncommitted_offsets", consumer_commit },
-    { "close", consumer_close },
-    { "_close_begin", consumer_close_begin },
-    { "_close_poll", consumer_close_poll },
+    { "_close_start", consumer_close_start },
     { "is_closed", consumer_is_closed },
     { "assignment", consumer_assignment },
     { "pause", consumer_pause },

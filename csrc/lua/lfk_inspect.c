@@ -100,12 +100,12 @@ static int pool_inspect_start(lua_State *L)
     double partition = 0;
     int kind;
     fk_error err;
-    if (lua_type(L, 2) != LUA_TSTRING)
-        return luaL_error(L, "_inspect_start: argument #1 'request' must be a string, got %s", luaL_typename(L, 2));
-    fn = lua_tostring(L, 2);
-    for (kind = 0; kind_names[kind] && strcmp(kind_names[kind], fn) != 0; kind++) {}
-    if (!kind_names[kind]) return luaL_error(L, "_inspect_start: unknown request '%s'", fn);
-    p = lfk_check_open_pool(L, fn);
+    for (kind = 0; kind_names[kind] && !(lua_type(L, 2) == LUA_TSTRING && strcmp(kind_names[kind], lua_tostring(L, 2)) == 0);
+         kind++) {}
+    fn = kind_names[kind] ? kind_names[kind] : "_inspect_start";
+    p = lfk_check_open_pool(L, fn);   /* self first: a closed pool says so */
+    if (!kind_names[kind])
+        return luaL_error(L, "_inspect_start: argument #1 'request' must be watermarks, list_topics or list_groups");
     if (kind == FK_INSPECT_WATERMARKS) {
         if (lua_type(L, 3) != LUA_TSTRING || lua_objlen(L, 3) == 0)
             luaL_error(L, "watermarks: argument #1 'topic' must be a non-empty string, got %s",

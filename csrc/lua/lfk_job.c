@@ -55,9 +55,13 @@ static job_ud *check_job(lua_State *L, const char *fn)
     return u;
 }
 
+/* Both serve librdkafka's log lines meanwhile: a job's client may be the only one logging
+   (a consumer group's connection check), and a waiting caller should see why it waits. */
 static int job_ready(lua_State *L)
 {
-    lua_pushboolean(L, fk_job_ready(check_job(L, "_ready")->job));
+    int ready = fk_job_ready(check_job(L, "_ready")->job);
+    lfk_serve_logs(L);
+    lua_pushboolean(L, ready);
     return 1;
 }
 
@@ -65,8 +69,10 @@ static int job_ready(lua_State *L)
 static int job_wait(lua_State *L)
 {
     job_ud *u = check_job(L, "_wait");
-    int timeout_ms = lua_isnoneornil(L, 2) ? -1 : lfk_opt_timeout_ms(L, 2, 0, "_wait");
-    lua_pushboolean(L, fk_job_wait(u->job, timeout_ms));
+    int ready, timeout_ms = lua_isnoneornil(L, 2) ? -1 : lfk_opt_timeout_ms(L, 2, 0, "_wait");
+    ready = fk_job_wait(u->job, timeout_ms);
+    lfk_serve_logs(L);
+    lua_pushboolean(L, ready);
     return 1;
 }
 

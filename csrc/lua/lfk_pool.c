@@ -770,43 +770,16 @@ static int pool_consumer_group_names(lua_State *L)
 
 
 
-static int pool_consumer_group(lua_State *L)
+/* pool:_consumer_group_start(fn, name, never_blocks) -> job | nil, err, code: consumer_group
+   and must_consumer_group (fn, which the errors name) as a job whose answer is the group. */
+static int pool_consumer_group_start(lua_State *L)
 {
-    pool_ud *u = check_open_pool(L, "consumer_group");
-    const char *name = lfk_check_string(L, 2, "consumer_group", 1, "name", NULL);
+    const char *fn = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "_consumer_group_start";
+    pool_ud *u = check_open_pool(L, fn);   /* self first: a closed pool says so */
+    const char *name = lfk_check_string(L, 3, fn, 1, "name", NULL);
     fk_error err;
-    fk_consumer *c = fk_consumer_new(u->pool, name, &err);
-    if (!c) return lfk_push_error(L, &err);
-    lfk_push_consumer(L, c);
-    return 1;
-}
-
-/* A consumer group whose connection check runs on a thread: cg:_ready() tells when it is
-   done (for callers that must not block, such as nginx workers). */
-static int pool_consumer_group_async(lua_State *L)
-{
-    pool_ud *u = check_open_pool(L, "_consumer_group_async");
-    const char *name;
-    fk_error err;
-    fk_consumer *c;
-    if (lua_type(L, 2) != LUA_TSTRING)
-        return luaL_error(L, "_consumer_group_async: argument #1 'name' must be a string, got %s", luaL_typename(L, 2));
-    name = lua_tostring(L, 2);
-    c = fk_consumer_new_async(u->pool, name, &err);
-    if (!c) return lfk_push_error(L, &err);
-    lfk_push_consumer(L, c);
-    return 1;
-}
-
-static int pool_must_consumer_group(lua_State *L)
-{
-    pool_ud *u = check_open_pool(L, "must_consumer_group");
-    const char *name = lfk_check_string(L, 2, "must_consumer_group", 1, "name", NULL);
-    fk_error err;
-    fk_consumer *c = fk_consumer_new(u->pool, name, &err);
-    if (!c) return luaL_error(L, "must_consumer_group: %s", err.msg);
-    lfk_push_consumer(L, c);
-    return 1;
+    lfk_push_job(L, 1, lfk_answer_consumer);
+    return lfk_job_started(L, fk_consumer_new_start(u->pool, name, lua_toboolean(L, 4), &err), &err);
 }
 
 static int pool_tostring(lua_State *L)
@@ -1008,9 +981,7 @@ static const luaL_Reg pool_methods[] = {
     { "in_transaction", pool_in_transaction },
     { "in_flight", pool_in_flight },
     { "unreported_failures", pool_unreported_failures },
-    { "consumer_group", pool_consumer_group },
-    { "must_consumer_group", pool_must_consumer_group },
-    { "_consumer_group_async", pool_consumer_group_async },
+    { "_consumer_group_start", pool_consumer_group_start },
     { "_set_queue_wait", pool_set_queue_wait },
     { "_engine", pool_engine },
     { "_ptr", pool_ptr },

@@ -22,7 +22,8 @@ local PRODUCE_CHUNK = 1000   -- records per produce_sync call (keeps unpack with
 
 -- The calls that wait for a broker; fluxakafka.nginx replaces them with ones that yield.
 function M.open_group(core, engine, group, topic, session_timeout)
-  return core._async_sql_open_consumer(engine, group, topic, session_timeout)
+  local mode = wait.mode("get_async_sql_consumer", "wait for the brokers")
+  return wait.job(mode, core._async_sql_open_start(engine, group, topic, session_timeout, mode == "yield"))
 end
 
 function M.commit_offsets(core, cg, offsets)

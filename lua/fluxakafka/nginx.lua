@@ -43,22 +43,7 @@ local function backoff(cap)
   end
 end
 
--- "file:line: " of the nearest caller outside fluxakafka's own Lua files, as the binding's
--- errors name it (a method may reach wait_mode through tail calls: no fixed level fits)
-local function caller_position()
-  for level = 2, 64 do
-    local info = debug.getinfo(level, "Sl")
-    if not info then break end
-    local src = info.source
-    local library = src:sub(1, 1) == "@" and (src:sub(-14) == "fluxakafka.lua" or src:find("/fluxakafka/[^/]*$"))
-    if info.currentline > 0 and not library then return info.short_src .. ":" .. info.currentline .. ": " end
-  end
-  return ""
-end
-
-local function raise(msg)
-  error(caller_position() .. msg, 0)
-end
+local raise   -- fluxakafka.lua's: raises at the line of the caller outside fluxakafka, set by install
 
 local function not_in_master(fn)
   if get_phase() == "init" then
@@ -278,6 +263,7 @@ end
 function M.install(fk_module, core_module, internal)
   fk, core = fk_module, core_module
   check_timeout = internal._check_timeout
+  raise = internal._raise
   local pool_methods = core.pool_methods
   local engine_methods = core.engine_methods
   local consumer_group_methods = core.consumer_group_methods
@@ -288,7 +274,6 @@ function M.install(fk_module, core_module, internal)
   core_engine_close = engine_methods.close
   local c_produce = pool_methods.produce
   local produce_batch = pool_methods._produce_batch
-  local core_consumer_group = pool_methods.consumer_group
   local core_fetch = consumer_group_methods.poll_fetches
 
   core._set_dispatcher(dispatch)
@@ -467,40 +452,6 @@ function M.install(fk_module, core_module, internal)
     return core_engine_close(self, timeout)
   end
 
-  -- waits (yielding) until a consumer group made with a connection check on a thread is
-  -- ready: the group, or nil, err, code
-  local function await_ready(cg)
-    local pause = backoff(0.02)
-    while true do
-      local ready, err, code = cg:_ready()
-      if ready then return cg end
-      if ready == nil then return nil, err, code end
-      pause()
-    end
-  end
-
-  local function open_group(pool, fn, name)
-    wait_mode(fn, "wait for the brokers")
-    if pool:is_closed() then error(("%s: kafka pool '%s' is closed"):format(fn, pool:get_code()), 3) end
-    local cg, err, code = pool:_consumer_group_async(name)
-    if not cg then return nil, err, code end
-    return await_ready(cg)
-  end
-
-  --- consumer_group(name): the connection check yields; not available in phases that cannot.
-  function pool_methods:consumer_group(name)
-    check_self(self, "consumer_group", "kafka pool")
-    if get_phase() == "exit_worker" then return core_consumer_group(self, name) end
-    return open_group(self, "consumer_group", name)
-  end
-
-  function pool_methods:must_consumer_group(name)
-    check_self(self, "must_consumer_group", "kafka pool")
-    local cg, err = open_group(self, "must_consumer_group", name)
-    if not cg then error("must_consumer_group: " .. tostring(err), 2) end
-    return cg
-  end
-
   local core_fetch_poll = consumer_group_methods._poll
   function consumer_group_methods:poll_fetches(timeout, max_records)
     check_self(self, "poll_fetches", "consumer group")
@@ -532,32 +483,12 @@ function M.install(fk_module, core_module, internal)
 
   -- the async SQL consumer's group and commits, yielding like the calls above
   local async_sql = require "fluxakafka.async_sql"
-  local blocking_open, blocking_commit = async_sql.open_group, async_sql.commit_offsets
-  function async_sql.open_group(c, engine, group, topic, session_timeout)
-    if wait_mode("get_async_sql_consumer", "wait for the brokers") == "block" then
-      return blocking_open(c, engine, group, topic, session_timeout)
-    end
-    local cg, err, code = c._async_sql_open_consumer(engine, group, topic, session_timeout, true)
-    if not cg then return nil, err, code end
-    return await_ready(cg)
-  end
+  local blocking_commit = async_sql.commit_offsets
   function async_sql.commit_offsets(c, cg, offsets)
     if wait_mode("consume", "wait for the broker") == "block" then return blocking_commit(c, cg, offsets) end
     local ok, err, code = c._consumer_commit_offsets(cg, offsets, true)
     if not ok then return nil, err, code end
     return await_commit(cg)
-  end
-
-  --- close(): leaving the group (librdkafka's consumer close waits for the coordinator and
-  -- the last revocation) runs on a thread of its own while this yields. Where the phase
-  -- cannot yield it closes here, waiting: a group must always be closable.
-  local core_group_close = consumer_group_methods.close
-  function consumer_group_methods:close()
-    check_self(self, "close", "consumer group")
-    if not YIELDABLE[get_phase()] then return core_group_close(self) end
-    self:_close_begin()   -- nothing when closed already; a close under way is waited for too
-    local pause = backoff(0.02)
-    while not self:_close_poll() do pause() end
   end
 
   --- commit_uncommitted_offsets(): the broker's answer is awaited by yielding.

@@ -131,12 +131,6 @@ function M.install(core, registry_methods)
     attach(self, cg)
     return cg
   end
-  local _consumer_group_async = pool_methods._consumer_group_async
-  pool_methods._consumer_group_async = function(self, ...)
-    local cg, err, code = _consumer_group_async(self, ...)
-    attach(self, cg)
-    return cg, err, code
-  end
 
   -- a pool's statistics are handed to its callback by pool:poll (and so by produce_sync)
   local poll = pool_methods.poll
