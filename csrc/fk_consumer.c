@@ -65,6 +65,7 @@ struct fk_consumer {
     fk_thread     lookup;
     rd_kafka_topic_partition_list_t *lookup_parts;   /* the assignment it is for */
     fk_thread     closer;          /* fk_consumer_close_start: leaving the group */
+    int           ever_assigned;   /* an assignment (even an empty one) arrived once */
     int           job_refs;        /* jobs that read this consumer when polled (close): its
                                       memory outlives them */
     int           freed;           /* fk_consumer_free was called while job_refs > 0 */
@@ -344,6 +345,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     fk_consumer *c = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        c->ever_assigned = 1;
         /* a cooperative round that brings nothing new has nothing to look up */
         if (c->spec.start_timestamp_ms > 0) finish_lookup(c, 1);
         if (c->spec.start_timestamp_ms > 0 && parts->cnt > 0) {
@@ -1148,9 +1150,40 @@ static void close_begin(fk_consumer *c)
     c->closing = 1;
 }
 
+/* librdkafka before 2.3.0 aborts the process (an assertion in
+   rd_kafka_sticky_assignor_state_destroy, librdkafka issue 4312) when a cooperative-sticky
+   member is destroyed after the group chose its protocol (JoinGroup answered) but before its
+   first assignment arrived (SyncGroup answered): the assignor's state is only made then.
+   Such a member waits, up to STICKY_STATE_WAIT_MS, for that first assignment before it
+   leaves. 1 when it is safe to destroy the client. */
+#define STICKY_STATE_WAIT_MS 10000
+
+static int sticky_state_missing(fk_consumer *c)
+{
+    const char *protocol;
+    if (rd_kafka_version() >= 0x02030000 || c->ever_assigned) return 0;
+    protocol = rd_kafka_rebalance_protocol(c->rk);
+    return protocol && strcmp(protocol, "COOPERATIVE") == 0;
+}
+
+static int safe_to_destroy(fk_consumer *c)
+{
+    int waited = 0;
+    while (sticky_state_missing(c)) {
+        rd_kafka_message_t *m;
+        if (waited >= STICKY_STATE_WAIT_MS) return 0;
+        /* serves the rebalance callback; records read now are not handed out, and were not
+           committed: the partitions' next owner reads them */
+        if ((m = rd_kafka_consumer_poll(c->rk, 100)) != NULL) rd_kafka_message_destroy(m);
+        waited += 100;
+    }
+    return 1;
+}
+
 /* The part that waits for the brokers (leaving the group), here or on the close thread. */
 static void close_client(fk_consumer *c)
 {
+    int destroy;
     /* a committed / lag request on another thread ends within the connect timeout */
     while (__atomic_load_n(&c->request_users, __ATOMIC_ACQUIRE) > 0) {
         struct timespec ts = { 0, 1000000 };
@@ -1159,10 +1192,19 @@ static void close_client(fk_consumer *c)
     if (c->rk_pid != fk_process_id()) return;   /* inherited through fork: not ours to close */
     finish_lookup(c, 1);
     revoke_deferred(c);   /* leaving: deferred revocations happen now */
+    destroy = safe_to_destroy(c);
     if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);
     if (c->queue) rd_kafka_queue_destroy(c->queue);
     rd_kafka_consumer_close(c->rk);
-    rd_kafka_destroy(c->rk);
+    if (destroy) {
+        rd_kafka_destroy(c->rk);
+        return;
+    }
+    /* its threads idle once it left the group; destroying it would abort the process */
+    fk_log_client(c->rk, 3, "CLOSE", "consumer group '%s': left without destroying the client: its first "
+                  "assignment did not arrive within %d ms, and librdkafka %s aborts the process when a "
+                  "cooperative-sticky member is destroyed before it (fixed in librdkafka 2.3.0)",
+                  c->spec.name, STICKY_STATE_WAIT_MS, rd_kafka_version_str());
 }
 
 static void close_end(fk_consumer *c)

@@ -70,6 +70,11 @@ fk_job *fk_job_start(fk_job *j, fk_error *err);
    blocking calls). */
 int fk_job_stopping(fk_error *err);
 
+/* A log line of fluxakafka's own about a client, delivered like librdkafka's (see
+   fk_log_capture). */
+void fk_log_client(const rd_kafka_t *rk, int level, const char *fac, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* A librdkafka configuration with the pool's brokers, client id, security and logging.
    NULL with err filled when a setting is refused. */
 rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err);

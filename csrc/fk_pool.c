@@ -4,6 +4,7 @@
 #include "fk_options.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,7 +185,7 @@ size_t fk_log_pending(void)
     return __atomic_load_n(&log_count, __ATOMIC_RELAXED) + __atomic_load_n(&log_dropped, __ATOMIC_RELAXED);
 }
 
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+static void log_line(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /* every client's opaque (pool, consumer group, admin) starts with its pool code */
     const char *const *tag = rd_kafka_opaque(rk);
@@ -205,6 +206,21 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     }
     pthread_mutex_unlock(&log_lock);
     fprintf(stderr, "fluxakafka: %%%d|%s|%s\n", level, line.facility, line.message);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    log_line(rk, level, fac, buf);
+}
+
+void fk_log_client(const rd_kafka_t *rk, int level, const char *fac, const char *fmt, ...)
+{
+    char buf[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    log_line(rk, level, fac, buf);
 }
 
 int fk_connect_timeout_ms(const fk_pool_spec *spec)
