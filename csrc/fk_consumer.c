@@ -37,10 +37,9 @@ struct fk_consumer {
     int           check_timeout_ms;
     rd_kafka_t   *rk;
     rd_kafka_queue_t *queue;   /* the consumer queue, for batch reads */
-    rd_kafka_queue_t *commit_queue;     /* results of fk_consumer_commit_begin */
-    int           commits_pending;
-    int           commit_error;
-    char          commit_error_msg[256];
+    rd_kafka_queue_t *commit_queue;     /* answers to the commits of fk_consumer_commit_start */
+    struct commit_job *commits;         /* its jobs still waiting for their answer */
+    intptr_t      commit_number;        /* the last commit's, which its answer carries */
     /* the last error of the group itself (joining, finding the coordinator, ...): returned by
        the polls that have no record to hand out, until the member is assigned partitions
        (group_error_once: only by the next such poll) */
@@ -66,8 +65,8 @@ struct fk_consumer {
     rd_kafka_topic_partition_list_t *lookup_parts;   /* the assignment it is for */
     fk_thread     closer;          /* fk_consumer_close_start: leaving the group */
     int           ever_assigned;   /* an assignment (even an empty one) arrived once */
-    int           job_refs;        /* jobs that read this consumer when polled (close): its
-                                      memory outlives them */
+    int           job_refs;        /* jobs that read this consumer when polled (its close, a
+                                      commit): its memory outlives them */
     int           freed;           /* fk_consumer_free was called while job_refs > 0 */
     fk_stats_queue stats;
 };
@@ -990,19 +989,6 @@ fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records,
     return f;
 }
 
-int fk_consumer_commit(fk_consumer *c, fk_error *err)
-{
-    rd_kafka_resp_err_t e;
-    if (!usable(c, err)) return 0;
-    e = rd_kafka_commit(c->rk, NULL, 0);
-    if (e == RD_KAFKA_RESP_ERR__NO_OFFSET) return 1;   /* nothing new to commit */
-    if (e) {
-        fk_error_set_rd(err, e, "commit of kafka consumer group '%s' failed", c->spec.name);
-        return 0;
-    }
-    return 1;
-}
-
 static rd_kafka_topic_partition_list_t *offset_list(const fk_partition_offset *list, size_t n);
 
 /* 1 when every partition of list is assigned to this member; else 0 with err. The broker
@@ -1031,54 +1017,107 @@ static int owns_all(fk_consumer *c, const fk_partition_offset *list, size_t n, f
     return 0;
 }
 
-int fk_consumer_commit_begin(fk_consumer *c, const fk_partition_offset *list, size_t n, fk_error *err)
+/* A commit as a job: librdkafka posts its answer on the consumer's commit queue, carrying the
+   commit's number. Whichever commit job polls takes every answer there and hands each to its
+   job, so that each job gets its own. */
+typedef struct commit_job {
+    fk_job             job;
+    fk_consumer       *c;
+    intptr_t           number;
+    int                waiting;   /* in c->commits */
+    struct commit_job *next;
+} commit_job;
+
+static void commit_forget(commit_job *q)
 {
-    rd_kafka_topic_partition_list_t *offsets = NULL;
-    rd_kafka_resp_err_t e;
-    if (!usable(c, err)) return 0;
-    if (list && n == 0) return 1;
-    if (list && !owns_all(c, list, n, err)) return 0;
-    if (!c->commit_queue && !(c->commit_queue = rd_kafka_queue_new(c->rk))) {
-        fk_error_set(err, "_NO_MEMORY", "commit of kafka consumer group '%s': out of memory", c->spec.name);
-        return 0;
+    commit_job **p;
+    for (p = &q->c->commits; *p && *p != q; p = &(*p)->next) {}
+    if (*p) *p = q->next;
+    q->waiting = 0;
+}
+
+static void commit_answered(fk_consumer *c, rd_kafka_event_t *ev)
+{
+    rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+    const rd_kafka_topic_partition_list_t *l = rd_kafka_event_topic_partition_list(ev);
+    commit_job *q;
+    for (q = c->commits; q && q->number != (intptr_t)rd_kafka_event_opaque(ev); q = q->next) {}
+    if (!q) return;   /* its job was given up */
+    commit_forget(q);
+    if (e == RD_KAFKA_RESP_ERR__NO_OFFSET) return;   /* nothing new to commit */
+    if (e) fk_error_set_rd(&q->job.err, e, "commit of kafka consumer group '%s' failed", c->spec.name);
+    q->job.ok = !e && (!l || partition_errors(c, "commit", l, &q->job.err));
+}
+
+static int commit_poll(fk_job *job, int timeout_ms)
+{
+    commit_job *q = (commit_job *)job;
+    fk_consumer *c = q->c;
+    int waited = 0;
+    while (q->waiting) {
+        rd_kafka_event_t *ev;
+        int step = timeout_ms < 0 || timeout_ms - waited > 100 ? 100 : timeout_ms - waited;
+        if (c->closing) {   /* its queue goes with the client, maybe on the close thread */
+            commit_forget(q);
+            fk_error_set(&job->err, "_STATE", "commit of kafka consumer group '%s': the group was closed "
+                         "before the broker answered", c->spec.name);
+            job->ok = 0;
+            break;
+        }
+        if ((ev = rd_kafka_queue_poll(c->commit_queue, step)) != NULL) {
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) commit_answered(c, ev);
+            rd_kafka_event_destroy(ev);
+            continue;
+        }
+        waited += step;
+        if (timeout_ms >= 0 && waited >= timeout_ms) return 0;
     }
-    if (list) offsets = offset_list(list, n);
-    e = rd_kafka_commit_queue(c->rk, offsets, c->commit_queue, NULL, NULL);
-    if (offsets) rd_kafka_topic_partition_list_destroy(offsets);
-    if (e == RD_KAFKA_RESP_ERR__NO_OFFSET) return 1;   /* nothing new to commit */
-    if (e) {
-        fk_error_set_rd(err, e, "commit of kafka consumer group '%s' failed", c->spec.name);
-        return 0;
-    }
-    c->commits_pending++;
     return 1;
 }
 
-int fk_consumer_commit_poll(fk_consumer *c, fk_error *err)
+static void consumer_release(fk_consumer *c);
+
+static void commit_destroy(fk_job *job)
 {
-    rd_kafka_event_t *ev;
-    if (!c->commit_queue) return 1;
-    while (c->commits_pending && (ev = rd_kafka_queue_poll(c->commit_queue, 0)) != NULL) {
-        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
-            rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
-            const rd_kafka_topic_partition_list_t *l = rd_kafka_event_topic_partition_list(ev);
-            int i;
-            c->commits_pending--;
-            for (i = 0; !e && l && i < l->cnt; i++) e = l->elems[i].err;
-            if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET && !c->commit_error) {
-                c->commit_error = e;
-                snprintf(c->commit_error_msg, sizeof c->commit_error_msg, "%s", rd_kafka_event_error_string(ev));
-            }
-        }
-        rd_kafka_event_destroy(ev);
+    commit_job *q = (commit_job *)job;
+    if (q->waiting) commit_forget(q);
+    consumer_release(q->c);
+}
+
+static const fk_job_ops commit_ops = { FK_JOB_COMMIT, NULL, commit_poll, commit_destroy };
+
+fk_job *fk_consumer_commit_start(fk_consumer *c, const fk_partition_offset *list, size_t n, fk_error *err)
+{
+    rd_kafka_topic_partition_list_t *offsets = list ? offset_list(list, n) : NULL;
+    rd_kafka_resp_err_t e;
+    commit_job *q = NULL;
+    if (!usable(c, err) || (list && !owns_all(c, list, n, err))) goto fail;
+    if (!c->commit_queue && !(c->commit_queue = rd_kafka_queue_new(c->rk))) {
+        fk_error_set(err, "_NO_MEMORY", "commit of kafka consumer group '%s': out of memory", c->spec.name);
+        goto fail;
     }
-    if (c->commits_pending) return -1;
-    if (c->commit_error) {
-        fk_error_set_rd(err, c->commit_error, "commit of kafka consumer group '%s' failed", c->spec.name);
-        c->commit_error = 0;
-        return 0;
+    if (!(q = (commit_job *)fk_job_new(&commit_ops, sizeof *q, "commit", err))) goto fail;
+    q->c = c;
+    c->job_refs++;
+    q->job.ok = 1;
+    if (list && n == 0) goto done;   /* nothing to commit: answered at once */
+    q->number = ++c->commit_number;
+    e = rd_kafka_commit_queue(c->rk, offsets, c->commit_queue, NULL, (void *)q->number);
+    if (e == RD_KAFKA_RESP_ERR__NO_OFFSET) goto done;
+    if (e) {
+        fk_error_set_rd(err, e, "commit of kafka consumer group '%s' failed", c->spec.name);
+        goto fail;
     }
-    return 1;
+    q->waiting = 1;
+    q->next = c->commits;
+    c->commits = q;
+done:
+    if (offsets) rd_kafka_topic_partition_list_destroy(offsets);
+    return &q->job;
+fail:
+    if (offsets) rd_kafka_topic_partition_list_destroy(offsets);
+    fk_job_free(q ? &q->job : NULL);
+    return NULL;
 }
 
 static rd_kafka_topic_partition_list_t *offset_list(const fk_partition_offset *list, size_t n)
@@ -1090,20 +1129,20 @@ static rd_kafka_topic_partition_list_t *offset_list(const fk_partition_offset *l
     return l;
 }
 
+/* The blocking commits: a commit job waited for here. */
+static int commit_and_wait(fk_consumer *c, const fk_partition_offset *list, size_t n, fk_error *err)
+{
+    fk_job *j = fk_consumer_commit_start(c, list, n, err);
+    int ok = j && fk_job_wait(j, -1) && fk_job_error(j, err);
+    fk_job_free(j);
+    return ok;
+}
+
+int fk_consumer_commit(fk_consumer *c, fk_error *err) { return commit_and_wait(c, NULL, 0, err); }
+
 int fk_consumer_commit_offsets(fk_consumer *c, const fk_partition_offset *list, size_t n, fk_error *err)
 {
-    rd_kafka_topic_partition_list_t *l;
-    rd_kafka_resp_err_t e;
-    int failed;
-    if (!usable(c, err)) return 0;
-    if (n == 0) return 1;
-    if (!owns_all(c, list, n, err)) return 0;
-    l = offset_list(list, n);
-    e = rd_kafka_commit(c->rk, l, 0);
-    failed = e ? (fk_error_set_rd(err, e, "commit of kafka consumer group '%s' failed", c->spec.name), 1)
-               : !partition_errors(c, "commit", l, err);
-    rd_kafka_topic_partition_list_destroy(l);
-    return !failed;
+    return commit_and_wait(c, list, n, err);
 }
 
 int fk_consumer_seek_offsets(fk_consumer *c, const fk_partition_offset *list, size_t n, int timeout_ms, fk_error *err)
@@ -1211,7 +1250,6 @@ static void close_end(fk_consumer *c)
 {
     c->queue = NULL;
     c->commit_queue = NULL;
-    c->commits_pending = 0;
     c->rk = NULL;
     if (c->lookup_parts) rd_kafka_topic_partition_list_destroy(c->lookup_parts);   /* forked */
     c->lookup_parts = NULL;
@@ -1245,11 +1283,13 @@ static void consumer_destroy(fk_consumer *c)
     free(c);
 }
 
-static void close_destroy(fk_job *job)
+/* A job that reads c when polled (its close, a commit) lets go of it. */
+static void consumer_release(fk_consumer *c)
 {
-    fk_consumer *c = ((close_job *)job)->c;
     if (--c->job_refs == 0 && c->freed) consumer_destroy(c);
 }
+
+static void close_destroy(fk_job *job) { consumer_release(((close_job *)job)->c); }
 
 static const fk_job_ops close_ops = { FK_JOB_CONSUMER_CLOSE, NULL, close_poll, close_destroy };
 

@@ -311,6 +311,7 @@ int     fk_registry_init_by_doc(fk_registry *r, const fk_doc *doc, fk_error *err
  *   fk_consumer_new_start,
  *   fk_consumer_open_start       FK_JOB_CONSUMER_OPEN      fk_job_take_consumer
  *   fk_consumer_close_start      FK_JOB_CONSUMER_CLOSE     (success)
+ *   fk_consumer_commit_start     FK_JOB_COMMIT             (success or err)
  *
  * Every job is bounded: by the pool's connect timeout, an alter by the time the broker takes
  * to show its effect (30 s at most). What a job works on stays usable meanwhile; closing it
@@ -324,7 +325,8 @@ typedef enum fk_job_kind {
     FK_JOB_ALTER_EXEC,
     FK_JOB_CONSUMER_REQUEST,
     FK_JOB_CONSUMER_OPEN,
-    FK_JOB_CONSUMER_CLOSE
+    FK_JOB_CONSUMER_CLOSE,
+    FK_JOB_COMMIT
 } fk_job_kind;
 
 fk_job_kind fk_job_kind_of(const fk_job *j);
@@ -527,13 +529,13 @@ fk_fetches *fk_consumer_poll(fk_consumer *c, int timeout_ms, size_t max_records,
                              fk_error *err);
 /* Commits the offsets of every record handed out by fk_consumer_poll (synchronous). */
 int  fk_consumer_commit(fk_consumer *c, fk_error *err);
-/* A commit without waiting: begin sends it (list NULL: what poll handed out, as
-   fk_consumer_commit; else exactly those n offsets), poll returns -1 while the broker has not
-   answered every commit begun, then 1, or 0 with err for the first failure. */
+/* A commit as a job (FK_JOB_COMMIT): list NULL commits what poll handed out, as
+   fk_consumer_commit; else exactly those n offsets, as fk_consumer_commit_offsets (refused
+   at start for a partition not assigned to this member). Its answer comes from librdkafka;
+   closing the group first fails it (_STATE). The job keeps c's memory until it is freed. */
 typedef struct fk_partition_offset fk_partition_offset;
-int  fk_consumer_commit_begin(fk_consumer *c, const fk_partition_offset *list, size_t n,
-                              fk_error *err);
-int  fk_consumer_commit_poll(fk_consumer *c, fk_error *err);
+fk_job *fk_consumer_commit_start(fk_consumer *c, const fk_partition_offset *list, size_t n,
+                                 fk_error *err);
 /* A partition's position: the offset of the next record to read. */
 struct fk_partition_offset {
     const char *topic;

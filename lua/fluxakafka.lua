@@ -222,6 +222,13 @@ function consumer_group_methods:close()
   wait.finish(close_start, self)
 end
 
+--- Commits the offsets of every record poll_fetches handed out: true, or nil, err, code.
+local commit_start = consumer_group_methods._commit_start
+function consumer_group_methods:commit_uncommitted_offsets()
+  check_self(self, "commit_uncommitted_offsets", "consumer group")
+  return wait.await("commit_uncommitted_offsets", "wait for the broker", commit_start, self)
+end
+
 local core_pool_close = pool_methods.close
 --- Flushes for up to timeout seconds (default 30), then fails what is left: every record's
 -- callback is called either way. Closing twice is harmless.

@@ -6,6 +6,8 @@ local fk = require "fluxakafka"
 local support = require "spec.support"
 local probe = require "spec.rdkafka_probe"
 local core = require "fluxakafka.core"
+-- commits exactly these offsets, as the async SQL consumer does
+local function commit_offsets(cg, offsets) return require("fluxakafka.async_sql").commit_offsets(core, cg, offsets) end
 
 local EAGER = { ["partition.assignment.strategy"] = "range,roundrobin" }
 
@@ -145,13 +147,13 @@ describe("consumer group protocol", function()
     until (#assert(a:assignment()) == 1 and #assert(b:assignment()) == 1) or os.time() > deadline
     local kept, lost = assert(a:assignment())[1].partition, assert(b:assignment())[1].partition
     -- the partition b owns now: committing it would overwrite b's progress
-    local ok, err, code = core._consumer_commit_offsets(a, { { topic = topic, partition = lost, offset = 1 } })
+    local ok, err, code = commit_offsets(a, { { topic = topic, partition = lost, offset = 1 } })
     assert.is_nil(ok)
     assert.are.equal("_STATE", code)
     assert.matches("'" .. topic .. "' [" .. lost .. "] is not assigned to this member", err, 1, true)
     assert.is_nil(assert(b:committed({ { topic = topic, partition = lost } }))[1].offset)
     -- its own partition commits, and a separate client sees the commit at once
-    assert.is_true(core._consumer_commit_offsets(a, { { topic = topic, partition = kept, offset = 0 } }))
+    assert.is_true(commit_offsets(a, { { topic = topic, partition = kept, offset = 0 } }))
     assert.are.equal(0, assert(b:committed({ { topic = topic, partition = kept } }))[1].offset)
     a:close()
     b:close()

@@ -930,21 +930,15 @@ static fk_partition_offset *check_offsets(lua_State *L, int idx, const char *fn,
     return list;
 }
 
-/* _consumer_commit_offsets(cg, list [, async]) -> true | nil, err, code; with async the
-   commit is only sent (cg:_commit_poll() tells when the broker answered) */
-static int consumer_commit_offsets(lua_State *L)
+/* _consumer_commit_start(cg, list) -> job | nil, err, code: a commit of exactly these offsets */
+static int consumer_commit_start(lua_State *L)
 {
     fk_consumer *c = lfk_check_consumer(L, 1, "commit_offsets");
-    /* read before check_offsets pushes its array: called with two arguments, that would
-       land at index 3 and read as true */
-    int async = lua_toboolean(L, 3);
     size_t n;
     fk_partition_offset *list = check_offsets(L, 2, "commit_offsets", &n);
     fk_error err;
-    int ok = async ? fk_consumer_commit_begin(c, list, n, &err) : fk_consumer_commit_offsets(c, list, n, &err);
-    if (!ok) return lfk_push_error(L, &err);
-    lua_pushboolean(L, 1);
-    return 1;
+    lfk_push_job(L, 1, lfk_answer_true);
+    return lfk_job_started(L, fk_consumer_commit_start(c, list, n, &err), &err);
 }
 
 /* _consumer_seek(cg, list, timeout) -> true | nil, err, code */
@@ -966,7 +960,7 @@ static const luaL_Reg functions[] = {
     { "_sql_typed", sql_typed },
     { "_async_flush_pool", async_flush_pool },
     { "_async_sql_open_start", async_sql_open_start },
-    { "_consumer_commit_offsets", consumer_commit_offsets },
+    { "_consumer_commit_start", consumer_commit_start },
     { "_consumer_seek", consumer_seek },
     { NULL, NULL }
 };

@@ -109,34 +109,14 @@ int lfk_answer_consumer(lua_State *L, fk_job *j, int owner_idx)
     return 1;
 }
 
-static int consumer_commit(lua_State *L)
+/* cg:_commit_start() -> job | nil, err, code: commit_uncommitted_offsets as a job */
+static int consumer_commit_start(lua_State *L)
 {
     consumer_ud *u = check_consumer(L, "commit_uncommitted_offsets");
     fk_error err;
-    if (!fk_consumer_commit(u->consumer, &err)) return lfk_push_error(L, &err);
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
-/* Nginx's commit: _commit_begin() sends, _commit_poll() is false until the broker answered,
-   then true or nil, err, code. */
-static int consumer_commit_begin(lua_State *L)
-{
-    consumer_ud *u = check_consumer(L, "_commit_begin");
-    fk_error err;
-    if (!fk_consumer_commit_begin(u->consumer, NULL, 0, &err)) return lfk_push_error(L, &err);
-    lua_pushboolean(L, 1);
-    return 1;
-}
-
-static int consumer_commit_poll(lua_State *L)
-{
-    consumer_ud *u = check_consumer(L, "_commit_poll");
-    fk_error err;
-    int r = fk_consumer_commit_poll(u->consumer, &err);
-    if (r == 0) return lfk_push_error(L, &err);
-    lua_pushboolean(L, r > 0);
-    return 1;
+    lua_settop(L, 1);
+    lfk_push_job(L, 1, lfk_answer_true);
+    return lfk_job_started(L, fk_consumer_commit_start(u->consumer, NULL, 0, &err), &err);
 }
 
 /* ---- control ---- */
@@ -706,9 +686,7 @@ static const luaL_Reg consumer_methods[] = {
     { "get_settings", consumer_get_settings },
     { "get_rdkafka_handle", consumer_get_rdkafka_handle },
     { "_poll", consumer_poll },
-    { "_commit_begin", consumer_commit_begin },
-    { "_commit_poll", consumer_commit_poll },
-    { "commit_uncommitted_offsets", consumer_commit },
+    { "_commit_start", consumer_commit_start },
     { "_close_start", consumer_close_start },
     { "is_closed", consumer_is_closed },
     { "assignment", consumer_assignment },

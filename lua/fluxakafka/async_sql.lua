@@ -20,14 +20,15 @@ local unpack = unpack or table.unpack
 
 local PRODUCE_CHUNK = 1000   -- records per produce_sync call (keeps unpack within Lua's limits)
 
--- The calls that wait for a broker; fluxakafka.nginx replaces them with ones that yield.
+-- The calls that wait for a broker, through fluxakafka.await (yielding inside nginx).
 function M.open_group(core, engine, group, topic, session_timeout)
   local mode = wait.mode("get_async_sql_consumer", "wait for the brokers")
   return wait.job(mode, core._async_sql_open_start(engine, group, topic, session_timeout, mode == "yield"))
 end
 
+-- offsets: { {topic=, partition=, offset=}, ... }, committed exactly
 function M.commit_offsets(core, cg, offsets)
-  return core._consumer_commit_offsets(cg, offsets)
+  return wait.await("consume", "wait for the broker", core._consumer_commit_start, cg, offsets)
 end
 
 -- offsets: { {topic=, partition=, offset=}, ... }. Where waiting blocks, one seek of them all

@@ -470,38 +470,6 @@ function M.install(fk_module, core_module, internal)
     end
   end
 
-  -- waits (yielding) until cg:_commit_poll() has the broker's answer to the commits begun
-  local function await_commit(cg)
-    local pause = backoff(0.016)
-    while true do
-      local done, err, code = cg:_commit_poll()
-      if done then return true end
-      if done == nil then return nil, err, code end
-      pause()
-    end
-  end
-
-  -- the async SQL consumer's group and commits, yielding like the calls above
-  local async_sql = require "fluxakafka.async_sql"
-  local blocking_commit = async_sql.commit_offsets
-  function async_sql.commit_offsets(c, cg, offsets)
-    if wait_mode("consume", "wait for the broker") == "block" then return blocking_commit(c, cg, offsets) end
-    local ok, err, code = c._consumer_commit_offsets(cg, offsets, true)
-    if not ok then return nil, err, code end
-    return await_commit(cg)
-  end
-
-  --- commit_uncommitted_offsets(): the broker's answer is awaited by yielding.
-  local core_commit = consumer_group_methods.commit_uncommitted_offsets
-  function consumer_group_methods:commit_uncommitted_offsets()
-    check_self(self, "commit_uncommitted_offsets", "consumer group")
-    local mode = wait_mode("commit_uncommitted_offsets", "wait for the broker")
-    if mode == "block" or self:is_closed() then return core_commit(self) end   -- closed: its error
-    local ok, err, code = self:_commit_begin()
-    if not ok then return nil, err, code end
-    return await_commit(self)
-  end
-
   -- Transactions wait for the transaction coordinator inside librdkafka, in calls that would
   -- hold the worker: refused here (exit_worker may block, so an abort there is allowed).
   for _, fn in ipairs({ "begin_transaction", "send_offsets_to_transaction", "commit_transaction",
