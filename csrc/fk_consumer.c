@@ -1207,6 +1207,8 @@ static void close_client(fk_consumer *c)
     if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);
     if (c->queue) rd_kafka_queue_destroy(c->queue);
     rd_kafka_consumer_close(c->rk);
+    /* a JoinGroup answer that arrived between the check and the close counts too */
+    destroy = destroy && !sticky_state_missing(c);
     if (destroy) {
         rd_kafka_destroy(c->rk);
         return;
