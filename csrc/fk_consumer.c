@@ -1194,7 +1194,8 @@ static void close_begin(fk_consumer *c)
    member is destroyed after the group chose its protocol (JoinGroup answered) but before its
    first assignment arrived (SyncGroup answered): the assignor's state is only made then.
    Such a member waits, up to STICKY_STATE_WAIT_MS, for that first assignment before it
-   leaves. 1 when it is safe to destroy the client. */
+   leaves; one that was never assigned unsubscribes first, so that no JoinGroup answer can
+   arrive between the last look and the close. */
 #define STICKY_STATE_WAIT_MS 10000
 
 static int sticky_state_missing(fk_consumer *c)
@@ -1232,6 +1233,12 @@ static void close_client(fk_consumer *c)
     finish_lookup(c, 1);
     revoke_deferred(c);   /* leaving: deferred revocations happen now */
     destroy = safe_to_destroy(c);
+    if (destroy && rd_kafka_version() < 0x02030000 && !c->ever_assigned) {
+        /* A JoinGroup answer may still be on its way: once unsubscribed the group takes
+           none (its join state is back to the start), so the protocol read now is final. */
+        rd_kafka_unsubscribe(c->rk);
+        destroy = !sticky_state_missing(c);
+    }
     if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);
     if (c->queue) rd_kafka_queue_destroy(c->queue);
     rd_kafka_consumer_close(c->rk);
