@@ -341,7 +341,8 @@ int  fk_job_error(fk_job *j, fk_error *err);
    the broker to show it) stops at the next step, failing with _DESTROY, instead of running to
    its bound. */
 void fk_job_cancel(fk_job *j);
-/* Cancels, waits until the work let go of what it works on, and frees the job. */
+/* Cancels, waits until the work let go of what it works on, and frees the job. (A group's
+   close goes on without its job: fk_consumer_close and fk_consumer_free wait for it.) */
 void fk_job_free(fk_job *j);
 
 /* ------------------------------------------------------------------------------------ */
