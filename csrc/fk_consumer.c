@@ -1220,6 +1220,18 @@ static int safe_to_destroy(fk_consumer *c)
     return 1;
 }
 
+static int resubscribe(fk_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)c->spec.topics.count);
+    rd_kafka_resp_err_t e;
+    size_t i;
+    for (i = 0; i < c->spec.topics.count; i++)
+        rd_kafka_topic_partition_list_add(subs, c->spec.topics.items[i], RD_KAFKA_PARTITION_UA);
+    e = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 /* The part that waits for the brokers (leaving the group), here or on the close thread. */
 static void close_client(fk_consumer *c)
 {
@@ -1235,9 +1247,10 @@ static void close_client(fk_consumer *c)
     destroy = safe_to_destroy(c);
     if (destroy && rd_kafka_version() < 0x02030000 && !c->ever_assigned) {
         /* A JoinGroup answer may still be on its way: once unsubscribed the group takes
-           none (its join state is back to the start), so the protocol read now is final. */
+           none (its join state is back to the start), so the protocol read now is final.
+           One that arrived just before joins again, to get the first assignment. */
         rd_kafka_unsubscribe(c->rk);
-        destroy = !sticky_state_missing(c);
+        if (sticky_state_missing(c)) destroy = resubscribe(c) && safe_to_destroy(c);
     }
     if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);
     if (c->queue) rd_kafka_queue_destroy(c->queue);
