@@ -1203,7 +1203,7 @@ static int sticky_state_missing(fk_consumer *c)
     const char *protocol;
     if (rd_kafka_version() >= 0x02030000 || c->ever_assigned) return 0;
     protocol = rd_kafka_rebalance_protocol(c->rk);
-    return protocol && strcmp(protocol, "COOPERATIVE") == 0;
+    return !protocol || strcmp(protocol, "COOPERATIVE") == 0;   /* an unanswered question counts as yes */
 }
 
 static int safe_to_destroy(fk_consumer *c)
