@@ -719,12 +719,22 @@ fail:
     fk_consumer_free(c);
     return NULL;
 }
+/* Subscribes the group's client to the group's topics (opening, and rejoining in close). */
+static rd_kafka_resp_err_t subscribe(fk_consumer *c)
+{
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)c->spec.topics.count);
+    rd_kafka_resp_err_t e;
+    size_t i;
+    for (i = 0; i < c->spec.topics.count; i++)
+        rd_kafka_topic_partition_list_add(subs, c->spec.topics.items[i], RD_KAFKA_PARTITION_UA);
+    e = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    return e;
+}
 
 /* After the connection check: explains its failure, or subscribes. */
 static int consumer_start(fk_consumer *c, rd_kafka_resp_err_t e, fk_error *err)
 {
-    rd_kafka_topic_partition_list_t *subs;
-    size_t i;
     if (e && e == (rd_kafka_resp_err_t)c->auth_failed) {
         fk_error_set_rd(err, e, "kafka consumer group '%s' of pool '%s' was refused by the brokers",
                         c->spec.name, c->pool_code);
@@ -737,11 +747,7 @@ static int consumer_start(fk_consumer *c, rd_kafka_resp_err_t e, fk_error *err)
         if (c->down_reason[0]) fk_error_append(err, " (%s)", c->down_reason);
         return 0;
     }
-    subs = rd_kafka_topic_partition_list_new((int)c->spec.topics.count);
-    for (i = 0; i < c->spec.topics.count; i++)
-        rd_kafka_topic_partition_list_add(subs, c->spec.topics.items[i], RD_KAFKA_PARTITION_UA);
-    e = rd_kafka_subscribe(c->rk, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
+    e = subscribe(c);
     if (e) {
         fk_error_set_rd(err, e, "kafka consumer group '%s' cannot subscribe", c->spec.name);
         return 0;
@@ -1220,18 +1226,6 @@ static int safe_to_destroy(fk_consumer *c)
     return 1;
 }
 
-static int resubscribe(fk_consumer *c)
-{
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)c->spec.topics.count);
-    rd_kafka_resp_err_t e;
-    size_t i;
-    for (i = 0; i < c->spec.topics.count; i++)
-        rd_kafka_topic_partition_list_add(subs, c->spec.topics.items[i], RD_KAFKA_PARTITION_UA);
-    e = rd_kafka_subscribe(c->rk, subs);
-    rd_kafka_topic_partition_list_destroy(subs);
-    return e == RD_KAFKA_RESP_ERR_NO_ERROR;
-}
-
 /* The part that waits for the brokers (leaving the group), here or on the close thread. */
 static void close_client(fk_consumer *c)
 {
@@ -1250,7 +1244,7 @@ static void close_client(fk_consumer *c)
            none (its join state is back to the start), so the protocol read now is final.
            One that arrived just before joins again, to get the first assignment. */
         rd_kafka_unsubscribe(c->rk);
-        if (sticky_state_missing(c)) destroy = resubscribe(c) && safe_to_destroy(c);
+        if (sticky_state_missing(c)) destroy = subscribe(c) == RD_KAFKA_RESP_ERR_NO_ERROR && safe_to_destroy(c);
     }
     if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);
     if (c->queue) rd_kafka_queue_destroy(c->queue);
