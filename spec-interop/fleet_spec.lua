@@ -37,9 +37,9 @@ describe_go("a mixed fleet of FluxaORM-shaped Go services and fluxakafka consume
     end
     m.pid = tonumber(sh(("%s > %s 2> %s & echo $!"):format(cmd, m.out, m.err)))
     members[#members + 1] = m
-    local deadline = support.now() + 30
+    local deadline = support.monotonic() + 30
     while not read_file(m.out):match("^pid ") do
-      assert(support.now() < deadline, name .. " did not start: " .. read_file(m.err))
+      assert(support.monotonic() < deadline, name .. " did not start: " .. read_file(m.err))
       pause(50)
     end
     return m
@@ -49,9 +49,9 @@ describe_go("a mixed fleet of FluxaORM-shaped Go services and fluxakafka consume
 
   local function stop(m)
     if m.kind == "go" then os.execute("kill -TERM " .. m.pid) else io.open(m.stop, "w"):close() end
-    local deadline = support.now() + 30
+    local deadline = support.monotonic() + 30
     while not read_file(m.out):match("closed") do
-      assert(support.now() < deadline, m.name .. " did not close: " .. read_file(m.err))
+      assert(support.monotonic() < deadline, m.name .. " did not close: " .. read_file(m.err))
       pause(50)
     end
     m.stopped = true
@@ -69,9 +69,9 @@ describe_go("a mixed fleet of FluxaORM-shaped Go services and fluxakafka consume
   end
 
   local function wait_for(what, seconds, cond)
-    local deadline = support.now() + seconds
+    local deadline = support.monotonic() + seconds
     while not cond() do
-      assert(support.now() < deadline, "timed out waiting for " .. what)
+      assert(support.monotonic() < deadline, "timed out waiting for " .. what)
       pause(100)
     end
   end
