@@ -2,8 +2,12 @@
 # A local single-node Apache Kafka (KRaft, broker and controller in one JVM) for tests, demos
 # and benchmarks, from Maven Central jars.
 #
-#   scripts/kafka.sh fetch    download the jars once (into .cache/, or $FK_KAFKA_CACHE)
-#   scripts/kafka.sh up       start it (harmless when it already runs); returns once it answers
+#   scripts/kafka.sh fetch [VERSION]   download the jars once (into .cache/, or $FK_KAFKA_CACHE)
+#   scripts/kafka.sh up [VERSION]      start it (harmless when that version already runs); returns
+#                                      once it answers
+#
+# VERSION (or $FK_KAFKA_VERSION) is any Apache Kafka 3.x or 4.x on Maven Central; 3.9.1 when not
+# given. CI runs the suite on 3.9.1 and on the newest 4.x (see .ci/README.md).
 #   scripts/kafka.sh down     stop it and remove its data
 #   scripts/kafka.sh status   exit 0 when ours runs and answers
 #
@@ -13,17 +17,26 @@
 # test CA made here: .kafka/tls/ca.pem, and a client certificate .kafka/tls/client.{pem,key}.
 set -euo pipefail
 
-KAFKA_VERSION=3.9.1
+KAFKA_VERSION="${2:-${FK_KAFKA_VERSION:-3.9.1}}"
+[[ "$KAFKA_VERSION" =~ ^[34]\.[0-9]+\.[0-9]+$ ]] \
+  || { echo "kafka.sh: Kafka version '$KAFKA_VERSION' is not one this script knows how to run (3.x.y or 4.x.y)" >&2; exit 2; }
+KAFKA_MAJOR="${KAFKA_VERSION%%.*}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${FK_KAFKA_CACHE:-$root/.cache}/kafka-$KAFKA_VERSION"
 libs="$cache/libs"
+# FK_KAFKA_PORT_BASE moves the five listeners (base .. base+4) so that a second broker, of another
+# version say, can run beside the usual one (9192 is free; kafka-cluster.sh takes 19092-39094); its
+# state then lives in .kafka-BASE.
+PORT_BASE="${FK_KAFKA_PORT_BASE:-9092}"
+P_PLAIN=$PORT_BASE P_CONTROLLER=$((PORT_BASE + 1)) P_SASL=$((PORT_BASE + 2)) P_SSL=$((PORT_BASE + 3)) P_SASL_SSL=$((PORT_BASE + 4))
 state="$root/.kafka"
+[ "$PORT_BASE" = 9092 ] || state="$root/.kafka-$PORT_BASE"
 pidfile="$state/kafka.pid"
 log="$state/server.log"
-PORTS=(9092 9093 9094 9095 9096)
+PORTS=($P_PLAIN $P_CONTROLLER $P_SASL $P_SSL $P_SASL_SSL)
 # The ports are machine-wide, so the lock is too: two checkouts or two test runs calling up/down at
 # once must not format, start or delete the same broker concurrently.
-lockfile="${TMPDIR:-/tmp}/fluxakafka-kafka.lock"
+lockfile="${TMPDIR:-/tmp}/fluxakafka-kafka-$PORT_BASE.lock"
 
 java_cp() { echo "$libs/*"; }
 
@@ -58,7 +71,10 @@ fetch() {
   rm -rf "$libs.partial"   # left over from an interrupted download
   mkdir -p "$libs.partial"
   # Maven's output goes to a file (it is noise when all goes well) and is shown when it fails.
-  mvn -q -B -Dstyle.color=never -f "$root/scripts/kafka-pom.xml" dependency:copy-dependencies \
+  local pom="$root/scripts/kafka-pom.xml"
+  [ "$KAFKA_MAJOR" = 4 ] && pom="$root/scripts/kafka4-pom.xml"
+  mkdir -p "$cache"
+  mvn -q -B -Dstyle.color=never -f "$pom" -Dkafka.version="$KAFKA_VERSION" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$libs.partial" > "$cache/fetch.log" 2>&1 \
     || { echo "kafka.sh: maven could not fetch the jars:" >&2; tail -n 40 "$cache/fetch.log" >&2; exit 1; }
   rm -rf "$libs"
@@ -92,9 +108,9 @@ write_config() {
   cat > "$state/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
-controller.quorum.voters=1@127.0.0.1:9093
-listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SASL_PLAINTEXT://127.0.0.1:9094,SSL://127.0.0.1:9095,SASL_SSL://127.0.0.1:9096
-advertised.listeners=PLAINTEXT://127.0.0.1:9092,SASL_PLAINTEXT://127.0.0.1:9094,SSL://127.0.0.1:9095,SASL_SSL://127.0.0.1:9096
+controller.quorum.voters=1@127.0.0.1:$P_CONTROLLER
+listeners=PLAINTEXT://127.0.0.1:$P_PLAIN,CONTROLLER://127.0.0.1:$P_CONTROLLER,SASL_PLAINTEXT://127.0.0.1:$P_SASL,SSL://127.0.0.1:$P_SSL,SASL_SSL://127.0.0.1:$P_SASL_SSL
+advertised.listeners=PLAINTEXT://127.0.0.1:$P_PLAIN,SASL_PLAINTEXT://127.0.0.1:$P_SASL,SSL://127.0.0.1:$P_SSL,SASL_SSL://127.0.0.1:$P_SASL_SSL
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
@@ -123,23 +139,42 @@ default.replication.factor=1
 auto.create.topics.enable=true
 delete.topic.enable=true
 PROPS
-  cat > "$state/log4j.properties" <<PROPS
+  # 3.x logs through reload4j (log4j 1 syntax), 4.x through log4j2
+  if [ "$KAFKA_MAJOR" = 3 ]; then
+    cat > "$state/log4j.properties" <<PROPS
 log4j.rootLogger=INFO, file
 log4j.appender.file=org.apache.log4j.FileAppender
 log4j.appender.file.File=$log
 log4j.appender.file.layout=org.apache.log4j.PatternLayout
 log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 PROPS
+  else
+    cat > "$state/log4j2.properties" <<PROPS
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=file
+appender.file.type=File
+appender.file.name=file
+appender.file.fileName=$log
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+PROPS
+  fi
+  echo "$KAFKA_VERSION" > "$state/version"
+}
+
+log_config() {
+  if [ "$KAFKA_MAJOR" = 3 ]; then echo "-Dlog4j.configuration=file:$state/log4j.properties"
+  else echo "-Dlog4j2.configurationFile=file:$state/log4j2.properties"; fi
 }
 
 # Ready means both: the broker logged the end of its startup, and every client listener accepts
 # TCP. An open port alone can come before the broker serves requests, and the log line alone says
 # nothing about a listener that failed to come up; clients of either kind must not race it.
-answers() { port_open 9092 && port_open 9094 && port_open 9095 && port_open 9096 && grep -q "Kafka Server started" "$log" 2>/dev/null; }
+answers() { port_open $P_PLAIN && port_open $P_SASL && port_open $P_SSL && port_open $P_SASL_SSL && grep -q "Kafka Server started" "$log" 2>/dev/null; }
 
 up() {
-  if our_pid >/dev/null && answers; then
-    echo "kafka.sh: broker already running (pid $(our_pid))"
+  if our_pid >/dev/null && answers && [ "$(cat "$state/version" 2>/dev/null)" = "$KAFKA_VERSION" ]; then
+    echo "kafka.sh: Apache Kafka $KAFKA_VERSION already running (pid $(our_pid))"
     return 0
   fi
   if our_pid >/dev/null; then down; fi
@@ -162,13 +197,13 @@ up() {
     || { echo "kafka.sh: kafka.tools.StorageTool random-uuid failed (is $libs complete?)" >&2; exit 1; }
   # SCRAM credentials live in the KRaft metadata log, so they are written at format time (-S) and
   # exist before any client connects; PLAIN users are in the JAAS line of server.properties.
-  java -cp "$(java_cp)" -Dlog4j.configuration="file:$state/log4j.properties" kafka.tools.StorageTool format \
+  java -cp "$(java_cp)" "$(log_config)" kafka.tools.StorageTool format \
     -t "$cluster_id" -c "$state/server.properties" \
     -S 'SCRAM-SHA-256=[name=scram256,password=scram256-secret]' \
     -S 'SCRAM-SHA-512=[name=scram512,password=scram512-secret]' > "$state/format.log" 2>&1 \
     || { echo "kafka.sh: formatting the storage failed:" >&2; cat "$state/format.log" >&2; exit 1; }
   # 9>&-: the broker must not inherit the lock's descriptor, or it would hold the lock for its life.
-  nohup java -Xms256m -Xmx512m -Dlog4j.configuration="file:$state/log4j.properties" \
+  nohup java -Xms256m -Xmx512m "$(log_config)" \
     -cp "$(java_cp)" kafka.Kafka "$state/server.properties" > "$state/stdout.log" 2>&1 9>&- &
   echo $! > "$pidfile"
   local deadline=$((SECONDS + 90))
@@ -181,7 +216,7 @@ up() {
     fi
     sleep 0.2
   done
-  echo "kafka.sh: Apache Kafka $KAFKA_VERSION running on 127.0.0.1:9092 (SASL 9094, SSL 9095, SASL_SSL 9096), pid $(our_pid)"
+  echo "kafka.sh: Apache Kafka $KAFKA_VERSION running on 127.0.0.1:$P_PLAIN (SASL $P_SASL, SSL $P_SSL, SASL_SSL $P_SASL_SSL), pid $(our_pid)"
 }
 
 down() {
@@ -200,7 +235,7 @@ down() {
   rm -rf "$state"
 }
 
-status() { our_pid >/dev/null && answers; }
+status() { our_pid >/dev/null && answers && [ "$(cat "$state/version" 2>/dev/null)" = "$KAFKA_VERSION" ]; }
 
 case "${1:-}" in
   fetch) with_lock fetch ;;

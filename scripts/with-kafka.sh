@@ -5,6 +5,8 @@ set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 started=0
+# which Kafka (FK_KAFKA_VERSION, read by kafka.sh); specs whose expectations depend on it read it
+export FK_TEST_KAFKA_VERSION="${FK_KAFKA_VERSION:-3.9.1}"
 if ! bash scripts/kafka.sh status >/dev/null 2>&1; then
   bash scripts/kafka.sh up || exit 1
   started=1

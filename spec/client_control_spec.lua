@@ -9,7 +9,9 @@ typedef struct rd_kafka_conf_s rd_kafka_conf_t;
 const rd_kafka_conf_t *rd_kafka_conf(rd_kafka_t *rk);
 int rd_kafka_conf_get(const rd_kafka_conf_t *conf, const char *name, char *dest, size_t *dest_size);
 ]]
-local rdkafka = ffi.load("rdkafka")
+-- the librdkafka the module runs on (librdkafka.so.1, maybe a newer one on LD_LIBRARY_PATH), not
+-- the unversioned development link, which stays Debian's
+local rdkafka = ffi.load("librdkafka.so.1")
 
 -- What librdkafka holds for `name` in the live client of a consumer group.
 local function live_property(cg, name)

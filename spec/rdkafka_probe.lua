@@ -23,7 +23,9 @@ const char *rd_kafka_err2name(int err);
 const char *rd_kafka_rebalance_protocol(void *rk);
 ]]
 
-local rdkafka = ffi.load("rdkafka")
+-- the librdkafka the module runs on (librdkafka.so.1, maybe a newer one on LD_LIBRARY_PATH), not
+-- the unversioned development link, which stays Debian's
+local rdkafka = ffi.load("librdkafka.so.1")
 local M = {}
 
 -- "COOPERATIVE", "EAGER", or "NONE" before the client joined, for cg:get_rdkafka_handle()
