@@ -84,6 +84,22 @@ describe("fluxakafka command line", function()
     assert.matches("unknown option '%-%-bogus'", out)
   end)
 
+  it("runs from a clone with no LUA_PATH or LUA_CPATH set, called by any path and from any directory", function()
+    local clone = io.popen("pwd"):read("*l")
+    local link = os.tmpname()
+    os.remove(link)
+    assert(os.execute(("ln -s %s %s"):format(shell_quote(clone .. "/bin/fluxakafka"), shell_quote(link))) == 0)
+    files[#files + 1] = link
+    for _, command in ipairs({ "luajit " .. shell_quote(clone .. "/bin/fluxakafka"), shell_quote(link) }) do
+      local p = assert(io.popen(("cd / && env -u LUA_PATH -u LUA_CPATH %s topics --brokers=%s 2>&1; echo \"EXIT:$?\"")
+        :format(command, shell_quote(BROKERS))))
+      local out = p:read("*a")
+      p:close()
+      assert.matches("EXIT:0%s*$", out)
+      assert.matches("Pool 'default': %d+ topics", out)
+    end
+  end)
+
   it("reports a broken migration file with its path and exits 1", function()
     local path = write_migration("local registry = ...\nerror('boom in migration')")
     files[#files + 1] = path
