@@ -70,10 +70,16 @@ fk_job *fk_job_start(fk_job *j, fk_error *err);
    blocking calls). */
 int fk_job_stopping(fk_error *err);
 
-/* A log line of fluxakafka's own about a client, delivered like librdkafka's (see
+/* fk_secret.c: remembers a secret (a copy, for the process lifetime), which
+   fk_mask_secrets then overwrites wherever it appears. Shorter than 3 characters: ignored. */
+void fk_secret_remember(const char *s);
+
+/* fk_log.c: a log line of fluxakafka's own about a client, delivered like librdkafka's (see
    fk_log_capture). */
 void fk_log_client(const rd_kafka_t *rk, int level, const char *fac, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Sends the log lines of the client made with conf where fk_log_client sends its own. */
+void fk_log_attach(rd_kafka_conf_t *conf);
 
 /* A librdkafka configuration with the pool's brokers, client id, security and logging.
    NULL with err filled when a setting is refused. */
