@@ -541,9 +541,12 @@ int fk_consumer_lag(fk_consumer *c, fk_partitions *out, fk_error *err)
 
 /* ---- transactions (fk_pool_send_offsets_to_transaction, fk_pool_abort_transaction) ---- */
 
-rd_kafka_topic_partition_list_t *fk_consumer_positions(fk_consumer *c,
-                                                       rd_kafka_consumer_group_metadata_t **metadata,
-                                                       fk_error *err)
+/* The positions (next offsets) of every partition assigned to c, and its group metadata (the
+   caller destroys both). NULL with err when c commits on its own or the positions cannot be
+   read. */
+static rd_kafka_topic_partition_list_t *consumer_positions(fk_consumer *c,
+                                                           rd_kafka_consumer_group_metadata_t **metadata,
+                                                           fk_error *err)
 {
     rd_kafka_topic_partition_list_t *l = NULL;
     rd_kafka_resp_err_t e;
@@ -562,6 +565,26 @@ rd_kafka_topic_partition_list_t *fk_consumer_positions(fk_consumer *c,
     }
     *metadata = rd_kafka_consumer_group_metadata(c->rk);
     return l;
+}
+
+int fk_pool_send_offsets_to_transaction(fk_pool *p, fk_consumer *c, int timeout_ms, fk_error *err,
+                                        int *kind)
+{
+    rd_kafka_t *rk = fk_pool_txn_producer(p, "send_offsets_to_transaction", err, kind);
+    rd_kafka_consumer_group_metadata_t *metadata = NULL;
+    rd_kafka_topic_partition_list_t *positions;
+    rd_kafka_error_t *e;
+    if (!rk) return 0;
+    if (!fk_pool_in_transaction(p)) {
+        fk_error_set(err, "_STATE", "send_offsets_to_transaction: kafka pool '%s' is not in a transaction "
+                     "(call pool:begin_transaction() first)", fk_pool_spec_of(p)->code);
+        return 0;
+    }
+    if (!(positions = consumer_positions(c, &metadata, err))) return 0;
+    e = rd_kafka_send_offsets_to_transaction(rk, positions, metadata, timeout_ms);
+    rd_kafka_topic_partition_list_destroy(positions);
+    rd_kafka_consumer_group_metadata_destroy(metadata);
+    return e ? fk_pool_txn_failed(p, "send_offsets_to_transaction", e, err, kind) : 1;
 }
 
 int fk_consumer_rewind(fk_consumer *c, fk_error *err)
