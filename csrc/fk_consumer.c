@@ -321,8 +321,8 @@ void fk_consumer_forget_rebalances(fk_consumer *c)
 }
 
 /* 1 when no partition of l has an error; else 0, with the first one in err. */
-int fk_consumer_partition_errors(const fk_consumer *c, const char *what, const rd_kafka_topic_partition_list_t *l,
-                            fk_error *err)
+int fk_consumer_partition_errors(const fk_consumer *c, const char *what,
+                                 const rd_kafka_topic_partition_list_t *l, fk_error *err)
 {
     int i;
     for (i = 0; i < l->cnt; i++)

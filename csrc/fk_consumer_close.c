@@ -64,7 +64,8 @@ static void close_client(fk_consumer *c)
            none (its join state is back to the start), so the protocol read now is final.
            One that arrived just before joins again, to get the first assignment. */
         rd_kafka_unsubscribe(c->rk);
-        if (sticky_state_missing(c)) destroy = fk_consumer_subscribe(c) == RD_KAFKA_RESP_ERR_NO_ERROR && safe_to_destroy(c);
+        if (sticky_state_missing(c))
+            destroy = fk_consumer_subscribe(c) == RD_KAFKA_RESP_ERR_NO_ERROR && safe_to_destroy(c);
     }
     if (c->commit_queue) rd_kafka_queue_destroy(c->commit_queue);
     if (c->queue) rd_kafka_queue_destroy(c->queue);
