@@ -41,9 +41,16 @@ $(MODULE): $(CORE_SRC) $(BINDING_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -shared $(LUAJIT_INC) -o $@ $(CORE_SRC) $(BINDING_SRC) $(LIBS)
 
-# The core must never depend on Lua.
-check-core:
+# The core must never depend on Lua, and its files call downward only (no circle of files
+# calling each other: scripts/check-layers.lua reads the objects' symbols).
+CORE_OBJ = $(patsubst csrc/%.c,build/core/%.o,$(CORE_SRC))
+build/core/%.o: csrc/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -c -o $@ $<
+
+check-core: $(CORE_OBJ)
 	@! grep -lE 'lua\.h|lauxlib|lua_State' csrc/*.c csrc/*.h || (echo "the core must not use the Lua API"; exit 1)
+	$(LUAJIT) scripts/check-layers.lua $(CORE_OBJ)
 
 deps:
 	bash scripts/install-deps.sh

@@ -129,7 +129,7 @@ static rd_kafka_t *new_producer(const char *brokers)
 
     /* the settings fluxakafka's producer has in the bench: acks=all, linger 0 (LINGER_MS),
        librdkafka's message count limit, fluxakafka's 64 MiB byte limit, murmur2_random,
-       30 s timeout (fluxakafka asks librdkafka for up to 1 s less, see fk_pool.c) */
+       30 s timeout (fluxakafka asks librdkafka for up to 1 s less, see fk_producer.c) */
     set(conf, "bootstrap.servers", brokers);
     set_env(conf, "acks", "ACKS", "-1");
     set_env(conf, "linger.ms", "LINGER_MS", "0");

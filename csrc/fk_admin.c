@@ -41,13 +41,6 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
     }
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int is_internal(const char *name) { return strncmp(name, "__", 2) == 0; }
 
 const char *fk_alter_kind_name(fk_alter_kind k)
@@ -727,7 +720,7 @@ static int topic_gone(const struct rd_kafka_metadata *md, const fk_alter *a)
 static int wait_settled(rd_kafka_t *rk, const fk_alter *a, settled_fn settled, const char *what,
                         fk_error *err)
 {
-    long long deadline = now_ms() + SETTLE_TIMEOUT_MS;
+    long long deadline = fk_now_ms() + SETTLE_TIMEOUT_MS;
     for (;;) {
         const struct rd_kafka_metadata *md = NULL;
         if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -736,7 +729,7 @@ static int wait_settled(rd_kafka_t *rk, const fk_alter *a, settled_fn settled, c
             if (done) return 1;
         }
         if (fk_job_stopping(err)) return 0;
-        if (now_ms() > deadline) {
+        if (fk_now_ms() > deadline) {
             fk_error_set_rd(err, RD_KAFKA_RESP_ERR__TIMED_OUT, "%s: the broker accepted it but did not show it within %d s",
                             what, SETTLE_TIMEOUT_MS / 1000);
             return 0;
@@ -845,8 +838,8 @@ static int exec_delete_topic(rd_kafka_t *rk, const fk_alter *a, const char *what
         long long quiet_until;
         int back = 0;
         if (!delete_topic_once(rk, a, what, err)) return 0;
-        quiet_until = now_ms() + 300;
-        while (!back && now_ms() < quiet_until) {
+        quiet_until = fk_now_ms() + 300;
+        while (!back && fk_now_ms() < quiet_until) {
             const struct rd_kafka_metadata *md = NULL;
             rd_kafka_poll(rk, 200);
             if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -939,7 +932,7 @@ static int exec_config(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_e
     if (!ok) return 0;
 
     /* wait until a describe shows every new value */
-    deadline = now_ms() + SETTLE_TIMEOUT_MS;
+    deadline = fk_now_ms() + SETTLE_TIMEOUT_MS;
     for (;;) {
         fk_kvlist now = { 0 };
         int settled = describe_topics(rk, a->pool, &name, 1, &now, NULL, err);
@@ -949,7 +942,7 @@ static int exec_config(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_e
         fk_kvlist_clear(&now);
         if (settled) return 1;
         if (fk_job_stopping(err)) return 0;
-        if (now_ms() > deadline) {
+        if (fk_now_ms() > deadline) {
             fk_error_set_rd(err, RD_KAFKA_RESP_ERR__TIMED_OUT, "%s: the broker accepted it but did not show it within %d s",
                             what, SETTLE_TIMEOUT_MS / 1000);
             return 0;

@@ -7,6 +7,15 @@
 
 #include <pthread.h>
 #include <sys/types.h>
+#include <time.h>
+
+/* Milliseconds of the monotonic clock, for deadlines. */
+static inline long long fk_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* The current process id, without a system call (refreshed after fork). */
 pid_t fk_process_id(void);
@@ -70,10 +79,16 @@ fk_job *fk_job_start(fk_job *j, fk_error *err);
    blocking calls). */
 int fk_job_stopping(fk_error *err);
 
-/* A log line of fluxakafka's own about a client, delivered like librdkafka's (see
+/* fk_secret.c: remembers a secret (a copy, for the process lifetime), which
+   fk_mask_secrets then overwrites wherever it appears. Shorter than 3 characters: ignored. */
+void fk_secret_remember(const char *s);
+
+/* fk_log.c: a log line of fluxakafka's own about a client, delivered like librdkafka's (see
    fk_log_capture). */
 void fk_log_client(const rd_kafka_t *rk, int level, const char *fac, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Sends the log lines of the client made with conf where fk_log_client sends its own. */
+void fk_log_attach(rd_kafka_conf_t *conf);
 
 /* A librdkafka configuration with the pool's brokers, client id, security and logging.
    NULL with err filled when a setting is refused. */
@@ -115,11 +130,11 @@ int fk_connect_timeout_ms(const fk_pool_spec *spec);
 /* The pool's brokers as one comma-separated text (cut to fit), for error messages. */
 void fk_brokers_text(const fk_pool_spec *spec, char *buf, size_t len);
 
-/* For transactions: the positions (next offsets) of every partition assigned to c, and its
-   group metadata (the caller destroys both). NULL with err when c commits on its own or the
-   positions cannot be read. */
-rd_kafka_topic_partition_list_t *fk_consumer_positions(fk_consumer *c,
-                                                       rd_kafka_consumer_group_metadata_t **metadata,
-                                                       fk_error *err);
+/* fk_producer.c, for fk_pool_send_offsets_to_transaction (a consumer's): the pool's
+   producer for a transaction call `what` (NULL with err and *kind when the pool has no
+   transactional_id or no producer), and the error of a failed transaction call (e is
+   destroyed; returns 0). */
+rd_kafka_t *fk_pool_txn_producer(fk_pool *p, const char *what, fk_error *err, int *kind);
+int fk_pool_txn_failed(fk_pool *p, const char *what, rd_kafka_error_t *e, fk_error *err, int *kind);
 
 #endif

@@ -1,5 +1,6 @@
-/* Raw librdkafka properties given by the user (option `rdkafka`): which ones fluxakafka
-   keeps for itself, where each one applies (producer, consumer, both), and their check. */
+/* Setting librdkafka properties, and the raw ones given by the user (option `rdkafka`):
+   which ones fluxakafka keeps for itself, where each one applies (producer, consumer, both),
+   and their check. */
 #include "fk_internal.h"
 
 #include <ctype.h>
@@ -7,6 +8,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int fk_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, fk_error *err)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        /* librdkafka's message names the property; never echo the value (may be a secret) */
+        fk_error_set(err, "_INVALID_ARG", "librdkafka refused setting '%s': %s", name, errstr);
+        return 0;
+    }
+    return 1;
+}
+
+int fk_conf_set_int(rd_kafka_conf_t *conf, const char *name, long long v, fk_error *err)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", v);
+    return fk_conf_set(conf, name, buf, err);
+}
 
 /* Properties fluxakafka sets from its own options or relies on. A name ending in '*' is a
    prefix. */

@@ -205,7 +205,7 @@ describe("consumer group", function()
   end)
 
   -- Records without headers are recognised from the bytes around their value instead of
-  -- librdkafka's header parser (csrc/fk_consumer.c): every value-length class of the record
+  -- librdkafka's header parser (csrc/fk_fetch.c): every value-length class of the record
   -- format's varint, every codec, headers next to records without them, and null values (no
   -- value bytes to look around: length -1 on the wire) must still come out exactly as sent.
   it("hands out headers exactly, whatever the value length, the codec or the neighbouring records", function()
