@@ -8,23 +8,19 @@
 #include "../fluxakafka.h"
 
 /* Misuse errors point at the caller's line: the position is that of the first Lua frame
-   outside fluxakafka's own Lua files (never a line inside the library). Every luaL_error of
-   the binding goes through lfk_error. */
+   outside fluxakafka's own Lua files (never a line inside the library). The binding raises
+   through lfk_error, never luaL_error (which would point at the library's own Lua code). */
 int lfk_error(lua_State *L, const char *fmt, ...);
-#define luaL_error lfk_error
 
 /* luaL_checkudata with a message that names the method and, for self, says "call it with
    ':'" (pool.produce(rec) instead of pool:produce(rec)). */
 void *lfk_checkudata(lua_State *L, int idx, const char *tname);
-#define luaL_checkudata lfk_checkudata
 
-/* The argument checks of lauxlib, raising through lfk_error (with the caller's position). */
+/* lauxlib's argument checks of the same names, raising through lfk_error (with the caller's
+   position); use these, not luaL_check*. */
 const char *lfk_checklstring(lua_State *L, int idx, size_t *len);
+#define lfk_checkstring(L, idx) lfk_checklstring((L), (idx), NULL)
 void        lfk_checktype(lua_State *L, int idx, int type);
-lua_Integer lfk_optinteger(lua_State *L, int idx, lua_Integer def);
-#define luaL_checklstring lfk_checklstring
-#define luaL_checktype lfk_checktype
-#define luaL_optinteger lfk_optinteger
 
 #define LFK_REGISTRY       "fluxakafka.registry"
 #define LFK_GROUP_BUILDER  "fluxakafka.consumer_group_builder"

@@ -91,13 +91,6 @@ void lfk_checktype(lua_State *L, int idx, int type)
     }
 }
 
-lua_Integer lfk_optinteger(lua_State *L, int idx, lua_Integer def)
-{
-    if (lua_isnoneornil(L, idx)) return def;
-    if (lua_type(L, idx) != LUA_TNUMBER) arg_error(L, idx, "an integer");
-    return lua_tointeger(L, idx);
-}
-
 void lfk_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
                    const luaL_Reg *meta, const char *export_as)
 {
@@ -144,9 +137,9 @@ void *lfk_check_any(lua_State *L, int idx, const char *tname, const char *fn)
         }
         const char *name = short_name(tname), *article = strchr("aeiou", name[0]) ? "an" : "a";
         if (idx == 1)
-            luaL_error(L, "%s: expected %s %s as self (call it with ':'), got %s", fn, article, name, got);
+            lfk_error(L, "%s: expected %s %s as self (call it with ':'), got %s", fn, article, name, got);
         else
-            luaL_error(L, "%s: argument #%d must be %s %s, got %s", fn, idx - 1, article, name, got);
+            lfk_error(L, "%s: argument #%d must be %s %s, got %s", fn, idx - 1, article, name, got);
     }
     return u;
 }
@@ -160,7 +153,7 @@ void *lfk_check_object(lua_State *L, int idx, const char *tname, const char *fn,
 {
     void *u = lfk_check_any(L, idx, tname, fn);
     if (lfk_is_finalized(u))
-        luaL_error(L, "%s: the %s is closed (it was garbage-collected)", fn, what);
+        lfk_error(L, "%s: the %s is closed (it was garbage-collected)", fn, what);
     return u;
 }
 
@@ -176,14 +169,14 @@ const char *lfk_check_string(lua_State *L, int idx, const char *fn, int argn, co
                              size_t *len)
 {
     if (lua_type(L, idx) != LUA_TSTRING)
-        luaL_error(L, "%s: argument #%d '%s' must be a string, got %s", fn, argn, what, luaL_typename(L, idx));
+        lfk_error(L, "%s: argument #%d '%s' must be a string, got %s", fn, argn, what, luaL_typename(L, idx));
     return lua_tolstring(L, idx, len);
 }
 
 void lfk_check_function(lua_State *L, int idx, const char *fn, int argn, const char *what)
 {
     if (!lua_isfunction(L, idx))
-        luaL_error(L, "%s: argument #%d '%s' must be a function, got %s", fn, argn, what, luaL_typename(L, idx));
+        lfk_error(L, "%s: argument #%d '%s' must be a function, got %s", fn, argn, what, luaL_typename(L, idx));
 }
 
 int lfk_push_error(lua_State *L, const fk_error *err)
@@ -204,10 +197,10 @@ double lfk_check_seconds_ms(lua_State *L, int idx, const char *what)
 {
     double s;
     if (lua_type(L, idx) != LUA_TNUMBER)
-        luaL_error(L, "%s: expected a number of seconds, got %s", what, luaL_typename(L, idx));
+        lfk_error(L, "%s: expected a number of seconds, got %s", what, luaL_typename(L, idx));
     s = lua_tonumber(L, idx);
     if (!(s >= 0) || s > 86400.0 * 365)
-        luaL_error(L, "%s: expected a non-negative number of seconds, got %f", what, s);
+        lfk_error(L, "%s: expected a non-negative number of seconds, got %f", what, s);
     return s * 1000.0;
 }
 
@@ -221,12 +214,12 @@ void lfk_check_strings(lua_State *L, int idx, const char *what)
 {
     int i, n;
     if (lua_type(L, idx) != LUA_TTABLE)
-        luaL_error(L, "%s: expected an array of strings, got %s", what, luaL_typename(L, idx));
+        lfk_error(L, "%s: expected an array of strings, got %s", what, luaL_typename(L, idx));
     n = (int)lua_objlen(L, idx);
     for (i = 1; i <= n; i++) {
         lua_rawgeti(L, idx, i);
         if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "%s[%d]: expected a string, got %s", what, i, luaL_typename(L, -1));
+            lfk_error(L, "%s[%d]: expected a string, got %s", what, i, luaL_typename(L, -1));
         lua_pop(L, 1);
     }
 }
@@ -238,7 +231,7 @@ void lfk_check_string_array(lua_State *L, int idx, fk_strlist *list, const char 
     n = (int)lua_objlen(L, idx);
     for (i = 1; i <= n; i++) {
         lua_rawgeti(L, idx, i);
-        if (!fk_strlist_push(list, lua_tostring(L, -1))) luaL_error(L, "%s: out of memory", what);
+        if (!fk_strlist_push(list, lua_tostring(L, -1))) lfk_error(L, "%s: out of memory", what);
         lua_pop(L, 1);
     }
 }
