@@ -99,8 +99,12 @@ fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn);
 /* The registry at index 1 (self), not finalized; raises naming fn. */
 fk_registry *lfk_check_registry(lua_State *L, const char *fn);
 
-/* Hands the queued librdkafka log lines to the Lua log sink (module _set_log_sink). */
+/* The functions fluxakafka's Lua part installs in the binding (lfk_hooks.c), kept per
+   lua_State. serve_logs: hands the queued librdkafka log lines to the log sink
+   (_set_log_sink). push_dispatcher: pushes the dispatcher (_set_dispatcher) and returns 1, or
+   pushes nothing and returns 0 when this state has none. */
 void lfk_serve_logs(lua_State *L);
+int  lfk_push_dispatcher(lua_State *L);
 void lfk_open_hooks(lua_State *L);
 /* Consumer group userdata: push one owning c; check the argument at idx (raises when it is
    not one, or closed, naming fn). */

@@ -13,7 +13,7 @@
 #define ENV_ENGINE    1
 #define ENV_CALLBACKS 2
 #define ENV_RECORDS   3
-#define ENV_OWNERS    4   /* token -> owner given to produce (see lfk_set_dispatcher) */
+#define ENV_OWNERS    4   /* token -> owner given to produce (see lfk_hooks.c) */
 
 /* how long __gc of a forgotten engine lets buffered records drain before failing them */
 #define GC_CLOSE_TIMEOUT_MS 500
@@ -37,10 +37,6 @@ typedef struct pool_ud {
     unsigned calls;
     int      queue_wait_ms;
 } pool_ud;
-
-/* Registry references of the Lua functions the module installs (LUA_NOREF: none). */
-static int dispatcher_ref = LUA_NOREF;
-static int log_sink_ref = LUA_NOREF;
 
 typedef char pool_ud_layout_check[offsetof(pool_ud, pool) == sizeof(void *) &&
                                    offsetof(pool_ud, queue_wait_ms) == 2 * sizeof(void *) + sizeof(double) + sizeof(unsigned) ? 1 : -1];
@@ -316,8 +312,7 @@ static int serve_deliveries(lua_State *L, int pool_idx, int protected)
         /* a callback with an owner goes through the dispatcher, which runs it now or hands
            it to the Lua thread (nginx request) that produced its record:
            dispatcher(owner, callback, record, err, code) */
-        if (!lua_isnil(L, owner) && dispatcher_ref != LUA_NOREF) {
-            lua_rawgeti(L, LUA_REGISTRYINDEX, dispatcher_ref);
+        if (!lua_isnil(L, owner) && lfk_push_dispatcher(L)) {
             lua_pushvalue(L, owner);
             nargs = 5;
         }
@@ -809,79 +804,6 @@ static int pool_engine(lua_State *L)
     lua_getfenv(L, 1);
     lua_rawgeti(L, -1, ENV_ENGINE);
     return 1;
-}
-
-/* ---------------------------------------------------------------- hooks ---- */
-
-static void set_ref(lua_State *L, int *ref, const char *fn)
-{
-    if (!lua_isnoneornil(L, 1) && !lua_isfunction(L, 1))
-        lfk_error(L, "%s: expected a function or nil", fn);
-    luaL_unref(L, LUA_REGISTRYINDEX, *ref);
-    *ref = LUA_NOREF;
-    if (lua_isfunction(L, 1)) {
-        lua_settop(L, 1);
-        *ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-}
-
-/* _set_dispatcher(fn): deliveries produced with an owner (produce's 4th argument) call
-   fn(owner, callback, record, err, code) instead of callback(record, err, code). */
-static int module_set_dispatcher(lua_State *L)
-{
-    set_ref(L, &dispatcher_ref, "_set_dispatcher");
-    return 0;
-}
-
-/* _set_log_sink(fn): librdkafka's log lines are queued by the core and handed to
-   fn(level, facility, message, pool_code) on this thread; nil writes them to stderr again. */
-static int module_set_log_sink(lua_State *L)
-{
-    set_ref(L, &log_sink_ref, "_set_log_sink");
-    fk_log_capture(log_sink_ref != LUA_NOREF);
-    return 0;
-}
-
-void lfk_serve_logs(lua_State *L)
-{
-    fk_log_line line;
-    size_t dropped;
-    if (log_sink_ref == LUA_NOREF || fk_log_pending() == 0) return;
-    luaL_checkstack(L, 6, "logs");
-    while (fk_log_next(&line, &dropped) || dropped) {
-        if (dropped) {
-            lua_rawgeti(L, LUA_REGISTRYINDEX, log_sink_ref);
-            lua_pushinteger(L, 4);
-            lua_pushliteral(L, "LOGDROP");
-            lua_pushfstring(L, "%d librdkafka log lines were dropped (more than 1024 waited)", (int)dropped);
-            lua_pushliteral(L, "");
-            /* a failing logger must not turn a log line into an error of the caller */
-            if (lua_pcall(L, 4, 0, 0)) lua_pop(L, 1);
-            if (line.message[0] == '\0') continue;
-        }
-        lua_rawgeti(L, LUA_REGISTRYINDEX, log_sink_ref);
-        lua_pushinteger(L, line.level);
-        lua_pushstring(L, line.facility);
-        lua_pushstring(L, line.message);
-        lua_pushstring(L, line.pool);
-        if (lua_pcall(L, 4, 0, 0)) lua_pop(L, 1);
-    }
-}
-
-static int module_serve_logs(lua_State *L)
-{
-    lfk_serve_logs(L);
-    return 0;
-}
-
-void lfk_open_hooks(lua_State *L)
-{
-    lua_pushcfunction(L, module_set_dispatcher);
-    lua_setfield(L, -2, "_set_dispatcher");
-    lua_pushcfunction(L, module_set_log_sink);
-    lua_setfield(L, -2, "_set_log_sink");
-    lua_pushcfunction(L, module_serve_logs);
-    lua_setfield(L, -2, "_serve_logs");
 }
 
 /* ---------------------------------------------------------------- batch ---- */
