@@ -52,6 +52,12 @@ check-core: $(CORE_OBJ)
 	@! grep -lE 'lua\.h|lauxlib|lua_State' csrc/*.c csrc/*.h || (echo "the core must not use the Lua API"; exit 1)
 	$(LUAJIT) scripts/check-layers.lua $(CORE_OBJ)
 
+# The binding's files call downward only (lfk_support.c <- one file per class <- lfk_module.c);
+# fails printing each circle of calls between them.
+.PHONY: check-binding
+check-binding:
+	CC='$(CC)' LUAJIT_INC='$(LUAJIT_INC)' bash scripts/check-binding-layers.sh
+
 deps:
 	bash scripts/install-deps.sh
 

@@ -42,6 +42,7 @@ build = {
         "csrc/lua/lfk_admin.c", "csrc/lua/lfk_config.c",
         "csrc/lua/lfk_module.c", "csrc/lua/lfk_registry.c", "csrc/lua/lfk_pool.c",
         "csrc/lua/lfk_consumer.c", "csrc/lua/lfk_async_sql.c", "csrc/lua/lfk_options.c",
+        "csrc/lua/lfk_support.c", "csrc/lua/lfk_hooks.c",
       },
       libraries = { "rdkafka", "yaml", "msgpackc", "m" },
       incdirs = { "$(RDKAFKA_INCDIR)", "$(YAML_INCDIR)", "$(MSGPACK_INCDIR)" },

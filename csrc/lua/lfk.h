@@ -1,4 +1,6 @@
-/* Shared pieces of the Lua binding (Lua 5.1 C API, built for LuaJIT). */
+/* Shared pieces of the Lua binding (Lua 5.1 C API, built for LuaJIT), one section per file,
+   bottom layer first: a file calls only what the sections above its own declare
+   (`make check-binding` fails otherwise). */
 #ifndef LFK_H
 #define LFK_H
 
@@ -7,25 +9,7 @@
 
 #include "../fluxakafka.h"
 
-/* Misuse errors point at the caller's line: the position is that of the first Lua frame
-   outside fluxakafka's own Lua files (never a line inside the library). Every luaL_error of
-   the binding goes through lfk_error. */
-int lfk_error(lua_State *L, const char *fmt, ...);
-#define luaL_error lfk_error
-
-/* luaL_checkudata with a message that names the method and, for self, says "call it with
-   ':'" (pool.produce(rec) instead of pool:produce(rec)). */
-void *lfk_checkudata(lua_State *L, int idx, const char *tname);
-#define luaL_checkudata lfk_checkudata
-
-/* The argument checks of lauxlib, raising through lfk_error (with the caller's position). */
-const char *lfk_checklstring(lua_State *L, int idx, size_t *len);
-void        lfk_checktype(lua_State *L, int idx, int type);
-lua_Integer lfk_optinteger(lua_State *L, int idx, lua_Integer def);
-#define luaL_checklstring lfk_checklstring
-#define luaL_checktype lfk_checktype
-#define luaL_optinteger lfk_optinteger
-
+/* metatable names of the classes */
 #define LFK_REGISTRY       "fluxakafka.registry"
 #define LFK_GROUP_BUILDER  "fluxakafka.consumer_group_builder"
 #define LFK_TOPIC_BUILDER  "fluxakafka.topic_builder"
@@ -35,6 +19,24 @@ lua_Integer lfk_optinteger(lua_State *L, int idx, lua_Integer def);
 #define LFK_CONSUMER       "fluxakafka.consumer_group"
 #define LFK_FETCHES        "fluxakafka.fetches"
 #define LFK_JOB            "fluxakafka.job"
+#define LFK_ALTER          "fluxakafka.alter"
+
+/* ---- lfk_support.c: errors, argument checks, userdata, classes ---- */
+
+/* Misuse errors point at the caller's line: the position is that of the first Lua frame
+   outside fluxakafka's own Lua files (never a line inside the library). The binding raises
+   through lfk_error, never luaL_error (which would point at the library's own Lua code). */
+int lfk_error(lua_State *L, const char *fmt, ...);
+
+/* luaL_checkudata with a message that names the method and, for self, says "call it with
+   ':'" (pool.produce(rec) instead of pool:produce(rec)). */
+void *lfk_checkudata(lua_State *L, int idx, const char *tname);
+
+/* lauxlib's argument checks of the same names, raising through lfk_error (with the caller's
+   position); use these, not luaL_check*. */
+const char *lfk_checklstring(lua_State *L, int idx, size_t *len);
+#define lfk_checkstring(L, idx) lfk_checklstring((L), (idx), NULL)
+void        lfk_checktype(lua_State *L, int idx, int type);
 
 /* Every userdata of the binding begins with this header. A finalized object can still be
    reached from Lua (a weak-keyed table hands it back after collection, and at lua_close the
@@ -90,34 +92,31 @@ void lfk_push_string_array(lua_State *L, const fk_strlist *list);
 /* A table of the list's keys to its values. */
 void lfk_push_kvlist(lua_State *L, const fk_kvlist *list);
 
-/* Per-class openers, called by luaopen_fluxakafka_core with the module table on top. */
-void lfk_open_registry(lua_State *L);
-void lfk_open_pool(lua_State *L);
-void lfk_open_consumer(lua_State *L);
+/* ---- lfk_hooks.c ---- */
 
-#define LFK_ALTER          "fluxakafka.alter"
-
-void lfk_open_admin(lua_State *L);
-void lfk_open_config(lua_State *L);
-fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn);
-/* The registry at index 1 (self), not finalized; raises naming fn. */
-fk_registry *lfk_check_registry(lua_State *L, const char *fn);
-
-/* Hands the queued librdkafka log lines to the Lua log sink (module _set_log_sink). */
+/* The functions fluxakafka's Lua part installs in the binding (lfk_hooks.c), kept per
+   lua_State. serve_logs: hands the queued librdkafka log lines to the log sink
+   (_set_log_sink). push_dispatcher: pushes the dispatcher (_set_dispatcher) and returns 1, or
+   pushes nothing and returns 0 when this state has none. */
 void lfk_serve_logs(lua_State *L);
+int  lfk_push_dispatcher(lua_State *L);
 void lfk_open_hooks(lua_State *L);
-/* Consumer group userdata: push one owning c; check the argument at idx (raises when it is
-   not one, or closed, naming fn). */
-void         lfk_push_consumer(lua_State *L, fk_consumer *c);
-/* The answer of a job that opened a consumer group: the group's userdata. */
-int          lfk_answer_consumer(lua_State *L, fk_job *j, int owner_idx);
-fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn);
 
-void lfk_open_async_sql(lua_State *L);
+/* ---- lfk_options.c ---- */
 
-/* The pool of the pool userdata at index 1; raises (naming fn) when it is closed. */
-fk_pool *lfk_check_open_pool(lua_State *L, const char *fn);
-void lfk_open_inspect(lua_State *L);
+/* Options as the rows of fk_options.h describe them (lfk_options.c). read: the options table
+   at idx into base, raising "register_kafka: ..." on a wrong value or an unknown name. push:
+   a table of the values in effect. set_by_method: the builder method of row, value at 2.
+   add_option_methods: one setter closure per row with a Lua name into the module's methods
+   table `methods`. check_properties: raw librdkafka properties at idx, raising naming what. */
+struct fk_option;
+void lfk_read_options(lua_State *L, int idx, const struct fk_option *rows, void *base);
+void lfk_push_options(lua_State *L, const struct fk_option *rows, const void *base);
+void lfk_set_option_by_method(lua_State *L, const struct fk_option *row, void *base);
+void lfk_add_option_methods(lua_State *L, const char *methods, const struct fk_option *rows, lua_CFunction setter);
+void lfk_check_properties(lua_State *L, int idx, fk_kvlist *out, const char *what);
+
+/* ---- lfk_job.c ---- */
 
 /* Jobs (lfk_job.c): a starter checks its arguments, pushes an empty job userdata with
    lfk_push_job (before starting: a raise then leaks nothing), starts the job and returns
@@ -134,19 +133,37 @@ int  lfk_answer_true(lua_State *L, fk_job *j, int owner_idx);   /* the answer `t
 void lfk_bind(lua_State *L, const char *tname, int owner_idx);
 void lfk_open_job(lua_State *L);
 
-/* Options as the rows of fk_options.h describe them (lfk_options.c). read: the options table
-   at idx into base, raising "register_kafka: ..." on a wrong value or an unknown name. push:
-   a table of the values in effect. set_by_method: the builder method of row, value at 2.
-   add_option_methods: one setter closure per row with a Lua name into the module's methods
-   table `methods`. check_properties: raw librdkafka properties at idx, raising naming what. */
-struct fk_option;
-void lfk_read_options(lua_State *L, int idx, const struct fk_option *rows, void *base);
-void lfk_push_options(lua_State *L, const struct fk_option *rows, const void *base);
-void lfk_set_option_by_method(lua_State *L, const struct fk_option *row, void *base);
-void lfk_add_option_methods(lua_State *L, const char *methods, const struct fk_option *rows, lua_CFunction setter);
-void lfk_check_properties(lua_State *L, int idx, fk_kvlist *out, const char *what);
+/* ---- lfk_consumer.c ---- */
+
+/* Consumer group userdata: push one owning c; check the argument at idx (raises when it is
+   not one, or closed, naming fn). */
+void         lfk_push_consumer(lua_State *L, fk_consumer *c);
+/* The answer of a job that opened a consumer group: the group's userdata. */
+int          lfk_answer_consumer(lua_State *L, fk_job *j, int owner_idx);
+fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn);
+void         lfk_open_consumer(lua_State *L);
+
+/* ---- lfk_pool.c: engine and pools ---- */
 
 /* Pushes a new engine userdata owning e. */
 void lfk_push_engine(lua_State *L, fk_engine *e);
+/* The engine of the engine userdata at idx; raises (naming fn) when it is closed. */
+fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn);
+/* The pool of the pool userdata at index 1; raises (naming fn) when it is closed. */
+fk_pool *lfk_check_open_pool(lua_State *L, const char *fn);
+void lfk_open_pool(lua_State *L);
+
+/* ---- lfk_registry.c ---- */
+
+/* The registry at index 1 (self), not finalized; raises naming fn. */
+fk_registry *lfk_check_registry(lua_State *L, const char *fn);
+void lfk_open_registry(lua_State *L);
+
+/* ---- the per-class openers of the other files, called by luaopen_fluxakafka_core
+   (lfk_module.c) with the module table on top ---- */
+void lfk_open_admin(lua_State *L);
+void lfk_open_async_sql(lua_State *L);
+void lfk_open_config(lua_State *L);
+void lfk_open_inspect(lua_State *L);
 
 #endif

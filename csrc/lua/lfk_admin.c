@@ -63,7 +63,7 @@ static void push_alter(lua_State *L, int engine_idx, const fk_alter *a)
     lfk_object_init(&u->head);
     u->owned = 0;
     lfk_bind(L, LFK_ALTER, engine_idx);
-    if (!fk_alter_copy(&u->alter, a)) luaL_error(L, "get_kafka_alters: out of memory");
+    if (!fk_alter_copy(&u->alter, a)) lfk_error(L, "get_kafka_alters: out of memory");
     u->owned = 1;
     lua_setfield(L, t, "_handle");
 }
@@ -100,7 +100,7 @@ static alter_ud *check_alter(lua_State *L, fk_engine **e)
     lua_rawgeti(L, -1, 1);
     lua_remove(L, -2);
     *e = lfk_check_engine(L, lua_gettop(L), "exec");
-    if (!u->owned) luaL_error(L, "exec: this alter was released");
+    if (!u->owned) lfk_error(L, "exec: this alter was released");
     return u;
 }
 

@@ -31,7 +31,7 @@ static void arena_free(arena *a)
 
 static int arena_gc(lua_State *L)
 {
-    arena_free(luaL_checkudata(L, 1, LFK_ARENA));
+    arena_free(lfk_checkudata(L, 1, LFK_ARENA));
     return 0;
 }
 
@@ -41,7 +41,7 @@ static void *arena_alloc(lua_State *L, arena *a, size_t n)
     n = (n + 15) & ~(size_t)15;
     if (!b || b->cap - b->used < n) {
         size_t cap = n > 16384 ? n : 16384;
-        if (!(b = malloc(sizeof *b + cap))) luaL_error(L, "async SQL encode: out of memory");
+        if (!(b = malloc(sizeof *b + cap))) lfk_error(L, "async SQL encode: out of memory");
         b->next = a->head;
         b->used = 0;
         b->cap = cap;
@@ -95,12 +95,12 @@ static int enc_fail(enc *e, const char *fmt, ...)
         if (f->field) n += (size_t)snprintf(path + n, sizeof path - n, "%s%.80s", k ? "." : "", f->field);
         if (f->index > 0 && n < sizeof path) n += (size_t)snprintf(path + n, sizeof path - n, "[%d]", f->index);
     }
-    return luaL_error(e->L, "%s: %s: %s", e->fn, path, what);
+    return lfk_error(e->L, "%s: %s: %s", e->fn, path, what);
 }
 
 static void push_frame(enc *e, const char *field, int index)
 {
-    if (e->depth == MAX_DEPTH) luaL_error(e->L, "%s: nesting too deep", e->fn);
+    if (e->depth == MAX_DEPTH) lfk_error(e->L, "%s: nesting too deep", e->fn);
     e->frames[e->depth].field = field;
     e->frames[e->depth].index = index;
     e->depth++;
@@ -554,9 +554,9 @@ static int async_sql_encode(lua_State *L)
     int n, i, groups, keys, ops_idx = 1, out;
     fk_async_op *ops, *group;
     int *group_of, *first;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checkstring(L, 2);
-    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lfk_checktype(L, 1, LUA_TTABLE);
+    lfk_checkstring(L, 2);
+    lfk_checktype(L, 3, LUA_TFUNCTION);
     e.fn = luaL_optstring(L, 4, "flush_async");
     lua_settop(L, 4);
     e.L = L;
@@ -609,7 +609,7 @@ static int async_sql_encode(lua_State *L)
         for (k = first[i - 1]; k < n; k++)
             if (group_of[k] == i) group[count++] = ops[k];
         if (!(value = fk_async_sql_encode(group, (size_t)count, &len, &err)))
-            return luaL_error(L, "%s: %s", e.fn, err.msg);
+            return lfk_error(L, "%s: %s", e.fn, err.msg);
         lua_createtable(L, 0, 3);
         lua_pushvalue(L, 2);
         lua_setfield(L, -2, "topic");
@@ -781,7 +781,7 @@ typedef struct decoder_ud { fk_async_decoder *d; } decoder_ud;
 
 static int decoder_gc(lua_State *L)
 {
-    decoder_ud *u = luaL_checkudata(L, 1, LFK_DECODER);
+    decoder_ud *u = lfk_checkudata(L, 1, LFK_DECODER);
     fk_async_decoder_free(u->d);
     u->d = NULL;
     return 0;
@@ -791,15 +791,15 @@ static int decoder_gc(lua_State *L)
 static int async_sql_decode(lua_State *L)
 {
     size_t len;
-    const char *value = luaL_checklstring(L, 1, &len);
+    const char *value = lfk_checklstring(L, 1, &len);
     decoder_ud *u = lua_touserdata(L, lua_upvalueindex(1));
     const fk_async_op *op;
     fk_error err;
     dec d;
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lfk_checktype(L, 2, LUA_TFUNCTION);
+    lfk_checktype(L, 3, LUA_TFUNCTION);
     lua_settop(L, 3);
-    if (!u->d && !(u->d = fk_async_decoder_new())) return luaL_error(L, "decode_async_sql: out of memory");
+    if (!u->d && !(u->d = fk_async_decoder_new())) return lfk_error(L, "decode_async_sql: out of memory");
     if (!(op = fk_async_decoder_decode(u->d, value, len, &err))) return lfk_push_error(L, &err);
     d.L = L;
     d.bigint = 2;
@@ -846,7 +846,7 @@ static int fail2(lua_State *L, const char *fmt, ...)
    of type 'i', 'u' or 'f', as Go's strconv writes such a Go value | nil, err */
 static int sql_typed(lua_State *L)
 {
-    char t = luaL_checkstring(L, 1)[0];
+    char t = lfk_checkstring(L, 1)[0];
     char buf[FK_SQL_FLOAT_MAX];
     double v;
     if (lua_type(L, 2) == LUA_TNUMBER) {
@@ -857,7 +857,7 @@ static int sql_typed(lua_State *L)
         snprintf(buf, sizeof buf, "%.0f", v);
     } else {
         size_t len;
-        const char *text = luaL_checklstring(L, 2, &len);
+        const char *text = lfk_checklstring(L, 2, &len);
         fk_error err;
         if (!fk_sql_param_valid(t, text, len, &err)) return fail2(L, "%s", err.msg);
         if (t == FK_SQL_INT) snprintf(buf, sizeof buf, "%lld", strtoll(text, NULL, 10));
@@ -887,20 +887,20 @@ static int async_flush_pool(lua_State *L)
 static int async_sql_open_start(lua_State *L)
 {
     fk_engine *e = lfk_check_engine(L, 1, "get_async_sql_consumer");
-    const char *group = luaL_checkstring(L, 2), *topic = luaL_checkstring(L, 3);
+    const char *group = lfk_checkstring(L, 2), *topic = lfk_checkstring(L, 3);
     const fk_registry *r = fk_engine_registry(e);
     fk_pool *p = r->async_flush_pool ? fk_engine_pool(e, r->async_flush_pool) : NULL;
     fk_group_spec spec;
     fk_error err;
     fk_job *j;
     int session_timeout_ms = 0;
-    if (!p) return luaL_error(L, "get_async_sql_consumer: async flush is not registered (registry:register_async_flush)");
+    if (!p) return lfk_error(L, "get_async_sql_consumer: async flush is not registered (registry:register_async_flush)");
     if (!lua_isnoneornil(L, 4))
         session_timeout_ms = (int)lfk_check_seconds_ms(L, 4, "get_async_sql_consumer: option 'session_timeout'");
     lua_settop(L, 5);
     lfk_push_job(L, 1, lfk_answer_consumer);
     if (!fk_async_sql_group_spec(&spec, r->async_flush_pool, group, topic))
-        return luaL_error(L, "get_async_sql_consumer: out of memory");
+        return lfk_error(L, "get_async_sql_consumer: out of memory");
     if (session_timeout_ms) spec.session_timeout_ms = session_timeout_ms;
     j = fk_consumer_open_start(p, &spec, lua_toboolean(L, 5), &err);
     fk_group_spec_clear(&spec);
@@ -912,7 +912,7 @@ static fk_partition_offset *check_offsets(lua_State *L, int idx, const char *fn,
 {
     fk_partition_offset *list;
     size_t i;
-    luaL_checktype(L, idx, LUA_TTABLE);
+    lfk_checktype(L, idx, LUA_TTABLE);
     *n = lua_objlen(L, idx);
     list = lua_newuserdata(L, sizeof *list * (*n ? *n : 1));
     for (i = 0; i < *n; i++) {
@@ -921,7 +921,7 @@ static fk_partition_offset *check_offsets(lua_State *L, int idx, const char *fn,
         lua_getfield(L, -2, "partition");
         lua_getfield(L, -3, "offset");
         if (lua_type(L, -3) != LUA_TSTRING || lua_type(L, -2) != LUA_TNUMBER || lua_type(L, -1) != LUA_TNUMBER)
-            luaL_error(L, "%s: entry %d must be {topic=, partition=, offset=}", fn, (int)i + 1);
+            lfk_error(L, "%s: entry %d must be {topic=, partition=, offset=}", fn, (int)i + 1);
         list[i].topic = lua_tostring(L, -3);   /* kept alive by the argument table */
         list[i].partition = (int32_t)lua_tonumber(L, -2);
         list[i].offset = (int64_t)lua_tonumber(L, -1);

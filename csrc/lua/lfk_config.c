@@ -230,7 +230,7 @@ static int init_by_config(lua_State *L)
     char problem[800] = "init_by_config: out of memory";
     conv c;
     if (lua_type(L, 2) != LUA_TTABLE)
-        return luaL_error(L, "init_by_config: argument #1 'config' must be a table, got %s", luaL_typename(L, 2));
+        return lfk_error(L, "init_by_config: argument #1 'config' must be a table, got %s", luaL_typename(L, 2));
     lua_settop(L, 2);
     h = new_holder(L);
     c.path[0] = '\0';

@@ -34,7 +34,7 @@ static consumer_ud *check_consumer(lua_State *L, const char *fn)
 {
     consumer_ud *u = check_any_consumer(L, fn);
     if (fk_consumer_is_closed(u->consumer))
-        luaL_error(L, "%s: kafka consumer group '%s' is closed", fn, fk_consumer_spec(u->consumer)->name);
+        lfk_error(L, "%s: kafka consumer group '%s' is closed", fn, fk_consumer_spec(u->consumer)->name);
     return u;
 }
 
@@ -42,7 +42,7 @@ fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn)
 {
     consumer_ud *u = lfk_check_object(L, idx, LFK_CONSUMER, fn, "kafka consumer group");
     if (fk_consumer_is_closed(u->consumer))
-        luaL_error(L, "%s: kafka consumer group '%s' is closed", fn, fk_consumer_spec(u->consumer)->name);
+        lfk_error(L, "%s: kafka consumer group '%s' is closed", fn, fk_consumer_spec(u->consumer)->name);
     return u->consumer;
 }
 
@@ -81,11 +81,11 @@ static int consumer_poll(lua_State *L)
     fk_error err;
     if (!lua_isnoneornil(L, 3)) {
         if (lua_type(L, 3) != LUA_TNUMBER)
-            return luaL_error(L, "poll_fetches: argument #2 'max_records' must be a number, got %s", luaL_typename(L, 3));
+            return lfk_error(L, "poll_fetches: argument #2 'max_records' must be a number, got %s", luaL_typename(L, 3));
         max = lua_tonumber(L, 3);
     }
     if (!(max >= 1) || max > 1e9)
-        return luaL_error(L, "poll_fetches: argument #2 'max_records' must be between 1 and 1e9");
+        return lfk_error(L, "poll_fetches: argument #2 'max_records' must be between 1 and 1e9");
     lua_settop(L, 1);
     f = lua_newuserdata(L, sizeof *f);
     lfk_object_init(&f->head);
@@ -152,21 +152,21 @@ static void check_partitions(lua_State *L, int idx, const char *fn)
 {
     int i, n;
     if (lua_type(L, idx) != LUA_TTABLE)
-        luaL_error(L, "%s: argument #1 'partitions' must be an array of {topic=, partition=}, got %s", fn,
-                   luaL_typename(L, idx));
+        lfk_error(L, "%s: argument #1 'partitions' must be an array of {topic=, partition=}, got %s", fn,
+                  luaL_typename(L, idx));
     n = (int)lua_objlen(L, idx);
     for (i = 1; i <= n; i++) {
         double part;
         lua_rawgeti(L, idx, i);
         if (lua_type(L, -1) != LUA_TTABLE)
-            luaL_error(L, "%s: partitions[%d] must be a table {topic=, partition=}, got %s", fn, i, luaL_typename(L, -1));
+            lfk_error(L, "%s: partitions[%d] must be a table {topic=, partition=}, got %s", fn, i, luaL_typename(L, -1));
         lua_getfield(L, -1, "topic");
         if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "%s: partitions[%d].topic must be a string, got %s", fn, i, luaL_typename(L, -1));
+            lfk_error(L, "%s: partitions[%d].topic must be a string, got %s", fn, i, luaL_typename(L, -1));
         lua_getfield(L, -2, "partition");
         part = lua_tonumber(L, -1);
         if (lua_type(L, -1) != LUA_TNUMBER || part < 0 || part != (double)(int32_t)part)
-            luaL_error(L, "%s: partitions[%d].partition must be a partition number (0 or more)", fn, i);
+            lfk_error(L, "%s: partitions[%d].partition must be a partition number (0 or more)", fn, i);
         lua_pop(L, 3);
     }
 }
@@ -210,14 +210,14 @@ static void check_seek_target(lua_State *L, int at, const char **topic, int32_t 
 {
     double part, off;
     if (lua_type(L, at) != LUA_TSTRING)
-        luaL_error(L, "seek: argument #1 'topic' must be a string, got %s", luaL_typename(L, at));
+        lfk_error(L, "seek: argument #1 'topic' must be a string, got %s", luaL_typename(L, at));
     *topic = lua_tostring(L, at);
     part = lua_tonumber(L, at + 1);
     if (lua_type(L, at + 1) != LUA_TNUMBER || part < 0 || part != (double)(int32_t)part)
-        luaL_error(L, "seek: argument #2 'partition' must be a partition number (0 or more)");
+        lfk_error(L, "seek: argument #2 'partition' must be a partition number (0 or more)");
     off = lua_tonumber(L, at + 2);
     if (lua_type(L, at + 2) != LUA_TNUMBER || off < 0 || off != floor(off))
-        luaL_error(L, "seek: argument #3 'offset' must be an offset (an integer, 0 or more)");
+        lfk_error(L, "seek: argument #3 'offset' must be an offset (an integer, 0 or more)");
     *partition = (int32_t)part;
     *offset = (int64_t)off;
 }
@@ -323,7 +323,7 @@ static int consumer_request_start(lua_State *L)
     for (i = 0; kinds[i] && !(lua_type(L, 2) == LUA_TSTRING && strcmp(kinds[i], lua_tostring(L, 2)) == 0); i++) {}
     u = check_consumer(L, kinds[i] ? kinds[i] : "_request_start");   /* self first: closed says so */
     if (!kinds[i])
-        return luaL_error(L, "_request_start: argument #1 'request' must be committed, lag, seek or seek_to_committed");
+        return lfk_error(L, "_request_start: argument #1 'request' must be committed, lag, seek or seek_to_committed");
     lua_settop(L, 5);   /* the job userdata goes to 6, above the arguments */
     if (!request_partitions(L, u->consumer, kind_of[i], &l, &err)) {
         fk_partitions_clear(&l);
@@ -447,7 +447,7 @@ static fk_fetches *check_readable(lua_State *L, const char *fn)
 {
     fk_fetches *f = check_fetches_fn(L, fn);
     if (fk_fetches_released(f))
-        luaL_error(L, "%s: these fetches belong to a closed consumer group; their records were released", fn);
+        lfk_error(L, "%s: these fetches belong to a closed consumer group; their records were released", fn);
     return f;
 }
 
@@ -568,9 +568,9 @@ static int fetches_each_record(lua_State *L)
         lua_call(L, 1, 0);
         /* the callback may have finalized these fetches (calling their __gc) */
         if (lfk_is_finalized(u))
-            return luaL_error(L, "each_record: the fetches were finalized during the iteration");
+            return lfk_error(L, "each_record: the fetches were finalized during the iteration");
         if (fk_fetches_released(f))
-            return luaL_error(L, "each_record: the consumer group was closed during the iteration");
+            return lfk_error(L, "each_record: the consumer group was closed during the iteration");
     }
     return 0;
 }
@@ -581,7 +581,7 @@ static int fetches_each_error(lua_State *L)
     fetches_ud *u = lua_touserdata(L, 1);
     size_t i;
     if (!lua_isfunction(L, 2))
-        return luaL_error(L, "each_error: argument #1 must be a function, got %s", luaL_typename(L, 2));
+        return lfk_error(L, "each_error: argument #1 must be a function, got %s", luaL_typename(L, 2));
     for (i = 0; i < fk_fetches_error_count(f); i++) {
         const char *topic, *msg, *code;
         int32_t partition;
@@ -593,7 +593,7 @@ static int fetches_each_error(lua_State *L)
         lua_pushstring(L, code);
         lua_call(L, 4, 0);
         if (lfk_is_finalized(u))
-            return luaL_error(L, "each_error: the fetches were finalized during the iteration");
+            return lfk_error(L, "each_error: the fetches were finalized during the iteration");
     }
     return 0;
 }
@@ -607,9 +607,9 @@ static int fetches_iter_next(lua_State *L)
     /* the iterator keeps its fetches reachable, but a weak table can hand both back after
        the fetches were finalized */
     if (lfk_is_finalized(u))
-        return luaL_error(L, "iter: the fetches are closed (they were garbage-collected)");
+        return lfk_error(L, "iter: the fetches are closed (they were garbage-collected)");
     if (fk_fetches_released(u->fetches))
-        return luaL_error(L, "iter: these fetches belong to a closed consumer group; their records were released");
+        return lfk_error(L, "iter: these fetches belong to a closed consumer group; their records were released");
     if ((size_t)i >= fk_fetches_count(u->fetches)) return 0;
     lua_pushinteger(L, i + 1);
     lua_replace(L, lua_upvalueindex(2));

@@ -105,18 +105,18 @@ static int pool_inspect_start(lua_State *L)
     fn = kind_names[kind] ? kind_names[kind] : "_inspect_start";
     p = lfk_check_open_pool(L, fn);   /* self first: a closed pool says so */
     if (!kind_names[kind])
-        return luaL_error(L, "_inspect_start: argument #1 'request' must be watermarks, list_topics or list_groups");
+        return lfk_error(L, "_inspect_start: argument #1 'request' must be watermarks, list_topics or list_groups");
     if (kind == FK_INSPECT_WATERMARKS) {
         if (lua_type(L, 3) != LUA_TSTRING || lua_objlen(L, 3) == 0)
-            luaL_error(L, "watermarks: argument #1 'topic' must be a non-empty string, got %s",
-                       luaL_typename(L, 3));
+            lfk_error(L, "watermarks: argument #1 'topic' must be a non-empty string, got %s",
+                      luaL_typename(L, 3));
         if (lua_type(L, 4) != LUA_TNUMBER)
-            luaL_error(L, "watermarks: argument #2 'partition' must be a number, got %s",
-                       luaL_typename(L, 4));
+            lfk_error(L, "watermarks: argument #2 'partition' must be a number, got %s",
+                      luaL_typename(L, 4));
         topic = lua_tostring(L, 3);
         partition = lua_tonumber(L, 4);
         if (partition != floor(partition) || partition < 0 || partition > 2147483647.0)
-            luaL_error(L, "watermarks: argument #2 'partition' must be a partition number (0 or more)");
+            lfk_error(L, "watermarks: argument #2 'partition' must be a partition number (0 or more)");
     }
     lfk_push_job(L, 1, push_answer);
     return lfk_job_started(L, fk_inspect_start(p, (fk_inspect_kind)kind, topic, (int32_t)partition, &err), &err);

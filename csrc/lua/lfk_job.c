@@ -50,8 +50,8 @@ int lfk_job_started(lua_State *L, fk_job *j, const fk_error *err)
 
 static job_ud *check_job(lua_State *L, const char *fn)
 {
-    job_ud *u = luaL_checkudata(L, 1, LFK_JOB);
-    if (!u->job) luaL_error(L, "%s: the request was already answered", fn);
+    job_ud *u = lfk_checkudata(L, 1, LFK_JOB);
+    if (!u->job) lfk_error(L, "%s: the request was already answered", fn);
     return u;
 }
 
@@ -82,7 +82,7 @@ static int job_result(lua_State *L)
     job_ud *u = check_job(L, "_result");
     fk_error err;
     int n;
-    if (!fk_job_ready(u->job)) return luaL_error(L, "_result: the request is still running");
+    if (!fk_job_ready(u->job)) return lfk_error(L, "_result: the request is still running");
     lfk_serve_logs(L);
     lua_settop(L, 1);
     lua_getfenv(L, 1);
@@ -95,7 +95,7 @@ static int job_result(lua_State *L)
 
 static int job_gc(lua_State *L)
 {
-    job_ud *u = luaL_checkudata(L, 1, LFK_JOB);
+    job_ud *u = lfk_checkudata(L, 1, LFK_JOB);
     fk_job_free(u->job);   /* an answer given up: cancelled, then waited for */
     u->job = NULL;
     return 0;

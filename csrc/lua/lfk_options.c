@@ -15,7 +15,7 @@
 static const char *opt_string(lua_State *L, int idx, const char *name)
 {
     if (lua_type(L, idx) != LUA_TSTRING)
-        luaL_error(L, FN ": option '%s' must be a string, got %s", name, luaL_typename(L, idx));
+        lfk_error(L, FN ": option '%s' must be a string, got %s", name, luaL_typename(L, idx));
     return lua_tostring(L, idx);
 }
 
@@ -23,20 +23,20 @@ static double opt_number(lua_State *L, int idx, const fk_option *row, const char
 {
     double v;
     if (lua_type(L, idx) != LUA_TNUMBER)
-        luaL_error(L, FN ": option '%s' must be a number, got %s", name, luaL_typename(L, idx));
+        lfk_error(L, FN ": option '%s' must be a number, got %s", name, luaL_typename(L, idx));
     v = lua_tonumber(L, idx);
-    if (row->min >= 0 && !(v >= 0)) luaL_error(L, FN ": option '%s' must not be negative", name);
+    if (row->min >= 0 && !(v >= 0)) lfk_error(L, FN ": option '%s' must not be negative", name);
     return v;
 }
 
 static void set_text(lua_State *L, const fk_option *row, void *base, const char *value)
 {
-    if (!fk_option_set_text(row, base, value)) luaL_error(L, "%s: out of memory", row->lua);
+    if (!fk_option_set_text(row, base, value)) lfk_error(L, "%s: out of memory", row->lua);
 }
 
 static void set_number(lua_State *L, const fk_option *row, void *base, double value)
 {
-    if (!fk_option_set_number(row, base, value)) luaL_error(L, "%s: out of memory", row->lua);
+    if (!fk_option_set_number(row, base, value)) lfk_error(L, "%s: out of memory", row->lua);
 }
 
 /* fmt takes the name, the choices ("a, b or c"; "one of a, b, c" when listed) and the value. */
@@ -47,21 +47,21 @@ static void check_choice(lua_State *L, const fk_option *row, const char *value, 
     if (fk_option_choice(row, value) >= 0) return;
     strcpy(choices, listed ? "one of " : "");
     fk_option_choices_text(choices + strlen(choices), sizeof choices - strlen(choices), row, listed ? ", " : " or ");
-    luaL_error(L, fmt, name, choices, value);
+    lfk_error(L, fmt, name, choices, value);
 }
 
 /* Values are converted to the text librdkafka takes; librdkafka itself checks them at validate. */
 void lfk_check_properties(lua_State *L, int idx, fk_kvlist *out, const char *what)
 {
     if (lua_type(L, idx) != LUA_TTABLE)
-        luaL_error(L, "%s must be a table of librdkafka property names to values, got %s", what,
-                   luaL_typename(L, idx));
+        lfk_error(L, "%s must be a table of librdkafka property names to values, got %s", what,
+                  luaL_typename(L, idx));
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         char buf[64];
         const char *v;
         if (lua_type(L, -2) != LUA_TSTRING || lua_objlen(L, -2) == 0)
-            luaL_error(L, "%s: property names must be non-empty strings", what);
+            lfk_error(L, "%s: property names must be non-empty strings", what);
         switch (lua_type(L, -1)) {
         case LUA_TSTRING: v = lua_tostring(L, -1); break;
         case LUA_TBOOLEAN: v = lua_toboolean(L, -1) ? "true" : "false"; break;
@@ -73,11 +73,11 @@ void lfk_check_properties(lua_State *L, int idx, fk_kvlist *out, const char *wha
             break;
         }
         default:
-            luaL_error(L, "%s: property '%s' must be a string, number or boolean, got %s", what,
-                       lua_tostring(L, -2), luaL_typename(L, -1));
+            lfk_error(L, "%s: property '%s' must be a string, number or boolean, got %s", what,
+                      lua_tostring(L, -2), luaL_typename(L, -1));
             return;
         }
-        if (!fk_kvlist_set(out, lua_tostring(L, -2), v)) luaL_error(L, "%s: out of memory", what);
+        if (!fk_kvlist_set(out, lua_tostring(L, -2), v)) lfk_error(L, "%s: out of memory", what);
         lua_pop(L, 1);
     }
 }
@@ -96,14 +96,14 @@ static void read_section(lua_State *L, int v, const fk_option *row, const char *
     }
     if (lua_type(L, v) != LUA_TTABLE) {
         fk_option_join_names(keys, sizeof keys, row->sub, FK_NAME_LUA, ", ", ", ", "", "=");
-        luaL_error(L, FN ": option '%s' must be %sa table {%s}", name, has_switch ? "true or " : "", keys);
+        lfk_error(L, FN ": option '%s' must be %sa table {%s}", name, has_switch ? "true or " : "", keys);
     }
     if (has_switch) fk_option_set_number(row, base, 1);
     snprintf(prefix, sizeof prefix, "%s.", name);
     read_options(L, v, row->sub, prefix, base);
     for (sub = row->sub; !fk_option_end(sub); sub++)
         if ((sub->flags & FK_OPT_REQUIRED) && !fk_option_is_set(sub, base))
-            luaL_error(L, FN ": option '%s%s' is required", prefix, sub->lua);
+            lfk_error(L, FN ": option '%s%s' is required", prefix, sub->lua);
 }
 
 /* The value at v for row, named `name` in messages (sasl.user). */
@@ -114,27 +114,27 @@ static void read_value(lua_State *L, int v, const fk_option *row, const char *na
     switch (row->kind) {
     case FK_OPT_STRING:
         if ((row->flags & FK_OPT_NOT_EMPTY) && !*opt_string(L, v, name))
-            luaL_error(L, FN ": option '%s' must be a non-empty string", name);
+            lfk_error(L, FN ": option '%s' must be a non-empty string", name);
         set_text(L, row, base, opt_string(L, v, name));
         break;
     case FK_OPT_INT:
         n = opt_number(L, v, row, name);
         if (n != floor(n) || n < (double)row->min || n > (double)row->max)
-            luaL_error(L, FN ": option '%s' must be an integer between %f and %f, got %f", name,
-                       (double)row->min, (double)row->max, n);
+            lfk_error(L, FN ": option '%s' must be an integer between %f and %f, got %f", name,
+                      (double)row->min, (double)row->max, n);
         set_number(L, row, base, n);
         break;
     case FK_OPT_MS:
         n = opt_number(L, v, row, name) * 1000.0;
         if (row->type != FK_FIELD_DOUBLE) n = ceil(n);
         if (n > (double)row->max)
-            luaL_error(L, FN ": option '%s' is in seconds: %f s is above the %f s limit (for 5 ms write 0.005)",
-                       name, n / 1000.0, row->max / 1000.0);
+            lfk_error(L, FN ": option '%s' is in seconds: %f s is above the %f s limit (for 5 ms write 0.005)",
+                      name, n / 1000.0, row->max / 1000.0);
         set_number(L, row, base, n);
         break;
     case FK_OPT_BOOL:
         if (lua_type(L, v) != LUA_TBOOLEAN)
-            luaL_error(L, FN ": option '%s' must be a boolean, got %s", name, luaL_typename(L, v));
+            lfk_error(L, FN ": option '%s' must be a boolean, got %s", name, luaL_typename(L, v));
         set_number(L, row, base, lua_toboolean(L, v));
         break;
     case FK_OPT_ENUM:
@@ -164,13 +164,13 @@ static void read_options(lua_State *L, int idx, const fk_option *rows, const cha
         const fk_option *row;
         const char *k, *hint;
         char name[128], known[600];
-        if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, FN ": option names must be strings");
+        if (lua_type(L, -2) != LUA_TSTRING) lfk_error(L, FN ": option names must be strings");
         k = lua_tostring(L, -2);
         if (!(row = fk_option_find(rows, k, FK_NAME_LUA))) {
             hint = fk_option_suggest(rows, k, FK_NAME_LUA);
             fk_option_join_names(known, sizeof known, rows, FK_NAME_LUA, ", ", ", ", "", "");
-            luaL_error(L, FN ": unknown option '%s%s'%s%s%s (known: %s)", prefix, k, hint ? " (did you mean '" : "",
-                       hint ? hint : "", hint ? "'?)" : "", known);
+            lfk_error(L, FN ": unknown option '%s%s'%s%s%s (known: %s)", prefix, k, hint ? " (did you mean '" : "",
+                      hint ? hint : "", hint ? "'?)" : "", known);
         }
         snprintf(name, sizeof name, "%s%s", prefix, k);
         read_value(L, lua_gettop(L), row, name, base);
@@ -235,14 +235,14 @@ static double method_seconds(lua_State *L, const fk_option *row)
     double s, ms;
     char zero[64] = "";
     if (lua_type(L, 2) != LUA_TNUMBER)
-        luaL_error(L, "%s: expected a number of seconds, got %s", row->lua, luaL_typename(L, 2));
+        lfk_error(L, "%s: expected a number of seconds, got %s", row->lua, luaL_typename(L, 2));
     s = lua_tonumber(L, 2);
     ms = ceil(s * 1000.0);
     if (!(s >= 0) || ms > (double)row->max) {
         if (row->zero) snprintf(zero, sizeof zero, "; 0 means %s", row->zero);
         else if (row->if_zero) snprintf(zero, sizeof zero, "; 0 means the default (%g s)", row->if_zero / 1000);
-        luaL_error(L, "%s: %f seconds is out of range: the unit is seconds, from %f to %f%s", row->lua, s, 0.001,
-                   row->max / 1000.0, zero);
+        lfk_error(L, "%s: %f seconds is out of range: the unit is seconds, from %f to %f%s", row->lua, s, 0.001,
+                  row->max / 1000.0, zero);
     }
     return ms;
 }
@@ -251,11 +251,11 @@ static double method_count(lua_State *L, const fk_option *row)
 {
     double n;
     if (lua_type(L, 2) != LUA_TNUMBER)
-        luaL_error(L, "%s: expected a number, got %s", row->lua, luaL_typename(L, 2));
+        lfk_error(L, "%s: expected a number, got %s", row->lua, luaL_typename(L, 2));
     n = lua_tonumber(L, 2);
     if (n != floor(n) || n < (double)row->min || n > (double)row->max)
-        luaL_error(L, "%s: expected an integer between %.0f and %.0f, got %f", row->lua, (double)row->min,
-                   (double)row->max, n);
+        lfk_error(L, "%s: expected an integer between %.0f and %.0f, got %f", row->lua, (double)row->min,
+                  (double)row->max, n);
     return n;
 }
 
@@ -263,12 +263,12 @@ static double method_count(lua_State *L, const fk_option *row)
 static void method_names(lua_State *L, const fk_option *row, fk_strlist *list)
 {
     int i, n = lua_gettop(L);
-    if (n < 2) luaL_error(L, "%s: expected at least one %s", row->lua, row->noun);
+    if (n < 2) lfk_error(L, "%s: expected at least one %s", row->lua, row->noun);
     for (i = 2; i <= n; i++) {
         if (lua_type(L, i) != LUA_TSTRING || lua_objlen(L, i) == 0)
-            luaL_error(L, "%s: argument #%d must be a non-empty string, got %s", row->lua, i - 1, luaL_typename(L, i));
+            lfk_error(L, "%s: argument #%d must be a non-empty string, got %s", row->lua, i - 1, luaL_typename(L, i));
         if (!fk_strlist_contains(list, lua_tostring(L, i)) && !fk_strlist_push(list, lua_tostring(L, i)))
-            luaL_error(L, "%s: out of memory", row->lua);
+            lfk_error(L, "%s: out of memory", row->lua);
     }
 }
 
@@ -279,15 +279,15 @@ static void method_start(lua_State *L, fk_group_spec *g)
         /* a record timestamp: milliseconds since the epoch, like record.timestamp */
         double ms = lua_tonumber(L, 2);
         if (!(ms > 0) || ms != floor(ms) || ms > 9.2e18)
-            luaL_error(L, "start_offset: a timestamp must be a whole number of milliseconds since "
-                       "the epoch, above 0 (e.g. (os.time() - 3600) * 1000), got %s", lua_tostring(L, 2));
+            lfk_error(L, "start_offset: a timestamp must be a whole number of milliseconds since "
+                      "the epoch, above 0 (e.g. (os.time() - 3600) * 1000), got %s", lua_tostring(L, 2));
         g->start_timestamp_ms = (int64_t)ms;
         g->start_latest = 0;
         return;
     }
     if (strcmp(v, "earliest") != 0 && strcmp(v, "latest") != 0)
-        luaL_error(L, "start_offset: expected \"earliest\", \"latest\" or a timestamp in milliseconds, got %s",
-                   lua_type(L, 2) == LUA_TSTRING ? v : luaL_typename(L, 2));
+        lfk_error(L, "start_offset: expected \"earliest\", \"latest\" or a timestamp in milliseconds, got %s",
+                  lua_type(L, 2) == LUA_TSTRING ? v : luaL_typename(L, 2));
     g->start_latest = strcmp(v, "latest") == 0;
     g->start_timestamp_ms = 0;
 }

@@ -13,7 +13,7 @@
 #define ENV_ENGINE    1
 #define ENV_CALLBACKS 2
 #define ENV_RECORDS   3
-#define ENV_OWNERS    4   /* token -> owner given to produce (see lfk_set_dispatcher) */
+#define ENV_OWNERS    4   /* token -> owner given to produce (see lfk_hooks.c) */
 
 /* how long __gc of a forgotten engine lets buffered records drain before failing them */
 #define GC_CLOSE_TIMEOUT_MS 500
@@ -37,10 +37,6 @@ typedef struct pool_ud {
     unsigned calls;
     int      queue_wait_ms;
 } pool_ud;
-
-/* Registry references of the Lua functions the module installs (LUA_NOREF: none). */
-static int dispatcher_ref = LUA_NOREF;
-static int log_sink_ref = LUA_NOREF;
 
 typedef char pool_ud_layout_check[offsetof(pool_ud, pool) == sizeof(void *) &&
                                    offsetof(pool_ud, queue_wait_ms) == 2 * sizeof(void *) + sizeof(double) + sizeof(unsigned) ? 1 : -1];
@@ -72,14 +68,14 @@ void lfk_push_engine(lua_State *L, fk_engine *e)
 static engine_ud *check_engine(lua_State *L, const char *fn)
 {
     engine_ud *u = lfk_check_object(L, 1, LFK_ENGINE, fn, "engine");
-    if (!u->engine) luaL_error(L, "%s: the engine is closed", fn);
+    if (!u->engine) lfk_error(L, "%s: the engine is closed", fn);
     return u;
 }
 
 fk_engine *lfk_check_engine(lua_State *L, int idx, const char *fn)
 {
     engine_ud *u = lfk_check_object(L, idx, LFK_ENGINE, fn, "engine");
-    if (!u->engine) luaL_error(L, "%s: the engine is closed (it was garbage-collected)", fn);
+    if (!u->engine) lfk_error(L, "%s: the engine is closed (it was garbage-collected)", fn);
     return u->engine;
 }
 
@@ -98,7 +94,7 @@ static pool_ud *push_pool(lua_State *L, int engine_idx, const char *code)
     }
     lua_pop(L, 1);
     if (!(p = fk_engine_pool(e->engine, code)))
-        luaL_error(L, "kafka: unknown kafka pool '%s'", code);
+        lfk_error(L, "kafka: unknown kafka pool '%s'", code);
     u = lua_newuserdata(L, sizeof *u);
     lfk_object_init(&u->head);
     u->pool = p;
@@ -239,7 +235,7 @@ static int engine_pool_codes(lua_State *L)
 static pool_ud *check_pool(lua_State *L, const char *fn)
 {
     pool_ud *u = lfk_check_any(L, 1, LFK_POOL, fn);
-    if (!u->pool) luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
+    if (!u->pool) lfk_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
     return u;
 }
 
@@ -247,7 +243,7 @@ static pool_ud *check_open_pool(lua_State *L, const char *fn)
 {
     pool_ud *u = check_pool(L, fn);
     if (fk_pool_is_closed(u->pool))
-        luaL_error(L, "%s: kafka pool '%s' is closed", fn, fk_pool_spec_of(u->pool)->code);
+        lfk_error(L, "%s: kafka pool '%s' is closed", fn, fk_pool_spec_of(u->pool)->code);
     return u;
 }
 
@@ -316,8 +312,7 @@ static int serve_deliveries(lua_State *L, int pool_idx, int protected)
         /* a callback with an owner goes through the dispatcher, which runs it now or hands
            it to the Lua thread (nginx request) that produced its record:
            dispatcher(owner, callback, record, err, code) */
-        if (!lua_isnil(L, owner) && dispatcher_ref != LUA_NOREF) {
-            lua_rawgeti(L, LUA_REGISTRYINDEX, dispatcher_ref);
+        if (!lua_isnil(L, owner) && lfk_push_dispatcher(L)) {
             lua_pushvalue(L, owner);
             nargs = 5;
         }
@@ -405,11 +400,11 @@ static void read_header_map(lua_State *L, int hidx, fk_produce_record *rec, cons
     lua_pushnil(L);
     while (lua_next(L, hidx)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "%s: record field 'headers' mixes a list and a map: use { {key=, value=}, ... } "
-                       "or { name = value, ... }", fn);
+            lfk_error(L, "%s: record field 'headers' mixes a list and a map: use { {key=, value=}, ... } "
+                      "or { name = value, ... }", fn);
         if (!read_bytes(L, -1, &ignored, &ignored_len))
-            luaL_error(L, "%s: record field 'headers.%s' must be a string or fk.null, got %s", fn,
-                       lua_tostring(L, -2), luaL_typename(L, -1));
+            lfk_error(L, "%s: record field 'headers.%s' must be a string or fk.null, got %s", fn,
+                      lua_tostring(L, -2), luaL_typename(L, -1));
         n++;
         lua_pop(L, 1);
     }
@@ -435,21 +430,21 @@ static void read_header_list(lua_State *L, int hidx, int n, fk_produce_record *r
         lua_pop(L, 1);
     }
     if (entries != n)
-        luaL_error(L, "%s: record field 'headers' mixes a list and a map: use { {key=, value=}, ... } "
-                   "or { name = value, ... }", fn);
+        lfk_error(L, "%s: record field 'headers' mixes a list and a map: use { {key=, value=}, ... } "
+                  "or { name = value, ... }", fn);
     h = lua_newuserdata(L, sizeof *h * (size_t)n);
     for (i = 1; i <= n; i++) {
         lua_rawgeti(L, hidx, i);
         if (lua_type(L, -1) != LUA_TTABLE)
-            luaL_error(L, "%s: record field 'headers[%d]' must be a table {key=, value=}", fn, i);
+            lfk_error(L, "%s: record field 'headers[%d]' must be a table {key=, value=}", fn, i);
         lua_getfield(L, -1, "key");
         lua_getfield(L, -2, "value");
         if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "%s: record field 'headers[%d].key' must be a string", fn, i);
+            lfk_error(L, "%s: record field 'headers[%d].key' must be a string", fn, i);
         /* both strings are also referenced by the headers table, which stays pinned */
         if (!read_header(L, -2, -1, &h[i - 1]))
-            luaL_error(L, "%s: record field 'headers[%d].value' must be a string, nil or fk.null, got %s",
-                       fn, i, luaL_typename(L, -1));
+            lfk_error(L, "%s: record field 'headers[%d].value' must be a string, nil or fk.null, got %s",
+                      fn, i, luaL_typename(L, -1));
         lua_pop(L, 3);
     }
     rec->headers = h;
@@ -464,23 +459,23 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
     memset(rec, 0, sizeof *rec);
     rec->partition = -1;
     if (lua_type(L, idx) != LUA_TTABLE)
-        luaL_error(L, "%s: argument #%d 'record' must be a table, got %s", fn, argn, luaL_typename(L, idx));
+        lfk_error(L, "%s: argument #%d 'record' must be a table, got %s", fn, argn, luaL_typename(L, idx));
     luaL_checkstack(L, 8, fn);
 
     get_field(L, idx, UV_TOPIC);
     if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_error(L, "%s: record field 'topic' must be a string, got %s", fn, luaL_typename(L, -1));
+        lfk_error(L, "%s: record field 'topic' must be a string, got %s", fn, luaL_typename(L, -1));
     rec->topic = lua_tostring(L, -1);
 
     get_field(L, idx, UV_VALUE);
     if (!read_bytes(L, -1, &rec->value, &rec->value_len))
-        luaL_error(L, "%s: record field 'value' must be a string, or nil / fk.null for a null value, got %s",
-                   fn, luaL_typename(L, -1));
+        lfk_error(L, "%s: record field 'value' must be a string, or nil / fk.null for a null value, got %s",
+                  fn, luaL_typename(L, -1));
 
     get_field(L, idx, UV_KEY);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "%s: record field 'key' must be a string or nil, got %s", fn, luaL_typename(L, -1));
+            lfk_error(L, "%s: record field 'key' must be a string or nil, got %s", fn, luaL_typename(L, -1));
         rec->key = lua_tolstring(L, -1, &len);
         rec->key_len = len;
     }
@@ -489,13 +484,13 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
     if (!lua_isnil(L, -1)) {
         double p = lua_tonumber(L, -1);
         if (lua_type(L, -1) != LUA_TNUMBER || p < 0 || p > 2147483647.0 || p != (double)(int32_t)p)
-            luaL_error(L, "%s: record field 'partition' must be a non-negative integer", fn);
+            lfk_error(L, "%s: record field 'partition' must be a non-negative integer", fn);
         rec->partition = (int32_t)p;
     }
     get_field(L, idx, UV_TIMESTAMP);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0)
-            luaL_error(L, "%s: record field 'timestamp' must be milliseconds since the epoch", fn);
+            lfk_error(L, "%s: record field 'timestamp' must be milliseconds since the epoch", fn);
         rec->timestamp_ms = (int64_t)lua_tonumber(L, -1);
     }
     lua_pop(L, 2);
@@ -504,7 +499,7 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
     if (!lua_isnil(L, -1)) {
         int hidx = lua_gettop(L), n;
         if (lua_type(L, hidx) != LUA_TTABLE)
-            luaL_error(L, "%s: record field 'headers' must be an array of {key=, value=} or a map of name -> value", fn);
+            lfk_error(L, "%s: record field 'headers' must be an array of {key=, value=} or a map of name -> value", fn);
         n = (int)lua_objlen(L, hidx);
         if (n == 0) read_header_map(L, hidx, rec, fn);
         else read_header_list(L, hidx, n, rec, fn);
@@ -516,7 +511,7 @@ static void read_record(lua_State *L, int idx, fk_produce_record *rec, const cha
    called directly) must find a raise, not a freed pool. */
 static void recheck_pool(lua_State *L, pool_ud *u, const char *fn)
 {
-    if (!u->pool) luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
+    if (!u->pool) lfk_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
 }
 
 /* check_open_pool for the closures: the metatable is upvalue 1 */
@@ -524,11 +519,11 @@ static pool_ud *fast_check_pool(lua_State *L, const char *fn)
 {
     pool_ud *u = lua_touserdata(L, 1);
     if (!u || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(UV_POOL_MT)))
-        luaL_error(L, "%s: expected a kafka pool as self (call it with ':')", fn);
+        lfk_error(L, "%s: expected a kafka pool as self (call it with ':')", fn);
     lua_pop(L, 1);
-    if (!u->pool) luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
+    if (!u->pool) lfk_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
     if (fk_pool_is_closed(u->pool))
-        luaL_error(L, "%s: kafka pool '%s' is closed", fn, fk_pool_spec_of(u->pool)->code);
+        lfk_error(L, "%s: kafka pool '%s' is closed", fn, fk_pool_spec_of(u->pool)->code);
     return u;
 }
 
@@ -540,8 +535,8 @@ static int pool_produce(lua_State *L)
     fk_error err;
 
     if (!lua_isnoneornil(L, 3) && !lua_isfunction(L, 3))
-        return luaL_error(L, "produce: argument #2 'callback' must be a function or nil, got %s",
-                          luaL_typename(L, 3));
+        return lfk_error(L, "produce: argument #2 'callback' must be a function or nil, got %s",
+                         luaL_typename(L, 3));
     lua_settop(L, 4);   /* 4: the owner of the callback (internal, see lfk_set_dispatcher) */
     /* serve finished deliveries now and then, so callbacks run and memory stays bounded */
     if ((++u->calls & 15u) == 0) fk_pool_poll(u->pool, 0);
@@ -579,7 +574,7 @@ static int pool_produce_batch(lua_State *L)
     batch_ud *b;
     fk_error err;
 
-    if (n < 1) return luaL_error(L, "produce_sync: expected at least one record");
+    if (n < 1) return lfk_error(L, "produce_sync: expected at least one record");
     serve_or_raise(L, 1);
     recs = lua_newuserdata(L, sizeof *recs * (size_t)n);
     for (i = 0; i < n; i++) read_record(L, i + 2, &recs[i], "produce_sync", i + 1);
@@ -811,90 +806,17 @@ static int pool_engine(lua_State *L)
     return 1;
 }
 
-/* ---------------------------------------------------------------- hooks ---- */
-
-static void set_ref(lua_State *L, int *ref, const char *fn)
-{
-    if (!lua_isnoneornil(L, 1) && !lua_isfunction(L, 1))
-        luaL_error(L, "%s: expected a function or nil", fn);
-    luaL_unref(L, LUA_REGISTRYINDEX, *ref);
-    *ref = LUA_NOREF;
-    if (lua_isfunction(L, 1)) {
-        lua_settop(L, 1);
-        *ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-}
-
-/* _set_dispatcher(fn): deliveries produced with an owner (produce's 4th argument) call
-   fn(owner, callback, record, err, code) instead of callback(record, err, code). */
-static int module_set_dispatcher(lua_State *L)
-{
-    set_ref(L, &dispatcher_ref, "_set_dispatcher");
-    return 0;
-}
-
-/* _set_log_sink(fn): librdkafka's log lines are queued by the core and handed to
-   fn(level, facility, message, pool_code) on this thread; nil writes them to stderr again. */
-static int module_set_log_sink(lua_State *L)
-{
-    set_ref(L, &log_sink_ref, "_set_log_sink");
-    fk_log_capture(log_sink_ref != LUA_NOREF);
-    return 0;
-}
-
-void lfk_serve_logs(lua_State *L)
-{
-    fk_log_line line;
-    size_t dropped;
-    if (log_sink_ref == LUA_NOREF || fk_log_pending() == 0) return;
-    luaL_checkstack(L, 6, "logs");
-    while (fk_log_next(&line, &dropped) || dropped) {
-        if (dropped) {
-            lua_rawgeti(L, LUA_REGISTRYINDEX, log_sink_ref);
-            lua_pushinteger(L, 4);
-            lua_pushliteral(L, "LOGDROP");
-            lua_pushfstring(L, "%d librdkafka log lines were dropped (more than 1024 waited)", (int)dropped);
-            lua_pushliteral(L, "");
-            /* a failing logger must not turn a log line into an error of the caller */
-            if (lua_pcall(L, 4, 0, 0)) lua_pop(L, 1);
-            if (line.message[0] == '\0') continue;
-        }
-        lua_rawgeti(L, LUA_REGISTRYINDEX, log_sink_ref);
-        lua_pushinteger(L, line.level);
-        lua_pushstring(L, line.facility);
-        lua_pushstring(L, line.message);
-        lua_pushstring(L, line.pool);
-        if (lua_pcall(L, 4, 0, 0)) lua_pop(L, 1);
-    }
-}
-
-static int module_serve_logs(lua_State *L)
-{
-    lfk_serve_logs(L);
-    return 0;
-}
-
-void lfk_open_hooks(lua_State *L)
-{
-    lua_pushcfunction(L, module_set_dispatcher);
-    lua_setfield(L, -2, "_set_dispatcher");
-    lua_pushcfunction(L, module_set_log_sink);
-    lua_setfield(L, -2, "_set_log_sink");
-    lua_pushcfunction(L, module_serve_logs);
-    lua_setfield(L, -2, "_serve_logs");
-}
-
 /* ---------------------------------------------------------------- batch ---- */
 
 static batch_ud *check_batch(lua_State *L, const char *fn)
 {
     batch_ud *b = lfk_check_object(L, 1, LFK_BATCH, fn, "produce batch");
-    if (!b->batch) luaL_error(L, "%s: the batch was released", fn);
+    if (!b->batch) lfk_error(L, "%s: the batch was released", fn);
     /* at lua_close the engine's finalizer may have run before this batch's */
     lua_getfenv(L, 1);
     lua_rawgeti(L, -1, BATCH_ENV_POOL);
     if (!((pool_ud *)lua_touserdata(L, -1))->pool)
-        luaL_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
+        lfk_error(L, "%s: the kafka pool is closed (its engine was collected)", fn);
     lua_pop(L, 2);
     return b;
 }
@@ -920,8 +842,8 @@ static int batch_result(lua_State *L)
     batch_ud *b = check_batch(L, "result");
     fk_error err;
     if (fk_batch_pending(b->batch) && fk_batch_remaining_ms(b->batch) > 0)
-        return luaL_error(L, "result: %d records are still waiting for their delivery",
-                          (int)fk_batch_pending(b->batch));
+        return lfk_error(L, "result: %d records are still waiting for their delivery",
+                         (int)fk_batch_pending(b->batch));
     lua_settop(L, 1);
     lua_getfenv(L, 1);
     {

@@ -31,7 +31,7 @@ static int new_registry(lua_State *L)
     u->registry = NULL;
     luaL_getmetatable(L, LFK_REGISTRY);
     lua_setmetatable(L, -2);
-    if (!(u->registry = fk_registry_new())) return luaL_error(L, "new_registry: out of memory");
+    if (!(u->registry = fk_registry_new())) return lfk_error(L, "new_registry: out of memory");
     return 1;
 }
 
@@ -77,14 +77,14 @@ static int registry_register_kafka(lua_State *L)
     fk_error err;
 
     if (lua_type(L, 2) != LUA_TTABLE)
-        return luaL_error(L, "register_kafka: argument #1 'brokers' must be an array of strings, got %s",
-                          luaL_typename(L, 2));
+        return lfk_error(L, "register_kafka: argument #1 'brokers' must be an array of strings, got %s",
+                         luaL_typename(L, 2));
     if (lua_type(L, 3) != LUA_TSTRING)
-        return luaL_error(L, "register_kafka: argument #2 'code' must be a string, got %s", luaL_typename(L, 3));
+        return lfk_error(L, "register_kafka: argument #2 'code' must be a string, got %s", luaL_typename(L, 3));
     code = lua_tostring(L, 3);
     if (!lua_isnoneornil(L, 4) && lua_type(L, 4) != LUA_TTABLE)
-        return luaL_error(L, "register_kafka: argument #3 'options' must be a table or nil, got %s",
-                          luaL_typename(L, 4));
+        return lfk_error(L, "register_kafka: argument #3 'options' must be a table or nil, got %s",
+                         luaL_typename(L, 4));
     lua_settop(L, 4);
     a = lua_newuserdata(L, sizeof *a);
     memset(a, 0, sizeof *a);
@@ -117,10 +117,10 @@ static int new_kafka_consumer_group(lua_State *L)
     fk_group_spec_init(&g->spec);
     luaL_getmetatable(L, LFK_GROUP_BUILDER);
     lua_setmetatable(L, -2);
-    if (!*name) return luaL_error(L, "new_kafka_consumer_group: argument #1 'name' must not be empty");
-    if (!*pool) return luaL_error(L, "new_kafka_consumer_group: argument #2 'pool' must not be empty");
+    if (!*name) return lfk_error(L, "new_kafka_consumer_group: argument #1 'name' must not be empty");
+    if (!*pool) return lfk_error(L, "new_kafka_consumer_group: argument #2 'pool' must not be empty");
     if (!fk_set_string(&g->spec.name, name) || !fk_set_string(&g->spec.pool, pool))
-        return luaL_error(L, "new_kafka_consumer_group: out of memory");
+        return lfk_error(L, "new_kafka_consumer_group: out of memory");
     return 1;
 }
 
@@ -187,9 +187,9 @@ static int new_kafka_topic(lua_State *L)
     fk_topic_spec_init(&t->spec);
     luaL_getmetatable(L, LFK_TOPIC_BUILDER);
     lua_setmetatable(L, -2);
-    if (!*pool) return luaL_error(L, "new_kafka_topic: argument #2 'pool' must not be empty");
+    if (!*pool) return lfk_error(L, "new_kafka_topic: argument #2 'pool' must not be empty");
     if (!fk_set_string(&t->spec.name, name) || !fk_set_string(&t->spec.pool, pool))
-        return luaL_error(L, "new_kafka_topic: out of memory");
+        return lfk_error(L, "new_kafka_topic: out of memory");
     return 1;
 }
 
@@ -215,12 +215,12 @@ static int topic_config(lua_State *L)
     topic_ud *t = check_topic_fn(L, 1, "config");
     const char *k, *v;
     if (lua_type(L, 2) != LUA_TSTRING || lua_objlen(L, 2) == 0)
-        return luaL_error(L, "config: argument #1 'key' must be a non-empty string");
+        return lfk_error(L, "config: argument #1 'key' must be a non-empty string");
     if (lua_type(L, 3) != LUA_TSTRING && lua_type(L, 3) != LUA_TNUMBER)
-        return luaL_error(L, "config: argument #2 'value' for '%s' must be a string", lua_tostring(L, 2));
+        return lfk_error(L, "config: argument #2 'value' for '%s' must be a string", lua_tostring(L, 2));
     k = lua_tostring(L, 2);
     v = lua_tostring(L, 3);
-    if (!fk_kvlist_set(&t->spec.configs, k, v)) return luaL_error(L, "config: out of memory");
+    if (!fk_kvlist_set(&t->spec.configs, k, v)) return lfk_error(L, "config: out of memory");
     lua_settop(L, 1);
     return 1;
 }
@@ -252,19 +252,19 @@ static int registry_register_async_flush(lua_State *L)
     double partitions = 1;
     if (!lua_isnoneornil(L, 3)) {
         if (!lua_istable(L, 3))
-            return luaL_error(L, "register_async_flush: argument #2 'options' must be a table or nil, got %s",
-                              luaL_typename(L, 3));
+            return lfk_error(L, "register_async_flush: argument #2 'options' must be a table or nil, got %s",
+                             luaL_typename(L, 3));
         lua_getfield(L, 3, "topic_partitions");
         if (!lua_isnil(L, -1)) {
             if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 1 ||
                 lua_tonumber(L, -1) != floor(lua_tonumber(L, -1)))
-                return luaL_error(L, "register_async_flush: option 'topic_partitions' must be a positive integer");
+                return lfk_error(L, "register_async_flush: option 'topic_partitions' must be a positive integer");
             partitions = lua_tonumber(L, -1);
         }
         lua_pop(L, 1);
     }
     if (!fk_set_string(&r->async_flush_pool, pool))
-        return luaL_error(L, "register_async_flush: out of memory");
+        return lfk_error(L, "register_async_flush: out of memory");
     r->async_flush_partitions = (int32_t)partitions;
     lua_settop(L, 1);
     return 1;
@@ -280,14 +280,14 @@ static int registry_set_brokers(lua_State *L)
     lfk_check_string_array(L, 2, &list, "_set_brokers: argument #1 'brokers'");
     if (list.count == 0) {
         fk_strlist_clear(&list);
-        return luaL_error(L, "_set_brokers: argument #1 'brokers' must not be empty");
+        return lfk_error(L, "_set_brokers: argument #1 'brokers' must not be empty");
     }
     for (i = 0; i < r->pool_count; i++) {
         fk_strlist copy = { 0 };
         if (!fk_strlist_copy(&copy, &list)) {
             fk_strlist_clear(&copy);
             fk_strlist_clear(&list);
-            return luaL_error(L, "_set_brokers: out of memory");
+            return lfk_error(L, "_set_brokers: out of memory");
         }
         fk_strlist_clear(&r->pools[i].brokers);
         r->pools[i].brokers = copy;
@@ -314,7 +314,7 @@ static int registry_add_ignored(lua_State *L)
              fk_strlist_copy(&r->pools[i].options.ignored_consumer_groups, &groups);
     fk_strlist_clear(&topics);
     fk_strlist_clear(&groups);
-    if (!ok) return luaL_error(L, "_add_ignored: out of memory");
+    if (!ok) return lfk_error(L, "_add_ignored: out of memory");
     lua_settop(L, 1);
     return 1;
 }
@@ -367,7 +367,7 @@ static const luaL_Reg topic_meta[] = {
 static int pool_options_doc(lua_State *L)
 {
     char *text = fk_options_doc(fk_pool_option_rows);
-    if (!text) return luaL_error(L, "_pool_options_doc: out of memory");
+    if (!text) return lfk_error(L, "_pool_options_doc: out of memory");
     lua_pushstring(L, text);
     free(text);
     return 1;
