@@ -68,6 +68,21 @@ int fk_note_refusal(int err, const char *reason, int *code, char *buf, size_t bu
     if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION && err != RD_KAFKA_RESP_ERR__SSL) return 0;
     *code = err;
     snprintf(buf, buf_len, "%s", reason);
+    fk_scram_hint(reason, buf, buf_len);
     fk_mask_secrets(buf);
     return err;
+}
+
+/* Apache Kafka 4.0 checks the nonce in a SCRAM exchange's last message exactly, and librdkafka
+   before 2.6.1 sends it wrongly: the broker answers as it does to a wrong password. The loaded
+   library is what counts (a newer one may be loaded than the headers built against), and the
+   brokers' version is not known before the login succeeds, so the hint is conditional. */
+void fk_scram_hint(const char *reason, char *buf, size_t buf_len)
+{
+    size_t used = strlen(buf);
+    if (!reason || !strstr(reason, "SCRAM-SHA-") || rd_kafka_version() >= 0x020601ff || used >= buf_len) return;
+    snprintf(buf + used, buf_len - used,
+             " [if the brokers run Apache Kafka 4.0 or later: they refuse SCRAM from librdkafka before 2.6.1,"
+             " and this process runs librdkafka %s; load librdkafka 2.6.1 or later"
+             " (README: \"Kafka versions and librdkafka\")]", rd_kafka_version_str());
 }

@@ -11,7 +11,7 @@
 struct fk_consumer {
     char         *pool_code;   /* first member: read by the log callback (rd_kafka_opaque) */
     int           auth_failed;
-    char          auth_error[400];
+    char          auth_error[FK_REFUSAL_TEXT_MAX];
     char          down_reason[300];   /* the last connection failure librdkafka gave */
     char          brokers_text[200];  /* the pool's brokers, for error messages */
     fk_group_spec spec;

@@ -124,7 +124,11 @@ void fk_mask_secrets(char *line);
 
 /* When an error event means the brokers refused us (credentials, TLS), records it in
    code/reason (masked) and returns its code (_AUTHENTICATION or _SSL); else returns 0. */
+/* room for a refusal's text: librdkafka's reason and, for SCRAM, what to do about Kafka 4 */
+#define FK_REFUSAL_TEXT_MAX 700
 int fk_note_refusal(int err, const char *reason, int *code, char *buf, size_t buf_len);
+/* appends to buf what to do when a SCRAM login failed under a librdkafka that Kafka 4 refuses */
+void fk_scram_hint(const char *reason, char *buf, size_t buf_len);
 
 int fk_connect_timeout_ms(const fk_pool_spec *spec);
 /* The pool's brokers as one comma-separated text (cut to fit), for error messages. */

@@ -40,7 +40,7 @@ struct fk_pool {
                                      cannot auto-create one */
     int                 auth_failed;        /* credentials or TLS refused, or no broker
                                                reachable for connect_timeout: the error code */
-    char                auth_error[400];
+    char                auth_error[FK_REFUSAL_TEXT_MAX];
     long long           down_since_ms;      /* every broker down since (0: one is up) */
     char                down_reason[300];   /* the last connection failure librdkafka gave */
     pid_t               admin_pid;
