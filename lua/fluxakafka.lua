@@ -229,15 +229,27 @@ local serve_stats = require("fluxakafka.rebalance").install(core, registry_metho
 -- the binding does both. Not inside nginx for produce: each request runs its handler in a
 -- new coroutine, mostly interpreted, and an interpreted FFI call costs more than a C API call
 -- (measured: 16 against 12 us of worker CPU per request with one produce).
+local fetches_methods = core.fetches_methods
 local copy_produce = pool_methods._produce
+local copy_records = { iter = fetches_methods._iter, records = fetches_methods._records,
+                       each_record = fetches_methods._each_record }
 if rawget(_G, "jit") and os.getenv("FLUXAKAFKA_NO_FFI") == nil then
   local ok, fast = pcall(require, "fluxakafka.ffi_fetches")
-  if ok and fast then fast.install(core.fetches_methods) end
+  if ok and fast then copy_records = fast.copier(fetches_methods) end
   local ok_produce, fast_produce = pcall(require, "fluxakafka.ffi_produce")
   if ok_produce and fast_produce and not in_nginx then
     copy_produce = fast_produce.copier(pool_methods, core.null)
   end
 end
+
+-- (tail calls: an error of the copy names the program's line)
+local copy_iter, copy_list, copy_each = copy_records.iter, copy_records.records, copy_records.each_record
+--- An iterator over the records: for record in fetches:iter() do ... end
+function fetches_methods:iter() return copy_iter(self) end
+--- The records as a list.
+function fetches_methods:records() return copy_list(self) end
+--- Calls fn(record) for every record, in order.
+function fetches_methods:each_record(fn) return copy_each(self, fn) end
 
 local c_poll, c_flush, c_close = pool_methods._poll, pool_methods._flush, pool_methods._close
 local produce_batch, in_flight = pool_methods._produce_batch, pool_methods.in_flight
