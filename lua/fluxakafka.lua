@@ -1,8 +1,10 @@
 --- fluxakafka: Kafka pools, producers and consumer groups for Lua, on librdkafka.
 -- The work is done in C (fluxakafka.core). This file adds what is natural in Lua: the calls
--- that wait, the log hook, contexts and alters. The calls that wait for the brokers wait
--- through fluxakafka.await, which yields inside OpenResty; fluxakafka.nginx replaces the
--- other waiting calls with versions that yield instead of blocking the worker.
+-- that wait or call back into Lua, the log hook, contexts and alters. Each method is defined
+-- once; what differs between environments is the strategy they call, chosen once below:
+-- fluxakafka.strategy (block in C) or, inside OpenResty, fluxakafka.nginx (yield, keep
+-- callbacks in their request). How a record is copied is chosen once too: LuaJIT's FFI or
+-- the binding.
 local core = require "fluxakafka.core"
 local wait = require "fluxakafka.await"
 
@@ -56,6 +58,12 @@ local function check_self(self, fn, class)
 end
 internal._check_self = check_self
 internal._check_timeout = check_timeout
+
+-- How calls wait and where callbacks run (see fluxakafka/strategy.lua), for every method.
+local in_nginx = type(rawget(_G, "ngx")) == "table" and rawget(_G, "ngx").get_phase ~= nil
+local S = in_nginx and require("fluxakafka.nginx").strategy(core, internal) or require("fluxakafka.strategy")
+wait.set_strategy(S)
+internal._strategy = S
 
 -- ------------------------------------------------------------------ pool options in Lua
 -- Options that hold Lua values or only matter to this file are taken out before the C
@@ -122,7 +130,7 @@ function engine_methods:kafka(code)
   local pool = core_engine_kafka(self, code)
   if not configured_pools[pool] then
     configured_pools[pool] = true
-    pool:_set_queue_wait(internal._nginx and 0 or queue_full_timeout(pool))
+    pool:_set_queue_wait(S.c_waits_for_room and queue_full_timeout(pool) or 0)
   end
   return pool
 end
@@ -132,14 +140,9 @@ end
 -- binding hands them here, on the Lua thread, wherever delivery callbacks run.
 local user_logger
 
-local function stderr_logger(level, facility, message)
-  io.stderr:write(("fluxakafka: %%%d|%s|%s\n"):format(level, facility, message))
-end
-internal._default_logger = stderr_logger   -- fluxakafka.nginx replaces it with ngx.log
-
 local function log_sink(level, facility, message, pool_code)
   local opts = lua_options_of_pool[pool_code]
-  local default = internal._default_logger
+  local default = S.log   -- stderr; ngx.log inside nginx
   local logger = opts and opts.logger or user_logger or default
   local ok, err = pcall(logger, level, facility, message, pool_code)
   if not ok and logger ~= default then
@@ -160,21 +163,6 @@ function M.set_logger(fn)
 end
 
 -- ------------------------------------------------------------------ waiting calls
-
---- Produces every record given and waits until each is acknowledged or failed. Each record
--- table gets its partition, offset and timestamp. Returns true, or nil, err, code.
--- Never waits longer than the pool's delivery timeout (then nil, err, "_MSG_TIMED_OUT").
-function pool_methods:produce_sync(...)
-  check_self(self, "produce_sync", "kafka pool")
-  local batch, err, code = self:_produce_batch(...)
-  if not batch then return nil, err, code end
-  while batch:pending() > 0 do
-    local left = batch:remaining()
-    if left <= 0 then break end
-    self:poll(left < 0.1 and left or 0.1)
-  end
-  return batch:result()
-end
 
 -- The calls that wait for the brokers: each starts a job (fluxakafka.h's fk_job, its work on
 -- a thread of its own) and waits for its answer through fluxakafka.await.
@@ -229,36 +217,175 @@ function consumer_group_methods:commit_uncommitted_offsets()
   return wait.await("commit_uncommitted_offsets", "wait for the broker", commit_start, self)
 end
 
-local core_pool_close = pool_methods.close
+-- ------------------------------------------------------------------ calls that serve and wait
+-- Each method below is defined here only. Where it runs changes the strategy S (how it waits,
+-- whose callbacks it runs) and how a record is copied, never the method: a wait is a table
+-- made once (see fluxakafka/strategy.lua), so a call allocates nothing to wait.
+
+local serve_stats = require("fluxakafka.rebalance").install(core, registry_methods)
+
+-- How records are copied: under LuaJIT, plain records go to the core through the FFI and
+-- fetches build their tables through it (fluxakafka/ffi_produce.lua, ffi_fetches.lua); else
+-- the binding does both. Not inside nginx for produce: each request runs its handler in a
+-- new coroutine, mostly interpreted, and an interpreted FFI call costs more than a C API call
+-- (measured: 16 against 12 us of worker CPU per request with one produce).
+local fetches_methods = core.fetches_methods
+local copy_produce = pool_methods._produce
+local copy_records = { iter = fetches_methods._iter, records = fetches_methods._records,
+                       each_record = fetches_methods._each_record }
+if rawget(_G, "jit") and os.getenv("FLUXAKAFKA_NO_FFI") == nil then
+  local ok, fast = pcall(require, "fluxakafka.ffi_fetches")
+  if ok and fast then copy_records = fast.copier(fetches_methods) end
+  local ok_produce, fast_produce = pcall(require, "fluxakafka.ffi_produce")
+  if ok_produce and fast_produce and not in_nginx then
+    copy_produce = fast_produce.copier(pool_methods, core.null)
+  end
+end
+
+-- (tail calls: an error of the copy names the program's line)
+local copy_iter, copy_list, copy_each = copy_records.iter, copy_records.records, copy_records.each_record
+--- An iterator over the records: for record in fetches:iter() do ... end
+function fetches_methods:iter() return copy_iter(self) end
+--- The records as a list.
+function fetches_methods:records() return copy_list(self) end
+--- Calls fn(record) for every record, in order.
+function fetches_methods:each_record(fn) return copy_each(self, fn) end
+
+local c_poll, c_flush, c_close = pool_methods._poll, pool_methods._flush, pool_methods._close
+local produce_batch, in_flight = pool_methods._produce_batch, pool_methods.in_flight
+
+-- Serves the pool: delivery callbacks (after waiting up to timeout in C for a first one),
+-- librdkafka's log lines, its statistics. How many callbacks ran.
+local function serve(pool, timeout)
+  local n = c_poll(pool, timeout)
+  serve_stats(pool)
+  return n
+end
+internal._serve = serve   -- fluxakafka.nginx's worker timer
+
+local function serve_now(pool) serve(pool, 0) end
+local function none_in_flight(pool) return in_flight(pool) == 0 end
+
+--- Records and callbacks go to the pool; a full queue is waited for as the strategy says
+-- (in C for up to queue_full_timeout; yielding inside nginx). true, or nil, err, code.
+function pool_methods:produce(record, callback)
+  check_self(self, "produce", "kafka pool")
+  local owner = S.producer(self, callback)
+  local ok, err, code = copy_produce(self, record, callback, owner)
+  if not ok and code == "_QUEUE_FULL" then
+    ok, err, code = S.retry_full(self, owner, copy_produce, record, callback, ok, err, code)
+  end
+  S.produced(self, owner, ok)
+  return ok, err, code
+end
+
+-- produce_sync waits on its batch: in C, by polling the pool until the batch is over.
+local function await_batch(pool, _, batch)
+  while batch:pending() > 0 do
+    local left = batch:remaining()
+    if left <= 0 then break end
+    pool:poll(left < 0.1 and left or 0.1)
+  end
+  return batch:result()
+end
+local function batch_over(_, batch) return batch:pending() == 0 or batch:remaining() <= 0 end
+local function batch_again(pool, records) return produce_batch(pool, unpack(records, 1, records.n)) end
+local ACKNOWLEDGED = { fn = "produce_sync", what = "wait for acknowledgements", cap = 0.008,
+                       block = await_batch, step = serve_now, done = batch_over, final = true }
+
+--- Produces every record given and waits until each is acknowledged or failed. Each record
+-- table gets its partition, offset and timestamp. Returns true, or nil, err, code.
+-- Never waits longer than the pool's delivery timeout (then nil, err, "_MSG_TIMED_OUT").
+function pool_methods:produce_sync(...)
+  check_self(self, "produce_sync", "kafka pool")
+  S.mode("produce_sync", ACKNOWLEDGED.what)   -- before any record is queued
+  local owner = S.caller(self)
+  local batch, err, code = produce_batch(self, ...)
+  if not batch and code == "_QUEUE_FULL" then
+    -- a rare path: the records are kept to be tried again
+    batch, err, code = S.retry_full(self, owner, batch_again, { n = select("#", ...), ... }, nil, batch, err, code)
+  end
+  if not batch then return nil, err, code end
+  return S.wait(ACKNOWLEDGED, owner, batch:remaining(), self, batch)
+end
+
+local function poll_once(pool, timeout, owner) return serve(pool, timeout) + S.run_own(owner) end
+local function poll_step(pool, owner) return poll_once(pool, 0, owner) end
+local function served_some(_, _, n) return n > 0 end
+local SERVED = { fn = "poll", what = "wait", cap = 0.016, block = poll_once, step = poll_step, done = served_some }
+
+--- Runs the callbacks of finished deliveries, waiting up to timeout seconds (default 0) for a
+-- first one. How many ran.
+function pool_methods:poll(timeout)
+  check_self(self, "poll", "kafka pool")
+  timeout = check_timeout("poll", timeout, 0)
+  local owner = S.caller()
+  return S.wait(SERVED, owner, timeout, self, owner)
+end
+
+local FLUSHED = { fn = "flush", what = "wait for deliveries", cap = 0.016,
+                  block = c_flush, step = serve_now, done = none_in_flight, final = true }
+
+--- Waits up to timeout seconds (default 60) until every buffered record of the pool is
+-- delivered or failed, running their callbacks. true, or nil, err, code on timeout.
+function pool_methods:flush(timeout)
+  check_self(self, "flush", "kafka pool")
+  timeout = check_timeout("flush", timeout, 60)
+  return S.wait(FLUSHED, S.caller(self), timeout, self)
+end
+
+local CLOSED = { fn = "close", what = "wait for deliveries", cap = 0.016, idle = none_in_flight,
+                 block = c_close, step = serve_now, done = none_in_flight, final = true }
+
 --- Flushes for up to timeout seconds (default 30), then fails what is left: every record's
 -- callback is called either way. Closing twice is harmless.
 function pool_methods:close(timeout)
   check_self(self, "close", "kafka pool")
-  return core_pool_close(self, check_timeout("close", timeout, 30))
+  timeout = check_timeout("close", timeout, 30)
+  if self:is_closed() then return c_close(self, 0) end
+  S.wait(CLOSED, S.caller(), timeout, self)
 end
 
-require("fluxakafka.rebalance").install(core, registry_methods)
+local c_engine_close = engine_methods._close
+--- Closes every pool of the engine (each as pool:close(timeout) does; default 30 s).
+function engine_methods:close(timeout)
+  check_timeout("close", timeout, nil)
+  if S.may_yield() then
+    -- pool by pool, so that the waits yield; then the engine closes what is left at once
+    local ok, codes = pcall(self.pool_codes, self)
+    if ok then
+      for _, code in ipairs(codes) do self:kafka(code):close(timeout) end
+    end
+    return c_engine_close(self, 0)
+  end
+  return c_engine_close(self, timeout)
+end
 
-local core_poll = consumer_group_methods._poll
+-- Transactions wait for the transaction coordinator inside librdkafka, holding the thread:
+-- the strategy refuses them where that may not happen (inside nginx).
+for _, fn in ipairs({ "begin_transaction", "send_offsets_to_transaction", "commit_transaction",
+                      "abort_transaction" }) do
+  local c_transaction = pool_methods["_" .. fn]
+  pool_methods[fn] = function(self, ...)
+    check_self(self, fn, "kafka pool")
+    S.hold(fn)
+    return c_transaction(self, ...)
+  end
+end
+
+local c_fetch = consumer_group_methods._poll
+local function fetch_now(cg, max_records) return c_fetch(cg, 0, max_records) end
+local function got_some(_, _, fetches)
+  return not fetches or not fetches:is_empty() or fetches:error_count() > 0
+end
+local FETCHED = { fn = "poll_fetches", what = "wait for records", cap = 0.05,
+                  block = c_fetch, step = fetch_now, done = got_some }
+
 --- Returns the records available now, or waits up to timeout seconds (default 1) for some.
 function consumer_group_methods:poll_fetches(timeout, max_records)
   check_self(self, "poll_fetches", "consumer group")
-  return core_poll(self, check_timeout("poll_fetches", timeout, 1), max_records)
-end
-
--- LuaJIT: build record tables and produce plain records through the FFI
--- (see fluxakafka/ffi_fetches.lua and fluxakafka/ffi_produce.lua).
-local in_nginx = type(rawget(_G, "ngx")) == "table" and rawget(_G, "ngx").get_phase ~= nil
-if rawget(_G, "jit") and os.getenv("FLUXAKAFKA_NO_FFI") == nil then
-  local ok, fast = pcall(require, "fluxakafka.ffi_fetches")
-  if ok and fast then fast.install(core.fetches_methods) end
-  -- Not inside nginx: each request runs its handler in a new coroutine, mostly interpreted,
-  -- and an interpreted FFI call costs more than a C API call (measured: 16 against 12 us of
-  -- worker CPU per request with one produce).
-  local ok_produce, fast_produce = pcall(require, "fluxakafka.ffi_produce")
-  if ok_produce and fast_produce and not in_nginx then
-    fast_produce.install(pool_methods, core.null)
-  end
+  timeout = check_timeout("poll_fetches", timeout, 1)
+  return S.wait(FETCHED, nil, timeout, self, max_records)
 end
 
 -- A registry is not an engine: registry:kafka(...) says to call validate() first, and
@@ -381,11 +508,5 @@ function M.record_tostring(rec)
 end
 
 internal._private = { core = core, Alter = Alter }
-
--- Inside OpenResty: waits that yield, callbacks kept in their request, a per-worker timer
--- that serves deliveries and delivers what is buffered when the worker exits.
-if in_nginx then
-  internal._nginx = require("fluxakafka.nginx").install(M, core, internal)
-end
 
 return M

@@ -706,14 +706,16 @@ static const luaL_Reg consumer_meta[] = {
 static int (*const message_has_no_headers)(const void *) = fk_message_has_no_headers;
 static size_t (*const header_key_len)(const char *, const void *, size_t) = fk_header_key_len;
 
+/* _records, _each_record, _iter: the binding's copy of records into tables; the methods
+   records, each_record and iter are lua/fluxakafka.lua's, over this copy or the FFI's. */
 static const luaL_Reg fetches_methods[] = {
     { "is_empty", fetches_is_empty },
     { "count", fetches_count },
-    { "records", fetches_records },
-    { "each_record", fetches_each_record },
+    { "_records", fetches_records },
+    { "_each_record", fetches_each_record },
     { "each_error", fetches_each_error },
     { "error_count", fetches_error_count },
-    { "iter", fetches_iter },
+    { "_iter", fetches_iter },
     { "_raw", fetches_raw },
     { NULL, NULL }
 };

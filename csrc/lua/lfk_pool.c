@@ -876,9 +876,12 @@ static int batch_gc(lua_State *L)
     return 0;
 }
 
+/* The calls that serve callbacks or may wait (_produce, _poll, _flush, _close, the
+   transactions) are primitives: lua/fluxakafka.lua defines the public method of each once,
+   over the environment's strategy (how to wait, whose callbacks run where). */
 static const luaL_Reg engine_methods[] = {
     { "kafka", engine_kafka },
-    { "close", engine_close },
+    { "_close", engine_close },
     { "pool_codes", engine_pool_codes },
     { "_set_gc_close_timeout", engine_set_gc_close_timeout },
     { NULL, NULL }
@@ -892,14 +895,14 @@ static const luaL_Reg pool_methods[] = {
     { "get_brokers", pool_get_brokers },
     { "get_pool_options", pool_get_pool_options },
     { "consumer_group_names", pool_consumer_group_names },
-    { "poll", pool_poll },
-    { "flush", pool_flush },
-    { "close", pool_close },
+    { "_poll", pool_poll },
+    { "_flush", pool_flush },
+    { "_close", pool_close },
     { "is_closed", pool_is_closed },
-    { "begin_transaction", pool_begin_transaction },
-    { "send_offsets_to_transaction", pool_send_offsets_to_transaction },
-    { "commit_transaction", pool_commit_transaction },
-    { "abort_transaction", pool_abort_transaction },
+    { "_begin_transaction", pool_begin_transaction },
+    { "_send_offsets_to_transaction", pool_send_offsets_to_transaction },
+    { "_commit_transaction", pool_commit_transaction },
+    { "_abort_transaction", pool_abort_transaction },
     { "in_transaction", pool_in_transaction },
     { "in_flight", pool_in_flight },
     { "unreported_failures", pool_unreported_failures },
@@ -935,7 +938,7 @@ void lfk_open_pool(lua_State *L)
     lfk_new_class(L, LFK_ENGINE, engine_methods, engine_meta, "engine_methods");
     lfk_new_class(L, LFK_POOL, pool_methods, pool_meta, "pool_methods");
     lua_getfield(L, -1, "pool_methods");
-    add_record_closure(L, lua_gettop(L), "produce", pool_produce);
+    add_record_closure(L, lua_gettop(L), "_produce", pool_produce);
     add_record_closure(L, lua_gettop(L), "_produce_batch", pool_produce_batch);
     lua_pop(L, 1);
     lfk_new_class(L, LFK_BATCH, batch_methods, batch_meta, "batch_methods");

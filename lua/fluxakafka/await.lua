@@ -1,8 +1,9 @@
 --- The one way fluxakafka waits for a job: a call that waits for the brokers, started as an
 -- fk_job (see csrc/fluxakafka.h) whose work runs on a thread of its own, and returned by the
 -- binding as a "fluxakafka.job" userdata (job:_ready(), job:_wait(), job:_result()).
--- Outside nginx a wait blocks in job:_wait(). fluxakafka.nginx sets a strategy under which
--- it yields, sleeping between job:_ready() polls, and raises in phases that cannot yield.
+-- Outside nginx a wait blocks in job:_wait(). fluxakafka.lua sets the environment's strategy
+-- (fluxakafka/strategy.lua): inside nginx it yields, sleeping between job:_ready() polls, and
+-- raises in phases that cannot yield.
 local M = {}
 
 local strategy = {
@@ -14,7 +15,7 @@ local strategy = {
   sleep = nil,   -- sleep(seconds), for "yield"
 }
 
---- Replaces the strategy (fluxakafka.nginx).
+--- Sets the strategy (fluxakafka.lua, once, at load).
 function M.set_strategy(s) strategy = s end
 
 --- "yield" or "block" for fn here, raising where it can do neither: for a method that starts

@@ -1,5 +1,6 @@
---- Under LuaJIT, fetches build their record tables in Lua through the FFI, which the JIT
--- compiles together with the caller's loop; the C API version stays for plain Lua 5.1.
+--- How fetches copy records under LuaJIT: their tables are built in Lua through the FFI,
+-- which the JIT compiles together with the caller's loop; the binding's copy serves plain
+-- Lua 5.1.
 -- The messages stay owned by the C core: each step checks the flag the core raises when the
 -- consumer group is closed, so a released message is never read.
 local ffi = require "ffi"
@@ -42,7 +43,7 @@ local ffi_string, tonumber, error = ffi.string, tonumber, error
 local RELEASED = "these fetches belong to a closed consumer group; their records were released"
 local COLLECTED = "the fetches are closed (they were garbage-collected)"
 
-local has_no_headers   -- the core's fk_message_has_no_headers (see csrc/fk_consumer.c)
+local has_no_headers   -- the core's fk_message_has_no_headers (see csrc/fk_fetch.c)
 local header_key_len   -- the core's fk_header_key_len (see csrc/fk_headers.c)
 
 -- Keys are byte strings (a NUL byte included); a null value is a header without `value`.
@@ -100,12 +101,16 @@ local function reader(fetches, fn)
   end, count
 end
 
-function M.install(fetches_methods)
+--- The copy for fetches:iter(), records() and each_record(fn) (fluxakafka.lua): a table of
+-- those three, as the binding's _iter, _records and _each_record.
+function M.copier(fetches_methods)
   raw_of = fetches_methods._raw
   has_no_headers = ffi.cast("int (* const *)(const void *)", fetches_methods._message_has_no_headers)[0]
   header_key_len = ffi.cast("size_t (* const *)(const char *, const void *, size_t)",
     fetches_methods._header_key_len)[0]
-  function fetches_methods:iter()
+  local copy = {}
+
+  function copy.iter(self)
     local read, count = reader(self, "iter")
     local i = 0
     local keep_alive = self   -- the messages live as long as their fetches
@@ -117,20 +122,21 @@ function M.install(fetches_methods)
     end
   end
 
-  function fetches_methods:records()
+  function copy.records(self)
     local read, count = reader(self, "records")
     local list = {}
     for i = 0, count - 1 do list[i + 1] = read(i) end
     return list
   end
 
-  function fetches_methods:each_record(fn)
+  function copy.each_record(self, fn)
     local read, count = reader(self, "each_record")
     if type(fn) ~= "function" then
       error("each_record: argument #1 'callback' must be a function, got " .. type(fn), 2)
     end
     for i = 0, count - 1 do fn(read(i)) end
   end
+  return copy
 end
 
 return M

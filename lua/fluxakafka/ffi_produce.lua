@@ -1,8 +1,8 @@
---- Under LuaJIT, `pool:produce(record)` without a callback goes straight to the C core's
--- fk_pool_produce through the FFI, so the JIT compiles it into the caller's loop. Anything
--- unusual (a callback, headers, a value of the wrong type, a closed pool) takes the C API
--- path, which raises or reports exactly as documented. A value of nil or fk.null is a Kafka
--- null (a tombstone), as on the C API path.
+--- How pool:produce copies a record under LuaJIT: one without a callback goes straight to
+-- the C core's fk_pool_produce through the FFI, so the JIT compiles it into the caller's
+-- loop. Anything unusual (a callback, headers, a value of the wrong type, a closed pool)
+-- takes the binding's copy, which raises or reports exactly as documented. A value of nil or
+-- fk.null is a Kafka null (a tombstone), as with the binding.
 local ffi = require "ffi"
 
 ffi.cdef [[
@@ -35,8 +35,10 @@ local M = {}
 
 local MAX_PARTITION = 2147483647
 
-function M.install(pool_methods, null)
-  local c_produce, userdata_ptr = pool_methods.produce, pool_methods._ptr
+--- The copy for pool:produce (fluxakafka.lua): copy(pool, record, callback, owner), as the
+-- binding's pool:_produce.
+function M.copier(pool_methods, null)
+  local c_produce, userdata_ptr = pool_methods._produce, pool_methods._ptr
   local record_buf = ffi.new("fk_ffi_record")
   local err = ffi.new("fk_ffi_error")
   -- pool userdata -> its own memory (struct pool_ud of csrc/lua/lfk_pool.c), valid while
@@ -47,7 +49,7 @@ function M.install(pool_methods, null)
   local pool_ud_ptr = ffi.typeof("fk_ffi_pool_ud *")
   local type, floor, ffi_string = type, math.floor, ffi.string
 
-  function pool_methods.produce(self, record, callback, owner)
+  return function(self, record, callback, owner)
     if callback ~= nil or type(record) ~= "table" then return c_produce(self, record, callback, owner) end
     local topic, value, key = record.topic, record.value, record.key
     local partition, timestamp = record.partition, record.timestamp

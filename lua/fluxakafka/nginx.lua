@@ -1,4 +1,6 @@
---- fluxakafka inside OpenResty. Installed by fluxakafka.lua when it is loaded in nginx.
+--- fluxakafka's strategy inside OpenResty (see fluxakafka/strategy.lua for what a strategy
+-- answers), chosen by fluxakafka.lua when it is loaded in nginx. The methods stay those of
+-- fluxakafka.lua; this file decides how they wait and where callbacks run:
 --
 -- * Waiting yields. In phases that may yield (rewrite, access, content, timer, ...) every
 --   wait is an ngx.sleep loop; in the others (init_worker, set, header_filter, body_filter,
@@ -32,18 +34,7 @@ local function now()
   return ngx.now()
 end
 
-local check_timeout   -- fluxakafka.lua's, set by install
-
--- A sleep that starts at 1 ms (nginx's timer resolution) and doubles up to cap seconds.
-local function backoff(cap)
-  local step = 0.001
-  return function()
-    sleep(step)
-    if step < cap then step = step * 2 end
-  end
-end
-
-local raise   -- fluxakafka.lua's: raises at the line of the caller outside fluxakafka, set by install
+local raise   -- fluxakafka.lua's: raises at the line of the caller outside fluxakafka, set by strategy()
 
 local function not_in_master(fn)
   if get_phase() == "init" then
@@ -135,8 +126,10 @@ local tracked = setmetatable({}, WEAK_KEYS)   -- pools used in this worker
 local busy = {}                               -- pools with records in flight: kept alive
 local pump_running, pump_failed_reason = false, nil
 local exiting_done = false
-local core, fk
-local core_poll, core_close, core_flush, core_engine_close, core_in_flight
+local core, fk_internal, core_in_flight
+
+-- fluxakafka.lua's: serves a pool's deliveries, log lines and statistics
+local function serve(pool, timeout) return fk_internal._serve(pool, timeout) end
 
 local function serve_all()
   local work = false
@@ -145,7 +138,7 @@ local function serve_all()
       tracked[pool], busy[pool] = nil, nil
     else
       active = nil
-      local ok, err = pcall(core_poll, pool, 0)
+      local ok, err = pcall(serve, pool, 0)
       if not ok then log_error("a delivery callback raised: " .. tostring(err)) end
       if core_in_flight(pool) > 0 then
         busy[pool] = true
@@ -245,253 +238,136 @@ local function track(pool)
   if not pump_running then ensure_pump() end
 end
 
--- ------------------------------------------------------------------ the waiting calls
+-- ------------------------------------------------------------------ the strategy
+local S = {}
 
--- Waits (yielding) until done() or the deadline; serves the pool meanwhile.
-local function wait_until(pool, owner, deadline, done)
-  local pause = backoff(0.016)
-  while not done() do
-    if now() >= deadline then return false end
-    pause()
+-- Rounds of w.step, yielding between them (1 ms, nginx's timer resolution, doubled up to
+-- w.cap), until w.done or the deadline; the last round's answer.
+local function rounds(w, owner, deadline, self, a)
+  local step = 0.001
+  while true do
     active = owner
-    core_poll(pool, 0)
+    local r1, r2, r3 = w.step(self, a, owner)
     if owner and owner.queue[1] then run_own(owner) end
+    if w.done(self, a, r1) or now() >= deadline then return r1, r2, r3 end
+    sleep(step)
+    if step < w.cap then step = step * 2 end
   end
-  return true
 end
 
-function M.install(fk_module, core_module, internal)
-  fk, core = fk_module, core_module
-  check_timeout = internal._check_timeout
-  raise = internal._raise
-  local pool_methods = core.pool_methods
-  local engine_methods = core.engine_methods
-  local consumer_group_methods = core.consumer_group_methods
-  core_poll = pool_methods.poll
-  core_close = pool_methods.close
-  core_flush = pool_methods.flush
-  core_in_flight = pool_methods.in_flight
-  core_engine_close = engine_methods.close
-  local c_produce = pool_methods.produce
-  local produce_batch = pool_methods._produce_batch
-  local core_fetch = consumer_group_methods.poll_fetches
+local DRAINED = { cap = 0.016, step = function(pool) serve(pool, 0) end,
+                  done = function(pool) return core_in_flight(pool) == 0 end }
 
+S.mode = wait_mode
+function S.may_yield() return YIELDABLE[get_phase()] == true end
+S.sleep = sleep
+
+-- produce's C call fails at once with _QUEUE_FULL; retry_full waits for room, yielding
+S.c_waits_for_room = false
+
+-- The owner of the calling code's callbacks, made active: callbacks it gets while its call
+-- serves the pool run at once. `pool`: a pool whose waits the worker timer should serve too.
+function S.caller(pool)
+  if pool then track(pool) end
+  local owner = owner_of_current(false)
+  active = owner
+  return owner
+end
+
+-- Without a callback the owner is looked up only while some request has callbacks waiting,
+-- so that plain records cost no ngx.ctx lookup.
+function S.producer(pool, callback)
+  if get_phase() == "init" then not_in_master("produce") end
+  track(pool)
+  local owner
+  if callback ~= nil then
+    owner = owner_of_current(true)
+  elseif next(waiting) ~= nil then
+    owner = owner_of_current(false)
+  end
+  active = owner
+  return owner
+end
+
+function S.run_own(owner)
+  if owner and owner.queue[1] then return run_own(owner) end
+  return 0
+end
+
+-- The callbacks of other calls that served this request's deliveries run now; and once the
+-- worker timer delivered the rest at exit and ended, a request waits for its own records.
+function S.produced(pool, owner, ok)
+  if owner and owner.queue[1] then run_own(owner) end
+  if ok and exiting_done and YIELDABLE[get_phase()] then rounds(DRAINED, owner, now() + 30, pool) end
+end
+
+-- Yields where the phase may (see wait_mode); a call with nothing to wait for (timeout 0,
+-- w.idle) does not wait, so it works in every phase.
+function S.wait(w, owner, timeout, self, a)
+  if timeout > 0 and not (w.idle and w.idle(self)) then
+    if wait_mode(w.fn, w.what) == "yield" then
+      local r1, r2, r3 = rounds(w, owner, now() + timeout, self, a)
+      if not w.final then return r1, r2, r3 end
+      timeout = 0
+    end
+  end
+  active = owner
+  local r1, r2, r3 = w.block(self, timeout, a)
+  if owner and owner.queue[1] then run_own(owner) end
+  return r1, r2, r3
+end
+
+-- Calls attempt again, yielding, until the queue has room or the pool's queue_full_timeout
+-- passed. A batch some of whose records were queued before the queue filled ("already
+-- queued") is never retried: that would send those records twice.
+function S.retry_full(pool, owner, attempt, a, b, ok, err, code)
+  local phase = get_phase()
+  if not YIELDABLE[phase] then
+    return ok, err .. " (nginx phase '" .. phase .. "' cannot wait for room)", code
+  end
+  local deadline = now() + pool:get_pool_options().queue_full_timeout
+  local step = 0.001
+  while not ok and code == "_QUEUE_FULL" and not err:find("already queued", 1, true)
+        and now() < deadline do
+    sleep(step)
+    if step < 0.016 then step = step * 2 end
+    active = owner
+    ok, err, code = attempt(pool, a, b, owner)
+  end
+  return ok, err, code
+end
+
+-- Transactions wait for the transaction coordinator inside librdkafka, in calls that would
+-- hold the worker: refused (exit_worker may block, so an abort there is allowed).
+function S.hold(fn)
+  if get_phase() == "exit_worker" then return end
+  raise(fn .. ": transactions are not available inside nginx (librdkafka waits for the "
+    .. "transaction coordinator without yielding, which would hold the worker); run "
+    .. "exactly-once pipelines in a process of their own")
+end
+
+local LEVELS = { [0] = ngx.EMERG, ngx.ALERT, ngx.CRIT, ngx.ERR, ngx.WARN, ngx.NOTICE, ngx.INFO, ngx.DEBUG }
+function S.log(level, facility, message, pool_code)
+  ngx.log(LEVELS[level] or ngx.NOTICE, "fluxakafka: ",
+          pool_code ~= "" and ("pool '" .. tostring(pool_code) .. "': ") or "", facility, ": ", message)
+end
+
+-- For the curious (fk's internal _strategy): how many request owners are known, whether the
+-- worker timer runs.
+function S.owner_count()
+  local n = 0
+  for _ in pairs(owners_by_ctx) do n = n + 1 end
+  return n
+end
+function S.pump_running() return pump_running end
+
+--- The strategy, for fluxakafka.lua: core is the binding, internal fluxakafka's internals
+-- (_raise, and _serve, which it sets once the methods are defined).
+function M.strategy(core_module, internal)
+  core, fk_internal, raise = core_module, internal, internal._raise
+  core_in_flight = core.pool_methods.in_flight
   core._set_dispatcher(dispatch)
-  -- the calls that wait for the brokers (fluxakafka.await) yield where the phase may
-  require("fluxakafka.await").set_strategy({
-    mode = wait_mode,
-    may_yield = function() return YIELDABLE[get_phase()] == true end,
-    sleep = sleep,
-  })
-
-  local LEVELS = { [0] = ngx.EMERG, ngx.ALERT, ngx.CRIT, ngx.ERR, ngx.WARN, ngx.NOTICE, ngx.INFO, ngx.DEBUG }
-  internal._default_logger = function(level, facility, message, pool_code)
-    ngx.log(LEVELS[level] or ngx.NOTICE, "fluxakafka: ",
-            pool_code ~= "" and ("pool '" .. tostring(pool_code) .. "': ") or "", facility, ": ", message)
-  end
-
-  local function queue_full_timeout(pool)
-    return pool:get_pool_options().queue_full_timeout
-  end
-
-  -- After attempt() failed with a full local queue: calls it again, yielding, until it no
-  -- longer does or the pool's queue_full_timeout passed. A batch some of whose records were
-  -- queued before the queue filled ("already queued") is never retried: that would send
-  -- those records twice.
-  local function retry_while_full(pool, owner, attempt, ok, err, code)
-    local deadline = now() + queue_full_timeout(pool)
-    local pause = backoff(0.016)
-    while not ok and code == "_QUEUE_FULL" and not err:find("already queued", 1, true)
-          and now() < deadline do
-      pause()
-      active = owner
-      ok, err, code = attempt()
-    end
-    return ok, err, code
-  end
-
-  --- produce(record, callback): never blocks the worker. A full queue is waited for by
-  -- yielding, up to the pool's queue_full_timeout, where the phase may yield; elsewhere it
-  -- fails at once with _QUEUE_FULL.
-  local check_self = internal._check_self
-
-  function pool_methods:produce(record, callback)
-    check_self(self, "produce", "kafka pool")
-    local phase = get_phase()
-    if phase == "init" then not_in_master("produce") end
-    track(self)
-    -- without a callback the owner is looked up only while some request has callbacks
-    -- waiting, so that plain records cost no ngx.ctx lookup
-    local owner
-    if callback ~= nil then
-      owner = owner_of_current(true)
-    elseif next(waiting) ~= nil then
-      owner = owner_of_current(false)
-    end
-    active = owner
-    local ok, err, code = c_produce(self, record, callback, owner)
-    if not ok and code == "_QUEUE_FULL" then
-      if YIELDABLE[phase] then
-        ok, err, code = retry_while_full(self, owner, function()
-          return c_produce(self, record, callback, owner)
-        end, ok, err, code)
-      else
-        err = err .. " (nginx phase '" .. phase .. "' cannot wait for room)"
-      end
-    end
-    if owner and owner.queue[1] then run_own(owner) end
-    if ok and exiting_done and YIELDABLE[phase] then
-      -- the worker timer already delivered the rest and ended: this request waits for its own
-      wait_until(self, owner, now() + 30, function() return core_in_flight(self) == 0 end)
-    end
-    return ok, err, code
-  end
-
-  function pool_methods:produce_sync(...)
-    check_self(self, "produce_sync", "kafka pool")
-    local mode = wait_mode("produce_sync", "wait for acknowledgements")
-    if mode == "block" then
-      local batch, err, code = produce_batch(self, ...)
-      if not batch then return nil, err, code end
-      while batch:pending() > 0 and batch:remaining() > 0 do core_poll(self, 0.1) end
-      return batch:result()
-    end
-    track(self)
-    local owner = owner_of_current(false)
-    active = owner
-    local batch, err, code = produce_batch(self, ...)
-    if not batch and code == "_QUEUE_FULL" then
-      local records, n = { ... }, select("#", ...)
-      batch, err, code = retry_while_full(self, owner, function()
-        return produce_batch(self, unpack(records, 1, n))
-      end, batch, err, code)
-    end
-    if not batch then return nil, err, code end
-    local pause = backoff(0.008)
-    while batch:pending() > 0 and batch:remaining() > 0 do
-      active = owner
-      core_poll(self, 0)
-      if batch:pending() == 0 then break end
-      pause()
-    end
-    if owner and owner.queue[1] then run_own(owner) end
-    return batch:result()
-  end
-
-  function pool_methods:poll(timeout)
-    check_self(self, "poll", "kafka pool")
-    local owner = owner_of_current(false)
-    active = owner
-    if timeout == nil or timeout == 0 then
-      local n = core_poll(self, 0)
-      if owner and owner.queue[1] then n = n + run_own(owner) end
-      return n
-    end
-    local mode = wait_mode("poll", "wait")
-    if mode == "block" then return core_poll(self, timeout) end
-    local deadline = now() + timeout
-    local n = core_poll(self, 0)
-    if owner and owner.queue[1] then n = n + run_own(owner) end
-    local pause = backoff(0.016)
-    while n == 0 and now() < deadline do
-      pause()
-      active = owner
-      n = core_poll(self, 0)
-      if owner and owner.queue[1] then n = n + run_own(owner) end
-    end
-    return n
-  end
-
-  --- flush(timeout): yields until every buffered record of the pool is delivered or failed,
-  -- then runs this request's callbacks. Returns true, or nil, err, code on timeout.
-  function pool_methods:flush(timeout)
-    check_self(self, "flush", "kafka pool")
-    timeout = check_timeout("flush", timeout, 60)
-    local owner = owner_of_current(false)
-    if timeout > 0 then
-      local mode = wait_mode("flush", "wait for deliveries")
-      if mode == "block" then return core_flush(self, timeout) end
-      track(self)
-      wait_until(self, owner, now() + timeout, function()
-        return core_in_flight(self) == 0 and not (owner and owner.queue[1])
-      end)
-    end
-    active = owner
-    local ok, err, code = core_flush(self, 0)
-    if owner and owner.queue[1] then run_own(owner) end
-    return ok, err, code
-  end
-
-  --- close(timeout): flushes (yielding) for up to timeout seconds (default 30), then fails
-  -- what is left, so every callback is called.
-  function pool_methods:close(timeout)
-    check_self(self, "close", "kafka pool")
-    timeout = check_timeout("close", timeout, 30)
-    if self:is_closed() then return core_close(self, 0) end
-    local owner = owner_of_current(false)
-    if timeout > 0 and core_in_flight(self) > 0 then
-      local mode = wait_mode("close", "wait for deliveries")
-      if mode == "block" then return core_close(self, timeout) end
-      wait_until(self, owner, now() + timeout, function() return core_in_flight(self) == 0 end)
-    end
-    active = owner
-    core_close(self, 0)
-    if owner and owner.queue[1] then run_own(owner) end
-  end
-
-  function engine_methods:close(timeout)
-    check_timeout("close", timeout, nil)
-    local phase = get_phase()
-    if YIELDABLE[phase] then
-      local ok, codes = pcall(self.pool_codes, self)
-      if ok then
-        for _, code in ipairs(codes) do self:kafka(code):close(timeout) end
-      end
-      return core_engine_close(self, 0)
-    end
-    return core_engine_close(self, timeout)
-  end
-
-  local core_fetch_poll = consumer_group_methods._poll
-  function consumer_group_methods:poll_fetches(timeout, max_records)
-    check_self(self, "poll_fetches", "consumer group")
-    timeout = check_timeout("poll_fetches", timeout, 1)
-    if timeout == 0 then return core_fetch_poll(self, 0, max_records) end
-    local mode = wait_mode("poll_fetches", "wait for records")
-    if mode == "block" then return core_fetch(self, timeout, max_records) end
-    local deadline = now() + timeout
-    local pause = backoff(0.05)
-    while true do
-      local fetches, err, code = core_fetch_poll(self, 0, max_records)
-      if not fetches or not fetches:is_empty() or fetches:error_count() > 0 or now() >= deadline then
-        return fetches, err, code
-      end
-      pause()
-    end
-  end
-
-  -- Transactions wait for the transaction coordinator inside librdkafka, in calls that would
-  -- hold the worker: refused here (exit_worker may block, so an abort there is allowed).
-  for _, fn in ipairs({ "begin_transaction", "send_offsets_to_transaction", "commit_transaction",
-                        "abort_transaction" }) do
-    local core_fn = pool_methods[fn]
-    pool_methods[fn] = function(self, ...)
-      check_self(self, fn, "kafka pool")
-      if get_phase() == "exit_worker" then return core_fn(self, ...) end
-      error(fn .. ": transactions are not available inside nginx (librdkafka waits for the "
-        .. "transaction coordinator without yielding, which would hold the worker); run "
-        .. "exactly-once pipelines in a process of their own", 2)
-    end
-  end
-
-  return {
-    owner_count = function()
-      local n = 0
-      for _ in pairs(owners_by_ctx) do n = n + 1 end
-      return n
-    end,
-    pump_running = function() return pump_running end,
-  }
+  return S
 end
 
 return M

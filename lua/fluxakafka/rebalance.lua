@@ -1,6 +1,7 @@
 --- Callbacks of consumer groups and pools written in Lua: builder:on_assign(fn) /
 -- builder:on_revoke(fn) (rebalances), builder:stats_callback(fn) and the pool option
--- `stats_callback` (librdkafka's statistics, decoded from JSON).
+-- `stats_callback` (librdkafka's statistics, decoded from JSON). install returns
+-- serve_stats(pool), which hands a pool's statistics to its callback.
 --
 -- Rebalances:
 -- The core queues assignments and revocations while it polls; poll_fetches hands them to
@@ -132,16 +133,14 @@ function M.install(core, registry_methods)
     return cg
   end
 
-  -- a pool's statistics are handed to its callback by pool:poll (and so by produce_sync)
-  local poll = pool_methods.poll
-  pool_methods.poll = function(self, ...)
-    local results = { poll(self, ...) }
-    local by_code = pool_stats_of_engine[self:_engine()]
-    local fn = by_code and by_code[self:get_code()]
-    if fn and not self:is_closed() then
-      for text in function() return self:_take_stats() end do fn(decode_json(text)) end
+  -- a pool's statistics are handed to its callback by whatever serves the pool (pool:poll,
+  -- and so produce_sync): serve_stats, returned by install
+  local function serve_stats(pool)
+    local by_code = pool_stats_of_engine[pool:_engine()]
+    local fn = by_code and by_code[pool:get_code()]
+    if fn and not pool:is_closed() then
+      for text in function() return pool:_take_stats() end do fn(decode_json(text)) end
     end
-    return unpack(results)
   end
 
   -- Events wait in queued[cg] (oldest first). serve() runs their callbacks in order; with
@@ -205,6 +204,7 @@ function M.install(core, registry_methods)
     end
     return fetches, err, code
   end
+  return serve_stats
 end
 
 return M
