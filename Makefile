@@ -31,7 +31,7 @@ export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
 .PHONY: all deps deps-bench deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz fuzz-api soak test-faults test-interop \
-        kafka-up kafka-down clean check-core rock mariadb-up mariadb-down example-async-sql bench-async-sql
+        kafka-up kafka-down clean check-core test-kafka4 test-kafka4-rdkafka-wheel rock mariadb-up mariadb-down example-async-sql bench-async-sql
 
 all: build
 
@@ -51,6 +51,9 @@ build/core/%.o: csrc/%.c $(HEADERS)
 check-core: $(CORE_OBJ)
 	@! grep -lE 'lua\.h|lauxlib|lua_State' csrc/*.c csrc/*.h || (echo "the core must not use the Lua API"; exit 1)
 	$(LUAJIT) scripts/check-layers.lua $(CORE_OBJ)
+	@# luarocks builds from the rockspec's own list of sources: a file missing there breaks the rock
+	@missing=$$(for f in csrc/*.c csrc/lua/*.c; do grep -q "\"$$f\"" fluxakafka-scm-1.rockspec || echo "$$f"; done); \
+	  [ -z "$$missing" ] || { echo "not in fluxakafka-scm-1.rockspec's sources:" $$missing; exit 1; }
 
 # The binding's files call downward only (lfk_support.c <- one file per class <- lfk_module.c);
 # fails printing each circle of calls between them.
@@ -79,7 +82,7 @@ kafka-down:
 # Runs the busted specs against a local broker, starting (and afterwards stopping) one if
 # none is running. The last line is `N passed, N failed`.
 test: deps
-	$(MAKE) build
+	$(MAKE) build check-core check-binding
 	bash scripts/with-kafka.sh bash scripts/run-specs.sh
 
 # The specs in spec-nginx/: a real nginx (2 workers) started by the specs, against the broker.
@@ -150,6 +153,25 @@ test-faults: deps-nginx
 	bash scripts/kafka-cluster.sh up
 	bash -c 'FK_CLUSTER_BROKERS=127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092 \
 	  bash scripts/run-specs.sh spec-faults; s=$$?; bash scripts/kafka-cluster.sh down; exit $$s'
+
+# The compatibility matrix (see .ci/README.md). The specs whose behaviour depends on the broker's
+# protocol versions or on librdkafka's (SASL, TLS, groups, admin, transactions, inspection) run on
+# the newest Kafka 4.x, first with the installed librdkafka, then with a current librdkafka loaded
+# at run time from the confluent-kafka wheel on PyPI (the module is not rebuilt).
+KAFKA4_VERSION ?= 4.4.0
+PROTOCOL_SPECS = spec/sasl_spec.lua spec/tls_spec.lua spec/client_control_spec.lua \
+	spec/group_protocol_spec.lua spec/group_commit_spec.lua spec/group_control_spec.lua \
+	spec/consumer_spec.lua spec/producer_spec.lua spec/alters_spec.lua spec/inspect_spec.lua \
+	spec/transactions_spec.lua spec/kip848_spec.lua spec/admin_errors_spec.lua
+
+test-kafka4: deps
+	$(MAKE) build
+	FK_KAFKA_VERSION=$(KAFKA4_VERSION) bash scripts/with-kafka.sh bash scripts/run-specs.sh $(PROTOCOL_SPECS)
+
+test-kafka4-rdkafka-wheel: deps
+	$(MAKE) build
+	LD_LIBRARY_PATH="$$(bash scripts/librdkafka-wheel.sh)" FK_KAFKA_VERSION=$(KAFKA4_VERSION) \
+	  bash scripts/with-kafka.sh bash scripts/run-specs.sh $(PROTOCOL_SPECS)
 
 # The interop specs in spec-interop/: fluxakafka next to FluxaORM-shaped Go services (franz-go
 # and shamaton/msgpack 1.2.1 from the Go module proxy, built by the specs) in one consumer group,

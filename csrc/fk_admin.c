@@ -12,6 +12,8 @@
 #include <time.h>
 
 #define ADMIN_TIMEOUT_MS 30000
+/* how often a waiting admin call looks for a refusal */
+#define ADMIN_WAIT_STEP_MS 100
 #define SETTLE_TIMEOUT_MS 30000
 
 /* ---------------------------------------------------------------- small helpers ---- */
@@ -172,11 +174,14 @@ static int config_values_equal(const char *key, const char *declared, const char
 typedef struct admin_call {
     rd_kafka_queue_t        *queue;
     rd_kafka_AdminOptions_t *options;
+    fk_admin_watch           watch;
 } admin_call;
 
+/* the admin client's opaque is its pool (fk_pool_admin) */
 static void admin_begin(admin_call *c, rd_kafka_t *rk, rd_kafka_admin_op_t op)
 {
     char errstr[256];
+    fk_admin_watch_begin(&c->watch, rd_kafka_opaque(rk), rk);
     c->queue = rd_kafka_queue_new(rk);
     c->options = rd_kafka_AdminOptions_new(rk, op);
     rd_kafka_AdminOptions_set_request_timeout(c->options, ADMIN_TIMEOUT_MS, errstr, sizeof errstr);
@@ -188,13 +193,21 @@ static void admin_begin(admin_call *c, rd_kafka_t *rk, rd_kafka_admin_op_t op)
 /* Waits for the result event; NULL with err filled on a request-level failure. */
 static rd_kafka_event_t *admin_end(admin_call *c, const char *what, fk_error *err)
 {
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(c->queue, ADMIN_TIMEOUT_MS + 5000);
+    rd_kafka_event_t *ev = NULL;
+    long long deadline = fk_now_ms() + ADMIN_TIMEOUT_MS + 5000;
+    int refused = 0;
+    while (!ev && fk_now_ms() < deadline && !(refused = fk_admin_watch_failed(&c->watch, what, err)))
+        ev = rd_kafka_queue_poll(c->queue, ADMIN_WAIT_STEP_MS);
+    /* a request given up is still answered later, into the queue destroyed here: librdkafka
+       drops the answer */
     rd_kafka_AdminOptions_destroy(c->options);
     rd_kafka_queue_destroy(c->queue);
+    if (refused) return NULL;
     if (!ev) {
         fk_error_set_rd(err, RD_KAFKA_RESP_ERR__TIMED_OUT, "%s", what);
         return NULL;
     }
+    if (rd_kafka_event_error(ev) >= 0) fk_admin_watch_answered(&c->watch);
     if (rd_kafka_event_error(ev)) {
         fk_error_set(err, rd_kafka_err2name(rd_kafka_event_error(ev)), "%s: %s", what,
                      rd_kafka_event_error_string(ev));
@@ -211,7 +224,11 @@ static const struct rd_kafka_metadata *all_metadata(rd_kafka_t *rk, const fk_poo
 {
     const struct rd_kafka_metadata *md = NULL;
     int timeout_ms = fk_connect_timeout_ms(spec);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    char what[300];
+    rd_kafka_resp_err_t e;
+    snprintf(what, sizeof what, "cannot read the topics of kafka pool '%s'", spec->code);
+    e = fk_admin_metadata(rk, &md, timeout_ms, what, err);
+    if (e && e != RD_KAFKA_RESP_ERR__TIMED_OUT) return NULL;
     if (e) {
         char brokers[300];
         fk_brokers_text(spec, brokers, sizeof brokers);

@@ -12,6 +12,26 @@ typedef struct rebalance_event {
     rd_kafka_topic_partition_list_t *parts;
 } rebalance_event;
 
+/* The assignment and heartbeat settings of each protocol. In KIP-848's consumer protocol the
+   broker assigns partitions (always incrementally) and decides the session and heartbeats. */
+static int group_protocol_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *err)
+{
+    int ok;
+    if (g->group_protocol == FK_GROUP_PROTOCOL_CONSUMER) return fk_conf_set(conf, "group.protocol", "consumer", err);
+    /* FluxaORM's Go services (franz-go, no balancer set) and Kafka's newer clients join with
+       cooperative-sticky only: a group mixing them with librdkafka's default
+       (range,roundrobin) never forms. Raw properties may choose another. */
+    ok = fk_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err);
+    if (ok && g->session_timeout_ms > 0) {
+        ok = fk_conf_set_int(conf, "session.timeout.ms", g->session_timeout_ms, err);
+        /* heartbeats must be well inside the session or the member is evicted */
+        if (ok && g->session_timeout_ms < 9000)
+            ok = fk_conf_set_int(conf, "heartbeat.interval.ms",
+                         g->session_timeout_ms / 3 > 0 ? g->session_timeout_ms / 3 : 1, err);
+    }
+    return ok;
+}
+
 static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *err)
 {
     int ok = fk_conf_set(conf, "group.id", g->name, err) &&
@@ -28,20 +48,10 @@ static int group_conf(rd_kafka_conf_t *conf, const fk_group_spec *g, fk_error *e
              /* a group subscribed to a topic that does not exist yet only sees it at the
                 next metadata refresh: 5 minutes by default, 5 s here */
              fk_conf_set(conf, "topic.metadata.refresh.interval.ms", "5000", err) &&
-             /* FluxaORM's Go services (franz-go, no balancer set) and Kafka's newer clients
-                join with cooperative-sticky only: a group mixing them with librdkafka's
-                default (range,roundrobin) never forms. Raw properties may choose another. */
-             fk_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err) &&
-             fk_conf_set(conf, "enable.auto.commit", g->auto_commit_interval_ms > 0 ? "true" : "false", err);
+             fk_conf_set(conf, "enable.auto.commit", g->auto_commit_interval_ms > 0 ? "true" : "false", err) &&
+             group_protocol_conf(conf, g, err);
     if (ok && g->auto_commit_interval_ms > 0)
         ok = fk_conf_set_int(conf, "auto.commit.interval.ms", g->auto_commit_interval_ms, err);
-    if (ok && g->session_timeout_ms > 0) {
-        ok = fk_conf_set_int(conf, "session.timeout.ms", g->session_timeout_ms, err);
-        /* heartbeats must be well inside the session or the member is evicted */
-        if (ok && g->session_timeout_ms < 9000)
-            ok = fk_conf_set_int(conf, "heartbeat.interval.ms",
-                         g->session_timeout_ms / 3 > 0 ? g->session_timeout_ms / 3 : 1, err);
-    }
     /* librdkafka sends max.poll.interval.ms as the JoinGroup rebalance timeout */
     if (ok && g->rebalance_timeout_ms > 0)
         ok = fk_conf_set_int(conf, "max.poll.interval.ms", g->rebalance_timeout_ms, err);

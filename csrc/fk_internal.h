@@ -17,6 +17,12 @@ static inline long long fk_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static inline void fk_sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
 /* The current process id, without a system call (refreshed after fork). */
 pid_t fk_process_id(void);
 
@@ -110,6 +116,28 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err);
 rd_kafka_t *fk_pool_admin_hold(fk_pool *p, fk_error *err);
 void        fk_pool_admin_release(fk_pool *p);
 
+/* An admin call's wait on its pool's admin client. librdkafka tells of refused credentials,
+   failed TLS handshakes and brokers that refuse connections only through the client's error
+   callback, while the request itself waits out its whole timeout: a call that waits in short
+   steps asks fk_admin_watch_failed between them, and so fails at once with the real cause. */
+typedef struct fk_admin_watch {
+    fk_pool      *pool;
+    rd_kafka_t   *rk;
+    unsigned long failures_seen;   /* the pool's count of connection failures at the start */
+} fk_admin_watch;
+void fk_admin_watch_begin(fk_admin_watch *w, fk_pool *p, rd_kafka_t *rk);
+/* 1 with err set ("what: ...", librdkafka's code: _AUTHENTICATION, _SSL, _TRANSPORT,
+   _RESOLVE) when the brokers refused the client, or none can be reached and a connection
+   failed again during this wait; 0 otherwise */
+int  fk_admin_watch_failed(fk_admin_watch *w, const char *what, fk_error *err);
+/* the brokers answered: an earlier refusal or outage is over */
+void fk_admin_watch_answered(fk_admin_watch *w);
+/* rd_kafka_metadata of every topic through a pool's admin client, within timeout_ms, watched:
+   _TIMED_OUT (err not set) when the time ran out, another code with err set when the
+   brokers refused the client or cannot be reached */
+rd_kafka_resp_err_t fk_admin_metadata(rd_kafka_t *admin, const struct rd_kafka_metadata **md, int timeout_ms,
+                                      const char *what, fk_error *err);
+
 /* A small queue of statistics texts (librdkafka's stats_cb), safe across threads. */
 typedef struct fk_stats_queue {
     char  *items[FK_STATS_QUEUED];
@@ -122,10 +150,10 @@ void  fk_stats_clear(fk_stats_queue *q);
 /* Overwrites every registered secret (SASL password, TLS key password) found in line. */
 void fk_mask_secrets(char *line);
 
-/* When an error event means the brokers refused us (credentials, TLS), records it in
-   code/reason (masked) and returns its code (_AUTHENTICATION or _SSL); else returns 0. */
 /* room for a refusal's text: librdkafka's reason and, for SCRAM, what to do about Kafka 4 */
 #define FK_REFUSAL_TEXT_MAX 700
+/* When an error event means the brokers refused us (credentials, TLS), records it in
+   code/reason (masked) and returns its code (_AUTHENTICATION or _SSL); else returns 0. */
 int fk_note_refusal(int err, const char *reason, int *code, char *buf, size_t buf_len);
 /* appends to buf what to do when a SCRAM login failed under a librdkafka that Kafka 4 refuses */
 void fk_scram_hint(const char *reason, char *buf, size_t buf_len);

@@ -35,6 +35,8 @@ static const char *const partitioners[] = {
 };
 /* in fk_sasl_mechanism order (stored as index + 1: 0 is FK_SASL_NONE) */
 static const char *const sasl_mechanisms[] = { "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", NULL };
+/* in fk_group_protocol order (stored as index + 1: 0 is unset) */
+static const char *const group_protocols[] = { "classic", "consumer", NULL };
 static const char *const cleanup_policies[] = { "delete", "compact", "delete,compact", "compact,delete", NULL };
 
 /* ---------------------------------------------------------------- the rows ---- */
@@ -151,6 +153,10 @@ const fk_option fk_group_option_rows[] = {
     { .lua = "statistics_interval", .yaml = "statisticsIntervalMs", .kind = FK_OPT_MS,
       F_INT(GS, statistics_interval_ms), .max = 86400000, .rdkafka = "statistics.interval.ms",
       .zero = "no statistics" },
+    { .lua = "group_protocol", .yaml = "groupProtocol", .kind = FK_OPT_ENUM, F_INT(GS, group_protocol),
+      .choices = group_protocols, .noun = "group protocol", .if_unset = "classic", .rdkafka = "group.protocol",
+      .doc = "`consumer`: KIP-848's protocol, where the broker assigns partitions (Kafka 4.0 or later, "
+             "librdkafka 2.12.0 or later; session_timeout and the assignors are then the broker's)" },
     { 0 }
 };
 

@@ -3,6 +3,7 @@
    are fk_producer.c's. */
 #include "fk_pool.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,6 +47,7 @@ fk_engine *fk_engine_new(const fk_registry *r, fk_error *err)
         e->pools[i].engine = e;
         e->pools[i].spec = &copy->pools[i];
         e->pools[i].log_code = copy->pools[i].code;
+        pthread_mutex_init(&e->pools[i].admin_health.lock, NULL);
     }
     return e;
 oom:
@@ -89,10 +91,7 @@ int fk_pool_is_closed(const fk_pool *p) { return p->closed; }
 static void destroy_admin(fk_pool *p)
 {
     /* a read-only request on another thread (fk_inspect) ends within connect_timeout */
-    while (__atomic_load_n(&p->admin_users, __ATOMIC_ACQUIRE) > 0) {
-        struct timespec ts = { 0, 1000000 };
-        nanosleep(&ts, NULL);
-    }
+    while (__atomic_load_n(&p->admin_users, __ATOMIC_ACQUIRE) > 0) fk_sleep_ms(1);
     if (p->admin && p->admin_pid == fk_process_id()) rd_kafka_destroy(p->admin);
     p->admin = NULL;
 }
@@ -105,6 +104,95 @@ void fk_pool_close(fk_pool *p, int timeout_ms)
     p->closed = 1;
     destroy_admin(p);
     fk_producers_close(p, deadline);
+}
+
+static void on_admin_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct admin_health *h = &((fk_pool *)opaque)->admin_health;
+    (void)rk;
+    pthread_mutex_lock(&h->lock);
+    if (!fk_note_refusal(err, reason, &h->refused, h->refusal, sizeof h->refusal)) {
+        if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE) {
+            h->failures++;
+            h->failure_code = err;
+            snprintf(h->failure, sizeof h->failure, "%s", reason);
+            fk_mask_secrets(h->failure);
+        } else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+            h->all_down = 1;
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+void fk_admin_watch_begin(fk_admin_watch *w, fk_pool *p, rd_kafka_t *rk)
+{
+    w->pool = p;
+    w->rk = rk;
+    pthread_mutex_lock(&p->admin_health.lock);
+    w->failures_seen = p->admin_health.failures;
+    pthread_mutex_unlock(&p->admin_health.lock);
+}
+
+/* An outage counts only once a connection failed again during this wait: "every broker down"
+   may be old news, from before the brokers came back. */
+int fk_admin_watch_failed(fk_admin_watch *w, const char *what, fk_error *err)
+{
+    struct admin_health *h = &w->pool->admin_health;
+    char brokers[200];
+    int failed = 0;
+    rd_kafka_poll(w->rk, 0);   /* serves the error callback */
+    pthread_mutex_lock(&h->lock);
+    if (h->refused) {
+        fk_error_set_rd(err, h->refused, "%s: %s", what, h->refusal);
+        failed = 1;
+    } else if (h->all_down && h->failures != w->failures_seen) {
+        fk_brokers_text(w->pool->spec, brokers, sizeof brokers);
+        fk_error_set_rd(err, h->failure_code, "%s: no broker of %s can be reached: %s", what, brokers, h->failure);
+        failed = 1;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return failed;
+}
+
+void fk_admin_watch_answered(fk_admin_watch *w)
+{
+    struct admin_health *h = &w->pool->admin_health;
+    pthread_mutex_lock(&h->lock);
+    h->refused = 0;
+    h->all_down = 0;
+    pthread_mutex_unlock(&h->lock);
+}
+
+#define ADMIN_RETRY_PAUSE_MS 50
+
+/* A metadata request cannot be waited for in steps, only sent again: the steps grow, so that a
+   slow answer still arrives within one of them. */
+rd_kafka_resp_err_t fk_admin_metadata(rd_kafka_t *admin, const struct rd_kafka_metadata **md, int timeout_ms,
+                                      const char *what, fk_error *err)
+{
+    fk_admin_watch w;
+    long long deadline = fk_now_ms() + timeout_ms;
+    int step = 250;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    fk_admin_watch_begin(&w, rd_kafka_opaque(admin), admin);
+    for (;;) {
+        long long left = deadline - fk_now_ms();
+        if (left <= 0) return RD_KAFKA_RESP_ERR__TIMED_OUT;
+        e = rd_kafka_metadata(admin, 1, NULL, md, (int)(left < step ? left : step));
+        if (!e) {
+            fk_admin_watch_answered(&w);
+            return e;
+        }
+        if (fk_admin_watch_failed(&w, what, err)) return (rd_kafka_resp_err_t)err->rd_err;
+        /* a connection lost under the request (_TRANSPORT) is retried like a time-out, once the
+           error callback has had the chance to say more */
+        if (e != RD_KAFKA_RESP_ERR__TIMED_OUT && e != RD_KAFKA_RESP_ERR__TRANSPORT) {
+            fk_error_set_rd(err, e, "%s: %s", what, rd_kafka_err2str(e));
+            return e;
+        }
+        if (e == RD_KAFKA_RESP_ERR__TRANSPORT) fk_sleep_ms(ADMIN_RETRY_PAUSE_MS);
+        if (step < 4000) step *= 2;
+    }
 }
 
 rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
@@ -125,6 +213,7 @@ rd_kafka_t *fk_pool_admin(fk_pool *p, fk_error *err)
         return NULL;
     }
     rd_kafka_conf_set_opaque(conf, p);   /* for on_log: the pool code comes first */
+    rd_kafka_conf_set_error_cb(conf, on_admin_error);
     if (!(p->admin = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr))) {
         rd_kafka_conf_destroy(conf);
         fk_error_set(err, "_INVALID_ARG", "kafka pool '%s': cannot create admin client: %s",
@@ -149,6 +238,7 @@ void fk_pool_admin_release(fk_pool *p)
 
 static void pool_free_resources(fk_pool *p)
 {
+    pthread_mutex_destroy(&p->admin_health.lock);
     destroy_admin(p);
     fk_stats_clear(&p->stats);
     free(p->dq);

@@ -5,6 +5,8 @@
 
 #include "fk_internal.h"
 
+#include <pthread.h>
+
 #define TOPIC_CACHE_SIZE 32
 
 typedef struct topic_entry {
@@ -45,6 +47,15 @@ struct fk_pool {
     char                down_reason[300];   /* the last connection failure librdkafka gave */
     pid_t               admin_pid;
     int                 admin_users;        /* atomic: fk_pool_admin_hold calls not released */
+    struct admin_health {                   /* what the admin client's error callback learned */
+        pthread_mutex_t lock;               /* the callback runs on whichever thread polls */
+        int             refused;            /* _AUTHENTICATION or _SSL until the brokers answer */
+        char            refusal[FK_REFUSAL_TEXT_MAX];
+        int             all_down;           /* every broker down, until the brokers answer */
+        unsigned long   failures;           /* connection failures so far */
+        int             failure_code;       /* the last one's: _TRANSPORT or _RESOLVE */
+        char            failure[300];
+    } admin_health;
     fk_stats_queue      stats;
     int                 txn_ready;          /* init_transactions done for the producer */
     int                 in_txn;             /* begun, not committed or aborted yet */

@@ -42,6 +42,7 @@ static const owned_prop owned[] = {
     { "enable.auto.offset.store", "fluxakafka stores the offsets of the records it hands out" },
     { "enable.partition.eof", "fluxakafka's poll_fetches relies on it being off" },
     { "session.timeout.ms", "use session_timeout" },
+    { "group.protocol", "use group_protocol" },
     { "max.poll.interval.ms", "use rebalance_timeout" },
     { "fetch.max.bytes", "use fetch_max_bytes" },
     { "auto.offset.reset", "use start_offset" },

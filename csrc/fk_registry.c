@@ -183,6 +183,45 @@ const fk_pool_spec *fk_registry_find_pool(const fk_registry *r, const char *code
     return NULL;
 }
 
+/* The properties KIP-848's consumer protocol takes from the broker: librdkafka refuses a client
+   that sets them, at creation, with a message that names no option of ours. */
+static const char *const broker_side_props[] = {
+    "partition.assignment.strategy", "heartbeat.interval.ms", "group.protocol.type", NULL
+};
+
+static const char *broker_side_prop_in(const fk_kvlist *props)
+{
+    size_t i, j;
+    for (i = 0; i < props->count; i++)
+        for (j = 0; broker_side_props[j]; j++)
+            if (strcmp(props->keys[i], broker_side_props[j]) == 0) return broker_side_props[j];
+    return NULL;
+}
+
+static int group_protocol_valid(const fk_group_spec *g, const fk_pool_spec *pool, const char *owner, fk_error *err)
+{
+    const char *prop;
+    if (g->group_protocol != FK_GROUP_PROTOCOL_CONSUMER) return 1;
+    if (rd_kafka_version() < FK_MIN_RDKAFKA_CONSUMER_PROTOCOL) {
+        fk_error_set(err, "_INVALID_ARG", "%s: group_protocol 'consumer' (KIP-848) needs librdkafka 2.12.0 or later; "
+                     "this process runs librdkafka %s (README: \"Kafka versions and librdkafka\")",
+                     owner, rd_kafka_version_str());
+        return 0;
+    }
+    if (g->session_timeout_ms > 0) {
+        fk_error_set(err, "_INVALID_ARG", "%s: session_timeout cannot be set with group_protocol 'consumer': "
+                     "the broker decides it (group.consumer.session.timeout.ms)", owner);
+        return 0;
+    }
+    if ((prop = broker_side_prop_in(&g->rdkafka)) || (pool && (prop = broker_side_prop_in(&pool->options.rdkafka)))) {
+        fk_error_set(err, "_INVALID_ARG", "%s: rdkafka property '%s'%s cannot be set with group_protocol 'consumer': "
+                     "the broker assigns partitions and paces heartbeats in that protocol", owner, prop,
+                     broker_side_prop_in(&g->rdkafka) ? "" : " (of the pool)");
+        return 0;
+    }
+    return 1;
+}
+
 int fk_registry_validate(const fk_registry *r, fk_error *err)
 {
     size_t i, j;
@@ -219,7 +258,9 @@ int fk_registry_validate(const fk_registry *r, fk_error *err)
     for (i = 0; i < r->group_count; i++) {
         snprintf(owner, sizeof owner, "kafka consumer group '%.190s' of pool '%.190s'",
                  r->groups[i].name, r->groups[i].pool);
-        if (!fk_rdkafka_check(&r->groups[i].rdkafka, 1, owner, err)) return 0;
+        if (!fk_rdkafka_check(&r->groups[i].rdkafka, 1, owner, err) ||
+            !group_protocol_valid(&r->groups[i], fk_registry_find_pool(r, r->groups[i].pool), owner, err))
+            return 0;
     }
     for (i = 0; i < r->pool_count; i++)
         for (j = 0; j < i; j++)

@@ -199,7 +199,19 @@ typedef struct fk_group_spec {
                                             at or after this time (ms since the epoch), else
                                             the end; overrides start_latest */
     int        statistics_interval_ms;   /* statistics.interval.ms of the client; 0: off */
+    int        group_protocol;           /* fk_group_protocol; 0: unset (classic) */
 } fk_group_spec;
+
+/* How members of a group agree on an assignment: the classic protocol (JoinGroup/SyncGroup,
+   the client-side assignors) or KIP-848's consumer protocol (the broker assigns). */
+typedef enum fk_group_protocol {
+    FK_GROUP_PROTOCOL_UNSET = 0,
+    FK_GROUP_PROTOCOL_CLASSIC = 1,
+    FK_GROUP_PROTOCOL_CONSUMER = 2
+} fk_group_protocol;
+
+/* librdkafka's consumer protocol is production ready from 2.12.0 (0xMMmmrrxx, xx = 0xff: final) */
+#define FK_MIN_RDKAFKA_CONSUMER_PROTOCOL 0x020c00ff
 
 void fk_group_spec_init(fk_group_spec *g);
 int  fk_group_spec_copy(fk_group_spec *dst, const fk_group_spec *src);

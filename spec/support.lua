@@ -9,6 +9,22 @@ M.sasl_brokers = { os.getenv("FK_TEST_SASL_BROKERS") or "127.0.0.1:9094" }
 
 math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
 local counter = 0
+-- The test broker's Kafka major version (FK_TEST_KAFKA_VERSION, set by scripts/with-kafka.sh).
+function M.kafka_major()
+  return tonumber((os.getenv("FK_TEST_KAFKA_VERSION") or "3.9.1"):match("^(%d+)"))
+end
+
+-- Whether the librdkafka loaded in this process is at least major.minor.patch.
+function M.librdkafka_at_least(major, minor, patch)
+  local a, b, c = require("fluxakafka").librdkafka_version():match("^(%d+)%.(%d+)%.(%d+)")
+  return tonumber(a) * 1000000 + tonumber(b) * 1000 + tonumber(c) >= major * 1000000 + minor * 1000 + patch
+end
+
+-- Kafka 4 refuses SCRAM logins from librdkafka before 2.6.1.
+function M.scram_refused()
+  return M.kafka_major() >= 4 and not M.librdkafka_at_least(2, 6, 1)
+end
+
 function M.unique(prefix)
   counter = counter + 1
   return ("%s-%d-%d-%d"):format(prefix, os.time(), counter, math.random(100000, 999999))

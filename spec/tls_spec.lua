@@ -43,8 +43,12 @@ describe("TLS", function()
   end)
 
   it("carries SASL over TLS", function()
-    local res = roundtrip(SASL_SSL, { tls = { ca_file = TLS_DIR .. "/ca.pem" },
-                                      sasl = { mechanism = "SCRAM-SHA-512", user = "scram512", password = "scram512-secret" } })
+    local sasl = { mechanism = "SCRAM-SHA-512", user = "scram512", password = "scram512-secret" }
+    -- Kafka 4 refuses SCRAM from librdkafka before 2.6.1 (sasl_spec checks what that says)
+    if support.scram_refused() then
+      sasl = { mechanism = "PLAIN", user = "fluxa", password = "fluxa-secret" }
+    end
+    local res = roundtrip(SASL_SSL, { tls = { ca_file = TLS_DIR .. "/ca.pem" }, sasl = sasl })
     assert.is_true(res.ok, res.err)
     assert.are.equal("over tls", res.value)
   end)
