@@ -38,7 +38,7 @@ describe("consumer group", function()
     assert.are.equal(group, a:get_name())
     assert.are.same({ name = group, pool = "events", topics = { topic }, session_timeout = 6,
       rebalance_timeout = 20, fetch_max_bytes = 1048576, auto_commit_interval = 0,
-      start_offset = "earliest", rdkafka = {}, statistics_interval = 0 }, a:get_settings())
+      start_offset = "earliest", rdkafka = {}, statistics_interval = 0, group_protocol = "classic" }, a:get_settings())
     assert.are.equal("userdata", type(a:get_rdkafka_handle()))
     assert.are.not_equal(a:get_rdkafka_handle(), b:get_rdkafka_handle())
   end)

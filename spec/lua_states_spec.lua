@@ -52,11 +52,12 @@ describe("two Lua states in one process", function()
     return cond() and true or false
   end
 
-  -- produces one record with a callback and an owner (produce's internal 4th argument, as
-  -- nginx.lua passes it) and returns a function that tells what the callback received
+  -- produces one record with a callback and an owner (the binding's _produce primitive, as
+  -- pool:produce calls it with the owner nginx's strategy gives) and returns a function that
+  -- tells what the callback received
   local function produce_owned(pool, owner)
     local got
-    assert(pool:produce({ topic = support.unique("states"), value = "v" }, function(record, err)
+    assert(pool:_produce({ topic = support.unique("states"), value = "v" }, function(record, err)
       got = { value = record.value, err = err }
     end, owner))
     return function() return got end
