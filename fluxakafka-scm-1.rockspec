@@ -33,6 +33,14 @@ build = {
     ["fluxakafka.rebalance"] = "lua/fluxakafka/rebalance.lua",
     ["fluxakafka.nginx"] = "lua/fluxakafka/nginx.lua",
     ["fluxakafka.await"] = "lua/fluxakafka/await.lua",
+    ["fluxakafka.resty.kafka.producer"] = "lua/fluxakafka/resty/kafka/producer.lua",
+    ["fluxakafka.resty.kafka.client"] = "lua/fluxakafka/resty/kafka/client.lua",
+    ["fluxakafka.resty.kafka.basic-consumer"] = "lua/fluxakafka/resty/kafka/basic-consumer.lua",
+    ["fluxakafka.resty.kafka.protocol.consumer"] = "lua/fluxakafka/resty/kafka/protocol/consumer.lua",
+    ["fluxakafka.resty_compat.resty.kafka.producer"] = "lua/fluxakafka/resty_compat/resty/kafka/producer.lua",
+    ["fluxakafka.resty_compat.resty.kafka.client"] = "lua/fluxakafka/resty_compat/resty/kafka/client.lua",
+    ["fluxakafka.resty_compat.resty.kafka.basic-consumer"] = "lua/fluxakafka/resty_compat/resty/kafka/basic-consumer.lua",
+    ["fluxakafka.resty_compat.resty.kafka.protocol.consumer"] = "lua/fluxakafka/resty_compat/resty/kafka/protocol/consumer.lua",
     ["fluxakafka.core"] = {
       sources = {
         "csrc/fk_util.c", "csrc/fk_registry.c", "csrc/fk_pool.c", "csrc/fk_consumer.c", "csrc/fk_headers.c",

@@ -507,6 +507,24 @@ function M.record_tostring(rec)
     show_bytes(rec.key), show_bytes(rec.value), table.concat(headers, ", "))
 end
 
+--- The directory that serves lua-resty-kafka's modules (resty.kafka.producer, ...) from
+-- fluxakafka when "<dir>/?.lua" comes first on lua_package_path: beside this file, in a
+-- clone (lua/) as in an installed rock (share/lua/5.1/).
+function M.resty_compat_path()
+  local here = debug.getinfo(1, "S").source:match("^@(.*)fluxakafka%.lua$")
+  if not here then error("resty_compat_path: fluxakafka was not loaded from a file", 2) end
+  if here:sub(1, 1) ~= "/" then
+    local cwd = os.getenv("PWD")
+    if not cwd then
+      local p = io.popen("pwd")
+      cwd = p:read("*l")
+      p:close()
+    end
+    here = cwd .. "/" .. here:gsub("^%./", "")
+  end
+  return here .. "fluxakafka/resty_compat"
+end
+
 internal._private = { core = core, Alter = Alter }
 
 return M

@@ -59,7 +59,8 @@ local function port_open(port)
 end
 
 -- Starts nginx with `http` as the body of its http block (the spec's servers) and `main` as
--- extra main-level directives. Returns a handle: prefix, port, pid(), stop(), reload(), log().
+-- extra main-level directives; `lua_path_first`, when given, comes first on lua_package_path.
+-- Returns a handle: prefix, port, pid(), stop(), reload(), log().
 function M.start(opts)
   local prefix = os.tmpname()
   os.remove(prefix)
@@ -73,12 +74,13 @@ env FK_TEST_BROKERS;
 events { worker_connections 2048; }
 http {
   access_log logs/access.log;
-  lua_package_path "%s/lua/?.lua;%s/spec-nginx/?.lua;;";
+  lua_package_path "%s%s/lua/?.lua;%s/spec-nginx/?.lua;;";
   lua_package_cpath "%s;;";
   lua_shared_dict results 10m;
 %s
 }
-]]):format(opts.workers or 2, opts.log_level or "info", opts.main or "", M.root, M.root,
+]]):format(opts.workers or 2, opts.log_level or "info", opts.main or "",
+           opts.lua_path_first and (opts.lua_path_first .. ";") or "", M.root, M.root,
            os.getenv("FK_TEST_CPATH") or (M.root .. "/build/?.so"), opts.http)
   local f = assert(io.open(prefix .. "/conf/nginx.conf", "w"))
   f:write(conf)
