@@ -68,7 +68,7 @@ local HTTP = [[
     location /dead_watermarks { content_by_lua_block {
       local fk = require "fluxakafka"
       local r = fk.new_registry()
-      r:register_kafka({ "127.0.0.1:1" }, "dead", { connect_timeout = 2 })
+      r:register_kafka({ "SILENT_BROKER" }, "dead", { connect_timeout = 2 })
       local pool = assert(r:validate()):kafka("dead")
       local t0 = ngx.now()
       local ok, err, code = pool:watermarks("t", 0)
@@ -138,7 +138,7 @@ local HTTP = [[
     location /dead_alters { content_by_lua_block {
       local fk = require "fluxakafka"
       local r = fk.new_registry()
-      r:register_kafka({ "127.0.0.1:1" }, "dead", { connect_timeout = 2 })
+      r:register_kafka({ "SILENT_BROKER" }, "dead", { connect_timeout = 2 })
       r:register_kafka_topic(fk.new_kafka_topic("t", "dead"))
       local ctx = assert(r:validate()):new_context()
       local t0 = ngx.now()
@@ -185,9 +185,17 @@ local HTTP = [[
 ]]
 
 describe("client control in nginx", function()
-  local nginx
-  setup(function() nginx = support.start({ port = PORT, workers = 1, http = HTTP:format(PORT) }) end)
-  teardown(function() if nginx then nginx.stop() end end)
+  local nginx, silent
+  setup(function()
+    -- brokers that cannot be reached (they never answer) keep a call waiting its whole connect_timeout
+    local address
+    address, silent = support.silent_listener()
+    nginx = support.start({ port = PORT, workers = 1, http = HTTP:format(PORT):gsub("SILENT_BROKER", address) })
+  end)
+  teardown(function()
+    if nginx then nginx.stop() end
+    if silent then silent:close() end
+  end)
 
   -- GET <location> for a new topic and group; the response body
   local function on_new_topic(location)

@@ -58,6 +58,15 @@ local function port_open(port)
   return ok ~= nil
 end
 
+-- A port that takes connections (the kernel completes them) but never answers: a broker that
+-- cannot be reached, where a refused connection would fail at once. Returns "host:port" and
+-- the listening socket (close it when done).
+function M.silent_listener()
+  local server = assert(socket.bind("127.0.0.1", 0, 128))
+  local _, port = server:getsockname()
+  return "127.0.0.1:" .. port, server
+end
+
 -- Starts nginx with `http` as the body of its http block (the spec's servers) and `main` as
 -- extra main-level directives; `lua_path_first`, when given, comes first on lua_package_path.
 -- Returns a handle: prefix, port, pid(), stop(), reload(), log().

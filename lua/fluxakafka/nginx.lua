@@ -75,17 +75,21 @@ local function owner_of_current(create)
   if not ctx then return nil end
   local owner = owners_by_ctx[ctx]
   if owner or not create then return owner end
+  -- nil in the phases that run outside a coroutine (log, header_filter, body_filter): the
+  -- request's ctx alone then tells when it is over
   local thread = co_running()
   owner = { thread = thread, ctx = setmetatable({ ctx }, WEAK_VALUES), queue = {}, ended = false }
   owners_by_ctx[ctx] = owner
-  local previous = owner_by_thread[thread]
-  if previous then previous.ended = true end   -- the thread was recycled: that request is over
-  owner_by_thread[thread] = owner
+  if thread then
+    local previous = owner_by_thread[thread]
+    if previous then previous.ended = true end   -- the thread was recycled: that request is over
+    owner_by_thread[thread] = owner
+  end
   return owner
 end
 
 local function has_ended(owner)
-  if not owner.ended and (owner.ctx[1] == nil or co_status(owner.thread) == "dead") then
+  if not owner.ended and (owner.ctx[1] == nil or (owner.thread and co_status(owner.thread) == "dead")) then
     owner.ended = true
   end
   return owner.ended

@@ -12,7 +12,6 @@ local client = require "fluxakafka.resty.kafka.client"
 local ngx = ngx
 local crc32 = ngx.crc32_long
 local pairs, ipairs, pcall, tostring = pairs, ipairs, pcall, tostring
-local co_running = coroutine.running
 local int64 = ffi.typeof("int64_t")
 
 local _M = { _VERSION = "0.23" }
@@ -152,33 +151,6 @@ local function pool_of(self)
   return pool, err
 end
 
--- Code outside a coroutine (the log, header_filter and body_filter phases) cannot own
--- fluxakafka delivery callbacks yet: its records are produced by a timer, right after.
-local function produce_deferred(premature, self)
-  local records = self._deferred
-  self._deferred, self._deferred_timer = {}, false
-  for _, rec in ipairs(records) do
-    local ok, err, code = self._pool:produce(rec, self._on_delivery)
-    if not ok then failed(self, rec, err, code) end
-  end
-end
-
-local function defer(self, pool, rec)
-  local deferred = self._deferred
-  if pool:in_flight() + #deferred >= self.ringbuffer.size then return nil, "buffer overflow" end
-  deferred[#deferred + 1] = rec
-  if not self._deferred_timer then
-    self._deferred_timer = true
-    local ok, err = ngx.timer.at(0, produce_deferred, self)
-    if not ok then
-      self._deferred_timer = false
-      deferred[#deferred] = nil
-      return nil, "cannot start a timer: " .. tostring(err)
-    end
-  end
-  return true
-end
-
 -- A partitioner of the application's needs the partition count: the record waits for it.
 local function wait_for_partitions(self, rec)
   local waiting = self._waiting[rec.topic] or {}
@@ -198,7 +170,6 @@ local function send_async(self, topic, key, message)
     if self.partitioner ~= default_partitioner then return wait_for_partitions(self, rec) end
   end
   rec.partition = choose_partition(self, topic, key)
-  if not co_running() then return defer(self, pool, rec) end
   local ok, perr, code = pool:produce(rec, self._on_delivery)
   if ok then return true end
   if code == "_QUEUE_FULL" then
@@ -241,7 +212,7 @@ function _M.new(self, broker_list, producer_config, cluster_name)
     ringbuffer = { batch_num = opts.batch_num or 200, size = opts.max_buffering or 50000,
                    wait_on_buffer_full = opts.wait_on_buffer_full or false },
     sendbuffer = { batch_num = opts.batch_num or 200, batch_size = opts.batch_size or 1048576, topics = {} },
-    _failed = {}, _learning = {}, _waiting = {}, _deferred = {},
+    _failed = {}, _learning = {}, _waiting = {},
   }, mt)
   p._on_delivery = function(rec, err, code)
     if err then failed(p, rec, err, code) else delivered(p, rec) end
