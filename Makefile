@@ -30,7 +30,7 @@ MODULE      = build/fluxakafka/core.so
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps deps-bench deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz fuzz-api soak test-faults test-interop \
+.PHONY: all deps deps-bench deps-nginx build test test-asan test-nginx demo bench bench-nginx fuzz fuzz-api soak test-faults test-interop test-netfaults \
         kafka-up kafka-down clean check-core test-kafka4 test-kafka4-rdkafka-wheel rock mariadb-up mariadb-down example-async-sql bench-async-sql
 
 all: build
@@ -172,6 +172,15 @@ test-kafka4-rdkafka-wheel: deps
 	$(MAKE) build
 	LD_LIBRARY_PATH="$$(bash scripts/librdkafka-wheel.sh)" FK_KAFKA_VERSION=$(KAFKA4_VERSION) \
 	  bash scripts/with-kafka.sh bash scripts/run-specs.sh $(PROTOCOL_SPECS)
+
+# Network-fault specs (spec-netfaults/): toxiproxy (built from the Go module proxy into .cache/)
+# between fluxakafka and a private broker that advertises the proxy's address (ports 9392..9395,
+# FK_NETFAULTS_PORT_BASE), scenarios from latency to a 60 s black hole, from Lua and from one
+# nginx worker; the counts go to .test-output/netfaults.tsv. Starts and stops the broker and proxy.
+test-netfaults: deps-nginx
+	@command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || { echo "make test-netfaults needs the Go toolchain on PATH"; exit 1; }
+	$(MAKE) build
+	bash scripts/with-netfaults.sh bash scripts/run-specs.sh spec-netfaults
 
 # The interop specs in spec-interop/: fluxakafka next to FluxaORM-shaped Go services (franz-go
 # and shamaton/msgpack 1.2.1 from the Go module proxy, built by the specs) in one consumer group,
