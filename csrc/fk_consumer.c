@@ -3,6 +3,7 @@
    them to librdkafka before the client is destroyed. */
 #include "fk_internal.h"
 #include "fk_async_sql.h"
+#include "fk_offsets.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ struct fk_consumer {
                                       commit): its memory outlives them */
     int           freed;           /* fk_consumer_free was called while job_refs > 0 */
     fk_stats_queue stats;
+    fk_offsets_client offsets;     /* lag's watermarks */
 };
 
 typedef struct rebalance_event {
@@ -519,24 +521,18 @@ int fk_consumer_committed(fk_consumer *c, fk_partitions *parts, fk_error *err)
     return 1;
 }
 
+/* Once c->offsets has its client: the watermarks of every partition at once. */
+static int lag_of(fk_consumer *c, fk_partitions *out, fk_error *err)
+{
+    char what[300];
+    if (!fk_consumer_assignment(c, out, err) || !fk_consumer_committed(c, out, err)) return 0;
+    snprintf(what, sizeof what, "lag of kafka consumer group '%.200s': watermarks could not be read", c->spec.name);
+    return fk_offsets_watermarks(c->offsets.rk, out, FK_WM_HIGH | FK_WM_LOW_UNCOMMITTED, c->check_timeout_ms, what, err);
+}
+
 int fk_consumer_lag(fk_consumer *c, fk_partitions *out, fk_error *err)
 {
-    size_t i;
-    if (!fk_consumer_assignment(c, out, err) || !fk_consumer_committed(c, out, err)) return 0;
-    for (i = 0; i < out->count; i++) {
-        fk_partition *p = &out->items[i];
-        int64_t low = 0, high = 0;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->rk, p->topic, p->partition, &low, &high,
-                                                                 c->check_timeout_ms);
-        if (e) {
-            fk_error_set_rd(err, e, "lag of kafka consumer group '%s': watermarks of '%s' [%d] could not be read",
-                            c->spec.name, p->topic, (int)p->partition);
-            return 0;
-        }
-        p->low = low;
-        p->high = high;
-    }
-    return 1;
+    return usable(c, err) && fk_offsets_client_get(&c->offsets, "lag", err) && lag_of(c, out, err);
 }
 
 /* ---- transactions (fk_pool_send_offsets_to_transaction, fk_pool_abort_transaction) ---- */
@@ -605,7 +601,7 @@ static void request_run(fk_job *job)
     const fk_partition *target = q->parts.items;
     switch (q->kind) {
     case FK_REQUEST_COMMITTED: job->ok = fk_consumer_committed(q->c, &q->parts, &job->err); break;
-    case FK_REQUEST_LAG:       job->ok = fk_consumer_lag(q->c, &q->parts, &job->err); break;
+    case FK_REQUEST_LAG:       job->ok = lag_of(q->c, &q->parts, &job->err); break;
     case FK_REQUEST_SEEK:
         job->ok = fk_consumer_seek(q->c, target->topic, target->partition, target->offset, &job->err);
         break;
@@ -627,6 +623,7 @@ fk_job *fk_consumer_request_start(fk_consumer *c, fk_request_kind kind, fk_parti
         fk_error_set(err, "_INVALID_ARG", "seek: exactly one partition to seek");
         return NULL;
     }
+    if (kind == FK_REQUEST_LAG && !fk_offsets_client_get(&c->offsets, "lag", err)) return NULL;
     if (!(q = (request_job *)fk_job_new(&request_ops, sizeof *q, names[kind], err))) return NULL;
     q->c = c;
     q->kind = kind;
@@ -694,7 +691,8 @@ static fk_consumer *consumer_client(fk_pool *p, const fk_group_spec *g, fk_error
     }
     c->check_timeout_ms = fk_connect_timeout_ms(ps);
     fk_brokers_text(ps, c->brokers_text, sizeof c->brokers_text);
-    if (!(conf = fk_pool_conf_new(ps, err))) goto fail;
+    if (!fk_offsets_client_init(&c->offsets, ps, &g->rdkafka, c, err) || !(conf = fk_pool_conf_new(ps, err)))
+        goto fail;
     /* raw properties: the pool's consumer and global ones, then the group's own */
     if (!group_conf(conf, g, err) || !fk_rdkafka_apply(conf, &ps->options.rdkafka, "C*", err) ||
         !fk_rdkafka_apply(conf, &g->rdkafka, "C*", err)) {
@@ -1235,6 +1233,7 @@ static void close_client(fk_consumer *c)
         struct timespec ts = { 0, 1000000 };
         nanosleep(&ts, NULL);
     }
+    fk_offsets_client_clear(&c->offsets);
     if (c->rk_pid != fk_process_id()) return;   /* inherited through fork: not ours to close */
     finish_lookup(c, 1);
     revoke_deferred(c);   /* leaving: deferred revocations happen now */
@@ -1291,6 +1290,7 @@ static int close_poll(fk_job *job, int timeout_ms)
 
 static void consumer_destroy(fk_consumer *c)
 {
+    fk_offsets_client_clear(&c->offsets);   /* a group that never had a client */
     fk_group_spec_clear(&c->spec);
     fk_stats_clear(&c->stats);
     free(c->pool_code);
