@@ -112,6 +112,8 @@ void         lfk_push_consumer(lua_State *L, fk_consumer *c);
 /* The answer of a job that opened a consumer group: the group's userdata. */
 int          lfk_answer_consumer(lua_State *L, fk_job *j, int owner_idx);
 fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn);
+/* { {topic=, partition=, committed=, high=, lag=}, ... } (cg:lag, pool:group_lag) */
+void lfk_push_lag(lua_State *L, const fk_partitions *l);
 
 void lfk_open_async_sql(lua_State *L);
 

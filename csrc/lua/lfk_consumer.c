@@ -242,7 +242,7 @@ static int pause_or_resume(lua_State *L, int pause)
 static int consumer_pause(lua_State *L) { return pause_or_resume(L, 1); }
 static int consumer_resume(lua_State *L) { return pause_or_resume(L, 0); }
 
-static void push_lag(lua_State *L, const fk_partitions *l)
+void lfk_push_lag(lua_State *L, const fk_partitions *l)
 {
     size_t i;
     lua_createtable(L, (int)l->count, 0);
@@ -281,7 +281,7 @@ static int push_lag_answer(lua_State *L, fk_job *j, int owner_idx)
     fk_partitions l = { 0 };
     (void)owner_idx;
     fk_job_take_partitions(j, &l);
-    push_lag(L, &l);
+    lfk_push_lag(L, &l);
     fk_partitions_clear(&l);
     return 1;
 }
