@@ -312,6 +312,7 @@ int     fk_registry_init_by_doc(fk_registry *r, const fk_doc *doc, fk_error *err
  *   fk_consumer_open_start       FK_JOB_CONSUMER_OPEN      fk_job_take_consumer
  *   fk_consumer_close_start      FK_JOB_CONSUMER_CLOSE     (success)
  *   fk_consumer_commit_start     FK_JOB_COMMIT             (success or err)
+ *   fk_read_start                FK_JOB_READ               fk_read_count, fk_read_record, fk_read_header
  *
  * Every job is bounded: by the pool's connect timeout, an alter by the time the broker takes
  * to show its effect (30 s at most). What a job works on stays usable meanwhile; closing it
@@ -326,7 +327,8 @@ typedef enum fk_job_kind {
     FK_JOB_CONSUMER_REQUEST,
     FK_JOB_CONSUMER_OPEN,
     FK_JOB_CONSUMER_CLOSE,
-    FK_JOB_COMMIT
+    FK_JOB_COMMIT,
+    FK_JOB_READ
 } fk_job_kind;
 
 fk_job_kind fk_job_kind_of(const fk_job *j);
@@ -696,6 +698,32 @@ size_t fk_fetches_error_count(const fk_fetches *f);
 int    fk_fetches_error(const fk_fetches *f, size_t i, const char **topic, int32_t *partition,
                         const char **msg, const char **code);
 void   fk_fetches_free(fk_fetches *f);
+
+/* ------------------------------------------------------------------------------------ */
+/* Reading one partition without a consumer group                                       */
+
+typedef enum fk_read_start_t {
+    FK_READ_OFFSET = 0,   /* start_value: the offset (low watermark to high watermark) */
+    FK_READ_BEGINNING,    /* the oldest record still stored */
+    FK_READ_END,          /* the records written from now on */
+    FK_READ_FROM_END,     /* start_value records before the end (from the beginning when fewer) */
+    FK_READ_TIMESTAMP     /* start_value: the first record written at or after that time (ms
+                             since the epoch); the end when there is none */
+} fk_read_start_t;
+/* Reads up to `count` records of one partition from the start given, as a job (FK_JOB_READ)
+   with a client of its own that joins no group and commits nothing. It ends at `count`
+   records, at the partition's end once it has records (with none yet, it waits for the first),
+   or after timeout_ms of reading; the topic, the partition and the start are checked first
+   (bounded by the pool's connect timeout): an offset out of range, a topic or partition that
+   does not exist fail naming it. Closing the pool waits for reads under way. */
+fk_job *fk_read_start(fk_pool *p, const char *topic, int32_t partition, fk_read_start_t start,
+                      int64_t start_value, size_t count, int timeout_ms, fk_error *err);
+/* The answer: the records read, in offset order, as fk_fetches_record and fk_fetches_header
+   give them. */
+size_t fk_read_count(const fk_job *j);
+int    fk_read_record(const fk_job *j, size_t i, fk_record_view *out);
+int    fk_read_header(const fk_job *j, size_t i, size_t h, const char **key, size_t *key_len,
+                      const void **value, size_t *value_len);
 
 /* ------------------------------------------------------------------------------------ */
 /* Schema management: alters between the registered topics/groups and the live broker    */

@@ -338,4 +338,5 @@ void lfk_open_inspect(lua_State *L)
     lua_getfield(L, -1, "pool_methods");
     luaL_register(L, NULL, pool_inspect_methods);
     lua_pop(L, 1);
+    lfk_open_read(L);
 }
