@@ -22,12 +22,14 @@ local function group_engine(group, topic, events)
   return assert(r:validate())
 end
 
--- polls cg until describe_groups says the group is Stable with one member; returns that
+-- polls cg until describe_groups says the group is Stable with one member, and the member
+-- has taken the assignment the broker shows; returns the description
 local function stable(pool, cg, group)
   local deadline = os.time() + 30
   while os.time() <= deadline do
     local g = assert(pool:describe_groups({ group }))[1]
-    if g.state == "Stable" and #g.members == 1 and #g.members[1].assignment > 0 then return g end
+    local n = g.members[1] and #g.members[1].assignment or 0
+    if g.state == "Stable" and #g.members == 1 and n > 0 and #assert(cg:assignment()) == n then return g end
     cg:poll_fetches(0.2)
   end
   error("group " .. group .. " did not become Stable")
