@@ -1,6 +1,7 @@
 /* Schema management: compare what the registry declares with the live cluster and turn the
    differences into alters; perform one alter and wait until the broker shows its effect. */
 #include "fk_internal.h"
+#include "fk_admin_call.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -12,8 +13,6 @@
 #include <time.h>
 
 #define ADMIN_TIMEOUT_MS 30000
-/* how often a waiting admin call looks for a refusal */
-#define ADMIN_WAIT_STEP_MS 100
 #define SETTLE_TIMEOUT_MS 30000
 
 /* ---------------------------------------------------------------- small helpers ---- */
@@ -171,52 +170,14 @@ static int config_values_equal(const char *key, const char *declared, const char
 
 /* ---------------------------------------------------------------- admin requests ---- */
 
-typedef struct admin_call {
-    rd_kafka_queue_t        *queue;
-    rd_kafka_AdminOptions_t *options;
-    fk_admin_watch           watch;
-} admin_call;
+typedef fk_admin_call admin_call;
 
-/* the admin client's opaque is its pool (fk_pool_admin) */
 static void admin_begin(admin_call *c, rd_kafka_t *rk, rd_kafka_admin_op_t op)
 {
-    char errstr[256];
-    fk_admin_watch_begin(&c->watch, rd_kafka_opaque(rk), rk);
-    c->queue = rd_kafka_queue_new(rk);
-    c->options = rd_kafka_AdminOptions_new(rk, op);
-    rd_kafka_AdminOptions_set_request_timeout(c->options, ADMIN_TIMEOUT_MS, errstr, sizeof errstr);
-    if (op == RD_KAFKA_ADMIN_OP_CREATETOPICS || op == RD_KAFKA_ADMIN_OP_DELETETOPICS ||
-        op == RD_KAFKA_ADMIN_OP_CREATEPARTITIONS)
-        rd_kafka_AdminOptions_set_operation_timeout(c->options, ADMIN_TIMEOUT_MS, errstr, sizeof errstr);
+    fk_admin_call_begin(c, rk, op, ADMIN_TIMEOUT_MS);
 }
 
-/* Waits for the result event; NULL with err filled on a request-level failure. */
-static rd_kafka_event_t *admin_end(admin_call *c, const char *what, fk_error *err)
-{
-    rd_kafka_event_t *ev = NULL;
-    long long deadline = fk_now_ms() + ADMIN_TIMEOUT_MS + 5000;
-    int refused = 0;
-    while (!ev && fk_now_ms() < deadline && !(refused = fk_admin_watch_failed(&c->watch, what, err)))
-        ev = rd_kafka_queue_poll(c->queue, ADMIN_WAIT_STEP_MS);
-    /* a request given up is still answered later, into the queue destroyed here: librdkafka
-       drops the answer */
-    rd_kafka_AdminOptions_destroy(c->options);
-    rd_kafka_queue_destroy(c->queue);
-    if (refused) return NULL;
-    if (!ev) {
-        fk_error_set_rd(err, RD_KAFKA_RESP_ERR__TIMED_OUT, "%s", what);
-        return NULL;
-    }
-    if (rd_kafka_event_error(ev) >= 0) fk_admin_watch_answered(&c->watch);
-    if (rd_kafka_event_error(ev)) {
-        fk_error_set(err, rd_kafka_err2name(rd_kafka_event_error(ev)), "%s: %s", what,
-                     rd_kafka_event_error_string(ev));
-        err->rd_err = rd_kafka_event_error(ev);
-        rd_kafka_event_destroy(ev);
-        return NULL;
-    }
-    return ev;
-}
+#define admin_end fk_admin_call_end
 
 /* The first request of a plan: bounded by the pool's connect timeout, so that a wrong
    address fails in seconds and the error names the brokers tried. */

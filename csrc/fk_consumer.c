@@ -371,7 +371,8 @@ fk_consumer *fk_consumer_client(fk_pool *p, const fk_group_spec *g, fk_error *er
     }
     c->check_timeout_ms = fk_connect_timeout_ms(ps);
     fk_brokers_text(ps, c->brokers_text, sizeof c->brokers_text);
-    if (!(conf = fk_pool_conf_new(ps, err))) goto fail;
+    if (!fk_offsets_client_init(&c->offsets, ps, &g->rdkafka, c, err) || !(conf = fk_pool_conf_new(ps, err)))
+        goto fail;
     /* raw properties: the pool's consumer and global ones, then the group's own */
     if (!group_conf(conf, g, err) || !fk_rdkafka_apply(conf, &ps->options.rdkafka, "C*", err) ||
         !fk_rdkafka_apply(conf, &g->rdkafka, "C*", err)) {
@@ -415,6 +416,7 @@ int fk_consumer_is_closed(const fk_consumer *c) { return c->rk == NULL || c->clo
 
 void fk_consumer_destroy(fk_consumer *c)
 {
+    fk_offsets_client_clear(&c->offsets);   /* a group that never had a client */
     fk_group_spec_clear(&c->spec);
     fk_stats_clear(&c->stats);
     free(c->pool_code);

@@ -7,6 +7,7 @@
 #define FK_CONSUMER_H
 
 #include "fk_internal.h"
+#include "fk_offsets.h"
 
 struct fk_consumer {
     char         *pool_code;   /* first member: read by the log callback (rd_kafka_opaque) */
@@ -50,6 +51,7 @@ struct fk_consumer {
                                       commit): its memory outlives them */
     int           freed;           /* fk_consumer_free was called while job_refs > 0 */
     fk_stats_queue stats;
+    fk_offsets_client offsets;     /* lag's watermarks */
 };
 
 /* 1 when c can talk to the brokers (open, and made in this process); else 0 with err. */

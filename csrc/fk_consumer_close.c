@@ -52,6 +52,7 @@ static void close_client(fk_consumer *c)
     int destroy;
     /* a committed / lag request on another thread ends within the connect timeout */
     while (__atomic_load_n(&c->request_users, __ATOMIC_ACQUIRE) > 0) fk_sleep_ms(1);
+    fk_offsets_client_clear(&c->offsets);
     if (c->rk_pid != fk_process_id()) return;   /* inherited through fork: not ours to close */
     fk_consumer_finish_lookup(c, 1);
     fk_consumer_revoke_deferred(c);   /* leaving: deferred revocations happen now */

@@ -91,24 +91,18 @@ int fk_consumer_committed(fk_consumer *c, fk_partitions *parts, fk_error *err)
     return 1;
 }
 
+/* Once c->offsets has its client: the watermarks of every partition at once. */
+static int lag_of(fk_consumer *c, fk_partitions *out, fk_error *err)
+{
+    char what[300];
+    if (!fk_consumer_assignment(c, out, err) || !fk_consumer_committed(c, out, err)) return 0;
+    snprintf(what, sizeof what, "lag of kafka consumer group '%.200s': watermarks could not be read", c->spec.name);
+    return fk_offsets_watermarks(c->offsets.rk, out, FK_WM_HIGH | FK_WM_LOW_UNCOMMITTED, c->check_timeout_ms, what, err);
+}
+
 int fk_consumer_lag(fk_consumer *c, fk_partitions *out, fk_error *err)
 {
-    size_t i;
-    if (!fk_consumer_assignment(c, out, err) || !fk_consumer_committed(c, out, err)) return 0;
-    for (i = 0; i < out->count; i++) {
-        fk_partition *p = &out->items[i];
-        int64_t low = 0, high = 0;
-        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->rk, p->topic, p->partition, &low, &high,
-                                                                 c->check_timeout_ms);
-        if (e) {
-            fk_error_set_rd(err, e, "lag of kafka consumer group '%s': watermarks of '%s' [%d] could not be read",
-                            c->spec.name, p->topic, (int)p->partition);
-            return 0;
-        }
-        p->low = low;
-        p->high = high;
-    }
-    return 1;
+    return fk_consumer_usable(c, err) && fk_offsets_client_get(&c->offsets, "lag", err) && lag_of(c, out, err);
 }
 
 int fk_consumer_rewind(fk_consumer *c, fk_error *err)
@@ -152,7 +146,7 @@ static void request_run(fk_job *job)
     const fk_partition *target = q->parts.items;
     switch (q->kind) {
     case FK_REQUEST_COMMITTED: job->ok = fk_consumer_committed(q->c, &q->parts, &job->err); break;
-    case FK_REQUEST_LAG:       job->ok = fk_consumer_lag(q->c, &q->parts, &job->err); break;
+    case FK_REQUEST_LAG:       job->ok = lag_of(q->c, &q->parts, &job->err); break;
     case FK_REQUEST_SEEK:
         job->ok = fk_consumer_seek(q->c, target->topic, target->partition, target->offset, &job->err);
         break;
@@ -174,6 +168,7 @@ fk_job *fk_consumer_request_start(fk_consumer *c, fk_request_kind kind, fk_parti
         fk_error_set(err, "_INVALID_ARG", "seek: exactly one partition to seek");
         return NULL;
     }
+    if (kind == FK_REQUEST_LAG && !fk_offsets_client_get(&c->offsets, "lag", err)) return NULL;
     if (!(q = (request_job *)fk_job_new(&request_ops, sizeof *q, names[kind], err))) return NULL;
     q->c = c;
     q->kind = kind;

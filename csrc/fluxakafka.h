@@ -324,6 +324,7 @@ int     fk_registry_init_by_doc(fk_registry *r, const fk_doc *doc, fk_error *err
  *   fk_consumer_open_start       FK_JOB_CONSUMER_OPEN      fk_job_take_consumer
  *   fk_consumer_close_start      FK_JOB_CONSUMER_CLOSE     (success)
  *   fk_consumer_commit_start     FK_JOB_COMMIT             (success or err)
+ *   fk_read_start                FK_JOB_READ               fk_read_count, fk_read_record, fk_read_header
  *
  * Every job is bounded: by the pool's connect timeout, an alter by the time the broker takes
  * to show its effect (30 s at most). What a job works on stays usable meanwhile; closing it
@@ -338,7 +339,8 @@ typedef enum fk_job_kind {
     FK_JOB_CONSUMER_REQUEST,
     FK_JOB_CONSUMER_OPEN,
     FK_JOB_CONSUMER_CLOSE,
-    FK_JOB_COMMIT
+    FK_JOB_COMMIT,
+    FK_JOB_READ
 } fk_job_kind;
 
 fk_job_kind fk_job_kind_of(const fk_job *j);
@@ -486,28 +488,73 @@ int fk_pool_in_transaction(const fk_pool *p);
 /* ------------------------------------------------------------------------------------ */
 /* Read-only cluster requests on the pool's admin client (watermarks, topics, groups)    */
 
+struct fk_partitions;   /* below, with the consumer groups */
 typedef enum fk_inspect_kind {
     FK_INSPECT_WATERMARKS = 0,   /* low and high offsets of one partition */
     FK_INSPECT_TOPICS,           /* every topic of the cluster, with its partitions */
-    FK_INSPECT_GROUPS            /* every consumer group, with state and member count */
+    FK_INSPECT_GROUPS,           /* every consumer group, with state and member count */
+    FK_INSPECT_DESCRIBE_TOPICS,  /* named topics: partitions and configs */
+    FK_INSPECT_DESCRIBE_GROUPS,  /* named groups: state, protocol, coordinator, members */
+    FK_INSPECT_GROUP_LAG,        /* one group's committed offsets against the watermarks */
+    FK_INSPECT_OFFSETS_FOR_TIMES /* offsets of one topic's partitions by time */
 } fk_inspect_kind;
 /* One request as a job (FK_JOB_INSPECT), bounded by the pool's connect timeout. NULL with err
-   when it cannot start (a closed pool, ...). topic/partition: watermarks only. The answer: */
+   when it cannot start (a closed pool, ...). None joins a group or commits anything.
+   fk_inspect_start: watermarks (topic, partition), topics, groups. */
 fk_job *fk_inspect_start(fk_pool *p, fk_inspect_kind kind, const char *topic, int32_t partition,
                          fk_error *err);
+/* describe topics, describe groups, group lag (exactly one name): of these names. */
+fk_job *fk_inspect_names_start(fk_pool *p, fk_inspect_kind kind, const char *const *names, size_t n,
+                               fk_error *err);
+/* offsets for times: the offset of each item of times is a time (ms since the epoch); the
+   items are moved out of *times (left empty). */
+fk_job *fk_inspect_times_start(fk_pool *p, const char *topic, struct fk_partitions *times, fk_error *err);
 fk_inspect_kind fk_inspect_kind_of(const fk_job *j);
+/* The answers: */
 void fk_inspect_watermarks(const fk_job *j, int64_t *low, int64_t *high);
+/* Topics (list: sorted by name; describe: in the order asked). */
 size_t fk_inspect_topic_count(const fk_job *j);
-/* Topic i (sorted by name): its name, partition count and error code (0: none). */
+/* Topic i: its name, partition count and error code (0: none). */
 const char *fk_inspect_topic(const fk_job *j, size_t i, size_t *partitions, int *rd_err);
 /* Partition k of topic i: id, leader broker id, replica and in-sync replica broker ids. */
 int  fk_inspect_partition(const fk_job *j, size_t i, size_t k, int32_t *id, int32_t *leader,
                           const int32_t **replicas, size_t *replica_count,
                           const int32_t **isrs, size_t *isr_count);
+/* The configs of described topic i, as the broker reports them (value NULL: sensitive). */
+typedef struct fk_config_entry {
+    const char *name, *value;
+    const char *source;   /* librdkafka's name: "DYNAMIC_TOPIC_CONFIG", "DEFAULT_CONFIG", ... */
+    int is_default, is_sensitive, is_read_only;
+} fk_config_entry;
+size_t fk_inspect_config_count(const fk_job *j, size_t i);
+int    fk_inspect_config(const fk_job *j, size_t i, size_t k, fk_config_entry *out);
+/* Groups (list: sorted by name; describe: in the order asked). */
 size_t fk_inspect_group_count(const fk_job *j);
-/* Group i (sorted by name). */
 int  fk_inspect_group(const fk_job *j, size_t i, const char **name, const char **state,
                       const char **protocol_type, size_t *members);
+typedef struct fk_group_info {
+    const char *name, *state;
+    const char *protocol_type;   /* "consumer", or "" for a group that only commits offsets */
+    const char *protocol;        /* the assignor chosen ("range", "cooperative-sticky", ...) */
+    const char *type;            /* "classic", "consumer" (KIP-848) or NULL: unknown (librdkafka < 2.10) */
+    int32_t     coordinator_id;  /* -1: unknown */
+    const char *coordinator_host;
+    int         coordinator_port;
+    size_t      member_count;
+} fk_group_info;
+typedef struct fk_member_info {
+    const char *id, *client_id, *host;
+    const char *instance_id;     /* group.instance.id, NULL: none */
+    size_t      partition_count; /* its assignment */
+} fk_member_info;
+int fk_inspect_group_info(const fk_job *j, size_t i, fk_group_info *out);
+int fk_inspect_member(const fk_job *j, size_t i, size_t m, fk_member_info *out);
+int fk_inspect_member_partition(const fk_job *j, size_t i, size_t m, size_t k, const char **topic,
+                                int32_t *partition);
+/* group lag (offset: committed, -1001 none; low and high: watermarks) and offsets for times
+   (offset: the first record at or after the time, -1 none): moved into *out (empty before);
+   0 when the job has none. */
+int fk_inspect_take_partitions(fk_job *j, struct fk_partitions *out);
 
 /* ------------------------------------------------------------------------------------ */
 /* Consumer groups                                                                      */
@@ -663,6 +710,32 @@ size_t fk_fetches_error_count(const fk_fetches *f);
 int    fk_fetches_error(const fk_fetches *f, size_t i, const char **topic, int32_t *partition,
                         const char **msg, const char **code);
 void   fk_fetches_free(fk_fetches *f);
+
+/* ------------------------------------------------------------------------------------ */
+/* Reading one partition without a consumer group                                       */
+
+typedef enum fk_read_start_t {
+    FK_READ_OFFSET = 0,   /* start_value: the offset (low watermark to high watermark) */
+    FK_READ_BEGINNING,    /* the oldest record still stored */
+    FK_READ_END,          /* the records written from now on */
+    FK_READ_FROM_END,     /* start_value records before the end (from the beginning when fewer) */
+    FK_READ_TIMESTAMP     /* start_value: the first record written at or after that time (ms
+                             since the epoch); the end when there is none */
+} fk_read_start_t;
+/* Reads up to `count` records of one partition from the start given, as a job (FK_JOB_READ)
+   with a client of its own that joins no group and commits nothing. It ends at `count`
+   records, at the partition's end once it has records (with none yet, it waits for the first),
+   or after timeout_ms of reading; the topic, the partition and the start are checked first
+   (bounded by the pool's connect timeout): an offset out of range, a topic or partition that
+   does not exist fail naming it. Closing the pool waits for reads under way. */
+fk_job *fk_read_start(fk_pool *p, const char *topic, int32_t partition, fk_read_start_t start,
+                      int64_t start_value, size_t count, int timeout_ms, fk_error *err);
+/* The answer: the records read, in offset order, as fk_fetches_record and fk_fetches_header
+   give them. */
+size_t fk_read_count(const fk_job *j);
+int    fk_read_record(const fk_job *j, size_t i, fk_record_view *out);
+int    fk_read_header(const fk_job *j, size_t i, size_t h, const char **key, size_t *key_len,
+                      const void **value, size_t *value_len);
 
 /* ------------------------------------------------------------------------------------ */
 /* Schema management: alters between the registered topics/groups and the live broker    */

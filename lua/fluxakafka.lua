@@ -176,7 +176,9 @@ local function waiting_methods(methods, class, start, names)
   end
 end
 waiting_methods(pool_methods, "kafka pool", pool_methods._inspect_start,
-  { "watermarks", "list_topics", "list_groups" })
+  { "watermarks", "list_topics", "list_groups", "describe_topics", "describe_groups", "group_lag",
+    "offsets_for_times" })
+waiting_methods(pool_methods, "kafka pool", pool_methods._read_start, { "read" })
 waiting_methods(consumer_group_methods, "consumer group", consumer_group_methods._request_start,
   { "committed", "lag", "seek", "seek_to_committed" })
 

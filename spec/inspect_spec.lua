@@ -37,15 +37,7 @@ describe("pool inspection", function()
 
   it("list_topics lists the cluster's topics, sorted, with their partitions", function()
     local topic = support.unique("lt")
-    local r = fk.new_registry()
-    r:register_kafka(support.brokers, "events")
-    r:register_kafka_topic(fk.new_kafka_topic(topic, "events"):partitions(3))
-    local e = assert(r:validate())
-    local ctx = e:new_context()
-    for _, alter in ipairs(assert(fk.get_kafka_alters(ctx))) do
-      if alter.description:find(topic, 1, true) then assert(alter:exec(ctx)) end
-    end
-    e:close()
+    support.create_topic(topic, 3)
     local topics = assert(pool:list_topics())
     for i = 2, #topics do assert.is_true(topics[i - 1].name < topics[i].name) end
     local t = find(topics, topic)

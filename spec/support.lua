@@ -115,4 +115,19 @@ function M.drain(cg, seconds)
   return got
 end
 
+-- Creates `topic` with `partitions` partitions and the given configs through the alters.
+function M.create_topic(topic, partitions, configs)
+  local r = fk.new_registry()
+  r:register_kafka(M.brokers, "events")
+  local t = fk.new_kafka_topic(topic, "events"):partitions(partitions)
+  for k, v in pairs(configs or {}) do t:config(k, v) end
+  r:register_kafka_topic(t)
+  local e = assert(r:validate())
+  local ctx = e:new_context()
+  for _, alter in ipairs(assert(fk.get_kafka_alters(ctx))) do
+    if alter.description:find(topic, 1, true) then assert(alter:exec(ctx)) end
+  end
+  e:close()
+end
+
 return M

@@ -141,6 +141,16 @@ void         lfk_push_consumer(lua_State *L, fk_consumer *c);
 /* The answer of a job that opened a consumer group: the group's userdata. */
 int          lfk_answer_consumer(lua_State *L, fk_job *j, int owner_idx);
 fk_consumer *lfk_check_consumer(lua_State *L, int idx, const char *fn);
+/* { {topic=, partition=, committed=, high=, lag=}, ... } (cg:lag, pool:group_lag) */
+void lfk_push_lag(lua_State *L, const fk_partitions *l);
+/* Record tables, as poll_fetches hands them out: lfk_push_record_keys pushes the field names
+   once (returns the index of the first), then lfk_push_record pushes record i, its headers
+   read with header(src, i, h, ...). */
+typedef int (*lfk_header_fn)(const void *src, size_t i, size_t h, const char **key, size_t *key_len,
+                             const void **value, size_t *value_len);
+int  lfk_push_record_keys(lua_State *L);
+void lfk_push_record(lua_State *L, const fk_record_view *v, lfk_header_fn header, const void *src, size_t i,
+                     int keys);
 void         lfk_open_consumer(lua_State *L);
 
 /* ---- lfk_pool.c: engine and pools ---- */
@@ -165,5 +175,6 @@ void lfk_open_admin(lua_State *L);
 void lfk_open_async_sql(lua_State *L);
 void lfk_open_config(lua_State *L);
 void lfk_open_inspect(lua_State *L);
+void lfk_open_read(lua_State *L);   /* by lfk_open_inspect */
 
 #endif

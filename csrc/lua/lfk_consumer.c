@@ -242,7 +242,7 @@ static int pause_or_resume(lua_State *L, int pause)
 static int consumer_pause(lua_State *L) { return pause_or_resume(L, 1); }
 static int consumer_resume(lua_State *L) { return pause_or_resume(L, 0); }
 
-static void push_lag(lua_State *L, const fk_partitions *l)
+void lfk_push_lag(lua_State *L, const fk_partitions *l)
 {
     size_t i;
     lua_createtable(L, (int)l->count, 0);
@@ -281,7 +281,7 @@ static int push_lag_answer(lua_State *L, fk_job *j, int owner_idx)
     fk_partitions l = { 0 };
     (void)owner_idx;
     fk_job_take_partitions(j, &l);
-    push_lag(L, &l);
+    lfk_push_lag(L, &l);
     fk_partitions_clear(&l);
     return 1;
 }
@@ -479,12 +479,27 @@ static void set_key(lua_State *L, int t, int key_idx)
     lua_rawset(L, t);
 }
 
+static int fetches_header(const void *src, size_t i, size_t h, const char **key, size_t *key_len,
+                          const void **value, size_t *value_len)
+{
+    return fk_fetches_header(src, i, h, key, key_len, value, value_len);
+}
+
 static void push_record(lua_State *L, fk_fetches *f, size_t i, int keys)
 {
     fk_record_view v;
+    fk_fetches_record(f, i, &v);
+    lfk_push_record(L, &v, fetches_header, f, i, keys);
+}
+
+int lfk_push_record_keys(lua_State *L) { return push_keys(L); }
+
+void lfk_push_record(lua_State *L, const fk_record_view *rec, lfk_header_fn header, const void *src, size_t i,
+                     int keys)
+{
+    const fk_record_view v = *rec;
     size_t h;
     int t;
-    fk_fetches_record(f, i, &v);
     lua_createtable(L, 0, 7);
     t = lua_gettop(L);
     /* records of one poll mostly share a topic: reuse its string */
@@ -514,7 +529,7 @@ static void push_record(lua_State *L, fk_fetches *f, size_t i, int keys)
             const char *key;
             const void *value;
             size_t key_len, len;
-            if (!fk_fetches_header(f, i, h, &key, &key_len, &value, &len)) continue;
+            if (!header(src, i, h, &key, &key_len, &value, &len)) continue;
             lua_createtable(L, 0, 2);
             lua_pushlstring(L, key, key_len);
             set_key(L, -2, KEY(keys, K_KEY));

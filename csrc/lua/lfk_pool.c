@@ -769,7 +769,10 @@ static int pool_consumer_group_names(lua_State *L)
    and must_consumer_group (fn, which the errors name) as a job whose answer is the group. */
 static int pool_consumer_group_start(lua_State *L)
 {
-    const char *fn = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "_consumer_group_start";
+    const char *given = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
+    /* only the two methods' names: errors must name a function the caller knows */
+    const char *fn = strcmp(given, "consumer_group") == 0 || strcmp(given, "must_consumer_group") == 0
+                         ? given : "_consumer_group_start";
     pool_ud *u = check_open_pool(L, fn);   /* self first: a closed pool says so */
     const char *name = lfk_check_string(L, 3, fn, 1, "name", NULL);
     fk_error err;
