@@ -1,6 +1,6 @@
 -- KIP-848's consumer group protocol (group_protocol "consumer"): what validate() refuses with it,
 -- that it needs librdkafka 2.12.0, and, on Kafka 4 with such a librdkafka, a group that consumes
--- and that list_groups shows as Stable with its member.
+-- and that list_groups and describe_groups show as a Stable consumer-protocol group with its member.
 local fk = require "fluxakafka"
 local support = require "spec.support"
 
@@ -85,6 +85,11 @@ describe("group_protocol 'consumer' (KIP-848)", function()
     assert.is_table(listed, "list_groups does not show " .. group)
     assert.are.equal("Stable", listed.state)
     assert.are.equal(1, listed.members)
+    local described = assert(pool:describe_groups({ group }))[1]
+    assert.are.equal("consumer", described.type)
+    assert.are.equal("Stable", described.state)
+    assert.are.equal(1, #described.members)
+    assert.are.equal(topic, described.members[1].assignment[1].topic)
     cg:close()
     engine:close()
   end)
