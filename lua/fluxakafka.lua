@@ -65,47 +65,88 @@ local S = in_nginx and require("fluxakafka.nginx").strategy(core, internal) or r
 wait.set_strategy(S)
 internal._strategy = S
 
--- ------------------------------------------------------------------ pool options in Lua
--- Options that hold Lua values or only matter to this file are taken out before the C
--- registry sees the options table: `logger` (a function) and `queue_full_timeout`.
+-- ------------------------------------------------------------------ registering and validating
+-- register_kafka, register_kafka_consumer_group, validate, engine:kafka and get_pool_options
+-- are defined here, over the binding's primitives (the locals carry the public names: a
+-- misuse error of the binding names the method the program called).
+local rebalance = require "fluxakafka.rebalance"
+rebalance.add_builder_methods(core.consumer_group_builder_methods)
+
+-- The pool options that hold Lua values, or matter only to this file: taken out of the options
+-- table before the C registry sees it. Each checks its value (nil: fine, else what is wrong).
 local DEFAULT_QUEUE_FULL_TIMEOUT = 10
+local LUA_POOL_OPTIONS = {
+  { name = "stats_callback", check = rebalance.check_stats_callback },
+  { name = "logger", check = function(v)
+      if type(v) ~= "function" then return "must be a function(level, facility, message), got " .. type(v) end
+    end },
+  { name = "queue_full_timeout", check = function(v)
+      if type(v) ~= "number" or v < 0 or v ~= v or v > 3600 then return "must be a number of seconds from 0 to 3600" end
+    end },
+}
 local lua_options_of_registry = setmetatable({}, { __mode = "k" })  -- registry -> code -> opts
+local lua_options_of_engine = setmetatable({}, { __mode = "k" })    -- engine -> code -> opts
 local lua_options_of_pool = {}   -- pool code -> the options of the engine validated last
 
-local core_register_kafka = registry_methods.register_kafka
-function registry_methods:register_kafka(brokers, code, options)
-  if type(options) ~= "table" or (options.logger == nil and options.queue_full_timeout == nil) then
-    return core_register_kafka(self, brokers, code, options)
-  end
-  local logger, wait = options.logger, options.queue_full_timeout
-  if logger ~= nil and type(logger) ~= "function" then
-    error("register_kafka: option 'logger' must be a function(level, facility, message), got " .. type(logger), 2)
-  end
-  if wait ~= nil and (type(wait) ~= "number" or wait < 0 or wait ~= wait or wait > 3600) then
-    error("register_kafka: option 'queue_full_timeout' must be a number of seconds from 0 to 3600", 2)
-  end
-  local rest = {}
-  for k, v in pairs(options) do
-    if k ~= "logger" and k ~= "queue_full_timeout" then rest[k] = v end
-  end
-  local result = { core_register_kafka(self, brokers, code, rest) }
-  local by_code = lua_options_of_registry[self] or {}
-  lua_options_of_registry[self] = by_code
-  by_code[code] = { logger = logger, queue_full_timeout = wait }
-  return unpack(result)
-end
-
-local core_validate = registry_methods.validate
-function registry_methods:validate()
-  local engine, err, code = core_validate(self)
-  if engine then
-    -- the engine validated last speaks for its pool codes (log lines carry only the code)
-    local by_code = lua_options_of_registry[self] or {}
-    for _, pool_code in ipairs(engine:pool_codes()) do
-      lua_options_of_pool[pool_code] = by_code[pool_code]
+-- options without the ones held in Lua, and those (nil when there are none)
+local function split_lua_options(options)
+  if type(options) ~= "table" then return options, nil end
+  local held
+  for _, opt in ipairs(LUA_POOL_OPTIONS) do
+    local v = options[opt.name]
+    if v ~= nil then
+      local problem = opt.check(v)
+      if problem then error(("register_kafka: option '%s' %s"):format(opt.name, problem), 3) end
+      held = held or {}
+      held[opt.name] = v
     end
   end
-  return engine, err, code
+  if not held then return options, nil end
+  local rest = {}
+  for k, v in pairs(options) do if held[k] == nil then rest[k] = v end end
+  return rest, held
+end
+
+do
+  local register_kafka = registry_methods._register_kafka
+  function registry_methods:register_kafka(brokers, code, options)
+    local rest, held = split_lua_options(options)
+    local result = { register_kafka(self, brokers, code, rest) }
+    if held then
+      local by_code = lua_options_of_registry[self] or {}
+      lua_options_of_registry[self] = by_code
+      by_code[code] = held
+    end
+    return unpack(result)
+  end
+end
+
+do
+  local register_kafka_consumer_group = registry_methods._register_kafka_consumer_group
+  function registry_methods:register_kafka_consumer_group(builder, ...)
+    local result = { register_kafka_consumer_group(self, builder, ...) }
+    rebalance.registered(self, builder)
+    return unpack(result)
+  end
+end
+
+do
+  local validate = registry_methods._validate
+  function registry_methods:validate()
+    local engine, err, code = validate(self)
+    if engine then
+      local by_code = lua_options_of_registry[self] or {}
+      local copy = {}
+      -- the engine validated last speaks for its pool codes (log lines carry only the code)
+      for _, pool_code in ipairs(engine:pool_codes()) do
+        copy[pool_code] = by_code[pool_code]
+        lua_options_of_pool[pool_code] = by_code[pool_code]
+      end
+      lua_options_of_engine[engine] = copy
+      rebalance.validated(self, engine)
+    end
+    return engine, err, code
+  end
 end
 
 --- Seconds a produce call waits for room when librdkafka's queue is full.
@@ -114,25 +155,36 @@ local function queue_full_timeout(pool)
   return opts and opts.queue_full_timeout or DEFAULT_QUEUE_FULL_TIMEOUT
 end
 
-local core_get_pool_options = pool_methods.get_pool_options
-function pool_methods:get_pool_options()
-  local options = core_get_pool_options(self)
-  local opts = lua_options_of_pool[self:get_code()]
-  options.queue_full_timeout = opts and opts.queue_full_timeout or DEFAULT_QUEUE_FULL_TIMEOUT
-  options.logger = opts and opts.logger
-  return options
+do
+  local get_pool_options = pool_methods._get_pool_options
+  function pool_methods:get_pool_options()
+    local options = get_pool_options(self)
+    local opts = lua_options_of_pool[self:get_code()]
+    options.queue_full_timeout = opts and opts.queue_full_timeout or DEFAULT_QUEUE_FULL_TIMEOUT
+    options.logger = opts and opts.logger
+    return options
+  end
 end
 
 -- The pool's queue wait is set once, when the pool object is first handed out.
-local core_engine_kafka = engine_methods.kafka
-local configured_pools = setmetatable({}, { __mode = "k" })
-function engine_methods:kafka(code)
-  local pool = core_engine_kafka(self, code)
-  if not configured_pools[pool] then
-    configured_pools[pool] = true
-    pool:_set_queue_wait(S.c_waits_for_room and queue_full_timeout(pool) or 0)
+do
+  local kafka = engine_methods._kafka
+  local configured_pools = setmetatable({}, { __mode = "k" })
+  function engine_methods:kafka(code)
+    local pool = kafka(self, code)
+    if not configured_pools[pool] then
+      configured_pools[pool] = true
+      pool:_set_queue_wait(S.c_waits_for_room and queue_full_timeout(pool) or 0)
+    end
+    return pool
   end
-  return pool
+end
+
+-- a pool's statistics go to its stats_callback option
+local function serve_stats(pool)
+  local by_code = lua_options_of_engine[pool:_engine()]
+  local opts = by_code and by_code[pool:get_code()]
+  if opts and opts.stats_callback then rebalance.serve_stats(pool, opts.stats_callback) end
 end
 
 -- ------------------------------------------------------------------ logging
@@ -187,7 +239,9 @@ waiting_methods(consumer_group_methods, "consumer group", consumer_group_methods
 local group_start = pool_methods._consumer_group_start
 local function open_group(pool, fn, name)
   local mode = wait.mode(fn, BROKERS)
-  return wait.job(mode, group_start(pool, fn, name, mode == "yield"))
+  local cg, err, code = wait.job(mode, group_start(pool, fn, name, mode == "yield"))
+  rebalance.attach(pool, cg)   -- its rebalance callbacks, before its first poll
+  return cg, err, code
 end
 
 --- A new member of the registered group `name`: the group, or nil, err, code.
@@ -223,8 +277,6 @@ end
 -- Each method below is defined here only. Where it runs changes the strategy S (how it waits,
 -- whose callbacks it runs) and how a record is copied, never the method: a wait is a table
 -- made once (see fluxakafka/strategy.lua), so a call allocates nothing to wait.
-
-local serve_stats = require("fluxakafka.rebalance").install(core, registry_methods)
 
 -- How records are copied: under LuaJIT, plain records go to the core through the FFI and
 -- fetches build their tables through it (fluxakafka/ffi_produce.lua, ffi_fetches.lua); else
@@ -375,7 +427,8 @@ for _, fn in ipairs({ "begin_transaction", "send_offsets_to_transaction", "commi
   end
 end
 
-local c_fetch = consumer_group_methods._poll
+-- the group's poll, with its on_assign / on_revoke / stats callbacks served around it
+local c_fetch = rebalance.poller(consumer_group_methods._poll)
 local function fetch_now(cg, max_records) return c_fetch(cg, 0, max_records) end
 local function got_some(_, _, fetches)
   return not fetches or not fetches:is_empty() or fetches:error_count() > 0

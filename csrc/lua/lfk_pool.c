@@ -881,9 +881,10 @@ static int batch_gc(lua_State *L)
 
 /* The calls that serve callbacks or may wait (_produce, _poll, _flush, _close, the
    transactions) are primitives: lua/fluxakafka.lua defines the public method of each once,
-   over the environment's strategy (how to wait, whose callbacks run where). */
+   over the environment's strategy (how to wait, whose callbacks run where). So are _kafka and
+   _get_pool_options, whose public methods add the options held in Lua. */
 static const luaL_Reg engine_methods[] = {
-    { "kafka", engine_kafka },
+    { "_kafka", engine_kafka },
     { "_close", engine_close },
     { "pool_codes", engine_pool_codes },
     { "_set_gc_close_timeout", engine_set_gc_close_timeout },
@@ -896,7 +897,7 @@ static const luaL_Reg engine_meta[] = {
 static const luaL_Reg pool_methods[] = {
     { "get_code", pool_get_code },
     { "get_brokers", pool_get_brokers },
-    { "get_pool_options", pool_get_pool_options },
+    { "_get_pool_options", pool_get_pool_options },
     { "consumer_group_names", pool_consumer_group_names },
     { "_poll", pool_poll },
     { "_flush", pool_flush },

@@ -333,12 +333,15 @@ static int registry_validate(lua_State *L)
     return 1;
 }
 
+/* register_kafka, register_kafka_consumer_group and validate are primitives: lua/fluxakafka.lua
+   defines each public method once, keeping the options that hold Lua values (loggers,
+   callbacks) on its side. */
 static const luaL_Reg registry_methods[] = {
-    { "register_kafka", registry_register_kafka },
-    { "register_kafka_consumer_group", registry_register_kafka_consumer_group },
+    { "_register_kafka", registry_register_kafka },
+    { "_register_kafka_consumer_group", registry_register_kafka_consumer_group },
     { "register_kafka_topic", registry_register_kafka_topic },
     { "register_async_flush", registry_register_async_flush },
-    { "validate", registry_validate },
+    { "_validate", registry_validate },
     { "_set_brokers", registry_set_brokers },
     { "_add_ignored", registry_add_ignored },
     { NULL, NULL }
