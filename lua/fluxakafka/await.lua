@@ -1,9 +1,9 @@
 --- The one way fluxakafka waits for a job: a call that waits for the brokers, started as an
 -- fk_job (see csrc/fluxakafka.h) whose work runs on a thread of its own, and returned by the
 -- binding as a "fluxakafka.job" userdata (job:_ready(), job:_wait(), job:_result()).
--- Outside nginx a wait blocks in job:_wait(). fluxakafka.lua sets the environment's strategy
--- (fluxakafka/strategy.lua): inside nginx it yields, sleeping between job:_ready() polls, and
--- raises in phases that cannot yield.
+-- The wait itself is the strategy's (fluxakafka.lua sets the environment's, see
+-- fluxakafka/strategy.lua): outside nginx it blocks in job:_wait(); inside it yields, sleeping
+-- between job:_ready() polls as for every other wait, and raises in phases that cannot yield.
 local M = {}
 
 local strategy = {
@@ -12,8 +12,12 @@ local strategy = {
   mode = function() return "block" end,
   -- whether a call that must always be possible (closing) yields here; else it blocks
   may_yield = function() return false end,
-  sleep = nil,   -- sleep(seconds), for "yield"
+  run = function(w, _, job) return w.block(job) end,
 }
+
+-- a job's wait, as the strategies run waits (see fluxakafka/strategy.lua)
+local JOB = { cap = 0.016, block = function(job) job:_wait() end, step = function(job) return job:_ready() end,
+              done = function(_, _, ready) return ready end }
 
 --- Sets the strategy (fluxakafka.lua, once, at load).
 function M.set_strategy(s) strategy = s end
@@ -26,15 +30,7 @@ function M.mode(fn, what) return strategy.mode(fn, what) end
 -- nil, err, code (the job did not start) is passed on.
 function M.job(mode, job, err, code)
   if not job then return nil, err, code end
-  if mode == "yield" then
-    local sleep, step = strategy.sleep, 0.001   -- nginx's timer resolution, doubled up to 16 ms
-    while not job:_ready() do
-      sleep(step)
-      if step < 0.016 then step = step * 2 end
-    end
-  else
-    job:_wait()
-  end
+  strategy.run(JOB, mode, job)
   return job:_result()
 end
 

@@ -264,7 +264,12 @@ local DRAINED = { cap = 0.016, step = function(pool) serve(pool, 0) end,
 
 S.mode = wait_mode
 function S.may_yield() return YIELDABLE[get_phase()] == true end
-S.sleep = sleep
+
+-- a job's wait: rounds between sleeps when the mode yields (the job's work is bounded)
+function S.run(w, mode, self, a)
+  if mode == "yield" then return rounds(w, nil, math.huge, self, a) end
+  return w.block(self, nil, a)
+end
 
 -- produce's C call fails at once with _QUEUE_FULL; retry_full waits for room, yielding
 S.c_waits_for_room = false

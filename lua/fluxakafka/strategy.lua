@@ -20,7 +20,9 @@ function M.mode() return "block" end
 --- Whether a call that must always be possible (closing) yields here; else it blocks.
 function M.may_yield() return false end
 
-M.sleep = nil   -- sleep(seconds), for "yield"
+--- Waits as w describes until w.done, in the given mode ("yield" or "block", from mode() or
+-- may_yield()), with no deadline of its own (the work is bounded: a job): here in C.
+function M.run(w, _, self, a) return w.block(self, nil, a) end
 
 --- Whether produce's C call itself waits for room in a full queue (queue_full_timeout).
 M.c_waits_for_room = true
