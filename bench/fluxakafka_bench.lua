@@ -184,7 +184,7 @@ elseif mode == "consume" then
     end
     last, cpu_last = now(), thread_cpu()
   end
-  span_end(proc_first, "consume", received)
+  if received > 0 then span_end(proc_first, "consume", received) end
   cg:close()
   engine:close()
   if received < count then

@@ -41,9 +41,9 @@ run_client() {
   local -a cmd=(luajit bench/fluxakafka_bench.lua)
   [ "$cl" = go ] && cmd=("$franz")
   if [ "$mode" = consume ]; then
-    bench "$cl-$mode-$run" "${cmd[@]}" consume "$FK_BROKERS" "$topic" "$N" >/dev/null
+    bench "$cl-$mode-$run" "${cmd[@]}" consume "$FK_BROKERS" "$topic" "$N"
   else
-    LINGER_MS=$linger bench "$cl-$mode-$run" "${cmd[@]}" produce "$FK_BROKERS" "$topic" "$N" "$SIZE" >/dev/null
+    LINGER_MS=$linger bench "$cl-$mode-$run" "${cmd[@]}" produce "$FK_BROKERS" "$topic" "$N" "$SIZE"
   fi
 }
 declare -A results=()   # results[client/mode/client|broker] = the runs' ns per record
@@ -58,9 +58,12 @@ for run in $(seq "$RUNS"); do
     for cl in "${order[@]}"; do
       topic="bench-franz-$cl-$tstamp-$run"   # consume reads what produce0 wrote
       [ "$mode" = produce5 ] && topic="$topic-l5"
-      run_client "$cl" "$mode" "$topic" || true
-      line="$(grep '^PROCCPU' "$logs/$cl-$mode-$run.log" | tail -n 1 || true)"
-      [ -n "$line" ] || { failures=$((failures + 1)); line="PROCCPU $mode FAIL FAIL"; }
+      # a failed run (a record not delivered, too few consumed) counts in no median
+      if [ "$(run_client "$cl" "$mode" "$topic")" = FAIL ] ||
+         ! line="$(grep '^PROCCPU' "$logs/$cl-$mode-$run.log" | tail -n 1)"; then
+        failures=$((failures + 1))
+        line="PROCCPU $mode FAIL FAIL"
+      fi
       read -r _ _ client broker <<<"$line"
       results[$cl/$mode/client]+=" $client"
       results[$cl/$mode/broker]+=" $broker"
