@@ -191,6 +191,9 @@ test-interop: deps
 	$(MAKE) build
 	bash scripts/with-kafka.sh bash scripts/run-specs.sh spec-interop
 
+# Throughput, latency and memory against plain C, confluent-kafka-python and kcat
+# (bench/run.sh), then CPU per record against franz-go (bench/franz.sh: Go toolchain on PATH or
+# in /usr/local/go/bin, franz-go from the Go module proxy; FRANZ=0 skips it).
 bench: deps deps-bench
 	$(MAKE) build
 	bash scripts/with-kafka.sh bash bench/run.sh

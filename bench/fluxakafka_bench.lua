@@ -13,7 +13,13 @@
 -- latency: `pool:produce_sync({topic=, value=})` one record at a time, 50 untimed first, then
 -- count (default 2000) timed one by one.
 -- produce and consume also print "CPU <mode> <ns>": the CPU time of the calling thread per
--- record over the timed span (librdkafka's own threads not included).
+-- record over the timed span (librdkafka's own threads not included), and "PROCCPU <mode>
+-- <client ns> <broker ns>": the CPU of the whole process (all threads, getrusage RUSAGE_SELF)
+-- and of the broker (utime+stime of /proc/$FK_BROKER_PID/stat; "n/a" without it) per record
+-- over the same span (consume: from before the group is created to the count-th record), as
+-- bench/franz/franz_bench.go measures franz-go.
+-- consume reads every field of each record (topic, partition, offset, key, value, headers,
+-- timestamp), as franz_bench.go and baseline.c's consume-records do.
 --   luajit bench/fluxakafka_bench.lua tables [count]
 -- tables: no Kafka; builds count record tables shaped like the ones fetches hand out (the
 -- same constructor, a value copied out of C memory) and keeps each alive for a while, as a
@@ -28,6 +34,9 @@ ffi.cdef [[
   typedef struct { long tv_sec; long tv_nsec; } fk_bench_timespec;
   int clock_gettime(int clk, fk_bench_timespec *ts);
   int getpid(void);
+  typedef struct { long tv_sec; long tv_usec; } fk_bench_timeval;
+  typedef struct { fk_bench_timeval ru_utime, ru_stime; long ru_rest[14]; } fk_bench_rusage;
+  int getrusage(int who, fk_bench_rusage *usage);
 ]]
 local ts = ffi.new("fk_bench_timespec")
 local function clock_seconds(clock)
@@ -36,6 +45,30 @@ local function clock_seconds(clock)
 end
 local function now() return clock_seconds(1) end               -- CLOCK_MONOTONIC
 local function thread_cpu() return clock_seconds(3) end        -- CLOCK_THREAD_CPUTIME_ID
+local usage = ffi.new("fk_bench_rusage")
+local function process_cpu()                                    -- RUSAGE_SELF: every thread
+  assert(ffi.C.getrusage(0, usage) == 0)
+  return tonumber(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+    + tonumber(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+end
+-- utime+stime of the broker in seconds (fields 14 and 15 of its stat line, in USER_HZ = 100
+-- ticks per second), or nil without FK_BROKER_PID
+local function broker_cpu()
+  local pid = os.getenv("FK_BROKER_PID")
+  local f = pid and pid ~= "" and io.open("/proc/" .. pid .. "/stat")
+  if not f then return nil end
+  local line = f:read("*l")
+  f:close()
+  local utime, stime = line:match("%) %S+" .. (" %S+"):rep(10) .. " (%d+) (%d+)")
+  return (tonumber(utime) + tonumber(stime)) / 100
+end
+-- a timed span's CPU: span() at its start, then span_end(start, mode, count) prints PROCCPU
+local function span() return { process_cpu(), broker_cpu() } end
+local function span_end(start, mode, records)
+  local client, broker = process_cpu(), broker_cpu()
+  print(("PROCCPU %s %.1f %s"):format(mode, (client - start[1]) * 1e9 / records,
+    (broker and start[2]) and ("%.1f"):format((broker - start[2]) * 1e9 / records) or "n/a"))
+end
 
 local function usage()
   io.stderr:write("usage: fluxakafka_bench.lua produce [brokers] <topic> [count [size]]\n",
@@ -112,13 +145,14 @@ if mode == "produce" then
   -- warm-up: the topic exists and its metadata is known before the clock starts
   assert(pool:produce_sync({ topic = topic, value = payload }))
   local failures_before = pool:unreported_failures()
-  local start, cpu_start = now(), thread_cpu()
+  local start, cpu_start, proc_start = now(), thread_cpu(), span()
   for _ = 1, count do
     local ok, err = pool:produce({ topic = topic, value = payload })
     if not ok then error(err) end
   end
   local flushed, flush_err = pool:flush(60)
   local elapsed = now() - start
+  span_end(proc_start, "produce", count)
   local failures = pool:unreported_failures() - failures_before
   print(("produced %d records of %d bytes to '%s' in %.3f s (%d failed)")
     :format(count - failures, size, topic, elapsed, failures))
@@ -130,9 +164,13 @@ if mode == "produce" then
 elseif mode == "consume" then
   print(("settings: group=%s (FLUXAKAFKA_NO_FFI: %s)")
     :format(group, os.getenv("FLUXAKAFKA_NO_FFI") or "unset"))
+  -- the process and broker CPU span starts before the group does: librdkafka fetches ahead
+  -- while the group is still being joined, and that broker work belongs to these records
+  local proc_first = span()
   local cg = assert(pool:consumer_group(group))
   local received, bytes, first, last = 0, 0, nil, nil
   local cpu_first, cpu_last = 0, 0   -- CPU time of this (the reading) thread
+  local touched = 0
   local give_up = now() + 120
   while received < count and now() < give_up do
     local fetches = assert(cg:poll_fetches(1))
@@ -140,10 +178,13 @@ elseif mode == "consume" then
       if not first then first, cpu_first = now(), thread_cpu() end
       received = received + 1
       bytes = bytes + #record.value
+      touched = touched + (record.key and #record.key or 0) + (record.headers and #record.headers or 0)
+        + #record.topic + record.partition + record.offset % 2 + record.timestamp % 2
       if received == count then break end
     end
     last, cpu_last = now(), thread_cpu()
   end
+  if received > 0 then span_end(proc_first, "consume", received) end
   cg:close()
   engine:close()
   if received < count then
@@ -151,7 +192,7 @@ elseif mode == "consume" then
     os.exit(1)
   end
   if last <= first then last = first + 1e-9 end
-  print(("consumed %d records (%d bytes) from '%s' in %.3f s"):format(received, bytes, topic, last - first))
+  print(("consumed %d records (%d bytes, checksum %d) from '%s' in %.3f s"):format(received, bytes, touched, topic, last - first))
   print(("CPU consume %.1f"):format((cpu_last - cpu_first) * 1e9 / received))
   print(("RESULT consume %d %.1f"):format(count, received / (last - first)))
 elseif mode == "latency" then

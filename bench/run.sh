@@ -10,7 +10,8 @@
 #   settings ACKS (-1), LINGER_MS (0) and QUEUE_MAX (librdkafka's default) for every client,
 #   RUN_TIMEOUT (300 s per program run), ALTERS (1; 0 skips the schema management part),
 #   WARMUP (1; 0 skips the untimed round that warms the broker's JVM up first), CLIENTS (1; 0
-#   leaves confluent-kafka-python and kcat out).
+#   leaves confluent-kafka-python and kcat out), FRANZ (1; 0 skips bench/franz.sh, the CPU per
+#   record of fluxakafka and franz-go, run after the rest with the same N and SIZE).
 # Every run uses fresh topics (one per client) and new consumer groups; each program
 # produces one warm-up record first (topic auto-creation), which is not timed. Program
 # output is kept in build/bench-logs/<stamp>/. Exits 1 if a run failed.
@@ -45,23 +46,8 @@ mkdir -p "$logs"
 failures=0
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-# bench <log name> <command...>: runs one program, bounded and under /usr/bin/time (peak
-# RSS into <log>.rss), and prints what its RESULT line gives after the count (records/s, or
-# "p50 p99" for latency), or FAIL
-bench() {
-  local name="$1" log="$logs/$1.log" rc=0 value
-  shift
-  timeout -k 10 "$RUN_TIMEOUT" /usr/bin/time -f "MAXRSS %M" -o "$log.rss" "$@" >"$log" 2>&1 || rc=$?
-  value="$(grep '^RESULT' "$log" | tail -n 1 | cut -d' ' -f4-)"
-  if [ "$rc" -ne 0 ] || [ -z "$value" ]; then
-    echo "  FAILED (exit $rc): $*; last lines of $log:" >&2
-    tail -n 5 "$log" | sed 's/^/    /' >&2
-    echo FAIL
-  else
-    echo "  $name: $value" >&2
-    echo "$value"
-  fi
-}
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 # peak RSS in MiB of the runs whose logs match a name pattern, median
 rss_of() {
   local values=() f
@@ -78,22 +64,6 @@ cpu_of() {
     [ -f "$f" ] && values+=("$(awk '$1 == "CPU" { v = $3 } END { print v }' "$f")")
   done
   median "${values[@]}"
-}
-# median of the numeric arguments ("n/a" if none)
-median() {
-  printf '%s\n' "$@" | { grep -E '^[0-9.]+$' || true; } | sort -g |
-    awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "n/a"}'; }
-# the ratio of each run of two space-separated lists of runs: the programs of one run ran one
-# after the other, so a machine whose speed drifts between runs (a JIT warming up, a
-# neighbour) moves both sides of it alike
-paired_ratios() {
-  local -a a b
-  local i
-  read -r -a a <<<"$1"
-  read -r -a b <<<"$2"
-  for i in "${!a[@]}"; do printf ' %s' "$(ratio "${a[i]}" "${b[i]:-}")"; done
 }
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN {print (r != "n/a" && r + 0 >= t) ? "PASS" : "MISS"}'; }
 # records/s as "1.58M" / "234k"
@@ -262,6 +232,9 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
 # replaced only once complete: a failure above leaves the kept sections where they were
 mv bench/RESULTS.md.new bench/RESULTS.md
 cat bench/RESULTS.md
+if [ "${FRANZ:-1}" != 0 ]; then
+  N="$N" SIZE="$SIZE" RUN_TIMEOUT="$RUN_TIMEOUT" bash bench/franz.sh || failures=$((failures + 1))
+fi
 if [ "$failures" -ne 0 ]; then
   echo "bench: $failures run(s) failed; see $logs/" >&2
   exit 1

@@ -115,6 +115,12 @@ const fk_option fk_pool_option_rows[] = {
     { .lua = "idempotent", .yaml = "idempotent", .kind = FK_OPT_BOOL, F_INT(PO, idempotent),
       .flags = FK_OPT_PRODUCER, .rdkafka = "enable.idempotence",
       .doc = "idempotent producers; needs `required_acks = -1`" },
+    { .lua = "max_in_flight", .yaml = "maxInFlight", .kind = FK_OPT_INT, F_INT(PO, max_in_flight), .min = 1,
+      .max = 1000000, .init = FK_DEFAULT_MAX_IN_FLIGHT, .flags = FK_OPT_PRODUCER,
+      .rdkafka = "max.in.flight.requests.per.connection",
+      .doc = "produce requests a producer keeps unacknowledged per broker; fewer make larger batches "
+             "(at most 5 with `idempotent` or `transactional_id`; above 1 without them, a retried "
+             "request can land after a later one)" },
     { .lua = "rdkafka", .yaml = "rdkafka", .kind = FK_OPT_KV, F_KV(PO, rdkafka), .noun = "librdkafka property names",
       .doc = "raw librdkafka properties, `{ [\"name\"] = value }` (numbers and booleans are converted to "
              "text); see below" },

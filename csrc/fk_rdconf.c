@@ -63,6 +63,8 @@ static const owned_prop owned[] = {
     { "delivery.timeout.ms", "use delivery_timeout" },
     { "queue.buffering.max.messages", "use max_buffered_records" },
     { "transactional.id", "use the transactional_id option" },
+    { "max.in.flight.requests.per.connection", "use max_in_flight" },
+    { "max.in.flight", "use max_in_flight" },
     { "statistics.interval.ms", "use the statistics_interval option (and stats_callback)" },
     { "plugin.library.paths", "fluxakafka does not load librdkafka plugins" },
     { "interceptors", "fluxakafka owns the client's callbacks" },

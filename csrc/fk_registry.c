@@ -254,6 +254,13 @@ int fk_registry_validate(const fk_registry *r, fk_error *err)
                          owner, r->pools[i].options.required_acks);
             return 0;
         }
+        if ((r->pools[i].options.idempotent || r->pools[i].options.transactional_id) &&
+            r->pools[i].options.max_in_flight > FK_MAX_IDEMPOTENT_IN_FLIGHT) {
+            /* librdkafka keeps ordering and exactly-once only up to 5 */
+            fk_error_set(err, NULL, "%s: idempotent and transactional producers allow max_in_flight of at most %d, "
+                         "got %d", owner, FK_MAX_IDEMPOTENT_IN_FLIGHT, r->pools[i].options.max_in_flight);
+            return 0;
+        }
     }
     for (i = 0; i < r->group_count; i++) {
         snprintf(owner, sizeof owner, "kafka consumer group '%.190s' of pool '%.190s'",

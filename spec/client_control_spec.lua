@@ -92,6 +92,7 @@ describe("raw librdkafka properties", function()
       { "bootstrap.servers", "localhost:1", "use the brokers argument" },
       { "linger.ms", 0, "use producer_linger" },
       { "acks", "all", "use required_acks" },
+      { "max.in.flight.requests.per.connection", 1, "use max_in_flight" },
       { "sasl.username", "u", "use the sasl option" },
       { "security.protocol", "ssl", "use the sasl and tls options" },
       { "enable.auto.offset.store", true, "fluxakafka stores the offsets" },
@@ -194,10 +195,31 @@ describe("compression and idempotent pool options", function()
       "register_kafka: option 'idempotent' must be a boolean, got string")
     local err = validate_error({ idempotent = true, required_acks = 1 })
     assert.matches("idempotent producers need required_acks = -1", err, 1, true)
+    err = validate_error({ idempotent = true, max_in_flight = 6 })
+    assert.matches("idempotent and transactional producers allow max_in_flight of at most 5, got 6", err, 1, true)
+    assert.has_error(function() r:register_kafka(support.brokers, "e", { max_in_flight = 0 }) end)
     local defaults = select(2, support.engine())
+    assert.are.equal(5, defaults:get_pool_options().max_in_flight)
     assert.is_false(defaults:get_pool_options().idempotent)
     assert.is_nil(defaults:get_pool_options().compression)
     assert.are.same({}, defaults:get_pool_options().rdkafka)
+  end)
+end)
+
+describe("max_in_flight", function()
+  it("of 1 (one request at a time) delivers a pool's records in order", function()
+    local topic, group = support.unique("inflight"), support.unique("inflight-g")
+    local engine, pool = support.engine({ max_in_flight = 1, producer_linger = 0 },
+      { fk.new_kafka_consumer_group(group, "events"):topics(topic) })
+    assert.are.equal(1, pool:get_pool_options().max_in_flight)
+    for i = 1, 2000 do assert(pool:produce({ topic = topic, partition = 0, value = tostring(i) })) end
+    assert.is_true(pool:flush(30))
+    assert.are.equal(0, pool:unreported_failures())
+    local cg = assert(pool:consumer_group(group))
+    local got = support.consume(cg, 2000)
+    for i = 1, 2000 do assert.are.equal(tostring(i), got[i] and got[i].value) end
+    cg:close()
+    engine:close()
   end)
 end)
 
