@@ -1,11 +1,19 @@
 --- The `fluxakafka` command line: plan and apply topic and consumer group alters described by
 -- migration files (Lua files that receive the registry as `...`) or YAML configs.
 local fk = require "fluxakafka"
+local common = require "fluxakafka.cli_common"
+local data = require "fluxakafka.cli_data"
+
+local json, array, split_list = common.json, common.array, common.split_list
 
 local M = {}
 
 local USAGE = [[
 usage: fluxakafka <command> [options] <file>...
+       fluxakafka describe topic|group NAME... --brokers=HOST:PORT,... [--json]
+       fluxakafka lag GROUP --brokers=... [--json]
+       fluxakafka consume TOPIC --brokers=... [--partition=P] [--offset=START] [--count=N] [--json]
+       fluxakafka produce TOPIC --brokers=... [--key-separator=SEP] [--partition=P] < lines
 
 commands:
   plan     print every pending alter, grouped by pool; exit 0 when nothing is pending,
@@ -15,25 +23,45 @@ commands:
   topics   list every topic of each pool's cluster with its partitions (leader, replicas,
            in-sync replicas); files are optional when --brokers is given
   groups   list every consumer group of each pool's cluster (state, members, protocol type)
+  describe topic NAME...  partitions and configs (the ones not at their defaults; --json: all)
+  describe group NAME...  state, protocol, coordinator, members and their assignments
+  lag GROUP               committed offset, high watermark and lag of each partition
+  consume TOPIC           print records without joining a group or committing
+  produce TOPIC           one record per line of stdin
+           describe, lag, consume and produce work on the cluster of --brokers (or
+           FLUXAKAFKA_BROKERS), never join a group, and exit 0, or 1 on an error
 
 files:     *.lua migration files (they receive the registry as `...`), *.yaml / *.yml
            configuration documents; applied to one registry in the order given
 
 options:
   --allow-delete          also delete unregistered topics and consumer groups (apply); without
-                          it deletions are listed and skipped, or asked about when stdin is a
-                          terminal
+                          it deletions are listed and skipped, or asked about one by one when
+                          stdin is a terminal
   -y, --yes               never ask: skip the question (deletions still need --allow-delete)
   --brokers=HOST:PORT,... use these brokers for every pool (also FLUXAKAFKA_BROKERS)
   --ignore-topic=PATTERN  never delete topics matching PATTERN (`*` is any run of characters);
                           repeatable, added to every pool's ignored_topics
   --ignore-group=PATTERN  the same for consumer groups (ignored_consumer_groups)
-  --json                  print the plan (and what apply did) as one JSON object on stdout
+  --json                  print the result as one JSON object on stdout
   --color=auto|always|never
                           colour the plan; auto (default): only when stdout is a terminal and
                           NO_COLOR is not set
+  -v, --verbose           also print the Kafka client's log lines (stderr)
   --version               print fluxakafka's and librdkafka's versions
   -h, --help              this text
+
+consume and produce:
+  --partition=P           only this partition (consume: default every partition, in order;
+                          produce: default the partitioner's choice)
+  --offset=START          where each partition is read from: an offset, beginning (default),
+                          end (waits --timeout for new records), -N (the last N records),
+                          @MS (the first record at or after MS ms since the epoch) or
+                          @YYYY-MM-DDTHH:MM:SS[.fff]Z (the same, a UTC time)
+  --count=N               at most N records of each partition (default 100)
+  --timeout=SECONDS       how long a read waits for records (default 1)
+  --key-separator=SEP     produce: the text before the first SEP of a line is the key
+  --null-empty            produce: an empty value is sent as a null value (a tombstone)
 ]]
 
 local SIGNS = {
@@ -112,33 +140,6 @@ local function colouring(out, on)
   }
 end
 
--- Just enough JSON for the plan: strings, numbers, booleans, arrays and objects.
-local function json(v)
-  local t = type(v)
-  if t == "string" then
-    return '"' .. v:gsub('[%c"\\]', function(c)
-      local named = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-      return named[c] or ("\\u%04x"):format(c:byte())
-    end) .. '"'
-  elseif t == "number" or t == "boolean" then
-    return tostring(v)
-  elseif t == "table" then
-    if v[1] ~= nil or next(v) == nil and getmetatable(v) == "array" then
-      local parts = {}
-      for i = 1, #v do parts[i] = json(v[i]) end
-      return "[" .. table.concat(parts, ",") .. "]"
-    end
-    local keys, parts = {}, {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys)
-    for _, k in ipairs(keys) do parts[#parts + 1] = json(tostring(k)) .. ":" .. json(v[k]) end
-    return "{" .. table.concat(parts, ",") .. "}"
-  end
-  return "null"
-end
-
-local function array(t) return setmetatable(t or {}, { __metatable = "array" }) end
-
 local function alter_json(alter)
   return {
     kind = alter.kind, pool = alter.pool, description = alter.description,
@@ -146,6 +147,44 @@ local function alter_json(alter)
     sign = SIGNS[alter.kind] or "?",
   }
 end
+
+local FLAGS = {
+  ["-h"] = "help", ["--help"] = "help", ["--version"] = "version", ["--allow-delete"] = "allow_delete",
+  ["--yes"] = "yes", ["-y"] = "yes", ["--json"] = "json", ["--verbose"] = "verbose", ["-v"] = "verbose",
+  ["--null-empty"] = "null_empty",
+}
+
+local function whole(name, min)
+  return function(o, v)
+    local n = v:match("^%d+$") and tonumber(v)
+    if not n or n < min then return ("option '--%s' takes a whole number of at least %d, got '%s'"):format(name, min, v) end
+    o[name] = n
+  end
+end
+
+-- options with a value: each stores it in o, or returns an error message
+local VALUED = {
+  brokers = function(o, v) o.brokers = v end,
+  ["ignore-topic"] = function(o, v) o.ignore_topics[#o.ignore_topics + 1] = v end,
+  ["ignore-group"] = function(o, v) o.ignore_groups[#o.ignore_groups + 1] = v end,
+  color = function(o, v)
+    if v ~= "auto" and v ~= "always" and v ~= "never" then
+      return ("option '--color' takes auto, always or never, got '%s'"):format(v)
+    end
+    o.color = v
+  end,
+  partition = whole("partition", 0),
+  count = whole("count", 1),
+  offset = function(o, v) o.offset = v end,
+  timeout = function(o, v)
+    o.timeout = tonumber(v)
+    if not o.timeout or o.timeout < 0 then return ("option '--timeout' takes seconds, got '%s'"):format(v) end
+  end,
+  ["key-separator"] = function(o, v)
+    if v == "" then return "option '--key-separator' needs a separator" end
+    o.key_separator = v
+  end,
+}
 
 local function parse_args(args)
   local o = { files = {}, ignore_topics = {}, ignore_groups = {}, color = "auto" }
@@ -158,33 +197,20 @@ local function parse_args(args)
     return args[i]
   end
   while args[i] ~= nil do
-    local a, v, err = args[i], nil, nil
+    local a = args[i]
     local name = a:match("^%-%-([%w-]+)")
-    if a == "-h" or a == "--help" then o.help = true
-    elseif a == "--version" then o.version = true
-    elseif a == "--allow-delete" then o.allow_delete = true
-    elseif a == "--yes" or a == "-y" then o.yes = true
-    elseif a == "--json" then o.json = true
-    elseif name == "brokers" or name == "ignore-topic" or name == "ignore-group" or name == "color" then
-      v, err = value(a, name)
-      if not v then return nil, err end
-      if name == "brokers" then o.brokers = v
-      elseif name == "ignore-topic" then o.ignore_topics[#o.ignore_topics + 1] = v
-      elseif name == "ignore-group" then o.ignore_groups[#o.ignore_groups + 1] = v
-      elseif v == "auto" or v == "always" or v == "never" then o.color = v
-      else return nil, ("option '--color' takes auto, always or never, got '%s'"):format(v) end
+    if FLAGS[a] then o[FLAGS[a]] = true
+    elseif VALUED[name] then
+      local v, err = value(a, name)
+      err = err or VALUED[name](o, v)
+      if err then return nil, err end
     elseif a:sub(1, 1) == "-" then return nil, ("unknown option '%s'"):format(a)
     elseif not o.command then o.command = a
     else o.files[#o.files + 1] = a end
     i = i + 1
   end
+  o.args = o.files   -- for the commands that take names rather than files
   return o
-end
-
-local function split_list(text)
-  local list = {}
-  for item in text:gmatch("[^,%s]+") do list[#list + 1] = item end
-  return list
 end
 
 -- `topics` / `groups`: the pools of the files (or one pool on --brokers alone), read-only.
@@ -242,24 +268,9 @@ local function inspect_command(o, out, err_out)
   return code
 end
 
---- Runs the command line; returns the exit code. `io_` replaces the io library in tests
--- (io_.stdin_is_terminal / io_.stdout_is_terminal, when given, replace the terminal checks).
-function M.main(args, io_)
-  io_ = io_ or io
-  local out, err_out = io_.stdout, io_.stderr
-  local o, perr = parse_args(args or {})
-  if not o then err_out:write("fluxakafka: ", perr, "\n", USAGE) return 1 end
-  if o.help then out:write(USAGE) return 0 end
-  if o.version then
-    out:write(("fluxakafka %s (librdkafka %s)\n"):format(fk.VERSION, fk.librdkafka_version()))
-    return 0
-  end
+-- `plan` / `apply`: the alters of the files against the brokers.
+local function migrate(o, io_, out, err_out)
   local command, files = o.command, o.files
-  if command == "topics" or command == "groups" then return inspect_command(o, out, err_out) end
-  if command ~= "plan" and command ~= "apply" then
-    err_out:write(command and ("fluxakafka: unknown command '%s'\n"):format(command) or "", USAGE)
-    return 1
-  end
   if #files == 0 then
     err_out:write("fluxakafka: no migration or config file given\n", USAGE)
     return 1
@@ -358,6 +369,40 @@ function M.main(args, io_)
     for _, a in ipairs(skipped) do say:write("  skipped: ", a.description, "\n") end
   end
   return finish(0)
+end
+
+local COMMANDS = {
+  plan = migrate, apply = migrate,
+  topics = function(o, _, out, err_out) return inspect_command(o, out, err_out) end,
+}
+COMMANDS.groups = COMMANDS.topics
+for _, name in ipairs({ "describe", "lag", "consume", "produce" }) do
+  COMMANDS[name] = function(o, io_, out, err_out) return data.run(o, out, err_out, io_.stdin or io.stdin) end
+end
+
+--- Runs the command line; returns the exit code. `io_` replaces the io library in tests
+-- (io_.stdin_is_terminal / io_.stdout_is_terminal, when given, replace the terminal checks).
+function M.main(args, io_)
+  io_ = io_ or io
+  local out, err_out = io_.stdout, io_.stderr
+  local o, perr = parse_args(args or {})
+  if not o then err_out:write("fluxakafka: ", perr, "\n", USAGE) return 1 end
+  if o.help then out:write(USAGE) return 0 end
+  if o.version then
+    out:write(("fluxakafka %s (librdkafka %s)\n"):format(fk.VERSION, fk.librdkafka_version()))
+    return 0
+  end
+  local run = COMMANDS[o.command]
+  if not run then
+    err_out:write(o.command and ("fluxakafka: unknown command '%s'\n"):format(o.command) or "", USAGE)
+    return 1
+  end
+  -- the library's lines are the client's, not the command's: kept off the terminal
+  local hidden = common.install_logger(err_out, o.verbose)
+  local ok, code = pcall(run, o, io_, out, err_out)
+  common.log_summary(err_out, hidden, ok and code or 1)
+  if not ok then error(code, 0) end
+  return code
 end
 
 return M
