@@ -1,5 +1,6 @@
 -- The fluxakafka command line, run as a real process against the real broker.
 local fk = require "fluxakafka"
+local support = require "spec.support"
 
 local BROKERS = os.getenv("FK_TEST_BROKERS") or "127.0.0.1:9092"
 
@@ -49,6 +50,21 @@ local function foreign_names()
 end
 
 local FOREIGN_TOPICS, FOREIGN_GROUPS
+
+-- Deletes these topics (each a deletion of a pool that registers only a probe), nothing else.
+local function delete_topics(names)
+  local r = fk.new_registry()
+  r:register_kafka({ BROKERS }, "probe")
+  r:register_kafka_topic(fk.new_kafka_topic("cli-probe-" .. os.time(), "probe"))
+  local engine = assert(r:validate())
+  local ctx = engine:new_context()
+  local wanted = {}
+  for _, n in ipairs(names) do wanted[n] = true end
+  for _, a in ipairs(assert(fk.get_kafka_alters(ctx))) do
+    if a.kind == "delete_topic" and wanted[a.topic] then assert(a:exec(ctx)) end
+  end
+  engine:close()
+end
 
 -- A migration that manages one pool with `topics` registered.
 local function migration(topics, extra)
@@ -148,26 +164,118 @@ describe("fluxakafka command line", function()
     assert.matches("Plan: 0 to create, 0 to change, 0 to delete", out)
   end)
 
-  it("stops at the first failure and says what was and was not applied", function()
+  it("shows the broker's refusal of a config in the plan and applies nothing then", function()
     local good, bad = unique("cli-good"), unique("cli-bad")
     local path = migration({ { good, 1 } }, ([[
-registry:register_kafka_topic(fk.new_kafka_topic(%q, 'cli'):partitions(1):config('no.such.config', '1'))
+registry:register_kafka_topic(fk.new_kafka_topic(%q, 'cli'):partitions(1):config('retention.ms', '7d'))
 ]]):format(bad))
     files[#files + 1] = path
-    local code, out = run("apply " .. path)
+    local code, out = run("plan " .. path)
     assert.are.equal(1, code, out)
-    assert.matches("FAILED: Create topic '" .. bad:gsub("%-", "%%-") .. "'", out)
-    assert.matches("done: Create topic '" .. good:gsub("%-", "%%-") .. "'", out)
-    -- clean up what the failing migration left behind
-    local cleanup = migration({ { good, 1 } })
-    files[#files + 1] = cleanup
-    assert.are.equal(0, (run("apply " .. cleanup)))
+    assert.matches("+ Create topic '" .. bad .. "' in pool 'cli' with 1 partition, configs retention.ms=7d\n"
+      .. "      refused by the broker: Invalid value 7d for configuration retention.ms", out, 1, true)
+    assert.matches("(INVALID_CONFIG)", out, 1, true)
+    assert.matches("warnings?, 1 refused by the broker%.", out)
+    code, out = run("plan --json " .. path)
+    assert.are.equal(1, code)
+    local report = require("dkjson").decode(out:match("^[^\n]*"))
+    assert.are.equal(1, report.summary.refused)
+    for _, a in ipairs(report.plan) do
+      if a.topic == bad then assert.are.equal("INVALID_CONFIG", a.refusal_code) end
+    end
+    code, out = run("apply " .. path)
+    assert.are.equal(1, code, out)
+    assert.matches("Nothing applied: the broker refuses alters of this plan", out, 1, true)
+    code, out = run("plan " .. migration({ { good, 1 } }))
+    assert.matches("+ Create topic '" .. good .. "'", out, 1, true)   -- still to do
+  end)
+
+  -- M.main in this process with a terminal that answers each deletion question through
+  -- `answer(question)`; returns the exit code and everything written.
+  local function interactive(args, answer)
+    local written, last = {}, ""
+    local sink = { write = function(self, ...)
+      for i = 1, select("#", ...) do
+        last = tostring((select(i, ...)))
+        written[#written + 1] = last
+      end
+      return self
+    end }
+    local io_ = { stdout = sink, stderr = sink, read = function() return answer(last) end,
+                  stdin_is_terminal = function() return true end, stdout_is_terminal = function() return false end }
+    local code = require("fluxakafka.cli").main(args, io_)
+    return code, table.concat(written)
+  end
+
+  it("in a terminal asks for each deletion by name: y, n, or all for the rest", function()
+    -- "zzzz-": sorted after the broker's other topics, so that "all" reaches only these
+    local names = { unique("zzzz-cli-confirm-1"), unique("zzzz-cli-confirm-2"), unique("zzzz-cli-confirm-3"),
+                    unique("zzzz-cli-confirm-4") }
+    local all = {}
+    for i, n in ipairs(names) do all[i] = { n, 1 } end
+    local first = migration(all)
+    files[#files + 1] = first
+    assert.are.equal(0, (run("apply " .. first)))
+
+    local keep = migration({ { names[1], 1 } })
+    files[#files + 1] = keep
+    local asked = {}
+    local answers = { [names[2]] = "n", [names[3]] = "maybe", [names[4]] = "all" }
+    local code, out = interactive({ "apply", keep }, function(question)
+      local name = question:match("^Delete topic '([^']+)'")
+      asked[#asked + 1] = name or question
+      local a = answers[name]
+      if a == "maybe" then answers[name] = "all" end   -- answered properly the second time
+      return a or "n"
+    end)
+    assert.are.equal(0, code, out)
+    assert.matches("Confirm each of the %d+ deletions by name:", out)
+    assert.matches("Delete topic '" .. names[2] .. "' in pool 'cli' (not registered)? [y/n/all] ", out, 1, true)
+    assert.matches("answer y (delete it), n (keep it) or all", out, 1, true)
+    assert.matches("skipped: Delete topic '" .. names[2] .. "'", out, 1, true)
+    assert.matches("applied: Delete topic '" .. names[3] .. "'", out, 1, true)
+    assert.matches("applied: Delete topic '" .. names[4] .. "'", out, 1, true)
+    -- names[3] was asked twice; "all" there took names[4] without a question
+    local count = {}
+    for _, n in ipairs(asked) do count[n] = (count[n] or 0) + 1 end
+    assert.are.equal(1, count[names[2]])
+    assert.are.equal(2, count[names[3]])
+    assert.is_nil(count[names[4]])
+    code, out = run("plan " .. keep)
+    assert.matches("- Delete topic '" .. names[2] .. "'", out, 1, true)
+    assert.is_nil(out:find(names[3], 1, true))
+    delete_topics({ names[1], names[2] })
+  end)
+
+  it("stops at the first failure and says what was and was not applied", function()
+    -- a group with a live member cannot be deleted: confirmed in the terminal, it fails
+    local good, topic, group = unique("cli-good"), unique("cli-live"), unique("cli-live-g")
+    support.create_topic(topic, 1)
+    local path = migration({ { good, 1 }, { topic, 1 } })
+    files[#files + 1] = path
+    local r = fk.new_registry()
+    r:register_kafka({ BROKERS }, "live")
+    r:register_kafka_consumer_group(fk.new_kafka_consumer_group(group, "live"):topics(topic))
+    local e = assert(r:validate())
+    local cg = assert(e:kafka("live"):consumer_group(group))
+    local deadline = os.time() + 30
+    while #assert(cg:assignment()) == 0 and os.time() < deadline do cg:poll_fetches(0.2) end
+    local code, out = interactive({ "apply", path }, function(question)
+      return question:find("'" .. group .. "'", 1, true) and "y" or "n"
+    end)
+    cg:close()
+    e:close()
+    assert.are.equal(1, code, out)
+    assert.matches("FAILED: Delete consumer group '" .. group .. "'", out, 1, true)
+    assert.matches("the group has active members", out, 1, true)
+    assert.matches("done: Create topic '" .. good .. "'", out, 1, true)
+    assert.matches("Not applied:\n  not done: Delete consumer group '" .. group .. "'", out, 1, true)
+    delete_topics({ good, topic })
   end)
 end)
 
 -- ------------------------------------------------------------------ the data commands
 
-local support = require "spec.support"
 local dkjson = require "dkjson"
 local NULL = setmetatable({}, { __tostring = function() return "NULL" end })
 

@@ -16,8 +16,8 @@ usage: fluxakafka <command> [options] <file>...
        fluxakafka produce TOPIC --brokers=... [--key-separator=SEP] [--partition=P] < lines
 
 commands:
-  plan     print every pending alter, grouped by pool; exit 0 when nothing is pending,
-           2 when something is, 1 on error
+  plan     print every pending alter, grouped by pool, with what the broker refuses of it;
+           exit 0 when nothing is pending, 2 when something is, 1 on error or a refusal
   apply    print the plan, then perform it in order, stopping at the first failure;
            exit 0 when everything pending was applied, 1 on failure
   topics   list every topic of each pool's cluster with its partitions (leader, replicas,
@@ -35,10 +35,10 @@ files:     *.lua migration files (they receive the registry as `...`), *.yaml / 
            configuration documents; applied to one registry in the order given
 
 options:
-  --allow-delete          also delete unregistered topics and consumer groups (apply); without
-                          it deletions are listed and skipped, or asked about one by one when
-                          stdin is a terminal
-  -y, --yes               never ask: skip the question (deletions still need --allow-delete)
+  --allow-delete          also delete unregistered topics and consumer groups (apply), without
+                          asking; without it deletions are listed and skipped, or, when stdin
+                          is a terminal, asked about one by one (y, n, or all for the rest)
+  -y, --yes               never ask: skip the questions (deletions still need --allow-delete)
   --brokers=HOST:PORT,... use these brokers for every pool (also FLUXAKAFKA_BROKERS)
   --ignore-topic=PATTERN  never delete topics matching PATTERN (`*` is any run of characters);
                           repeatable, added to every pool's ignored_topics
@@ -104,14 +104,20 @@ local function print_plan(out, alters)
     elseif sign == "-" then counts.delete = counts.delete + 1
     else counts.warning = counts.warning + 1 end
   end
+  counts.refused = 0
   for _, pool in ipairs(pools) do
     out:write(("Pool '%s':\n"):format(pool))
     for _, alter in ipairs(by_pool[pool]) do
       out:write(("  %s %s\n"):format(SIGNS[alter.kind] or "?", alter.description))
+      if alter.refusal then
+        counts.refused = counts.refused + 1
+        out:write(("      refused by the broker: %s (%s)\n"):format(alter.refusal, alter.refusal_code))
+      end
     end
   end
-  out:write(("Plan: %d to create, %d to change, %d to delete, %d warning%s.\n"):format(
-    counts.create, counts.change, counts.delete, counts.warning, counts.warning == 1 and "" or "s"))
+  out:write(("Plan: %d to create, %d to change, %d to delete, %d warning%s%s.\n"):format(
+    counts.create, counts.change, counts.delete, counts.warning, counts.warning == 1 and "" or "s",
+    counts.refused > 0 and (", %d refused by the broker"):format(counts.refused) or ""))
   return counts
 end
 
@@ -144,7 +150,7 @@ local function alter_json(alter)
   return {
     kind = alter.kind, pool = alter.pool, description = alter.description,
     topic = alter.topic, group = alter.group, warning = alter.warning == true,
-    sign = SIGNS[alter.kind] or "?",
+    sign = SIGNS[alter.kind] or "?", refusal = alter.refusal, refusal_code = alter.refusal_code,
   }
 end
 
@@ -213,29 +219,43 @@ local function parse_args(args)
   return o
 end
 
--- `topics` / `groups`: the pools of the files (or one pool on --brokers alone), read-only.
-local function inspect_command(o, out, err_out)
+-- The registry of the files, with --brokers and the ignore patterns; its engine, or nil
+-- after saying why.
+local function open_files(o, err_out)
   local registry = fk.new_registry()
-  local brokers = o.brokers or os.getenv("FLUXAKAFKA_BROKERS")
-  if #o.files == 0 then
-    if not brokers or brokers == "" then
-      err_out:write("fluxakafka: ", o.command, ": give config files or --brokers\n", USAGE)
-      return 1
-    end
-    registry:register_kafka(split_list(brokers), "default")
-  else
-    local ok, err = load_files(registry, o.files)
-    if not ok then err_out:write("fluxakafka: ", err, "\n") return 1 end
-    if brokers and brokers ~= "" then registry:_set_brokers(split_list(brokers)) end
+  local ok, err = load_files(registry, o.files)
+  if not ok then err_out:write("fluxakafka: ", err, "\n") return nil end
+  local brokers = common.brokers(o)
+  if brokers then
+    local list = split_list(brokers)
+    if #list == 0 then err_out:write("fluxakafka: --brokers: no broker given\n") return nil end
+    registry:_set_brokers(list)
+  end
+  if #o.ignore_topics > 0 or #o.ignore_groups > 0 then
+    registry:_add_ignored(o.ignore_topics, o.ignore_groups)
   end
   local engine, verr = registry:validate()
-  if not engine then err_out:write("fluxakafka: invalid registry: ", verr, "\n") return 1 end
+  if not engine then err_out:write("fluxakafka: invalid registry: ", verr, "\n") return nil end
+  return engine
+end
+
+-- `topics` / `groups`: the pools of the files (or one pool on --brokers alone), read-only.
+local function inspect_command(o, out, err_out)
+  local engine, err
+  if #o.files == 0 then
+    engine, err = common.default_pool(o)
+    if not common.brokers(o) then err = "give config files or --brokers" end
+    if not engine then err_out:write("fluxakafka: ", o.command, ": ", err, "\n", USAGE) return 1 end
+  else
+    engine = open_files(o, err_out)
+    if not engine then return 1 end
+  end
   local report, code = {}, 0
   for _, pool_code in ipairs(engine:pool_codes()) do
     local pool = engine:kafka(pool_code)
-    local list, err = (o.command == "topics" and pool.list_topics or pool.list_groups)(pool)
+    local list, lerr = (o.command == "topics" and pool.list_topics or pool.list_groups)(pool)
     if not list then
-      err_out:write("fluxakafka: pool '", pool_code, "': ", err, "\n")
+      err_out:write("fluxakafka: pool '", pool_code, "': ", lerr, "\n")
       code = 1
     elseif o.json then
       for _, item in ipairs(list) do
@@ -268,80 +288,50 @@ local function inspect_command(o, out, err_out)
   return code
 end
 
--- `plan` / `apply`: the alters of the files against the brokers.
-local function migrate(o, io_, out, err_out)
-  local command, files = o.command, o.files
-  if #files == 0 then
-    err_out:write("fluxakafka: no migration or config file given\n", USAGE)
-    return 1
-  end
-  local stdout_tty = io_.stdout_is_terminal or function() return is_terminal(1) end
-  local stdin_tty = io_.stdin_is_terminal or function() return is_terminal(0) end
-  local colour = o.color == "always" or (o.color == "auto" and not o.json and os.getenv("NO_COLOR") == nil
-    and stdout_tty())
-  local plan_out = colouring(out, colour)
-
-  local registry = fk.new_registry()
-  local ok, err = load_files(registry, files)
-  if not ok then err_out:write("fluxakafka: ", err, "\n") return 1 end
-  local brokers = o.brokers or os.getenv("FLUXAKAFKA_BROKERS")
-  if brokers and brokers ~= "" then
-    local list = split_list(brokers)
-    if #list == 0 then err_out:write("fluxakafka: --brokers: no broker given\n") return 1 end
-    registry:_set_brokers(list)
-  end
-  if #o.ignore_topics > 0 or #o.ignore_groups > 0 then
-    registry:_add_ignored(o.ignore_topics, o.ignore_groups)
-  end
-  local engine, verr = registry:validate()
-  if not engine then err_out:write("fluxakafka: invalid registry: ", verr, "\n") return 1 end
-  local ctx = engine:new_context()
-  local alters, aerr = fk.get_kafka_alters(ctx)
-  if not alters then
-    err_out:write("fluxakafka: cannot read the brokers: ", aerr, "\n")
-    engine:close()
-    return 1
-  end
-
-  local report = { command = command, plan = array(), applied = array(), skipped = array() }
-  for i, alter in ipairs(alters) do report.plan[i] = alter_json(alter) end
-  local counts
-  if o.json then
-    counts = print_plan({ write = function() end }, alters)
-  else
-    counts = print_plan(plan_out, alters)
-  end
-  local pending = counts.create + counts.change + counts.delete
-  report.summary = { create = counts.create, change = counts.change, delete = counts.delete,
-                     warning = counts.warning, pending = pending }
-  local function finish(code)
-    if o.json then
-      report.exit_code = code
-      out:write(json(report), "\n")
-    end
-    engine:close()
-    return code
-  end
-  -- human-readable lines go to stdout, or to stderr when stdout carries the JSON
-  local say = o.json and err_out or out
-  if command == "plan" then return finish(pending > 0 and 2 or 0) end
-
-  if pending == 0 then
-    say:write("Nothing to apply.\n")
-    return finish(0)
-  end
-  local allow_delete = o.allow_delete
-  if counts.delete > 0 and not allow_delete and not o.yes and not o.json and stdin_tty() then
-    out:write(("Apply %d deletion%s? Type 'yes' to delete: "):format(counts.delete, counts.delete == 1 and "" or "s"))
+-- One question on the terminal: y / n / all for the deletion described; nil at the end of input.
+local function ask(out, read, alter)
+  while true do
+    out:write(("%s? [y/n/all] "):format(alter.description))
     if out.flush then out:flush() end
-    allow_delete = (io_.read and io_.read("*l") or io.read("*l")) == "yes"
+    local answer = read()
+    if answer == nil then out:write("\n") return nil end
+    answer = answer:lower():match("^%s*(.-)%s*$")
+    if answer == "y" or answer == "yes" then return "y" end
+    if answer == "n" or answer == "no" or answer == "" then return "n" end
+    if answer == "all" then return "all" end
+    out:write("  answer y (delete it), n (keep it) or all (delete it and every deletion after it)\n")
   end
+end
 
+-- The deletions to perform: all with --allow-delete; otherwise, when stdin is a terminal (and
+-- neither --yes nor --json), the ones confirmed one by one. Returns a set (alter -> true).
+local function confirmed_deletions(o, alters, io_, out, stdin_tty)
+  local approved, deletions = {}, {}
+  for _, alter in ipairs(alters) do if is_deletion(alter) then deletions[#deletions + 1] = alter end end
+  if o.allow_delete then
+    for _, alter in ipairs(deletions) do approved[alter] = true end
+    return approved
+  end
+  if #deletions == 0 or o.yes or o.json or not stdin_tty() then return approved end
+  out:write(("Confirm each of the %d deletion%s by name:\n"):format(#deletions, #deletions == 1 and "" or "s"))
+  local read = function() return io_.read and io_.read("*l") or io.read("*l") end
+  local all = false
+  for _, alter in ipairs(deletions) do
+    local answer = all and "y" or ask(out, read, alter)
+    if answer == nil then break end
+    all = all or answer == "all"
+    approved[alter] = answer ~= "n" or nil
+  end
+  return approved
+end
+
+-- Performs the alters in order, stopping at the first failure; returns the exit code.
+local function apply_alters(alters, approved, ctx, report, say)
   local applied, skipped = {}, {}
   for i, alter in ipairs(alters) do
     if alter.warning then
       -- nothing to do
-    elseif is_deletion(alter) and not allow_delete then
+    elseif is_deletion(alter) and not approved[alter] then
       skipped[#skipped + 1] = alter
       report.skipped[#report.skipped + 1] = alter_json(alter)
     else
@@ -355,7 +345,7 @@ local function migrate(o, io_, out, err_out)
           if not alters[j].warning then say:write("  not done: ", alters[j].description, "\n") end
         end
         report.failed = { alter = alter_json(alter), error = tostring(exec_err) }
-        return finish(1)
+        return 1
       end
       applied[#applied + 1] = alter
       report.applied[#report.applied + 1] = alter_json(alter)
@@ -364,11 +354,60 @@ local function migrate(o, io_, out, err_out)
   end
   say:write(("Applied %d alter%s.\n"):format(#applied, #applied == 1 and "" or "s"))
   if #skipped > 0 then
-    say:write(("Skipped %d deletion%s (run apply with --allow-delete to perform them):\n"):format(
+    say:write(("Skipped %d deletion%s (confirm them, or run apply with --allow-delete):\n"):format(
       #skipped, #skipped == 1 and "" or "s"))
     for _, a in ipairs(skipped) do say:write("  skipped: ", a.description, "\n") end
   end
-  return finish(0)
+  return 0
+end
+
+-- `plan` / `apply`: the alters of the files against the brokers.
+local function migrate(o, io_, out, err_out)
+  if #o.files == 0 then
+    err_out:write("fluxakafka: no migration or config file given\n", USAGE)
+    return 1
+  end
+  local stdout_tty = io_.stdout_is_terminal or function() return is_terminal(1) end
+  local stdin_tty = io_.stdin_is_terminal or function() return is_terminal(0) end
+  local colour = o.color == "always" or (o.color == "auto" and not o.json and os.getenv("NO_COLOR") == nil
+    and stdout_tty())
+  local engine = open_files(o, err_out)
+  if not engine then return 1 end
+  local ctx = engine:new_context()
+  local alters, aerr = fk.get_kafka_alters(ctx)
+  if not alters then
+    err_out:write("fluxakafka: cannot read the brokers: ", aerr, "\n")
+    engine:close()
+    return 1
+  end
+
+  local report = { command = o.command, plan = array(), applied = array(), skipped = array() }
+  for i, alter in ipairs(alters) do report.plan[i] = alter_json(alter) end
+  local counts = print_plan(o.json and { write = function() end } or colouring(out, colour), alters)
+  local pending = counts.create + counts.change + counts.delete
+  report.summary = { create = counts.create, change = counts.change, delete = counts.delete,
+                     warning = counts.warning, refused = counts.refused, pending = pending }
+  local function finish(code)
+    if o.json then
+      report.exit_code = code
+      out:write(json(report), "\n")
+    end
+    engine:close()
+    return code
+  end
+  -- human-readable lines go to stdout, or to stderr when stdout carries the JSON
+  local say = o.json and err_out or out
+  if counts.refused > 0 then
+    if o.command == "apply" then say:write("Nothing applied: the broker refuses alters of this plan (see above).\n") end
+    return finish(1)
+  end
+  if o.command == "plan" then return finish(pending > 0 and 2 or 0) end
+  if pending == 0 then
+    say:write("Nothing to apply.\n")
+    return finish(0)
+  end
+  local approved = confirmed_deletions(o, alters, io_, out, stdin_tty)
+  return finish(apply_alters(alters, approved, ctx, report, say))
 end
 
 local COMMANDS = {
