@@ -469,6 +469,8 @@ describe("fluxakafka command line: describe, lag, consume, produce", function()
         assert.matches("^fluxakafka: ", line)
         assert.is_nil(line:find("%%%d|"), line)
       end
+      -- the cause, in the command's words (group_lag's own error names it already)
+      if command ~= "lag g" then assert.matches("the Kafka client's last error: [^\n]*Connection refused", err) end
     end
     local code, _, err = run_split("lag g --verbose --brokers=127.0.0.1:1")
     assert.are.equal(1, code)

@@ -102,30 +102,44 @@ function M.default_pool(o)
   return engine, engine:kafka("default")
 end
 
+-- A log line without the bracketed prefixes librdkafka puts before its text (the client's
+-- name, its thread): what is left says what happened.
+local function log_text(message)
+  local text = message
+  repeat
+    local rest = text:match("^%[[^%]]*%]:?%s*(.*)$")
+    text = rest or text
+  until not rest
+  return text
+end
+
 --- Sends the library's log lines (librdkafka's and fluxakafka's own) to the command line:
 -- with `verbose` each is written to err_out in the command's wording, otherwise the errors
--- among them are only counted, for M.log_summary. Returns the counter.
+-- among them are counted and the last one kept, for M.log_summary. Returns that record.
 function M.install_logger(err_out, verbose)
   local hidden = { errors = 0 }
   fk.set_logger(function(level, facility, message, pool)
     if verbose then
-      -- librdkafka starts its lines with the client's name in brackets: kept as the source
-      local client, text = message:match("^%[([^%]]*)%]%s*(.*)$")
+      local client = message:match("^%[([^%]]*)%]")
       err_out:write(("fluxakafka: log of pool '%s'%s, %s (level %d): %s\n"):format(pool,
-        client and (" client " .. client) or "", facility, level, text or message))
+        client and (" client " .. client) or "", facility, level, log_text(message)))
     elseif level <= 3 then
       hidden.errors = hidden.errors + 1
+      hidden.last = log_text(message)
     end
   end)
   return hidden
 end
 
---- After a failed command: says how many client errors went unshown, if any.
+--- After a command that failed (exit code 1): the last error the Kafka client logged, which
+-- often says why (a refused connection, a failed login), and how many there were.
 function M.log_summary(err_out, hidden, code)
   fk.set_logger(nil)
   if code == 1 and hidden.errors > 0 then
-    err_out:write(("fluxakafka: the Kafka client logged %d error%s meanwhile; --verbose shows them\n"):format(
-      hidden.errors, hidden.errors == 1 and "" or "s"))
+    err_out:write(("fluxakafka: the Kafka client's last error: %s\n"):format(hidden.last))
+    if hidden.errors > 1 then
+      err_out:write(("fluxakafka: (%d errors in all; --verbose shows them)\n"):format(hidden.errors))
+    end
   end
 end
 
