@@ -62,6 +62,8 @@ void fk_alter_clear(fk_alter *a)
     free(a->pool);
     free(a->name);
     free(a->description);
+    free(a->refusal);
+    free(a->refusal_code);
     fk_kvlist_clear(&a->configs);
     fk_kvlist_clear(&a->old_values);
     memset(a, 0, sizeof *a);
@@ -75,6 +77,7 @@ int fk_alter_copy(fk_alter *dst, const fk_alter *src)
     dst->replication_factor = src->replication_factor;
     if (!fk_set_string(&dst->pool, src->pool) || !fk_set_string(&dst->name, src->name) ||
         !fk_set_string(&dst->description, src->description) ||
+        !fk_set_string(&dst->refusal, src->refusal) || !fk_set_string(&dst->refusal_code, src->refusal_code) ||
         !fk_kvlist_copy(&dst->configs, &src->configs) ||
         !fk_kvlist_copy(&dst->old_values, &src->old_values)) {
         fk_alter_clear(dst);
@@ -308,6 +311,29 @@ static int describe_topics(rd_kafka_t *rk, const char *pool, const char **names,
     return ok;
 }
 
+/* The NewTopic of a create alter; NULL with err (starting with `what`) when librdkafka
+   refuses its counts or a config. */
+static rd_kafka_NewTopic_t *new_topic_of(const fk_alter *a, const char *what, fk_error *err)
+{
+    char errstr[512];
+    size_t i;
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(a->name, a->partitions > 0 ? a->partitions : -1,
+                                                    a->replication_factor > 0 ? a->replication_factor : -1,
+                                                    errstr, sizeof errstr);
+    if (!nt) {
+        fk_error_set(err, "INVALID_REQUEST", "%s: %s", what, errstr);
+        return NULL;
+    }
+    for (i = 0; i < a->configs.count; i++) {
+        if (rd_kafka_NewTopic_set_config(nt, a->configs.keys[i], a->configs.values[i])) {
+            rd_kafka_NewTopic_destroy(nt);
+            fk_error_set(err, "INVALID_CONFIG", "%s: config '%s' was refused", what, a->configs.keys[i]);
+            return NULL;
+        }
+    }
+    return nt;
+}
+
 /* ---------------------------------------------------------------- planning ---- */
 
 typedef struct pool_state {
@@ -480,8 +506,10 @@ static int plan_partitions(const fk_topic_spec *t, const rd_kafka_metadata_topic
     if (t->partitions <= 0 || t->partitions == live->partition_cnt) return 1;
     if (t->partitions > live->partition_cnt) {
         a.kind = FK_ALTER_ADD_PARTITIONS;
-        sb_printf(&b, "Increase partitions of topic '%s' in pool '%s': %d -> %d", t->name, code,
-                  live->partition_cnt, (int)t->partitions);
+        sb_printf(&b, "Increase partitions of topic '%s' in pool '%s': %d -> %d (warning: keys move to "
+                  "other partitions: a key's new records may land on another partition than its old "
+                  "ones, so its order across the change is lost)",
+                  t->name, code, live->partition_cnt, (int)t->partitions);
     } else {
         a.kind = FK_ALTER_PARTITIONS_WARNING;
         sb_printf(&b, "Warning: topic '%s' in pool '%s' has %d partitions but %d are declared; "
@@ -575,6 +603,116 @@ static int plan_configs(const pool_state *s, const char *code, fk_alter_list *ou
     return ok;
 }
 
+/* ---------------------------------------------------------------- broker checks ---- */
+
+/* Keeps the broker's refusal (e, msg) of the alter of `kind` named `name` among out's items
+   from `from` on; nothing when e is 0. */
+static int note_refusal(fk_alter_list *out, size_t from, fk_alter_kind kind, const char *name,
+                        rd_kafka_resp_err_t e, const char *msg, fk_error *err)
+{
+    size_t i;
+    if (!e) return 1;
+    for (i = from; i < out->count; i++) {
+        fk_alter *a = &out->items[i];
+        if (a->kind != kind || strcmp(a->name, name) != 0) continue;
+        if (!fk_set_string(&a->refusal, msg && *msg ? msg : rd_kafka_err2str(e)) ||
+            !fk_set_string(&a->refusal_code, rd_kafka_err2name(e)))
+            return plan_oom(err);
+    }
+    return 1;
+}
+
+/* Sends items (NewTopics to create, or ConfigResources to alter) of pool `code` in one
+   validate-only request: the broker checks them and changes nothing. Its result event. */
+static rd_kafka_event_t *validate(rd_kafka_t *rk, rd_kafka_admin_op_t op, void *items, size_t n,
+                                  const char *code, fk_error *err)
+{
+    char errstr[256], what[300];
+    admin_call c;
+    snprintf(what, sizeof what, "cannot check the %s of kafka pool '%s' with the broker",
+             op == RD_KAFKA_ADMIN_OP_CREATETOPICS ? "new topics" : "config changes", code);
+    admin_begin(&c, rk, op);
+    rd_kafka_AdminOptions_set_validate_only(c.options, 1, errstr, sizeof errstr);
+    if (op == RD_KAFKA_ADMIN_OP_CREATETOPICS) rd_kafka_CreateTopics(rk, items, n, c.options, c.queue);
+    else rd_kafka_AlterConfigs(rk, items, n, c.options, c.queue);
+    return admin_end(&c, what, err);
+}
+
+static int creates_refused(rd_kafka_t *rk, rd_kafka_NewTopic_t **nts, size_t count, const char *code,
+                           fk_alter_list *out, size_t from, fk_error *err)
+{
+    rd_kafka_event_t *ev = validate(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS, nts, count, code, err);
+    const rd_kafka_topic_result_t **res;
+    size_t n, i;
+    int ok = ev != NULL;
+    if (!ok) return 0;
+    res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (i = 0; i < n && ok; i++)
+        ok = note_refusal(out, from, FK_ALTER_CREATE_TOPIC, rd_kafka_topic_result_name(res[i]),
+                          rd_kafka_topic_result_error(res[i]), rd_kafka_topic_result_error_string(res[i]), err);
+    rd_kafka_event_destroy(ev);
+    return ok;
+}
+
+/* The topics to create (out's items from `from` on), in one validate-only CreateTopics. */
+static int check_creates(rd_kafka_t *rk, const char *code, fk_alter_list *out, size_t from, fk_error *err)
+{
+    rd_kafka_NewTopic_t **nts = calloc(out->count - from + 1, sizeof *nts);
+    size_t n = 0, i;
+    int ok = nts ? 1 : plan_oom(err);
+    for (i = from; ok && i < out->count; i++) {
+        fk_alter *a = &out->items[i];
+        fk_error local;
+        if (a->kind != FK_ALTER_CREATE_TOPIC) continue;
+        /* refused before it could be sent: as the broker's refusal, it fails at apply */
+        if (!(nts[n] = new_topic_of(a, a->name, &local)))
+            ok = fk_set_string(&a->refusal, local.msg) && fk_set_string(&a->refusal_code, local.code) ? 1 : plan_oom(err);
+        else
+            n++;
+    }
+    if (ok && n) ok = creates_refused(rk, nts, n, code, out, from, err);
+    for (i = 0; i < n; i++) rd_kafka_NewTopic_destroy(nts[i]);
+    free(nts);
+    return ok;
+}
+
+static int configs_refused(rd_kafka_t *rk, rd_kafka_ConfigResource_t **crs, size_t count, const char *code,
+                           fk_alter_list *out, size_t from, fk_error *err)
+{
+    rd_kafka_event_t *ev = validate(rk, RD_KAFKA_ADMIN_OP_ALTERCONFIGS, crs, count, code, err);
+    const rd_kafka_ConfigResource_t **res;
+    size_t n, i;
+    int ok = ev != NULL;
+    if (!ok) return 0;
+    res = rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
+    for (i = 0; i < n && ok; i++)
+        ok = note_refusal(out, from, FK_ALTER_TOPIC_CONFIG, rd_kafka_ConfigResource_name(res[i]),
+                          rd_kafka_ConfigResource_error(res[i]), rd_kafka_ConfigResource_error_string(res[i]), err);
+    rd_kafka_event_destroy(ev);
+    return ok;
+}
+
+/* The config changes (out's items from `from` on), in one validate-only AlterConfigs. Only
+   the changed keys are sent: the topic's other overrides are on the broker, valid already. */
+static int check_configs(rd_kafka_t *rk, const char *code, fk_alter_list *out, size_t from, fk_error *err)
+{
+    rd_kafka_ConfigResource_t **crs = calloc(out->count - from + 1, sizeof *crs);
+    size_t n = 0, i, j;
+    int ok = crs ? 1 : plan_oom(err);
+    for (i = from; ok && i < out->count; i++) {
+        const fk_alter *a = &out->items[i];
+        if (a->kind != FK_ALTER_TOPIC_CONFIG) continue;
+        crs[n] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, a->name);
+        for (j = 0; j < a->configs.count; j++)
+            rd_kafka_ConfigResource_set_config(crs[n], a->configs.keys[j], a->configs.values[j]);
+        n++;
+    }
+    if (ok && n) ok = configs_refused(rk, crs, n, code, out, from, err);
+    if (crs) rd_kafka_ConfigResource_destroy_array(crs, n);
+    free(crs);
+    return ok;
+}
+
 /* One alter per name, sorted so that a plan reads the same every time. */
 static int plan_deletions(const char **names, size_t n, fk_alter_kind kind, const char *what, const char *code,
                           fk_alter_list *out, fk_error *err)
@@ -625,13 +763,16 @@ static int plan_group_deletions(const fk_registry *r, pool_state *states, size_t
     return ok;
 }
 
-/* A pool's alters: topics to create or grow, configs, then deletions (topics, then groups). */
+/* A pool's alters: topics to create or grow, configs (those two checked by the broker), then
+   deletions (topics, then groups). */
 static int plan_pool(const fk_registry *r, pool_state *states, size_t n, size_t self,
                      fk_alter_list *out, fk_error *err)
 {
     pool_state *s = &states[self];
     const char *code = fk_pool_spec_of(s->pool)->code;
+    size_t from = out->count;
     if (s->managed && !(plan_topics(s, code, out, err) && plan_configs(s, code, out, err) &&
+                        check_creates(s->rk, code, out, from, err) && check_configs(s->rk, code, out, from, err) &&
                         plan_topic_deletions(states, n, self, code, out, err)))
         return 0;
     return plan_group_deletions(r, states, n, self, code, out, err);
@@ -734,26 +875,13 @@ static int topic_result_ok(const rd_kafka_topic_result_t **res, size_t n, rd_kaf
 
 static int exec_create(rd_kafka_t *rk, const fk_alter *a, const char *what, fk_error *err)
 {
-    char errstr[512];
     admin_call c;
     rd_kafka_event_t *ev;
     const rd_kafka_topic_result_t **res;
-    size_t n, i;
+    size_t n;
     int ok;
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(a->name, a->partitions > 0 ? a->partitions : -1,
-                                                    a->replication_factor > 0 ? a->replication_factor : -1,
-                                                    errstr, sizeof errstr);
-    if (!nt) {
-        fk_error_set(err, "INVALID_REQUEST", "%s: %s", what, errstr);
-        return 0;
-    }
-    for (i = 0; i < a->configs.count; i++) {
-        if (rd_kafka_NewTopic_set_config(nt, a->configs.keys[i], a->configs.values[i])) {
-            rd_kafka_NewTopic_destroy(nt);
-            fk_error_set(err, "INVALID_CONFIG", "%s: config '%s' was refused", what, a->configs.keys[i]);
-            return 0;
-        }
-    }
+    rd_kafka_NewTopic_t *nt = new_topic_of(a, what, err);
+    if (!nt) return 0;
     admin_begin(&c, rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_CreateTopics(rk, &nt, 1, c.options, c.queue);
     rd_kafka_NewTopic_destroy(nt);

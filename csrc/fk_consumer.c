@@ -174,7 +174,7 @@ static void apply_start_timestamp(fk_consumer *c, rd_kafka_t *rk, rd_kafka_topic
         }
     }
     rd_kafka_topic_partition_list_destroy(starts);
-    fprintf(stderr, "fluxakafka: %s; partitions without a committed offset start at their beginning\n", err.msg);
+    fk_log_client(rk, 4, "STARTPOS", "%s; partitions without a committed offset start at their beginning", err.msg);
 }
 
 /* Queues the event for fk_consumer_rebalance_next when the application asked for them;

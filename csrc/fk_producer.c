@@ -163,8 +163,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     } else if (err) {
         /* nobody asked to hear about this record: count it and say so, never drop it silently */
         p->unreported_failures++;
-        fprintf(stderr, "fluxakafka: pool '%s': record to '%s' failed: %s\n", p->spec->code,
-                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(err));
+        fk_log_client(rk, 3, "DELIVERY", "pool '%s': record to '%s' failed: %s", p->spec->code,
+                      rd_kafka_topic_name(m->rkt), rd_kafka_err2str(err));
     }
 }
 
@@ -563,13 +563,14 @@ int fk_pool_in_transaction(const fk_pool *p) { return p->in_txn; }
 
 void fk_producers_abort_transaction(fk_pool *p, int timeout_ms)
 {
-    if (p->in_txn && live_producer(&p->slots[ASYNC_SLOT])) {
+    rd_kafka_t *rk = live_producer(&p->slots[ASYNC_SLOT]);
+    if (p->in_txn && rk) {
         /* an open transaction holds back every read_committed consumer of its partitions
            until the coordinator times it out: abort it now, and say so */
         fk_error err;
         int ok = fk_pool_abort_transaction(p, timeout_ms < 0 ? -1 : timeout_ms, &err, NULL);
-        fprintf(stderr, "fluxakafka: kafka pool '%s' closed in a transaction: %s\n", p->spec->code,
-                ok ? "aborted it (its records are not committed)" : err.msg);
+        fk_log_client(rk, 4, "TXNCLOSE", "kafka pool '%s' closed in a transaction: %s", p->spec->code,
+                      ok ? "aborted it (its records are not committed)" : err.msg);
     }
 }
 

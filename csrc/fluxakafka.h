@@ -768,6 +768,9 @@ typedef struct fk_alter {
     int16_t       replication_factor;  /* create: declared (-1 = broker default) */
     fk_kvlist     configs;       /* create: declared configs; config alter: key -> new value */
     fk_kvlist     old_values;    /* config alter: key -> value on the broker before */
+    char         *refusal;       /* create / config alter: the broker's answer to a validate-only
+                                    request of it, when it refused (NULL: accepted) */
+    char         *refusal_code;  /* its Kafka error name, e.g. "INVALID_CONFIG" */
 } fk_alter;
 
 typedef struct fk_alter_list {
@@ -783,7 +786,9 @@ void fk_alter_list_clear(fk_alter_list *l);
 
 /* Reads the live state of every pool's cluster (per pool: one metadata request, one batched
    DescribeConfigs, one ListConsumerGroups) and appends the alters needed, pool by pool in
-   registration order, deletions last within a pool. */
+   registration order, deletions last within a pool. Topics to create and config changes are
+   checked by the broker (CreateTopics / AlterConfigs with validate_only, one request each per
+   pool when there are any): a refusal is kept in the alter's refusal fields. */
 int fk_get_alters(fk_engine *e, fk_alter_list *out, fk_error *err);
 /* Performs one alter and waits until the broker shows its effect (a new topic in metadata,
    a deleted one gone, ...). Warnings do nothing and succeed. */

@@ -98,6 +98,7 @@ describe("get_kafka_alters", function()
     ctx = context(function(r) r:register_kafka_topic(fk.new_kafka_topic(name, "events"):partitions(4)) end)
     local grow = assert(find(plan(ctx), "add_partitions", name))
     assert.matches("2 %-> 4", grow.description)
+    assert.matches("warning: keys move to other partitions", grow.description, 1, true)
     assert.is_true(grow:exec(ctx))
     assert.is_nil(find(plan(ctx), "add_partitions", name))
 
@@ -139,6 +140,46 @@ describe("get_kafka_alters", function()
         :config("segment.ms", "3600000"):max_message_bytes(2000000))
     end)
     assert.is_nil(find(plan(ctx), "alter_topic_config", name))
+  end)
+
+  it("has the broker check new topics and config changes: a refusal shows in the plan, nothing changes", function()
+    local fresh, old, fine = unique("refused-new"), unique("refused-old"), unique("refused-fine")
+    local ctx = context(function(r) r:register_kafka_topic(fk.new_kafka_topic(old, "events"):partitions(1)) end)
+    apply_for(ctx, plan(ctx), { old })
+
+    ctx = context(function(r)
+      r:register_kafka_topic(fk.new_kafka_topic(fresh, "events"):partitions(1):config("retention.ms", "7d"))
+      r:register_kafka_topic(fk.new_kafka_topic(old, "events"):partitions(1):config("retention.ms", "7d"))
+      r:register_kafka_topic(fk.new_kafka_topic(fine, "events"):partitions(1):retention_ms(3600000))
+      r:register_kafka_topic(fk.new_kafka_topic(unique("refused-rf"), "events"):partitions(1):replication_factor(99))
+    end)
+    local alters = plan(ctx)
+    local create = assert(find(alters, "create_topic", fresh))
+    assert.are.equal("INVALID_CONFIG", create.refusal_code)
+    assert.matches("7d", create.refusal, 1, true)
+    assert.matches("retention.ms", create.refusal, 1, true)
+    local alter = assert(find(alters, "alter_topic_config", old))
+    assert.are.equal("INVALID_CONFIG", alter.refusal_code)
+    assert.matches("retention.ms", alter.refusal, 1, true)
+    for _, a in ipairs(alters) do
+      if a.kind == "create_topic" and a.topic:match("^refused%-rf") then
+        assert.are.equal("INVALID_REPLICATION_FACTOR", a.refusal_code)
+      end
+    end
+    local accepted = assert(find(alters, "create_topic", fine))
+    assert.is_nil(accepted.refusal)
+    assert.is_nil(accepted.refusal_code)
+    -- validate-only: nothing was created or changed by the plan
+    assert.is_false(topic_exists(ctx, fresh))
+    assert.is_false(topic_exists(ctx, fine))
+    local pool = engines[#engines]:kafka("events")
+    local described = assert(pool:describe_topics({ old }))[1]
+    assert.are.equal("DEFAULT_CONFIG", described.configs["retention.ms"].source)
+    -- exec of a refused alter fails as the broker says
+    local ok, err, code = create:exec(ctx)
+    assert.is_nil(ok)
+    assert.are.equal("INVALID_CONFIG", code)
+    assert.matches("7d", err, 1, true)
   end)
 
   it("compares values as the broker means them", function()

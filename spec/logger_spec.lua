@@ -66,4 +66,70 @@ describe("logging", function()
     assert.are.equal(0, pool:poll(0))
     e:close(0)
   end)
+
+  -- Runs `body` (Lua, with `fk` loaded and `lines` collecting what the logger got) in a child
+  -- luajit; returns what the child wrote to stderr, and to stdout (the lines, one a line).
+  local function child(body)
+    local script, errfile = os.tmpname(), os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write("local fk = require 'fluxakafka'\n",
+            "local lines = {}\n",
+            "fk.set_logger(function(level, facility, message, pool) ",
+            "lines[#lines + 1] = ('%d|%s|%s|%s'):format(level, facility, pool, message) end)\n",
+            body, "\n",
+            "for _, l in ipairs(lines) do io.stdout:write(l, '\\n') end\n")
+    f:close()
+    local p = assert(io.popen(("luajit %s 2>%s"):format(script, errfile)))
+    local out = p:read("*a")
+    p:close()
+    local err = support.read_file(errfile)
+    os.remove(script)
+    os.remove(errfile)
+    return err, out
+  end
+
+  it("with a logger set nothing reaches stderr: a refused broker, a failing record without callback", function()
+    local err, out = child([[
+local r = fk.new_registry()
+r:register_kafka({ "127.0.0.1:1" }, "dead", { delivery_timeout = 1 })
+local e = assert(r:validate())
+local pool = e:kafka("dead")
+assert(pool:produce({ topic = "logged", value = "no callback" }))
+local deadline = os.time() + 10
+while pool:poll(0.1) == 0 and os.time() < deadline do end
+e:close(1)
+]])
+    assert.are.equal("", err)
+    assert.matches("3|FAIL|dead|", out, 1, true)
+    assert.matches("3|DELIVERY|dead|[^\n]*pool 'dead': record to 'logged' failed", out)
+  end)
+
+  it("a record failing at close without a callback reaches the logger, not stderr", function()
+    local err, out = child([[
+local r = fk.new_registry()
+r:register_kafka({ "127.0.0.1:1" }, "dead", { delivery_timeout = 60 })
+local e = assert(r:validate())
+assert(e:kafka("dead"):produce({ topic = "at-close", value = "x" }))
+e:close(0)
+]])
+    assert.are.equal("", err)
+    assert.matches("3|DELIVERY|dead|[^\n]*record to 'at%-close' failed", out)
+  end)
+
+  it("a pool closed inside a transaction says so through the logger", function()
+    local topic = support.unique("logger-txn")
+    support.create_topic(topic, 1)
+    local err, out = child(([[
+local r = fk.new_registry()
+r:register_kafka({ %q }, "txn", { transactional_id = %q })
+local e = assert(r:validate())
+local pool = e:kafka("txn")
+assert(pool:begin_transaction())
+assert(pool:produce({ topic = %q, value = "x" }, function() end))
+e:close(10)
+]]):format(support.brokers[1], support.unique("logger-txn-id"), topic))
+    assert.are.equal("", err)
+    assert.matches("4|TXNCLOSE|txn|[^\n]*closed in a transaction: aborted it", out)
+  end)
 end)
+

@@ -17,14 +17,24 @@ static int alter_gc(lua_State *L)
     return 0;
 }
 
+/* sets t[key] = s unless s is NULL */
+static void set_string_field(lua_State *L, int t, const char *key, const char *s)
+{
+    if (!s) return;
+    lua_pushstring(L, s);
+    lua_setfield(L, t, key);
+}
+
 static void push_alter(lua_State *L, int engine_idx, const fk_alter *a)
 {
     alter_ud *u;
     size_t i;
     int t;
 
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 12);
     t = lua_gettop(L);
+    set_string_field(L, t, "refusal", a->refusal);
+    set_string_field(L, t, "refusal_code", a->refusal_code);
     lua_pushstring(L, a->description);
     lua_setfield(L, t, "description");
     lua_pushstring(L, a->pool);

@@ -1,39 +1,67 @@
 --- The `fluxakafka` command line: plan and apply topic and consumer group alters described by
 -- migration files (Lua files that receive the registry as `...`) or YAML configs.
 local fk = require "fluxakafka"
+local common = require "fluxakafka.cli_common"
+local data = require "fluxakafka.cli_data"
+
+local json, array, split_list = common.json, common.array, common.split_list
 
 local M = {}
 
 local USAGE = [[
 usage: fluxakafka <command> [options] <file>...
+       fluxakafka describe topic|group NAME... --brokers=HOST:PORT,... [--json]
+       fluxakafka lag GROUP --brokers=... [--json]
+       fluxakafka consume TOPIC --brokers=... [--partition=P] [--offset=START] [--count=N] [--json]
+       fluxakafka produce TOPIC --brokers=... [--key-separator=SEP] [--partition=P] < lines
 
 commands:
-  plan     print every pending alter, grouped by pool; exit 0 when nothing is pending,
-           2 when something is, 1 on error
+  plan     print every pending alter, grouped by pool, with what the broker refuses of it;
+           exit 0 when nothing is pending, 2 when something is, 1 on error or a refusal
   apply    print the plan, then perform it in order, stopping at the first failure;
            exit 0 when everything pending was applied, 1 on failure
   topics   list every topic of each pool's cluster with its partitions (leader, replicas,
            in-sync replicas); files are optional when --brokers is given
   groups   list every consumer group of each pool's cluster (state, members, protocol type)
+  describe topic NAME...  partitions and configs (the ones not at their defaults; --json: all)
+  describe group NAME...  state, protocol, coordinator, members and their assignments
+  lag GROUP               committed offset, high watermark and lag of each partition
+  consume TOPIC           print records without joining a group or committing
+  produce TOPIC           one record per line of stdin
+           describe, lag, consume and produce work on the cluster of --brokers (or
+           FLUXAKAFKA_BROKERS), never join a group, and exit 0, or 1 on an error
 
 files:     *.lua migration files (they receive the registry as `...`), *.yaml / *.yml
            configuration documents; applied to one registry in the order given
 
 options:
-  --allow-delete          also delete unregistered topics and consumer groups (apply); without
-                          it deletions are listed and skipped, or asked about when stdin is a
-                          terminal
-  -y, --yes               never ask: skip the question (deletions still need --allow-delete)
+  --allow-delete          also delete unregistered topics and consumer groups (apply), without
+                          asking; without it deletions are listed and skipped, or, when stdin
+                          is a terminal, asked about one by one (y, n, or all for the rest)
+  -y, --yes               never ask: skip the questions (deletions still need --allow-delete)
   --brokers=HOST:PORT,... use these brokers for every pool (also FLUXAKAFKA_BROKERS)
   --ignore-topic=PATTERN  never delete topics matching PATTERN (`*` is any run of characters);
                           repeatable, added to every pool's ignored_topics
   --ignore-group=PATTERN  the same for consumer groups (ignored_consumer_groups)
-  --json                  print the plan (and what apply did) as one JSON object on stdout
+  --json                  print the result as one JSON object on stdout
   --color=auto|always|never
                           colour the plan; auto (default): only when stdout is a terminal and
                           NO_COLOR is not set
+  -v, --verbose           also print the Kafka client's log lines (stderr)
   --version               print fluxakafka's and librdkafka's versions
   -h, --help              this text
+
+consume and produce:
+  --partition=P           only this partition (consume: default every partition, in order;
+                          produce: default the partitioner's choice)
+  --offset=START          where each partition is read from: an offset, beginning (default),
+                          end (waits --timeout for new records), -N (the last N records),
+                          @MS (the first record at or after MS ms since the epoch) or
+                          @YYYY-MM-DDTHH:MM:SS[.fff]Z (the same, a UTC time)
+  --count=N               at most N records of each partition (default 100)
+  --timeout=SECONDS       how long a read waits for records (default 1)
+  --key-separator=SEP     produce: the text before the first SEP of a line is the key
+  --null-empty            produce: an empty value is sent as a null value (a tombstone)
 ]]
 
 local SIGNS = {
@@ -76,14 +104,20 @@ local function print_plan(out, alters)
     elseif sign == "-" then counts.delete = counts.delete + 1
     else counts.warning = counts.warning + 1 end
   end
+  counts.refused = 0
   for _, pool in ipairs(pools) do
     out:write(("Pool '%s':\n"):format(pool))
     for _, alter in ipairs(by_pool[pool]) do
       out:write(("  %s %s\n"):format(SIGNS[alter.kind] or "?", alter.description))
+      if alter.refusal then
+        counts.refused = counts.refused + 1
+        out:write(("      refused by the broker: %s (%s)\n"):format(alter.refusal, alter.refusal_code))
+      end
     end
   end
-  out:write(("Plan: %d to create, %d to change, %d to delete, %d warning%s.\n"):format(
-    counts.create, counts.change, counts.delete, counts.warning, counts.warning == 1 and "" or "s"))
+  out:write(("Plan: %d to create, %d to change, %d to delete, %d warning%s%s.\n"):format(
+    counts.create, counts.change, counts.delete, counts.warning, counts.warning == 1 and "" or "s",
+    counts.refused > 0 and (", %d refused by the broker"):format(counts.refused) or ""))
   return counts
 end
 
@@ -112,40 +146,51 @@ local function colouring(out, on)
   }
 end
 
--- Just enough JSON for the plan: strings, numbers, booleans, arrays and objects.
-local function json(v)
-  local t = type(v)
-  if t == "string" then
-    return '"' .. v:gsub('[%c"\\]', function(c)
-      local named = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-      return named[c] or ("\\u%04x"):format(c:byte())
-    end) .. '"'
-  elseif t == "number" or t == "boolean" then
-    return tostring(v)
-  elseif t == "table" then
-    if v[1] ~= nil or next(v) == nil and getmetatable(v) == "array" then
-      local parts = {}
-      for i = 1, #v do parts[i] = json(v[i]) end
-      return "[" .. table.concat(parts, ",") .. "]"
-    end
-    local keys, parts = {}, {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys)
-    for _, k in ipairs(keys) do parts[#parts + 1] = json(tostring(k)) .. ":" .. json(v[k]) end
-    return "{" .. table.concat(parts, ",") .. "}"
-  end
-  return "null"
-end
-
-local function array(t) return setmetatable(t or {}, { __metatable = "array" }) end
-
 local function alter_json(alter)
   return {
     kind = alter.kind, pool = alter.pool, description = alter.description,
     topic = alter.topic, group = alter.group, warning = alter.warning == true,
-    sign = SIGNS[alter.kind] or "?",
+    sign = SIGNS[alter.kind] or "?", refusal = alter.refusal, refusal_code = alter.refusal_code,
   }
 end
+
+local FLAGS = {
+  ["-h"] = "help", ["--help"] = "help", ["--version"] = "version", ["--allow-delete"] = "allow_delete",
+  ["--yes"] = "yes", ["-y"] = "yes", ["--json"] = "json", ["--verbose"] = "verbose", ["-v"] = "verbose",
+  ["--null-empty"] = "null_empty",
+}
+
+local function whole(name, min)
+  return function(o, v)
+    local n = v:match("^%d+$") and tonumber(v)
+    if not n or n < min then return ("option '--%s' takes a whole number of at least %d, got '%s'"):format(name, min, v) end
+    o[name] = n
+  end
+end
+
+-- options with a value: each stores it in o, or returns an error message
+local VALUED = {
+  brokers = function(o, v) o.brokers = v end,
+  ["ignore-topic"] = function(o, v) o.ignore_topics[#o.ignore_topics + 1] = v end,
+  ["ignore-group"] = function(o, v) o.ignore_groups[#o.ignore_groups + 1] = v end,
+  color = function(o, v)
+    if v ~= "auto" and v ~= "always" and v ~= "never" then
+      return ("option '--color' takes auto, always or never, got '%s'"):format(v)
+    end
+    o.color = v
+  end,
+  partition = whole("partition", 0),
+  count = whole("count", 1),
+  offset = function(o, v) o.offset = v end,
+  timeout = function(o, v)
+    o.timeout = tonumber(v)
+    if not o.timeout or o.timeout < 0 then return ("option '--timeout' takes seconds, got '%s'"):format(v) end
+  end,
+  ["key-separator"] = function(o, v)
+    if v == "" then return "option '--key-separator' needs a separator" end
+    o.key_separator = v
+  end,
+}
 
 local function parse_args(args)
   local o = { files = {}, ignore_topics = {}, ignore_groups = {}, color = "auto" }
@@ -158,58 +203,59 @@ local function parse_args(args)
     return args[i]
   end
   while args[i] ~= nil do
-    local a, v, err = args[i], nil, nil
+    local a = args[i]
     local name = a:match("^%-%-([%w-]+)")
-    if a == "-h" or a == "--help" then o.help = true
-    elseif a == "--version" then o.version = true
-    elseif a == "--allow-delete" then o.allow_delete = true
-    elseif a == "--yes" or a == "-y" then o.yes = true
-    elseif a == "--json" then o.json = true
-    elseif name == "brokers" or name == "ignore-topic" or name == "ignore-group" or name == "color" then
-      v, err = value(a, name)
-      if not v then return nil, err end
-      if name == "brokers" then o.brokers = v
-      elseif name == "ignore-topic" then o.ignore_topics[#o.ignore_topics + 1] = v
-      elseif name == "ignore-group" then o.ignore_groups[#o.ignore_groups + 1] = v
-      elseif v == "auto" or v == "always" or v == "never" then o.color = v
-      else return nil, ("option '--color' takes auto, always or never, got '%s'"):format(v) end
+    if FLAGS[a] then o[FLAGS[a]] = true
+    elseif VALUED[name] then
+      local v, err = value(a, name)
+      err = err or VALUED[name](o, v)
+      if err then return nil, err end
     elseif a:sub(1, 1) == "-" then return nil, ("unknown option '%s'"):format(a)
     elseif not o.command then o.command = a
     else o.files[#o.files + 1] = a end
     i = i + 1
   end
+  o.args = o.files   -- for the commands that take names rather than files
   return o
 end
 
-local function split_list(text)
-  local list = {}
-  for item in text:gmatch("[^,%s]+") do list[#list + 1] = item end
-  return list
+-- The registry of the files, with --brokers and the ignore patterns; its engine, or nil
+-- after saying why.
+local function open_files(o, err_out)
+  local registry = fk.new_registry()
+  local ok, err = load_files(registry, o.files)
+  if not ok then err_out:write("fluxakafka: ", err, "\n") return nil end
+  local brokers = common.brokers(o)
+  if brokers then
+    local list = split_list(brokers)
+    if #list == 0 then err_out:write("fluxakafka: --brokers: no broker given\n") return nil end
+    registry:_set_brokers(list)
+  end
+  if #o.ignore_topics > 0 or #o.ignore_groups > 0 then
+    registry:_add_ignored(o.ignore_topics, o.ignore_groups)
+  end
+  local engine, verr = registry:validate()
+  if not engine then err_out:write("fluxakafka: invalid registry: ", verr, "\n") return nil end
+  return engine
 end
 
 -- `topics` / `groups`: the pools of the files (or one pool on --brokers alone), read-only.
 local function inspect_command(o, out, err_out)
-  local registry = fk.new_registry()
-  local brokers = o.brokers or os.getenv("FLUXAKAFKA_BROKERS")
+  local engine, err
   if #o.files == 0 then
-    if not brokers or brokers == "" then
-      err_out:write("fluxakafka: ", o.command, ": give config files or --brokers\n", USAGE)
-      return 1
-    end
-    registry:register_kafka(split_list(brokers), "default")
+    engine, err = common.default_pool(o)
+    if not common.brokers(o) then err = "give config files or --brokers" end
+    if not engine then err_out:write("fluxakafka: ", o.command, ": ", err, "\n", USAGE) return 1 end
   else
-    local ok, err = load_files(registry, o.files)
-    if not ok then err_out:write("fluxakafka: ", err, "\n") return 1 end
-    if brokers and brokers ~= "" then registry:_set_brokers(split_list(brokers)) end
+    engine = open_files(o, err_out)
+    if not engine then return 1 end
   end
-  local engine, verr = registry:validate()
-  if not engine then err_out:write("fluxakafka: invalid registry: ", verr, "\n") return 1 end
   local report, code = {}, 0
   for _, pool_code in ipairs(engine:pool_codes()) do
     local pool = engine:kafka(pool_code)
-    local list, err = (o.command == "topics" and pool.list_topics or pool.list_groups)(pool)
+    local list, lerr = (o.command == "topics" and pool.list_topics or pool.list_groups)(pool)
     if not list then
-      err_out:write("fluxakafka: pool '", pool_code, "': ", err, "\n")
+      err_out:write("fluxakafka: pool '", pool_code, "': ", lerr, "\n")
       code = 1
     elseif o.json then
       for _, item in ipairs(list) do
@@ -242,95 +288,50 @@ local function inspect_command(o, out, err_out)
   return code
 end
 
---- Runs the command line; returns the exit code. `io_` replaces the io library in tests
--- (io_.stdin_is_terminal / io_.stdout_is_terminal, when given, replace the terminal checks).
-function M.main(args, io_)
-  io_ = io_ or io
-  local out, err_out = io_.stdout, io_.stderr
-  local o, perr = parse_args(args or {})
-  if not o then err_out:write("fluxakafka: ", perr, "\n", USAGE) return 1 end
-  if o.help then out:write(USAGE) return 0 end
-  if o.version then
-    out:write(("fluxakafka %s (librdkafka %s)\n"):format(fk.VERSION, fk.librdkafka_version()))
-    return 0
-  end
-  local command, files = o.command, o.files
-  if command == "topics" or command == "groups" then return inspect_command(o, out, err_out) end
-  if command ~= "plan" and command ~= "apply" then
-    err_out:write(command and ("fluxakafka: unknown command '%s'\n"):format(command) or "", USAGE)
-    return 1
-  end
-  if #files == 0 then
-    err_out:write("fluxakafka: no migration or config file given\n", USAGE)
-    return 1
-  end
-  local stdout_tty = io_.stdout_is_terminal or function() return is_terminal(1) end
-  local stdin_tty = io_.stdin_is_terminal or function() return is_terminal(0) end
-  local colour = o.color == "always" or (o.color == "auto" and not o.json and os.getenv("NO_COLOR") == nil
-    and stdout_tty())
-  local plan_out = colouring(out, colour)
-
-  local registry = fk.new_registry()
-  local ok, err = load_files(registry, files)
-  if not ok then err_out:write("fluxakafka: ", err, "\n") return 1 end
-  local brokers = o.brokers or os.getenv("FLUXAKAFKA_BROKERS")
-  if brokers and brokers ~= "" then
-    local list = split_list(brokers)
-    if #list == 0 then err_out:write("fluxakafka: --brokers: no broker given\n") return 1 end
-    registry:_set_brokers(list)
-  end
-  if #o.ignore_topics > 0 or #o.ignore_groups > 0 then
-    registry:_add_ignored(o.ignore_topics, o.ignore_groups)
-  end
-  local engine, verr = registry:validate()
-  if not engine then err_out:write("fluxakafka: invalid registry: ", verr, "\n") return 1 end
-  local ctx = engine:new_context()
-  local alters, aerr = fk.get_kafka_alters(ctx)
-  if not alters then
-    err_out:write("fluxakafka: cannot read the brokers: ", aerr, "\n")
-    engine:close()
-    return 1
-  end
-
-  local report = { command = command, plan = array(), applied = array(), skipped = array() }
-  for i, alter in ipairs(alters) do report.plan[i] = alter_json(alter) end
-  local counts
-  if o.json then
-    counts = print_plan({ write = function() end }, alters)
-  else
-    counts = print_plan(plan_out, alters)
-  end
-  local pending = counts.create + counts.change + counts.delete
-  report.summary = { create = counts.create, change = counts.change, delete = counts.delete,
-                     warning = counts.warning, pending = pending }
-  local function finish(code)
-    if o.json then
-      report.exit_code = code
-      out:write(json(report), "\n")
-    end
-    engine:close()
-    return code
-  end
-  -- human-readable lines go to stdout, or to stderr when stdout carries the JSON
-  local say = o.json and err_out or out
-  if command == "plan" then return finish(pending > 0 and 2 or 0) end
-
-  if pending == 0 then
-    say:write("Nothing to apply.\n")
-    return finish(0)
-  end
-  local allow_delete = o.allow_delete
-  if counts.delete > 0 and not allow_delete and not o.yes and not o.json and stdin_tty() then
-    out:write(("Apply %d deletion%s? Type 'yes' to delete: "):format(counts.delete, counts.delete == 1 and "" or "s"))
+-- One question on the terminal: y / n / all for the deletion described; nil at the end of input.
+local function ask(out, read, alter)
+  while true do
+    out:write(("%s? [y/n/all] "):format(alter.description))
     if out.flush then out:flush() end
-    allow_delete = (io_.read and io_.read("*l") or io.read("*l")) == "yes"
+    local answer = read()
+    if answer == nil then out:write("\n") return nil end
+    answer = answer:lower():match("^%s*(.-)%s*$")
+    if answer == "y" or answer == "yes" then return "y" end
+    if answer == "n" or answer == "no" or answer == "" then return "n" end
+    if answer == "all" then return "all" end
+    out:write("  answer y (delete it), n (keep it) or all (delete it and every deletion after it)\n")
   end
+end
 
+-- The deletions to perform: all with --allow-delete; otherwise, when stdin is a terminal (and
+-- neither --yes nor --json), the ones confirmed one by one. Returns a set (alter -> true).
+local function confirmed_deletions(o, alters, io_, out, stdin_tty)
+  local approved, deletions = {}, {}
+  for _, alter in ipairs(alters) do if is_deletion(alter) then deletions[#deletions + 1] = alter end end
+  if o.allow_delete then
+    for _, alter in ipairs(deletions) do approved[alter] = true end
+    return approved
+  end
+  if #deletions == 0 or o.yes or o.json or not stdin_tty() then return approved end
+  out:write(("Confirm each of the %d deletion%s by name:\n"):format(#deletions, #deletions == 1 and "" or "s"))
+  local read = function() return io_.read and io_.read("*l") or io.read("*l") end
+  local all = false
+  for _, alter in ipairs(deletions) do
+    local answer = all and "y" or ask(out, read, alter)
+    if answer == nil then break end
+    all = all or answer == "all"
+    approved[alter] = answer ~= "n" or nil
+  end
+  return approved
+end
+
+-- Performs the alters in order, stopping at the first failure; returns the exit code.
+local function apply_alters(alters, approved, ctx, report, say)
   local applied, skipped = {}, {}
   for i, alter in ipairs(alters) do
     if alter.warning then
       -- nothing to do
-    elseif is_deletion(alter) and not allow_delete then
+    elseif is_deletion(alter) and not approved[alter] then
       skipped[#skipped + 1] = alter
       report.skipped[#report.skipped + 1] = alter_json(alter)
     else
@@ -344,7 +345,7 @@ function M.main(args, io_)
           if not alters[j].warning then say:write("  not done: ", alters[j].description, "\n") end
         end
         report.failed = { alter = alter_json(alter), error = tostring(exec_err) }
-        return finish(1)
+        return 1
       end
       applied[#applied + 1] = alter
       report.applied[#report.applied + 1] = alter_json(alter)
@@ -353,11 +354,94 @@ function M.main(args, io_)
   end
   say:write(("Applied %d alter%s.\n"):format(#applied, #applied == 1 and "" or "s"))
   if #skipped > 0 then
-    say:write(("Skipped %d deletion%s (run apply with --allow-delete to perform them):\n"):format(
+    say:write(("Skipped %d deletion%s (confirm them, or run apply with --allow-delete):\n"):format(
       #skipped, #skipped == 1 and "" or "s"))
     for _, a in ipairs(skipped) do say:write("  skipped: ", a.description, "\n") end
   end
-  return finish(0)
+  return 0
+end
+
+-- `plan` / `apply`: the alters of the files against the brokers.
+local function migrate(o, io_, out, err_out)
+  if #o.files == 0 then
+    err_out:write("fluxakafka: no migration or config file given\n", USAGE)
+    return 1
+  end
+  local stdout_tty = io_.stdout_is_terminal or function() return is_terminal(1) end
+  local stdin_tty = io_.stdin_is_terminal or function() return is_terminal(0) end
+  local colour = o.color == "always" or (o.color == "auto" and not o.json and os.getenv("NO_COLOR") == nil
+    and stdout_tty())
+  local engine = open_files(o, err_out)
+  if not engine then return 1 end
+  local ctx = engine:new_context()
+  local alters, aerr = fk.get_kafka_alters(ctx)
+  if not alters then
+    err_out:write("fluxakafka: cannot read the brokers: ", aerr, "\n")
+    engine:close()
+    return 1
+  end
+
+  local report = { command = o.command, plan = array(), applied = array(), skipped = array() }
+  for i, alter in ipairs(alters) do report.plan[i] = alter_json(alter) end
+  local counts = print_plan(o.json and { write = function() end } or colouring(out, colour), alters)
+  local pending = counts.create + counts.change + counts.delete
+  report.summary = { create = counts.create, change = counts.change, delete = counts.delete,
+                     warning = counts.warning, refused = counts.refused, pending = pending }
+  local function finish(code)
+    if o.json then
+      report.exit_code = code
+      out:write(json(report), "\n")
+    end
+    engine:close()
+    return code
+  end
+  -- human-readable lines go to stdout, or to stderr when stdout carries the JSON
+  local say = o.json and err_out or out
+  if counts.refused > 0 then
+    if o.command == "apply" then say:write("Nothing applied: the broker refuses alters of this plan (see above).\n") end
+    return finish(1)
+  end
+  if o.command == "plan" then return finish(pending > 0 and 2 or 0) end
+  if pending == 0 then
+    say:write("Nothing to apply.\n")
+    return finish(0)
+  end
+  local approved = confirmed_deletions(o, alters, io_, out, stdin_tty)
+  return finish(apply_alters(alters, approved, ctx, report, say))
+end
+
+local COMMANDS = {
+  plan = migrate, apply = migrate,
+  topics = function(o, _, out, err_out) return inspect_command(o, out, err_out) end,
+}
+COMMANDS.groups = COMMANDS.topics
+for _, name in ipairs({ "describe", "lag", "consume", "produce" }) do
+  COMMANDS[name] = function(o, io_, out, err_out) return data.run(o, out, err_out, io_.stdin or io.stdin) end
+end
+
+--- Runs the command line; returns the exit code. `io_` replaces the io library in tests
+-- (io_.stdin_is_terminal / io_.stdout_is_terminal, when given, replace the terminal checks).
+function M.main(args, io_)
+  io_ = io_ or io
+  local out, err_out = io_.stdout, io_.stderr
+  local o, perr = parse_args(args or {})
+  if not o then err_out:write("fluxakafka: ", perr, "\n", USAGE) return 1 end
+  if o.help then out:write(USAGE) return 0 end
+  if o.version then
+    out:write(("fluxakafka %s (librdkafka %s)\n"):format(fk.VERSION, fk.librdkafka_version()))
+    return 0
+  end
+  local run = COMMANDS[o.command]
+  if not run then
+    err_out:write(o.command and ("fluxakafka: unknown command '%s'\n"):format(o.command) or "", USAGE)
+    return 1
+  end
+  -- the library's lines are the client's, not the command's: kept off the terminal
+  local hidden = common.install_logger(err_out, o.verbose)
+  local ok, code = pcall(run, o, io_, out, err_out)
+  common.log_summary(err_out, hidden, ok and code or 1)
+  if not ok then error(code, 0) end
+  return code
 end
 
 return M
