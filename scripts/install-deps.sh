@@ -16,11 +16,12 @@ set -euo pipefail
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 # build-essential pkg-config librdkafka-dev libyaml-dev libmsgpack-dev: the C core; luarocks lua-busted: the
-# Lua side and the specs; default-jre-headless maven: the test broker (scripts/kafka.sh);
-# valgrind: leak checks; openssl: the test broker's throw-away TLS CA; lua-dkjson: decodes
-# librdkafka's statistics for stats_callback (lua-cjson is used instead when installed).
+# Lua side and the specs; default-jdk-headless maven: the test broker (scripts/kafka.sh) and the
+# Java client of the null-value interop spec; kcat: the same spec's other client; valgrind:
+# leak checks; openssl: the test broker's throw-away TLS CA; lua-dkjson: decodes librdkafka's
+# statistics for stats_callback (lua-cjson is used instead when installed).
 PACKAGES=(build-essential pkg-config librdkafka-dev libyaml-dev libmsgpack-dev luarocks lua-busted
-          default-jre-headless maven valgrind openssl lua-dkjson)
+          default-jdk-headless maven kcat valgrind openssl lua-dkjson)
 if installed libluajit-5.1-dev && installed luajit && ! installed libnginx-mod-http-lua \
    && [ "${1:-}" != nginx ]; then
   PACKAGES+=(luajit libluajit-5.1-dev)          # the plain LuaJIT is here already: keep it
