@@ -38,6 +38,12 @@ rd_kafka_conf_t *fk_pool_conf_new(const fk_pool_spec *spec, fk_error *err)
     }
     ok = fk_conf_set(conf, "bootstrap.servers", servers, err);
     free(servers);
+    /* librdkafka doubles the pause between reconnects up to 10 s: on a link that drops now and
+       then, the client would stay away for many seconds after the link came back. A second at
+       most keeps a flapping link in use, well within the delivery timeout (raw properties may
+       still set both). */
+    if (ok) ok = fk_conf_set_int(conf, "reconnect.backoff.ms", FK_RECONNECT_BACKOFF_MS, err) &&
+                 fk_conf_set_int(conf, "reconnect.backoff.max.ms", FK_RECONNECT_BACKOFF_MAX_MS, err);
     /* librdkafka's debug contexts for troubleshooting, e.g. FK_RDKAFKA_DEBUG=broker,protocol */
     if (ok && getenv("FK_RDKAFKA_DEBUG")) ok = fk_conf_set(conf, "debug", getenv("FK_RDKAFKA_DEBUG"), err);
     if (ok && o->sasl_mechanism != FK_SASL_NONE) {

@@ -83,10 +83,13 @@ const fk_option fk_pool_option_rows[] = {
       .doc = "the records a producer keeps waiting for delivery" },
     { .lua = "delivery_timeout", .yaml = "deliveryTimeoutMs", .kind = FK_OPT_MS, F_DOUBLE(PO, delivery_timeout_ms),
       .max = INT_MAX_, .if_zero = FK_DEFAULT_DELIVERY_TIMEOUT_MS, .rdkafka = "message.timeout.ms",
-      .doc = "how long a record may take before it fails" },
+      .doc = "the one bound of a record: it fails (`_MSG_TIMED_OUT`) no sooner, however long the brokers are away, "
+             "and at most about a second later; `produce_sync` returns by then" },
     { .lua = "connect_timeout", .yaml = "connectTimeoutMs", .kind = FK_OPT_MS, F_DOUBLE(PO, connect_timeout_ms),
       .max = INT_MAX_, .if_zero = FK_DEFAULT_CONNECT_TIMEOUT_MS,
-      .doc = "within how long an unreachable broker list is reported (new consumer groups, admin calls)" },
+      .doc = "within how long an unreachable broker list is reported (new consumer groups, admin calls, the "
+             "records of a pool that never reached its brokers) and the default bound of "
+             "`commit_uncommitted_offsets`" },
     { .lua = "sasl", .kind = FK_OPT_NESTED, .sub = sasl_rows, .flags = FK_OPT_FLAT, .default_doc = "none",
       .doc = "SASL authentication (over TLS when `tls` is on too)" },
     { .lua = "tls", .yaml = "tls", .kind = FK_OPT_NESTED, F_INT(PO, tls.enabled), .sub = tls_rows,

@@ -20,6 +20,7 @@ typedef struct producer_slot {
     pid_t        pid;     /* the process that created rk; librdkafka does not survive fork */
     topic_entry  topics[TOPIC_CACHE_SIZE];
     size_t       topic_count;
+    int          fatal;   /* librdkafka raised a fatal error: replaced at the next call */
 } producer_slot;
 
 /* produce() goes through the first, with the pool's linger. produce_sync() waits for its
@@ -44,6 +45,7 @@ struct fk_pool {
                                                reachable for connect_timeout: the error code */
     char                auth_error[FK_REFUSAL_TEXT_MAX];
     long long           down_since_ms;      /* every broker down since (0: one is up) */
+    int                 reached;            /* a producer of the pool reached the brokers once */
     char                down_reason[300];   /* the last connection failure librdkafka gave */
     pid_t               admin_pid;
     int                 admin_users;        /* atomic: fk_pool_admin_hold calls not released */

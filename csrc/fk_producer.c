@@ -66,14 +66,43 @@ int fk_pool_next_delivery(fk_pool *p, fk_delivery *out)
     return 1;
 }
 
-/* Records that failed because the credentials were refused say so, not "timed out". */
-static int delivery_error(const fk_pool *p, rd_kafka_resp_err_t err)
+/* Records that failed because the credentials were refused say so, not "timed out"; those
+   purged because their producer hit a fatal error say _FATAL. */
+static int delivery_error(const fk_pool *p, rd_kafka_t *rk, rd_kafka_resp_err_t err)
 {
+    if ((err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) &&
+        rd_kafka_fatal_error(rk, NULL, 0))
+        return RD_KAFKA_RESP_ERR__FATAL;
     if (err && p->auth_failed &&
         (err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
          err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT))
         return (rd_kafka_resp_err_t)p->auth_failed;
     return err;
+}
+
+/* Whether the record may be in the topic. A record purged in flight (by close, by a fatal
+   error) may have reached the broker, whatever else librdkafka noted about it. */
+static int persisted_status(const rd_kafka_message_t *m)
+{
+    switch (rd_kafka_message_status(m)) {
+    case RD_KAFKA_MSG_STATUS_PERSISTED: return FK_PERSISTED_YES;
+    case RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED: return FK_PERSISTED_POSSIBLY;
+    default: return m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ? FK_PERSISTED_POSSIBLY : FK_PERSISTED_NO;
+    }
+}
+
+static const char *persisted_text(int persisted)
+{
+    return persisted == FK_PERSISTED_YES ? "persisted"
+         : persisted == FK_PERSISTED_POSSIBLY ? "possibly persisted" : "not persisted";
+}
+
+static producer_slot *slot_of(fk_pool *p, const rd_kafka_t *rk)
+{
+    int i;
+    for (i = 0; i < SLOT_COUNT; i++)
+        if (p->slots[i].rk == rk) return &p->slots[i];
+    return NULL;
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -85,18 +114,32 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         snprintf(p->down_reason, sizeof p->down_reason, "%s", reason);
     else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !p->down_since_ms)
         p->down_since_ms = fk_now_ms();
+    else if (err == RD_KAFKA_RESP_ERR__FATAL && slot_of(p, rk))
+        slot_of(p, rk)->fatal = 1;   /* replaced once this poll returned (replace_if_fatal) */
 }
 
-/* No broker reachable for connect_timeout while records wait: fail them now, naming the
-   brokers, instead of letting each time out after delivery_timeout. A delivery that succeeds
-   ends the outage; so does an empty queue (the next record waits for a fresh report). */
+/* No broker reachable for connect_timeout while records wait, and none ever was (a wrong
+   address): fail them now, naming the brokers, instead of letting each time out after
+   delivery_timeout. Once a producer reached the brokers, an outage is a network's: its
+   records get their whole delivery_timeout, however long the outage. */
 static rd_kafka_t *live_producer(const struct producer_slot *slot);
+
+static int ever_reached(fk_pool *p)
+{
+    int i;
+    for (i = 0; i < SLOT_COUNT && !p->reached; i++) {
+        rd_kafka_t *rk = live_producer(&p->slots[i]);
+        /* a controller id comes only with a metadata answer from a broker */
+        if (rk && rd_kafka_controllerid(rk, 0) >= 0) p->reached = 1;
+    }
+    return p->reached;
+}
 
 static void fail_when_unreachable(fk_pool *p)
 {
     int timeout_ms, i;
     char brokers[200];
-    if (!p->in_flight) p->down_since_ms = 0;
+    if (!p->in_flight || ever_reached(p)) p->down_since_ms = 0;
     if (!p->down_since_ms) return;
     timeout_ms = fk_connect_timeout_ms(p->spec);
     if (fk_now_ms() - p->down_since_ms < timeout_ms) return;
@@ -133,10 +176,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     fk_pool *p = opaque;
     uintptr_t tag = (uintptr_t)m->_private;
-    rd_kafka_resp_err_t err = delivery_error(p, m->err);
-    (void)rk;
+    rd_kafka_resp_err_t err = m->err ? delivery_error(p, rk, m->err) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    int persisted = persisted_status(m);
 
-    if (!m->err) p->auth_failed = 0, p->down_since_ms = 0;
+    if (!m->err) p->auth_failed = 0, p->down_since_ms = 0, p->reached = 1;
     if (p->in_flight) p->in_flight--;
     if (tag & 1u) {
         fk_delivery d;
@@ -145,6 +188,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         d.offset = m->offset;
         d.timestamp_ms = rd_kafka_message_timestamp(m, NULL);
         d.rd_err = err;
+        d.persisted = persisted;
         dq_push(p, &d);
     } else if (tag) {
         batch_slot *slot = (batch_slot *)tag;
@@ -153,6 +197,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         slot->result.offset = m->offset;
         slot->result.timestamp_ms = rd_kafka_message_timestamp(m, NULL);
         slot->result.rd_err = err;
+        slot->result.persisted = persisted;
         if (err) {
             if (b->failed++ == 0) {
                 b->first_err = err;
@@ -163,8 +208,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     } else if (err) {
         /* nobody asked to hear about this record: count it and say so, never drop it silently */
         p->unreported_failures++;
-        fk_log_client(rk, 3, "DELIVERY", "pool '%s': record to '%s' failed: %s", p->spec->code,
-                      rd_kafka_topic_name(m->rkt), rd_kafka_err2str(err));
+        fk_log_client(rk, 3, "DELIVERY", "pool '%s': record to '%s' failed (%s): %s", p->spec->code,
+                      rd_kafka_topic_name(m->rkt), persisted_text(persisted), rd_kafka_err2str(err));
     }
 }
 
@@ -194,14 +239,27 @@ static long long delivery_timeout_ms(const fk_pool_spec *spec)
     return t > 0 ? (long long)t : 30000;
 }
 
-/* librdkafka fails a record whose message.timeout.ms passed only when its timeout scanner
-   next runs (once a second), and a record waiting for a broker that is down can be failed
-   later still: ask it for less than the delivery timeout, by up to one scan interval, so
-   that its own verdict usually arrives in time. produce_sync enforces the bound itself. */
-static long long rdkafka_message_timeout_ms(const fk_pool_spec *spec)
+/* A producer's fatal error (an idempotent producer's broken sequence, say) ends it for good:
+   librdkafka has failed its queued records; those in flight are failed now, each reported
+   with whether it may be in the topic, and the slot is emptied so that the next record makes
+   a new producer. A transactional pool keeps its producer: its calls say "fatal". */
+static void replace_if_fatal(fk_pool *p, producer_slot *slot)
 {
-    long long t = delivery_timeout_ms(spec), margin = t / 2 < 1000 ? t / 2 : 1000;
-    return t - margin > 0 ? t - margin : 1;   /* 0 would mean "never" to librdkafka */
+    rd_kafka_t *rk = live_producer(slot);
+    char reason[400];
+    rd_kafka_resp_err_t e;
+    long long deadline;
+    if (!rk || !slot->fatal || p->spec->options.transactional_id) return;
+    e = rd_kafka_fatal_error(rk, reason, sizeof reason);
+    fk_log_client(rk, 3, "FATAL", "kafka pool '%s': the producer hit a fatal error (%s: %s): its unacknowledged "
+                  "records fail with _FATAL and a new producer takes the next ones", p->spec->code,
+                  rd_kafka_err2name(e), reason);
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    /* purged records are reported at once; the bound is for a broker thread slow to let go */
+    deadline = fk_now_ms() + 1000;
+    while (rd_kafka_outq_len(rk) > 0 && fk_now_ms() < deadline) rd_kafka_poll(rk, 10);
+    forget_producer(slot, 1);
+    slot->fatal = 0;
 }
 
 static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
@@ -223,6 +281,7 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
         p->in_flight = 0;
         p->txn_ready = p->in_txn = 0;   /* the parent's transaction is not ours */
     }
+    if (slot->fatal) replace_if_fatal(p, slot);
     if (slot->rk) return slot->rk;
 
     if (!(conf = fk_pool_conf_new(p->spec, err))) return NULL;
@@ -231,8 +290,10 @@ static rd_kafka_t *producer(fk_pool *p, producer_slot *slot, fk_error *err)
         /* librdkafka lets 1 GiB of records wait per producer; a web worker with a slow broker
            should push back (_QUEUE_FULL) long before that */
         !fk_conf_set_int(conf, "queue.buffering.max.kbytes", FK_MAX_BUFFERED_KBYTES, err) ||
-        /* librdkafka's own default (5 minutes) would hold produce_sync far too long */
-        !fk_conf_set_int(conf, "message.timeout.ms", rdkafka_message_timeout_ms(p->spec), err) ||
+        /* librdkafka's own default (5 minutes) would hold produce_sync far too long. It gets
+           the delivery timeout itself: its scanner (once a second) fails a record once that
+           passed, never before; produce_sync enforces the bound on its own wait. */
+        !fk_conf_set_int(conf, "message.timeout.ms", delivery_timeout_ms(p->spec), err) ||
         /* partitioner, compression, idempotence, ...: the options whose rows say producer */
         !fk_options_apply(conf, fk_pool_option_rows, o, FK_OPT_PRODUCER, err) ||
         /* the user's raw properties last: producer and global ones (fluxakafka's own were
@@ -282,6 +343,7 @@ static int produce_one(fk_pool *p, producer_slot *slot, const fk_produce_record 
     rd_kafka_topic_t *rkt;
     rd_kafka_resp_err_t e;
     long long deadline = 0;
+    int replaced = 0;
 
     if (!rk) return 0;
     rkt = topic_handle(slot, rec->topic, 0);
@@ -325,6 +387,13 @@ static int produce_one(fk_pool *p, producer_slot *slot, const fk_produce_record 
             return 1;
         }
         if (hdrs) rd_kafka_headers_destroy(hdrs);   /* only freed by librdkafka on success */
+        if (e == RD_KAFKA_RESP_ERR__FATAL && !replaced && !p->spec->options.transactional_id) {
+            /* the fatal error came before its report was served: replace the producer now */
+            slot->fatal = replaced = 1;
+            if (!(rk = producer(p, slot, err))) return 0;
+            rkt = topic_handle(slot, rec->topic, 1);
+            continue;
+        }
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || block_ms == 0) break;
         if (!deadline) deadline = fk_now_ms() + (block_ms < 0 ? (long long)1 << 40 : block_ms);
         {
@@ -361,14 +430,17 @@ fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_
     }
     b->pool = p;
     b->total = n;
-    b->deadline_ms = fk_now_ms() + delivery_timeout_ms(p->spec);
+    /* the clock reads whole milliseconds: one more, so that the bound never comes early */
+    b->deadline_ms = fk_now_ms() + delivery_timeout_ms(p->spec) + 1;
     if (n > 0) snprintf(b->first_topic, sizeof b->first_topic, "%s", recs[0].topic ? recs[0].topic : "");
     for (i = 0; i < n; i++) {
         b->slots[i].batch = b;
         b->slots[i].result.token = i;
         b->slots[i].result.partition = -1;
         b->slots[i].result.offset = -1;
-        b->slots[i].result.rd_err = RD_KAFKA_RESP_ERR__STATE;   /* until delivered */
+        /* until delivered: what a record still unanswered at the deadline reports */
+        b->slots[i].result.rd_err = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
+        b->slots[i].result.persisted = FK_PERSISTED_POSSIBLY;
     }
     for (i = 0; i < n; i++) {
         b->pending++;
@@ -392,7 +464,7 @@ size_t fk_batch_pending(const fk_batch *b) { return b->pending; }
 
 int fk_batch_delivery(const fk_batch *b, size_t i, fk_delivery *out)
 {
-    if (i >= b->count || b->pending) return 0;
+    if (i >= b->count) return 0;
     *out = b->slots[i].result;
     return 1;
 }
@@ -434,6 +506,8 @@ int fk_pool_poll(fk_pool *p, int timeout_ms)
     rd_kafka_t *sync_rk = live_producer(&p->slots[SYNC_SLOT]);
     if (sync_rk) rd_kafka_poll(sync_rk, async_rk ? 0 : timeout_ms);
     if (async_rk) rd_kafka_poll(async_rk, timeout_ms);
+    replace_if_fatal(p, &p->slots[SYNC_SLOT]);
+    replace_if_fatal(p, &p->slots[ASYNC_SLOT]);
     fail_when_unreachable(p);
     return (int)p->dq_count;
 }
@@ -441,6 +515,7 @@ int fk_pool_poll(fk_pool *p, int timeout_ms)
 size_t fk_pool_in_flight(const fk_pool *p) { return p->in_flight; }
 size_t fk_pool_queued_deliveries(const fk_pool *p) { return p->dq_count; }
 size_t fk_pool_unreported_failures(const fk_pool *p) { return p->unreported_failures; }
+void *fk_pool_rd_kafka(fk_pool *p, int sync) { return live_producer(&p->slots[sync ? SYNC_SLOT : ASYNC_SLOT]); }
 
 int fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err)
 {

@@ -30,6 +30,10 @@ extern "C" {
 #define FK_DEFAULT_LINGER_MS 5
 /* The bytes of records a producer keeps waiting for delivery (librdkafka's default: 1 GiB). */
 #define FK_MAX_BUFFERED_KBYTES 65536
+/* The pause before a client reconnects to a broker, doubling from the first to the second
+   (librdkafka's defaults: 100 ms and 10 s). */
+#define FK_RECONNECT_BACKOFF_MS 100
+#define FK_RECONNECT_BACKOFF_MAX_MS 1000
 #define FK_ASYNC_SQL_TOPIC_NAME "_fluxa_async_sql"
 #define FK_ASYNC_SQL_DEAD_LETTER_TOPIC_NAME "_fluxa_async_sql_failed"
 #define FK_ASYNC_SQL_CONSUMER_GROUP_NAME "_fluxa_async_sql"   /* FluxaORM's name */
@@ -409,6 +413,10 @@ typedef struct fk_produce_record {
 } fk_produce_record;
 
 /* A finished delivery. `token` is what the caller gave fk_pool_produce. */
+/* Whether a record may be in the topic (librdkafka's rd_kafka_message_status): on a failure,
+   POSSIBLY means the broker may have written it, so sending it again can make a duplicate. */
+enum { FK_PERSISTED_NO = 0, FK_PERSISTED_POSSIBLY = 1, FK_PERSISTED_YES = 2 };
+
 typedef struct fk_delivery {
     uint64_t token;
     int32_t  partition;
@@ -416,6 +424,7 @@ typedef struct fk_delivery {
     int64_t  timestamp_ms;
     int      rd_err;         /* 0 on success */
 } fk_delivery;
+    int      persisted;      /* FK_PERSISTED_*: YES on success */
 
 /* Queues one record. token != 0: its delivery (success or failure) is queued for
    fk_pool_next_delivery. token == 0: nothing is queued on success; a failure is counted
@@ -431,8 +440,10 @@ typedef struct fk_batch fk_batch;
 fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_t n,
                                 int block_ms, fk_error *err);
 size_t    fk_batch_pending(const fk_batch *b);
-/* Once pending is 0: what the delivery of record i (0-based, in the order given) reported:
-   partition, offset and timestamp, or rd_err. 0 when i is out of range or still pending. */
+/* What the delivery of record i (0-based, in the order given) reported: partition, offset
+   and timestamp, or rd_err and persisted. A record still unanswered (the delivery timeout
+   passed first) reads as _MSG_TIMED_OUT, possibly persisted: librdkafka may still deliver
+   it. 0 when i is out of range. */
 int       fk_batch_delivery(const fk_batch *b, size_t i, fk_delivery *out);
 /* Milliseconds left until the pool's delivery timeout, counted from fk_pool_produce_batch;
    0 once it passed. */
@@ -451,6 +462,10 @@ size_t fk_pool_queued_deliveries(const fk_pool *p);
 size_t fk_pool_in_flight(const fk_pool *p);  /* records produced, not yet delivered/failed */
 size_t fk_pool_unreported_failures(const fk_pool *p);
 /* librdkafka's statistics (JSON text) emitted by the pool's producers or a consumer while
+/* The rd_kafka_t* of the pool's producer in this process (sync: the one of produce_sync when
+   the pool lingers), NULL before its first record; for LuaJIT FFI users and the specs. A fatal
+   error replaces it, so it is not to be kept. */
+void  *fk_pool_rd_kafka(fk_pool *p, int sync);
    they were served (statistics_interval_ms > 0). The oldest first; NULL when none is queued.
    The caller frees the text with free(). At most FK_STATS_QUEUED are kept (the oldest are
    dropped). */

@@ -15,10 +15,10 @@ M.clean = os.getenv("FK_NETFAULTS_CLEAN")         -- the broker's listener no fa
 M.api = os.getenv("FK_TOXIPROXY_API")             -- toxiproxy's HTTP API, host:port
 M.now = support.monotonic
 M.RATE = tonumber(os.getenv("NETFAULTS_RATE") or "500")
--- a failure this much before its delivery timeout counts as early: the pool asks librdkafka
--- for up to 1 s less than delivery_timeout (csrc/fk_pool.c, so that its verdict, made by a scan
--- once a second, comes within the bound), and the loop serves callbacks every 10 ms
-local EARLY_SLACK = 1.5
+-- a failure this much before its delivery timeout counts as early: none may be, librdkafka is
+-- given delivery_timeout itself (its verdict comes at it or up to a second later) and
+-- produce_sync gives up at it, not before
+local EARLY_SLACK = 0
 -- a produce or poll (no waiting asked for) that takes longer holds the Lua thread
 M.ASYNC_CALL_BOUND = 0.5
 

@@ -23,11 +23,16 @@ describe("produce_sync with every broker down", function()
       local engine, pool = unreachable_pool(timeout)
       finally(function() engine:close(0) end)
       local started = support.now()
-      local ok, err, code = pool:produce_sync({ topic = support.unique("down"), value = "x" },
-                                              { topic = support.unique("down"), value = "y" })
+      local x, y = { topic = support.unique("down"), value = "x" }, { topic = support.unique("down"), value = "y" }
+      local ok, err, code = pool:produce_sync(x, y)
       local took = support.now() - started
       assert.is_nil(ok)
       assert.are.equal("_MSG_TIMED_OUT", code)
+      -- given up on while librdkafka still holds them ("possibly": they may yet be written),
+      -- or failed by librdkafka's own verdict at the same moment ("no": never sent)
+      for _, rec in ipairs({ x, y }) do
+        assert.is_truthy(rec.persisted == "possibly" or rec.persisted == "no", tostring(rec.persisted))
+      end
       assert.matches("produce to '", err, 1, true)
       assert.is_true(took <= timeout + MARGIN, ("produce_sync took %.2f s for a timeout of %g s"):format(took, timeout))
       -- it did wait for the delivery, not fail at once
@@ -35,13 +40,29 @@ describe("produce_sync with every broker down", function()
     end)
   end
 
+  it("a record with a callback fails at its delivery timeout, not before, and never left the client", function()
+    local engine, pool = unreachable_pool(1.5)
+    finally(function() engine:close(0) end)
+    local started, failed_at, got = support.now(), nil, nil
+    assert(pool:produce({ topic = support.unique("down"), value = "x" }, function(rec, err, code)
+      failed_at, got = support.now(), { err = err, code = code, persisted = rec.persisted }
+    end))
+    while not failed_at and support.now() - started < 10 do pool:poll(0.05) end
+    assert.is_truthy(got, "no callback")
+    assert.are.equal("_MSG_TIMED_OUT", got.code, got.err)
+    assert.are.equal("no", got.persisted)
+    -- librdkafka's scan (once a second) may come up to a second late, never early
+    local took = failed_at - started
+    assert.is_true(took >= 1.5 and took <= 1.5 + 1 + MARGIN, ("failed after %.2f s"):format(took))
+  end)
+
   it("reports a late delivery of the records it gave up on through the pool, not as a crash", function()
     local engine, pool = unreachable_pool(1)
     local ok, _, code = pool:produce_sync({ topic = support.unique("down"), value = "x" })
     assert.is_nil(ok)
     assert.are.equal("_MSG_TIMED_OUT", code)
     collectgarbage("collect")   -- the batch is released while librdkafka may still hold its record
-    pool:flush(3)   -- librdkafka's own timeout (shorter by up to one scan) ends the record
+    pool:flush(3)   -- librdkafka's own timeout (the same, seen by its scan a second later at most) ends it
     assert.are.equal(0, pool:in_flight())
     engine:close(0)
   end)

@@ -85,6 +85,7 @@ describe("pool producer", function()
     for _, rec in ipairs(seen) do
       assert.are.equal(0, rec.partition)
       assert.is_number(rec.offset)
+      assert.are.equal("yes", rec.persisted)
       offsets[rec.offset] = true
     end
     for o = 0, 19 do assert.is_true(offsets[o] ~= nil, "offset " .. o) end
@@ -189,14 +190,16 @@ describe("pool producer", function()
 
   it("reports a record larger than the broker accepts through its callback", function()
     local topic = support.unique("toolarge")
-    local got_err, got_code
-    local ok = pool:produce({ topic = topic, value = ("x"):rep(1100 * 1024) }, function(_, err, code)
-      got_err, got_code = err, code
+    local got_err, got_code, got_persisted
+    local ok = pool:produce({ topic = topic, value = ("x"):rep(1100 * 1024) }, function(rec, err, code)
+      got_err, got_code, got_persisted = err, code, rec.persisted
     end)
     if ok then
       pool:flush(30)
       assert.is_string(got_err)
       assert.is_string(got_code)
+      -- the broker refused it: safe to send again (smaller)
+      assert.are.equal("no", got_persisted)
     else
       -- refused before sending: also a report, not a loss
       assert.is_false(ok == true)
@@ -233,6 +236,8 @@ describe("pool producer", function()
     local topic = support.unique("sync-fill")
     local a, b = { topic = topic, value = "a" }, { topic = topic, value = "b", timestamp = 1700000000123 }
     assert.is_true(pool:produce_sync(a, b))
+    assert.are.equal("yes", a.persisted)
+    assert.are.equal("yes", b.persisted)
     assert.are.equal(0, a.partition)
     assert.are.equal(0, a.offset)
     assert.are.equal(1, b.offset)

@@ -258,6 +258,16 @@ static void set_number(lua_State *L, int t, const char *k, double v)
     lua_setfield(L, t, k);
 }
 
+/* record.persisted: whether the record may be in the topic ("possibly": a retry can make a
+   duplicate). */
+static void set_persisted(lua_State *L, int rec, int persisted)
+{
+    if (persisted == FK_PERSISTED_YES) lua_pushliteral(L, "yes");
+    else if (persisted == FK_PERSISTED_POSSIBLY) lua_pushliteral(L, "possibly");
+    else lua_pushliteral(L, "no");
+    lua_setfield(L, rec, "persisted");
+}
+
 /* Calls the callback of every finished delivery. Unprotected: a raising callback stops the
    loop and the rest stay queued for the next serving call. Protected: every callback runs;
    returns -1 with the first error message pushed when one raised. */
@@ -302,6 +312,7 @@ static int serve_deliveries(lua_State *L, int pool_idx, int protected)
             lua_settop(L, top);
             continue;
         }
+        set_persisted(L, rec, d.persisted);
         if (d.rd_err == 0) {
             set_number(L, rec, "partition", d.partition);
             set_number(L, rec, "offset", (double)d.offset);
@@ -853,9 +864,9 @@ static int batch_result(lua_State *L)
         fk_delivery d;
         size_t i;
         for (i = 0; fk_batch_delivery(b->batch, i, &d); i++) {
-            if (d.rd_err) continue;
             lua_rawgeti(L, 2, (int)i + 1 + BATCH_ENV_RECORDS);
-            if (lua_istable(L, -1)) {
+            if (lua_istable(L, -1)) set_persisted(L, 3, d.persisted);
+            if (lua_istable(L, -1) && !d.rd_err) {
                 set_number(L, 3, "partition", d.partition);
                 set_number(L, 3, "offset", (double)d.offset);
                 lua_getfield(L, 3, "timestamp");
