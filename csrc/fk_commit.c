@@ -40,6 +40,8 @@ typedef struct commit_job {
     fk_consumer       *c;
     intptr_t           number;
     int                waiting;   /* in c->commits */
+    long long          deadline_ms;
+    int                timeout_ms;
     struct commit_job *next;
 } commit_job;
 
@@ -64,6 +66,17 @@ static void commit_answered(fk_consumer *c, rd_kafka_event_t *ev)
     q->job.ok = !e && (!l || fk_consumer_partition_errors(c, "commit", l, &q->job.err));
 }
 
+/* No answer within the commit's timeout: librdkafka may still send the commit, but the
+   caller hears now; the offsets stay with the member, so the next commit covers them. */
+static void commit_given_up(commit_job *q)
+{
+    commit_forget(q);
+    fk_error_set_rd(&q->job.err, RD_KAFKA_RESP_ERR__TIMED_OUT, "commit of kafka consumer group '%s' got no "
+                    "answer within %.3g s", q->c->spec.name, q->timeout_ms / 1000.0);
+    fk_error_append(&q->job.err, " (the offsets stay uncommitted here: the next commit includes them)");
+    q->job.ok = 0;
+}
+
 static int commit_poll(fk_job *job, int timeout_ms)
 {
     commit_job *q = (commit_job *)job;
@@ -71,7 +84,9 @@ static int commit_poll(fk_job *job, int timeout_ms)
     int waited = 0;
     while (q->waiting) {
         rd_kafka_event_t *ev;
+        long long left = q->deadline_ms - fk_now_ms();
         int step = timeout_ms < 0 || timeout_ms - waited > 100 ? 100 : timeout_ms - waited;
+        if (left < step) step = left > 0 ? (int)left : 0;
         if (c->closing) {   /* its queue goes with the client, maybe on the close thread */
             commit_forget(q);
             fk_error_set(&job->err, "_STATE", "commit of kafka consumer group '%s': the group was closed "
@@ -85,6 +100,10 @@ static int commit_poll(fk_job *job, int timeout_ms)
             continue;
         }
         waited += step;
+        if (fk_now_ms() >= q->deadline_ms) {
+            commit_given_up(q);
+            break;
+        }
         if (timeout_ms >= 0 && waited >= timeout_ms) return 0;
     }
     return 1;
@@ -99,7 +118,8 @@ static void commit_destroy(fk_job *job)
 
 static const fk_job_ops commit_ops = { FK_JOB_COMMIT, NULL, commit_poll, commit_destroy };
 
-fk_job *fk_consumer_commit_start(fk_consumer *c, const fk_partition_offset *list, size_t n, fk_error *err)
+fk_job *fk_consumer_commit_start(fk_consumer *c, const fk_partition_offset *list, size_t n, int timeout_ms,
+                                 fk_error *err)
 {
     rd_kafka_topic_partition_list_t *offsets = list ? fk_consumer_offset_list(list, n) : NULL;
     rd_kafka_resp_err_t e;
@@ -111,6 +131,8 @@ fk_job *fk_consumer_commit_start(fk_consumer *c, const fk_partition_offset *list
     }
     if (!(q = (commit_job *)fk_job_new(&commit_ops, sizeof *q, "commit", err))) goto fail;
     q->c = c;
+    q->timeout_ms = timeout_ms < 0 ? c->check_timeout_ms : timeout_ms;
+    q->deadline_ms = fk_now_ms() + q->timeout_ms;
     c->job_refs++;
     q->job.ok = 1;
     if (list && n == 0) goto done;   /* nothing to commit: answered at once */
@@ -136,7 +158,7 @@ fail:
 /* The blocking commits: a commit job waited for here. */
 static int commit_and_wait(fk_consumer *c, const fk_partition_offset *list, size_t n, fk_error *err)
 {
-    fk_job *j = fk_consumer_commit_start(c, list, n, err);
+    fk_job *j = fk_consumer_commit_start(c, list, n, -1, err);
     int ok = j && fk_job_wait(j, -1) && fk_job_error(j, err);
     fk_job_free(j);
     return ok;

@@ -339,7 +339,8 @@ int     fk_registry_init_by_doc(fk_registry *r, const fk_doc *doc, fk_error *err
  *   fk_consumer_commit_start     FK_JOB_COMMIT             (success or err)
  *   fk_read_start                FK_JOB_READ               fk_read_count, fk_read_record, fk_read_header
  *
- * Every job is bounded: by the pool's connect timeout, an alter by the time the broker takes
+ * Every job is bounded: by the pool's connect timeout (a commit: by its own timeout, the
+ * connect timeout unless given), an alter by the time the broker takes
  * to show its effect (30 s at most). What a job works on stays usable meanwhile; closing it
  * (the pool, the engine, the consumer group) waits for the jobs running on it, and their
  * answers stay readable.
@@ -412,19 +413,19 @@ typedef struct fk_produce_record {
     int64_t          timestamp_ms; /* 0: now */
 } fk_produce_record;
 
-/* A finished delivery. `token` is what the caller gave fk_pool_produce. */
 /* Whether a record may be in the topic (librdkafka's rd_kafka_message_status): on a failure,
    POSSIBLY means the broker may have written it, so sending it again can make a duplicate. */
 enum { FK_PERSISTED_NO = 0, FK_PERSISTED_POSSIBLY = 1, FK_PERSISTED_YES = 2 };
 
+/* A finished delivery. `token` is what the caller gave fk_pool_produce. */
 typedef struct fk_delivery {
     uint64_t token;
     int32_t  partition;
     int64_t  offset;
     int64_t  timestamp_ms;
     int      rd_err;         /* 0 on success */
-} fk_delivery;
     int      persisted;      /* FK_PERSISTED_*: YES on success */
+} fk_delivery;
 
 /* Queues one record. token != 0: its delivery (success or failure) is queued for
    fk_pool_next_delivery. token == 0: nothing is queued on success; a failure is counted
@@ -461,11 +462,11 @@ int    fk_pool_next_delivery(fk_pool *p, fk_delivery *out);  /* 1 if one was pop
 size_t fk_pool_queued_deliveries(const fk_pool *p);
 size_t fk_pool_in_flight(const fk_pool *p);  /* records produced, not yet delivered/failed */
 size_t fk_pool_unreported_failures(const fk_pool *p);
-/* librdkafka's statistics (JSON text) emitted by the pool's producers or a consumer while
 /* The rd_kafka_t* of the pool's producer in this process (sync: the one of produce_sync when
    the pool lingers), NULL before its first record; for LuaJIT FFI users and the specs. A fatal
    error replaces it, so it is not to be kept. */
 void  *fk_pool_rd_kafka(fk_pool *p, int sync);
+/* librdkafka's statistics (JSON text) emitted by the pool's producers or a consumer while
    they were served (statistics_interval_ms > 0). The oldest first; NULL when none is queued.
    The caller frees the text with free(). At most FK_STATS_QUEUED are kept (the oldest are
    dropped). */
@@ -616,10 +617,11 @@ int  fk_consumer_commit(fk_consumer *c, fk_error *err);
 /* A commit as a job (FK_JOB_COMMIT): list NULL commits what poll handed out, as
    fk_consumer_commit; else exactly those n offsets, as fk_consumer_commit_offsets (refused
    at start for a partition not assigned to this member). Its answer comes from librdkafka;
-   closing the group first fails it (_STATE). The job keeps c's memory until it is freed. */
+   closing the group first fails it (_STATE), and so does timeout_ms passing without it
+   (_TIMED_OUT; < 0: the pool's connect timeout). The job keeps c's memory until it is freed. */
 typedef struct fk_partition_offset fk_partition_offset;
 fk_job *fk_consumer_commit_start(fk_consumer *c, const fk_partition_offset *list, size_t n,
-                                 fk_error *err);
+                                 int timeout_ms, fk_error *err);
 /* A partition's position: the offset of the next record to read. */
 struct fk_partition_offset {
     const char *topic;

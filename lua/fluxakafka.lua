@@ -266,11 +266,13 @@ function consumer_group_methods:close()
   wait.finish(close_start, self)
 end
 
---- Commits the offsets of every record poll_fetches handed out: true, or nil, err, code.
+--- Commits the offsets of every record poll_fetches handed out: true, or nil, err, code
+-- (_TIMED_OUT once timeout seconds passed without the broker's answer; default: the pool's
+-- connect_timeout).
 local commit_start = consumer_group_methods._commit_start
-function consumer_group_methods:commit_uncommitted_offsets()
+function consumer_group_methods:commit_uncommitted_offsets(timeout)
   check_self(self, "commit_uncommitted_offsets", "consumer group")
-  return wait.await("commit_uncommitted_offsets", "wait for the broker", commit_start, self)
+  return wait.await("commit_uncommitted_offsets", "wait for the broker", commit_start, self, timeout)
 end
 
 -- ------------------------------------------------------------------ calls that serve and wait

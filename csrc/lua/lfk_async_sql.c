@@ -938,7 +938,7 @@ static int consumer_commit_start(lua_State *L)
     fk_partition_offset *list = check_offsets(L, 2, "commit_offsets", &n);
     fk_error err;
     lfk_push_job(L, 1, lfk_answer_true);
-    return lfk_job_started(L, fk_consumer_commit_start(c, list, n, &err), &err);
+    return lfk_job_started(L, fk_consumer_commit_start(c, list, n, -1, &err), &err);
 }
 
 /* _consumer_seek(cg, list, timeout) -> true | nil, err, code */

@@ -109,14 +109,16 @@ int lfk_answer_consumer(lua_State *L, fk_job *j, int owner_idx)
     return 1;
 }
 
-/* cg:_commit_start() -> job | nil, err, code: commit_uncommitted_offsets as a job */
+/* cg:_commit_start([timeout]) -> job | nil, err, code: commit_uncommitted_offsets as a job,
+   answered _TIMED_OUT once timeout seconds passed (none: the pool's connect_timeout) */
 static int consumer_commit_start(lua_State *L)
 {
     consumer_ud *u = check_consumer(L, "commit_uncommitted_offsets");
+    int timeout_ms = lua_isnoneornil(L, 2) ? -1 : lfk_opt_timeout_ms(L, 2, 0, "commit_uncommitted_offsets");
     fk_error err;
     lua_settop(L, 1);
     lfk_push_job(L, 1, lfk_answer_true);
-    return lfk_job_started(L, fk_consumer_commit_start(u->consumer, NULL, 0, &err), &err);
+    return lfk_job_started(L, fk_consumer_commit_start(u->consumer, NULL, 0, timeout_ms, &err), &err);
 }
 
 /* ---- control ---- */
