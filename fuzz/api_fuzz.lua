@@ -257,6 +257,21 @@ function make_callback()
 end
 
 -- ---------------------------------------------------------------- fixtures ----
+-- Under librdkafka < 2.3.0 the fuzzer's group uses the eager assignors. Those versions abort the
+-- process (an assertion in rd_kafka_sticky_assignor_state_destroy, librdkafka issue 4312) when a
+-- cooperative-sticky member is destroyed between two answers of the group protocol;
+-- fluxakafka's close waits that window out (csrc/fk_consumer_close.c), but the fuzzer's
+-- hundreds of random opens, drops and collections still met it about once in 16 runs. This
+-- file checks fluxakafka's API under misuse, not librdkafka's assignor: the cooperative close
+-- is covered by spec/group_protocol_spec.lua and spec/join_close_child.lua.
+local function group_strategy()
+  local major, minor = fk.librdkafka_version():match("^(%d+)%.(%d+)")
+  if tonumber(major) * 100 + tonumber(minor) < 203 then
+    return { ["partition.assignment.strategy"] = "range,roundrobin" }
+  end
+  return {}
+end
+
 local function fixture()
   local r = fk.new_registry()
   add(r)
@@ -264,7 +279,7 @@ local function fixture()
     r:register_kafka(live_brokers, "events", { delivery_timeout = 2, connect_timeout = 2 })
     r:register_kafka({ DEAD }, "dead", { delivery_timeout = 0.2, connect_timeout = 0.2 })
     r:register_kafka_consumer_group(fk.new_kafka_consumer_group(GROUP, "events"):topics(TOPIC)
-      :session_timeout(6):auto_commit_interval(0))
+      :session_timeout(6):auto_commit_interval(0):rdkafka(group_strategy()))
     r:register_kafka_consumer_group(fk.new_kafka_consumer_group(GROUP, "dead"):topics(TOPIC))
     r:register_kafka_topic(fk.new_kafka_topic(TOPIC, "dead"):partitions(1))
     local engine = assert(r:validate())
