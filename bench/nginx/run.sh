@@ -2,7 +2,8 @@
 # fluxakafka against lua-resty-kafka inside one nginx (2 workers): wrk -c50 for DURATION
 # seconds, one produce per request, each library with its defaults. Then a long run of
 # fluxakafka's async produce with the workers' RSS after every round. Writes the "nginx"
-# section of bench/RESULTS.md. Environment: FK_BROKERS (127.0.0.1:9092), DURATION (10),
+# section of bench/RESULTS.md, then runs bench/nginx/rates.sh (fixed request rates with
+# vegeta; FIXED_RATES=0 skips it). Environment: FK_BROKERS (127.0.0.1:9092), DURATION (10),
 # CONNECTIONS (50), RUNS (3, medians), ROUNDS (12 rounds of the long run), PORT (18090).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -90,3 +91,5 @@ section="$(mktemp)"
 } > "$section"
 bash bench/section.sh nginx "$section"
 rm -f "$section"
+stop_nginx   # the fixed-rate runs start an nginx of their own
+[ "${FIXED_RATES:-1}" = 0 ] || bash bench/nginx/rates.sh
