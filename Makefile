@@ -69,7 +69,7 @@ deps:
 deps-bench:
 	bash scripts/install-deps.sh kcat time python3-confluent-kafka
 
-# nginx with lua-nginx-module, lua-resty-core, lua-resty-kafka, lua-socket and wrk
+# nginx with lua-nginx-module, lua-resty-core, lua-resty-kafka, lua-socket, wrk and jq
 deps-nginx:
 	bash scripts/install-deps.sh nginx
 
@@ -198,7 +198,11 @@ bench: deps deps-bench
 	$(MAKE) build
 	bash scripts/with-kafka.sh bash bench/run.sh
 
-# fluxakafka against lua-resty-kafka in nginx, and RSS over a long run (bench/nginx/run.sh)
+# fluxakafka against lua-resty-kafka in nginx, and RSS over a long run (bench/nginx/run.sh),
+# then fixed rates of 2k, 5k and 10k req/s (bench/nginx/rates.sh): workers' plus the broker's
+# CPU per 1,000 requests, p50/p99 from vegeta (built from the Go module proxy: Go on PATH or in
+# /usr/local/go/bin), every record counted back; also the lua-resty-kafka API on fluxakafka's
+# compatibility layer. FIXED_RATES=0 skips the fixed rates.
 bench-nginx: deps-nginx
 	$(MAKE) build
 	bash scripts/with-kafka.sh bash bench/nginx/run.sh

@@ -21,17 +21,15 @@ FRANZ_GO_VERSION="${FRANZ_GO_VERSION:-v1.22.3}"
 export FK_BROKERS="${FK_BROKERS:-127.0.0.1:9092}" ACKS=-1
 export LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;$root/spec/?.lua;;" LUA_CPATH="$root/build/?.so;;"
 export PATH="$PATH:/usr/local/go/bin"
-if [ -z "${FK_BROKER_PID:-}" ] && [ -f "$root/.kafka/kafka.pid" ]; then FK_BROKER_PID="$(cat "$root/.kafka/kafka.pid")"; fi
-export FK_BROKER_PID="${FK_BROKER_PID:-}"
-[ -n "$FK_BROKER_PID" ] && [ -r "/proc/$FK_BROKER_PID/stat" ] ||
-  echo "franz.sh: no broker pid (FK_BROKER_PID or .kafka/kafka.pid): broker CPU is not measured" >&2
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+FK_BROKER_PID="$(broker_pid)"
+export FK_BROKER_PID
 
 franz="$(luajit -e 'io.write(require("go_build").build("bench/franz/franz_bench.go",
   { "github.com/twmb/franz-go/pkg/kgo@'"$FRANZ_GO_VERSION"'" }))')"
 logs="build/bench-logs/franz-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$logs"
-# shellcheck source=bench/lib.sh
-source "$root/bench/lib.sh"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # the command of a client for a mode: produce0, produce5 (linger in ms) or consume

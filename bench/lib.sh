@@ -1,5 +1,6 @@
-# Helpers shared by bench/run.sh and bench/franz.sh; they expect $logs (a directory for the
-# programs' output) and RUN_TIMEOUT (seconds per program run).
+# Helpers shared by bench/run.sh, bench/franz.sh and bench/nginx/rates.sh; bench() expects
+# $logs (a directory for the programs' output) and RUN_TIMEOUT (seconds per program run),
+# broker_pid() $root (the checkout).
 
 # bench <log name> <command...>: runs one program, bounded and under /usr/bin/time (peak
 # RSS into <log>.rss), and prints what its RESULT line gives after the count (records/s, or
@@ -33,4 +34,15 @@ paired_ratios() {
   read -r -a a <<<"$1"
   read -r -a b <<<"$2"
   for i in "${!a[@]}"; do printf ' %s' "$(ratio "${a[i]}" "${b[i]:-}")"; done
+}
+# the broker JVM's pid: FK_BROKER_PID, else the one scripts/kafka.sh wrote into this
+# checkout's .kafka/kafka.pid; nothing (and a warning) when neither is a running process
+broker_pid() {
+  local pid="${FK_BROKER_PID:-}"
+  [ -z "$pid" ] && [ -f "$root/.kafka/kafka.pid" ] && pid="$(cat "$root/.kafka/kafka.pid")"
+  if [ -n "$pid" ] && [ -r "/proc/$pid/stat" ]; then
+    echo "$pid"
+  else
+    echo "$(basename "$0"): no broker pid (FK_BROKER_PID or .kafka/kafka.pid): broker CPU is not measured" >&2
+  fi
 }

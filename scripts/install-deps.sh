@@ -32,12 +32,12 @@ else
 fi
 # nginx 1.22 with lua-nginx-module 0.10.23, lua-resty-core, lua-resty-kafka (Debian's
 # lua-nginx-kafka), lua-socket and curl for the HTTP clients of the nginx specs, procps (pgrep),
-# wrk for the bench.
+# wrk for the bench, jq for vegeta's reports in the fixed-rate bench.
 # Other arguments: only those packages are checked (make deps-bench: kcat time
 # python3-confluent-kafka; scripts/mariadb.sh: mariadb-server
 # lua-sql-mysql), so that a script's extra needs never touch the packages above.
 if [ "${1:-}" = nginx ]; then
-  PACKAGES+=(nginx libnginx-mod-http-lua lua-resty-core lua-nginx-kafka lua-socket wrk curl procps)
+  PACKAGES+=(nginx libnginx-mod-http-lua lua-resty-core lua-nginx-kafka lua-socket wrk curl procps jq)
 elif [ $# -gt 0 ]; then
   PACKAGES=("$@")
 fi

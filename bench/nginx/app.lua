@@ -1,5 +1,7 @@
--- Handlers of the nginx benchmark: the same request work through fluxakafka and through
--- lua-resty-kafka (Debian's lua-nginx-kafka, module nginx.kafka.*), each with its defaults.
+-- Handlers of the nginx benchmarks: the same request work through fluxakafka and through
+-- lua-resty-kafka (Debian's lua-nginx-kafka, module nginx.kafka.*), each with its defaults;
+-- and, for the fixed-rate runs, lua-resty-kafka's async producer with acks=-1, as Debian's and
+-- as fluxakafka's compatibility layer serves it (resty.kafka.producer, first on the path).
 local M = {}
 
 local brokers, resty_brokers = {}, {}
@@ -20,11 +22,20 @@ function M.init()
   assert(registry:validate())
 end
 
+-- An async lua-resty-kafka producer with acks=-1 and its other defaults (batches of 200,
+-- flushed every 1 s), from either implementation. The cluster name keeps it apart from the
+-- default-acks one: lua-resty-kafka hands out one async producer per cluster name.
+local function resty_acks_all(module)
+  return require(module):new(resty_brokers, { producer_type = "async", required_acks = -1 }, "acks_all")
+end
+
 function M.init_worker()
   M.engine = assert(registry:validate())
   local producer = require "nginx.kafka.producer"
   M.resty_async = producer:new(resty_brokers, { producer_type = "async" })
   M.resty_producer = producer
+  M.resty_acks_all = resty_acks_all("nginx.kafka.producer")
+  M.compat_acks_all = resty_acks_all("resty.kafka.producer")
 end
 
 local function answer(ok, err)
@@ -50,6 +61,10 @@ function M.handle(kind)
     answer(M.engine:kafka("defaults"):produce_sync({ topic = topic, value = payload }))
   elseif kind == "resty_async" then
     answer(M.resty_async:send(topic, nil, payload))
+  elseif kind == "resty_acks_all" then
+    answer(M.resty_acks_all:send(topic, nil, payload))
+  elseif kind == "compat_acks_all" then
+    answer(M.compat_acks_all:send(topic, nil, payload))
   elseif kind == "resty_sync" then
     -- a sync producer's send buffer is not shared between requests: one per request, as in
     -- lua-resty-kafka's own example (the async one is shared: its buffer is meant for that)

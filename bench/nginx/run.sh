@@ -2,7 +2,8 @@
 # fluxakafka against lua-resty-kafka inside one nginx (2 workers): wrk -c50 for DURATION
 # seconds, one produce per request, each library with its defaults. Then a long run of
 # fluxakafka's async produce with the workers' RSS after every round. Writes the "nginx"
-# section of bench/RESULTS.md. Environment: FK_BROKERS (127.0.0.1:9092), DURATION (10),
+# section of bench/RESULTS.md, then runs bench/nginx/rates.sh (fixed request rates with
+# vegeta; FIXED_RATES=0 skips it). Environment: FK_BROKERS (127.0.0.1:9092), DURATION (10),
 # CONNECTIONS (50), RUNS (3, medians), ROUNDS (12 rounds of the long run), PORT (18090).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -15,48 +16,14 @@ ROUNDS="${ROUNDS:-12}"
 PORT="${PORT:-18090}"
 export LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;;" LUA_CPATH="$root/build/?.so;;"
 
-prefix="$(mktemp -d)"
-mkdir -p "$prefix/conf" "$prefix/logs"
-modules=""
-if [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ]; then
-  modules="load_module /usr/lib/nginx/modules/ndk_http_module.so; load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"
-fi
-cat > "$prefix/conf/nginx.conf" <<CONF
-$modules
-worker_processes 2;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-env FK_BROKERS;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  lua_package_path "$root/lua/?.lua;$root/bench/nginx/?.lua;;";
-  lua_package_cpath "$root/build/?.so;;";
-  init_by_lua_block { require("app").init() }
-  init_worker_by_lua_block { require("app").init_worker() }
-  server {
-    listen 127.0.0.1:$PORT backlog=4096;
-    keepalive_requests 1000000;
-    location ~ ^/(\w+)$ { content_by_lua_block { require("app").handle(ngx.var[1]) } }
-  }
-}
-CONF
-start_nginx() {
-  nginx -p "$prefix" -c conf/nginx.conf
-  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-}
-stop_nginx() {
-  local pid
-  pid="$(cat "$prefix/logs/nginx.pid" 2>/dev/null)" || return 0
-  nginx -p "$prefix" -c conf/nginx.conf -s quit 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-}
+# shellcheck source=bench/nginx/nginx.sh
+source "$root/bench/nginx/nginx.sh"
 start_nginx
-trap 'stop_nginx; rm -rf "$prefix"' EXIT
+trap 'stop_nginx; rm -rf "$nginx_prefix"' EXIT
 
 workers_rss_mb() {
   local total=0 pid
-  for pid in $(pgrep -P "$(cat "$prefix/logs/nginx.pid")"); do
+  for pid in $(nginx_workers); do
     total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$pid/status")))
   done
   echo $((total / 1024))
@@ -124,3 +91,5 @@ section="$(mktemp)"
 } > "$section"
 bash bench/section.sh nginx "$section"
 rm -f "$section"
+stop_nginx   # the fixed-rate runs start an nginx of their own
+[ "${FIXED_RATES:-1}" = 0 ] || bash bench/nginx/rates.sh
