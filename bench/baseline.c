@@ -11,7 +11,8 @@
    Producer settings, the same as fluxakafka's defaults unless changed (environment, then
    -X name=value options, which take any librdkafka property):
      ACKS (acks, default -1 = all), LINGER_MS (linger.ms, default 0),
-     QUEUE_MAX (queue.buffering.max.messages, default librdkafka's).
+     QUEUE_MAX (queue.buffering.max.messages, default librdkafka's), MAX_IN_FLIGHT
+     (max.in.flight.requests.per.connection, default 5: fluxakafka's max_in_flight).
    produce: one warm-up record is produced and acknowledged first (topic auto-creation and
    metadata), not counted; then count records, timed until the last one is acknowledged.
    consume: a new group from the earliest offset, timed from the first record received to the
@@ -129,11 +130,12 @@ static rd_kafka_t *new_producer(const char *brokers)
 
     /* the settings fluxakafka's producer has in the bench: acks=all, linger 0 (LINGER_MS),
        librdkafka's message count limit, fluxakafka's 64 MiB byte limit, murmur2_random,
-       30 s timeout (fluxakafka asks librdkafka for up to 1 s less, see fk_producer.c) */
+       5 requests in flight (MAX_IN_FLIGHT), the 30 s delivery timeout */
     set(conf, "bootstrap.servers", brokers);
     set_env(conf, "acks", "ACKS", "-1");
     set_env(conf, "linger.ms", "LINGER_MS", "0");
     set_env(conf, "queue.buffering.max.messages", "QUEUE_MAX", NULL);
+    set_env(conf, "max.in.flight.requests.per.connection", "MAX_IN_FLIGHT", "5");
     set(conf, "queue.buffering.max.kbytes", "65536");
     set(conf, "partitioner", "murmur2_random");
     set(conf, "message.timeout.ms", "30000");
@@ -329,7 +331,7 @@ static int usage(const char *self)
             "usage: %s produce [brokers] <topic> [count [size]] [-X name=value ...]\n"
             "       %s consume|consume-records [brokers] <topic> [count] [-X name=value ...]\n"
             "       %s latency [brokers] <topic> [count [size]] [-X name=value ...]\n"
-            "environment: FK_BROKERS, ACKS, LINGER_MS, QUEUE_MAX\n", self, self, self);
+            "environment: FK_BROKERS, ACKS, LINGER_MS, QUEUE_MAX, MAX_IN_FLIGHT\n", self, self, self);
     return 2;
 }
 

@@ -5,7 +5,7 @@ which runs on the same librdkafka shared library as fluxakafka and the C baselin
     /usr/bin/python3 bench/confluent_bench.py consume [brokers] <topic> [count]
     /usr/bin/python3 bench/confluent_bench.py latency [brokers] <topic> [count [size]]
 
-Settings as in baseline.c (ACKS, LINGER_MS, QUEUE_MAX from the environment). produce: one
+Settings as in baseline.c (ACKS, LINGER_MS, QUEUE_MAX, MAX_IN_FLIGHT from the environment). produce: one
 warm-up record, then `produce()` count times (poll(0) every 16, poll(0.1) and retry on
 BufferError), timed until `flush()` returns with every delivery reported. consume: a new group
 from the earliest offset, `consume(num_messages=10000, timeout=1)`, touching each value's
@@ -61,6 +61,7 @@ def new_producer():
         "acks": os.environ.get("ACKS") or "-1",
         "linger.ms": os.environ.get("LINGER_MS") or "0",
         "queue.buffering.max.kbytes": 65536,
+        "max.in.flight.requests.per.connection": int(os.environ.get("MAX_IN_FLIGHT") or 5),
         "partitioner": "murmur2_random",
         "message.timeout.ms": 30000,
         "on_delivery": on_delivery,

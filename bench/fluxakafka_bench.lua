@@ -5,7 +5,8 @@
 -- brokers is recognised by its ':' (a topic name cannot hold one); without it FK_BROKERS or
 -- 127.0.0.1:9092. count defaults to 1000000, size to 100 bytes.
 -- Producer settings as in baseline.c: ACKS (required_acks, default -1), LINGER_MS
--- (producer_linger, default 0), QUEUE_MAX (max_buffered_records, default the library's).
+-- (producer_linger, default 0), QUEUE_MAX (max_buffered_records, default the library's),
+-- MAX_IN_FLIGHT (max_in_flight, default 5).
 -- produce: one warm-up record (produce_sync, not counted), then `pool:produce({topic=, value=})`
 -- count times with no callback, then `pool:flush(60)`; timed until the flush returns.
 -- consume: a new group, `cg:poll_fetches(1)` and `for rec in fetches:iter()`, timed from the
@@ -123,12 +124,14 @@ end
 local acks = env_number("ACKS") or -1
 local linger_ms = env_number("LINGER_MS") or 0
 local queue_max = env_number("QUEUE_MAX")
+local max_in_flight = env_number("MAX_IN_FLIGHT") or 5
 
 local registry = fk.new_registry()
 registry:register_kafka({ brokers }, "bench", {
   required_acks = acks,
   producer_linger = linger_ms / 1000,
   max_buffered_records = queue_max,
+  max_in_flight = max_in_flight,
 })
 local group = ("bench-fluxakafka-%d-%d"):format(os.time(), ffi.C.getpid())
 registry:register_kafka_consumer_group(fk.new_kafka_consumer_group(group, "bench"):topics(topic))

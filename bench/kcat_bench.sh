@@ -24,6 +24,7 @@ case "$mode" in
     echo warm-up | kcat -P -b "$brokers" -t "$topic"
     start="$(now)"
     kcat -P -b "$brokers" -t "$topic" -X acks="${ACKS:--1}" -X linger.ms="${LINGER_MS:-0}" \
+      -X max.in.flight.requests.per.connection="${MAX_IN_FLIGHT:-5}" \
       -X queue.buffering.max.kbytes=65536 -X partitioner=murmur2_random -X message.timeout.ms=30000 \
       ${QUEUE_MAX:+-X queue.buffering.max.messages="$QUEUE_MAX"} -l "$input"
     end="$(now)"

@@ -7,7 +7,7 @@
 # Environment:
 #   N (1000000) records of SIZE (100) bytes, RUNS (9; the tables show medians), LAT_N (2000
 #   records timed one by one per latency run), FK_BROKERS (127.0.0.1:9092), producer
-#   settings ACKS (-1), LINGER_MS (0) and QUEUE_MAX (librdkafka's default) for every client,
+#   settings ACKS (-1), LINGER_MS (0), QUEUE_MAX (librdkafka's default) and MAX_IN_FLIGHT (5) for every client,
 #   RUN_TIMEOUT (300 s per program run), ALTERS (1; 0 skips the schema management part),
 #   WARMUP (1; 0 skips the untimed round that warms the broker's JVM up first), CLIENTS (1; 0
 #   leaves confluent-kafka-python and kcat out), FRANZ (1; 0 skips bench/franz.sh, the CPU per
@@ -28,7 +28,7 @@ CLIENTS="${CLIENTS:-1}"
 LAT_N="${LAT_N:-2000}"
 PYTHON=/usr/bin/python3   # Debian's, with python3-confluent-kafka (make deps-bench)
 export FK_BROKERS="${FK_BROKERS:-127.0.0.1:9092}"
-export ACKS="${ACKS:--1}" LINGER_MS="${LINGER_MS:-0}" QUEUE_MAX="${QUEUE_MAX:-}"
+export ACKS="${ACKS:--1}" LINGER_MS="${LINGER_MS:-0}" QUEUE_MAX="${QUEUE_MAX:-}" MAX_IN_FLIGHT="${MAX_IN_FLIGHT:-5}"
 export LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;;" LUA_CPATH="$root/build/?.so;;"
 BROKERS="$FK_BROKERS"
 mkdir -p build
@@ -161,7 +161,7 @@ kept="$(sed -n '/^## Memory soak/,$p' bench/RESULTS.md 2>/dev/null || true)"
   echo "- Machine: $(nproc) CPUs, $cpu, $mem RAM; load average before the runs: $load_before"
   echo "- Versions: librdkafka $rdk_run (Debian librdkafka-dev $rdk_pkg), $(luajit -v | head -n1), $(cc --version | head -n1), Apache Kafka $kafka_version (single KRaft node on the same machine, PLAINTEXT $BROKERS)"
   echo "- Versions: plain C and fluxakafka as above; confluent-kafka-python $("$PYTHON" -c 'import confluent_kafka as c; print(c.version()[0])' 2>/dev/null || echo 'not run') (Debian python3-confluent-kafka, $("$PYTHON" -V 2>&1)), $(kcat -V 2>/dev/null | grep -o 'kcat - .*' | head -n1 | sed 's/ - Apache.*//' || true) $(dpkg-query -W -f '${Version}' kcat 2>/dev/null || echo 'not run') (Debian kcat); all four load the same librdkafka shared library"
-  echo "- Settings, the same for every client: acks=$ACKS, linger.ms=$LINGER_MS, queue.buffering.max.messages=${QUEUE_MAX:-librdkafka default (100000)}, queue.buffering.max.kbytes=65536 (fluxakafka's limit), partitioner murmur2_random, message.timeout.ms=30000 (fluxakafka: 29000, its delivery-timeout margin), $N records of $SIZE bytes, a fresh topic per client and run, auto-created with 1 partition and warmed up by one untimed record, after one untimed round of the C programs to warm the broker up; produce timed from the first record to the last acknowledgement; consumers are new groups starting at the earliest offset with queued.min.messages=1000000 (what fluxakafka sets), timed from the first record received to the last"
+  echo "- Settings, the same for every client: acks=$ACKS, linger.ms=$LINGER_MS, queue.buffering.max.messages=${QUEUE_MAX:-librdkafka default (100000)}, queue.buffering.max.kbytes=65536 (fluxakafka's limit), max.in.flight.requests.per.connection=$MAX_IN_FLIGHT (fluxakafka's max_in_flight default), partitioner murmur2_random, message.timeout.ms=30000 (fluxakafka's delivery_timeout), $N records of $SIZE bytes, a fresh topic per client and run, auto-created with 1 partition and warmed up by one untimed record, after one untimed round of the C programs to warm the broker up; produce timed from the first record to the last acknowledgement; consumers are new groups starting at the earliest offset with queued.min.messages=1000000 (what fluxakafka sets), timed from the first record received to the last"
   echo "- plain C (bench/baseline.c): \`rd_kafka_producev\` (topic by name, copy) with a delivery callback counting successes and failures, \`rd_kafka_poll(rk, 0)\` every 16 records, \`rd_kafka_poll(rk, 100)\` and retry on a full queue, then \`rd_kafka_flush\`; consuming with \`rd_kafka_consumer_poll\` for the first message and \`rd_kafka_consume_batch_queue\` for the rest of what is ready, touching each payload's length; the second consume row runs the same C consumer (\`consume-records\`) reading what a fluxakafka record holds, without copying: topic name, key, value, partition, offset, \`rd_kafka_message_timestamp\` and \`rd_kafka_message_headers\` with every header (librdkafka 2.0.2 parses the header block of each message on that call into a newly allocated buffer, even an empty one)"
   echo "- fluxakafka (bench/fluxakafka_bench.lua, LuaJIT): \`pool:produce({topic = T, value = payload})\` (a new record table per call, no callback) then \`pool:flush(60)\`; \`cg:poll_fetches(1)\` and \`for rec in fetches:iter()\` (a full record table per record: topic, partition, offset, key, value, timestamp, headers) touching \`#rec.value\`; a record without headers is recognised from the bytes around its value, so it skips librdkafka's header parser (csrc/fk_fetch.c, \`fk_message_has_no_headers\`)"
   echo "- confluent-kafka-python (bench/confluent_bench.py): \`produce(topic, payload)\` with a delivery callback, \`poll(0)\` every 16, then \`flush()\`; \`consume(num_messages=10000, timeout=1)\` touching \`len(m.value())\`"
