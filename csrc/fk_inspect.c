@@ -84,10 +84,11 @@ static int sort_names(fk_inspect *j, size_t n, const void *base, int topics)
 
 /* ---------------------------------------------------------------- topics ---- */
 
+/* watched like the plans' (fk_admin_metadata): refused credentials fail it at once */
 static int all_metadata(fk_inspect *j)
 {
-    rd_kafka_resp_err_t e = rd_kafka_metadata(j->rk, 1, NULL, &j->md, j->timeout_ms);
-    if (e) fk_error_set_rd(&j->job.err, e, "%s", j->what);
+    rd_kafka_resp_err_t e = fk_admin_metadata(j->rk, &j->md, j->timeout_ms, j->what, &j->job.err);
+    if (e == RD_KAFKA_RESP_ERR__TIMED_OUT) fk_error_set_rd(&j->job.err, e, "%s", j->what);
     return !e;
 }
 

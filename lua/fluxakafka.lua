@@ -33,8 +33,8 @@ local function check_timeout(fn, timeout, default)
 end
 
 -- Raises msg at the line of the nearest caller outside fluxakafka's own Lua files, as the
--- binding's errors do: methods are wrapped (rebalance.lua) and tail-called, so no fixed level
--- names the caller.
+-- binding's errors do: methods call one another and tail-call the binding's primitives, so no
+-- fixed level names the caller.
 local function raise(msg)
   for level = 2, 64 do
     local info = debug.getinfo(level, "Sl")

@@ -38,6 +38,25 @@ describe("admin calls", function()
     assert.is_true(took < CONNECT_TIMEOUT / 2, ("took %.1f s"):format(took))
   end)
 
+  it("inspection (list_topics, describe_topics) fails the same way, long before connect_timeout", function()
+    local r = fk.new_registry()
+    r:register_kafka(support.sasl_brokers, "p", { connect_timeout = CONNECT_TIMEOUT,
+      sasl = { mechanism = "PLAIN", user = "fluxa", password = "not-the-password" } })
+    local engine = assert(r:validate())
+    local pool = engine:kafka("p")
+    for _, call in ipairs({ function() return pool:list_topics() end,
+                            function() return pool:describe_topics({ "t" }) end }) do
+      local started = support.monotonic()
+      local topics, err, code = call()
+      local took = support.monotonic() - started
+      assert.is_nil(topics)
+      assert.are.equal("_AUTHENTICATION", code)
+      assert.matches("Invalid username or password", err, 1, true)
+      assert.is_true(took < CONNECT_TIMEOUT / 2, ("took %.1f s"):format(took))
+    end
+    engine:close()
+  end)
+
   it("fail with _TRANSPORT naming the brokers when every broker refuses the connection", function()
     local brokers = closed_port()
     local alters, err, code, took = plan(brokers)
