@@ -49,7 +49,7 @@ build = {
         "csrc/fk_admin.c", "csrc/fk_doc.c", "csrc/fk_yaml.c", "csrc/fk_config.c", "csrc/fk_async_sql.c",
         "csrc/fk_rdconf.c", "csrc/fk_inspect.c", "csrc/fk_stats.c", "csrc/fk_options.c", "csrc/fk_job.c",
         "csrc/fk_client.c", "csrc/fk_commit.c", "csrc/fk_consumer_close.c", "csrc/fk_consumer_control.c",
-        "csrc/fk_consumer_open.c", "csrc/fk_fetch.c", "csrc/fk_log.c", "csrc/fk_producer.c", "csrc/fk_secret.c",
+        "csrc/fk_consumer_open.c", "csrc/fk_fetch.c", "csrc/fk_log.c", "csrc/fk_producer.c", "csrc/fk_secret.c", "csrc/fk_stage.c",
         "csrc/fk_admin_call.c", "csrc/fk_offsets.c", "csrc/fk_rdcompat.c", "csrc/fk_read.c", "csrc/lua/lfk_read.c",
         "csrc/lua/lfk_job.c", "csrc/lua/lfk_inspect.c",
         "csrc/lua/lfk_admin.c", "csrc/lua/lfk_config.c",

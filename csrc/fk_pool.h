@@ -4,6 +4,7 @@
 #define FK_POOL_H
 
 #include "fk_internal.h"
+#include "fk_stage.h"
 
 #include <pthread.h>
 
@@ -21,6 +22,7 @@ typedef struct producer_slot {
     topic_entry  topics[TOPIC_CACHE_SIZE];
     size_t       topic_count;
     int          fatal;   /* librdkafka raised a fatal error: replaced at the next call */
+    fk_stage    *stage;   /* the async producer's, made on the first offer */
 } producer_slot;
 
 /* produce() goes through the first, with the pool's linger. produce_sync() waits for its
@@ -61,6 +63,8 @@ struct fk_pool {
     fk_stats_queue      stats;
     int                 txn_ready;          /* init_transactions done for the producer */
     int                 in_txn;             /* begun, not committed or aborted yet */
+    int                 no_staging;         /* fk_pool_set_batching(p, 0): every record goes
+                                               to librdkafka on its own */
 };
 
 /* fk_producer.c, for closing the pool (fk_pool_close): an open transaction is aborted, and

@@ -123,6 +123,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
    delivery_timeout. Once a producer reached the brokers, an outage is a network's: its
    records get their whole delivery_timeout, however long the outage. */
 static rd_kafka_t *live_producer(const struct producer_slot *slot);
+static void drop_stage(fk_pool *p, producer_slot *slot, rd_kafka_resp_err_t err);
 
 static int ever_reached(fk_pool *p)
 {
@@ -153,6 +154,7 @@ static void fail_when_unreachable(fk_pool *p)
     for (i = 0; i < SLOT_COUNT; i++) {
         rd_kafka_t *rk = live_producer(&p->slots[i]);
         if (!rk) continue;
+        drop_stage(p, &p->slots[i], RD_KAFKA_RESP_ERR__PURGE_QUEUE);
         rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_poll(rk, 0);
     }
@@ -172,36 +174,34 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 
 char *fk_pool_take_stats(fk_pool *p) { return fk_stats_pop(&p->stats); }
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+/* A record's end, from librdkafka's delivery report or from the stage (a staged record
+   librdkafka refused): queued for its callback, noted in its produce_sync batch, or, when
+   nobody asked, counted and logged. */
+static void record_done(fk_pool *p, rd_kafka_t *rk, uintptr_t tag, rd_kafka_resp_err_t err, int persisted,
+                        int32_t partition, int64_t offset, int64_t timestamp_ms, const char *topic)
 {
-    fk_pool *p = opaque;
-    uintptr_t tag = (uintptr_t)m->_private;
-    rd_kafka_resp_err_t err = m->err ? delivery_error(p, rk, m->err) : RD_KAFKA_RESP_ERR_NO_ERROR;
-    int persisted = persisted_status(m);
-
-    if (!m->err) p->auth_failed = 0, p->down_since_ms = 0, p->reached = 1;
     if (p->in_flight) p->in_flight--;
     if (tag & 1u) {
         fk_delivery d;
         d.token = (uint64_t)(tag >> 1);
-        d.partition = m->partition;
-        d.offset = m->offset;
-        d.timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+        d.partition = partition;
+        d.offset = offset;
+        d.timestamp_ms = timestamp_ms;
         d.rd_err = err;
         d.persisted = persisted;
         dq_push(p, &d);
     } else if (tag) {
         batch_slot *slot = (batch_slot *)tag;
         fk_batch *b = slot->batch;
-        slot->result.partition = m->partition;
-        slot->result.offset = m->offset;
-        slot->result.timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+        slot->result.partition = partition;
+        slot->result.offset = offset;
+        slot->result.timestamp_ms = timestamp_ms;
         slot->result.rd_err = err;
         slot->result.persisted = persisted;
         if (err) {
             if (b->failed++ == 0) {
                 b->first_err = err;
-                snprintf(b->first_topic, sizeof b->first_topic, "%s", rd_kafka_topic_name(m->rkt));
+                snprintf(b->first_topic, sizeof b->first_topic, "%s", topic);
             }
         }
         if (--b->pending == 0 && b->released) free(b);
@@ -209,8 +209,67 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         /* nobody asked to hear about this record: count it and say so, never drop it silently */
         p->unreported_failures++;
         fk_log_client(rk, 3, "DELIVERY", "pool '%s': record to '%s' failed (%s): %s", p->spec->code,
-                      rd_kafka_topic_name(m->rkt), persisted_text(persisted), rd_kafka_err2str(err));
+                      topic, persisted_text(persisted), rd_kafka_err2str(err));
     }
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    fk_pool *p = opaque;
+    rd_kafka_resp_err_t err = m->err ? delivery_error(p, rk, m->err) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (!m->err) p->auth_failed = 0, p->down_since_ms = 0, p->reached = 1;
+    record_done(p, rk, (uintptr_t)m->_private, err, persisted_status(m), m->partition, m->offset,
+                rd_kafka_message_timestamp(m, NULL), rd_kafka_topic_name(m->rkt));
+}
+
+/* Staged records librdkafka refused end here, on the caller's thread: never in the stage's. */
+static void report_stage_failures(fk_pool *p, producer_slot *slot)
+{
+    fk_stage_failure f[FK_STAGE_RECORDS];
+    size_t n, i, lost = 0;
+    if (!slot->stage) return;
+    while ((n = fk_stage_take_failures(slot->stage, f, FK_STAGE_RECORDS, &lost)) > 0 || lost) {
+        for (i = 0; i < n; i++)
+            record_done(p, slot->rk, (uintptr_t)f[i].opaque, delivery_error(p, slot->rk, f[i].err),
+                        FK_PERSISTED_NO, -1, -1, 0, rd_kafka_topic_name(f[i].rkt));
+        if (lost) {
+            p->unreported_failures += lost;
+            p->in_flight = p->in_flight > lost ? p->in_flight - lost : 0;
+            fk_log_client(slot->rk, 3, "DELIVERY", "pool '%s': %zu records failed and could not be reported "
+                          "one by one (out of memory)", p->spec->code, lost);
+            lost = 0;
+        }
+    }
+}
+
+/* The stage goes with its producer: what it still holds fails with err, reported here. */
+static void drop_stage(fk_pool *p, producer_slot *slot, rd_kafka_resp_err_t err)
+{
+    if (!slot->stage) return;
+    if (fk_stage_pid(slot->stage) != fk_process_id()) {
+        fk_stage_abandon(slot->stage);   /* the parent's records, lock and thread */
+        slot->stage = NULL;
+        return;
+    }
+    fk_stage_discard(slot->stage, err);
+    report_stage_failures(p, slot);
+    fk_stage_free(slot->stage);
+    slot->stage = NULL;
+}
+
+/* Staged records go before anything else the producer is asked to do; 0 when some are left
+   because librdkafka's queue stayed full for block_ms. */
+static int submit_stage(producer_slot *slot, int block_ms)
+{
+    return !slot->stage || fk_stage_submit(slot->stage, block_ms) == 0;
+}
+
+void fk_pool_set_batching(fk_pool *p, int on) { p->no_staging = !on; }
+
+unsigned long fk_pool_staged_batches(fk_pool *p)
+{
+    producer_slot *slot = &p->slots[ASYNC_SLOT];
+    return live_producer(slot) && slot->stage ? fk_stage_batches(slot->stage) : 0;
 }
 
 /* ---------------------------------------------------------------- producer ---- */
@@ -223,6 +282,10 @@ static void forget_producer(producer_slot *slot, int destroy)
         free(slot->topics[i].name);
     }
     slot->topic_count = 0;
+    /* a live stage was emptied by drop_stage; an inherited one is only memory */
+    if (destroy) fk_stage_free(slot->stage);
+    else fk_stage_abandon(slot->stage);
+    slot->stage = NULL;
     if (destroy && slot->rk) rd_kafka_destroy(slot->rk);
     slot->rk = NULL;
 }
@@ -254,6 +317,7 @@ static void replace_if_fatal(fk_pool *p, producer_slot *slot)
     fk_log_client(rk, 3, "FATAL", "kafka pool '%s': the producer hit a fatal error (%s: %s): its unacknowledged "
                   "records fail with _FATAL and a new producer takes the next ones", p->spec->code,
                   rd_kafka_err2name(e), reason);
+    drop_stage(p, slot, RD_KAFKA_RESP_ERR__FATAL);
     rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     /* purged records are reported at once; the bound is for a broker thread slow to let go */
     deadline = fk_now_ms() + 1000;
@@ -337,7 +401,7 @@ static rd_kafka_topic_t *topic_handle(producer_slot *slot, const char *name, int
 }
 
 static int produce_one(fk_pool *p, producer_slot *slot, const fk_produce_record *rec,
-                       void *opaque, int block_ms, fk_error *err)
+                       void *opaque, int may_stage, int block_ms, fk_error *err)
 {
     rd_kafka_t *rk = producer(p, slot, err);
     rd_kafka_topic_t *rkt;
@@ -355,6 +419,23 @@ static int produce_one(fk_pool *p, producer_slot *slot, const fk_produce_record 
         return 0;
     }
     if (!rkt) rkt = topic_handle(slot, rec->topic, 1);
+    if (may_stage && !p->no_staging && !p->spec->options.transactional_id) {
+        int staged;
+        if (!slot->stage) slot->stage = fk_stage_new(rk);
+        /* 0 also means the stage is empty, so this record goes after every staged one */
+        staged = slot->stage ? fk_stage_offer(slot->stage, rkt, rec, opaque, block_ms, err) : 0;
+        if (staged > 0) p->in_flight++;
+        if (staged < 0) {
+            char why[sizeof err->msg];
+            memcpy(why, err->msg, sizeof why);
+            fk_error_set_rd(err, RD_KAFKA_RESP_ERR__QUEUE_FULL, "produce to '%.300s' failed (%s)", rec->topic, why);
+        }
+        if (staged) return staged > 0;
+    } else if (!submit_stage(slot, block_ms)) {
+        fk_error_set_rd(err, RD_KAFKA_RESP_ERR__QUEUE_FULL, "produce to '%.300s' failed (staged records "
+                        "before it still wait for room in the producer's queue)", rec->topic);
+        return 0;
+    }
     for (;;) {
         rd_kafka_headers_t *hdrs = NULL;
         if (rec->header_count) {
@@ -391,6 +472,7 @@ static int produce_one(fk_pool *p, producer_slot *slot, const fk_produce_record 
             /* the fatal error came before its report was served: replace the producer now */
             slot->fatal = replaced = 1;
             if (!(rk = producer(p, slot, err))) return 0;
+            /* the new producer's stage is empty: nothing staged can overtake this record */
             rkt = topic_handle(slot, rec->topic, 1);
             continue;
         }
@@ -413,7 +495,7 @@ int fk_pool_produce(fk_pool *p, const fk_produce_record *rec, uint64_t token, in
                     fk_error *err)
 {
     void *opaque = token ? (void *)(uintptr_t)((token << 1) | 1u) : NULL;
-    return produce_one(p, &p->slots[ASYNC_SLOT], rec, opaque, block_ms, err);
+    return produce_one(p, &p->slots[ASYNC_SLOT], rec, opaque, 1, block_ms, err);
 }
 
 fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_t n,
@@ -445,7 +527,8 @@ fk_batch *fk_pool_produce_batch(fk_pool *p, const fk_produce_record *recs, size_
     for (i = 0; i < n; i++) {
         b->pending++;
         b->count = i + 1;
-        if (!produce_one(p, slot, &recs[i], &b->slots[i], block_ms, err)) {
+        /* produce_sync's records are waited for: they go at once, after the staged ones */
+        if (!produce_one(p, slot, &recs[i], &b->slots[i], 0, block_ms, err)) {
             b->pending--;
             if (i > 0) {
                 /* earlier records are on their way: keep the batch alive for their deliveries
@@ -506,6 +589,7 @@ int fk_pool_poll(fk_pool *p, int timeout_ms)
     rd_kafka_t *sync_rk = live_producer(&p->slots[SYNC_SLOT]);
     if (sync_rk) rd_kafka_poll(sync_rk, async_rk ? 0 : timeout_ms);
     if (async_rk) rd_kafka_poll(async_rk, timeout_ms);
+    if (async_rk) report_stage_failures(p, &p->slots[ASYNC_SLOT]);
     replace_if_fatal(p, &p->slots[SYNC_SLOT]);
     replace_if_fatal(p, &p->slots[ASYNC_SLOT]);
     fail_when_unreachable(p);
@@ -531,7 +615,10 @@ int fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err)
         for (i = 0; i < SLOT_COUNT && !e; i++) {
             rd_kafka_t *rk = live_producer(&p->slots[i]);
             long long left = timeout_ms < 0 ? -1 : deadline - fk_now_ms();
-            if (rk) e = rd_kafka_flush(rk, left < 0 && timeout_ms >= 0 ? 0 : (int)left);
+            int ms = left < 0 && timeout_ms >= 0 ? 0 : (int)left;
+            if (rk && !submit_stage(&p->slots[i], ms)) e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+            else if (rk) e = rd_kafka_flush(rk, ms);
+            if (rk) report_stage_failures(p, &p->slots[i]);
         }
     }
     if (e) {
@@ -657,9 +744,14 @@ void fk_producers_close(fk_pool *p, long long deadline)
         if (p->slots[i].rk && !live_producer(&p->slots[i])) forget_producer(&p->slots[i], 0);
         if ((rk[i] = p->slots[i].rk) != NULL && p->in_flight) {
             long long left = deadline - fk_now_ms();
+            submit_stage(&p->slots[i], left > 0 ? (int)left : 0);
+            left = deadline - fk_now_ms();
             rd_kafka_flush(rk[i], left > 0 ? (int)left : 0);
         }
     }
+    /* staged records librdkafka never took (its queue stayed full) fail like queued ones */
+    for (i = 0; i < SLOT_COUNT; i++)
+        if (rk[i]) drop_stage(p, &p->slots[i], RD_KAFKA_RESP_ERR__PURGE_QUEUE);
     if (p->in_flight) {
         /* time is up: fail what is left so that each record's delivery is still reported */
         long long purge_deadline = fk_now_ms() + 5000;

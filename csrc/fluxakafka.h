@@ -431,7 +431,10 @@ typedef struct fk_delivery {
    fk_pool_next_delivery. token == 0: nothing is queued on success; a failure is counted
    (fk_pool_unreported_failures) and logged.
    When librdkafka's queue is full, serves deliveries for up to block_ms and retries.
-   Returns 0 with err filled when the record was not accepted (no delivery will follow). */
+   Returns 0 with err filled when the record was not accepted (no delivery will follow).
+   During a burst, small records are staged and handed to librdkafka together within
+   FK_STAGE_WINDOW_US (1 ms; fk_stage.h), by a thread of the pool if the caller makes no
+   further call; a staged record librdkafka then refuses fails like a delivery. */
 int fk_pool_produce(fk_pool *p, const fk_produce_record *rec, uint64_t token, int block_ms,
                     fk_error *err);
 
@@ -462,6 +465,13 @@ int    fk_pool_next_delivery(fk_pool *p, fk_delivery *out);  /* 1 if one was pop
 size_t fk_pool_queued_deliveries(const fk_pool *p);
 size_t fk_pool_in_flight(const fk_pool *p);  /* records produced, not yet delivered/failed */
 size_t fk_pool_unreported_failures(const fk_pool *p);
+/* Whether fk_pool_produce may stage records (default 1). 0 hands each record to librdkafka in
+   its own call, on the caller's thread only: for an event loop that serves the pool itself
+   (OpenResty), where a stage's thread would wake for every few records. */
+void   fk_pool_set_batching(fk_pool *p, int on);
+/* Batches of staged records handed to librdkafka by this process's producer so far (for the
+   specs and benchmarks: whether staging took place). */
+unsigned long fk_pool_staged_batches(fk_pool *p);
 /* The rd_kafka_t* of the pool's producer in this process (sync: the one of produce_sync when
    the pool lingers), NULL before its first record; for LuaJIT FFI users and the specs. A fatal
    error replaces it, so it is not to be kept. */

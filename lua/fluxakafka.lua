@@ -166,7 +166,7 @@ do
   end
 end
 
--- The pool's queue wait is set once, when the pool object is first handed out.
+-- The pool's queue wait and batching are set once, when the pool object is first handed out.
 do
   local kafka = engine_methods._kafka
   local configured_pools = setmetatable({}, { __mode = "k" })
@@ -175,6 +175,7 @@ do
     if not configured_pools[pool] then
       configured_pools[pool] = true
       pool:_set_queue_wait(S.c_waits_for_room and queue_full_timeout(pool) or 0)
+      pool:_set_batching(S.batches_records)
     end
     return pool
   end

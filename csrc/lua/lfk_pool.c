@@ -714,6 +714,23 @@ static int pool_set_queue_wait(lua_State *L)
     return 0;
 }
 
+/* Whether produce may stage the records of a burst and hand them to librdkafka together
+   (fk_pool_set_batching). Inside nginx the module turns it off: the worker's event loop serves
+   the pool, and a stage's thread would wake for every few requests. */
+static int pool_set_batching(lua_State *L)
+{
+    pool_ud *u = check_pool(L, "_set_batching");
+    fk_pool_set_batching(u->pool, lua_toboolean(L, 2));
+    return 0;
+}
+
+static int pool_staged_batches(lua_State *L)
+{
+    pool_ud *u = check_pool(L, "_staged_batches");
+    lua_pushnumber(L, (lua_Number)fk_pool_staged_batches(u->pool));
+    return 1;
+}
+
 static int pool_is_closed(lua_State *L)
 {
     pool_ud *u = lfk_check_any(L, 1, LFK_POOL, "is_closed");
@@ -923,6 +940,8 @@ static const luaL_Reg pool_methods[] = {
     { "unreported_failures", pool_unreported_failures },
     { "_consumer_group_start", pool_consumer_group_start },
     { "_set_queue_wait", pool_set_queue_wait },
+    { "_set_batching", pool_set_batching },
+    { "_staged_batches", pool_staged_batches },
     { "_engine", pool_engine },
     { "_ptr", pool_ptr },
     { NULL, NULL }

@@ -219,7 +219,7 @@ local function pump(premature)
       pump_running = false
       return
     end
-    sleep(work and 0.002 or 0.02)
+    sleep((next(waiting) or orphans[1]) and 0.002 or 0.02)
   end
 end
 
@@ -273,6 +273,10 @@ end
 
 -- produce's C call fails at once with _QUEUE_FULL; retry_full waits for room, yielding
 S.c_waits_for_room = false
+
+-- every record goes to librdkafka in its own call: a request rarely brings more than one, and
+-- a stage's thread would wake for every few of them
+S.batches_records = false
 
 -- The owner of the calling code's callbacks, made active: callbacks it gets while its call
 -- serves the pool run at once. `pool`: a pool whose waits the worker timer should serve too.

@@ -1,0 +1,287 @@
+/* The stage of a pool's async producer (see fk_stage.h): records of a burst copied into one
+   buffer and handed to librdkafka together. The lock is taken by the caller's thread for each
+   offer and by the stage's own thread (the flusher) when a window ends with records left. */
+#include "fk_stage.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fk_stage {
+    pthread_mutex_t    lock;
+    pthread_cond_t     wake;            /* the flusher waits on it (monotonic clock) */
+    pthread_t          flusher;
+    int                flusher_started;
+    int                flusher_idle;    /* waiting with no deadline: an offer must wake it */
+    int                stopping;
+    int                no_flusher;      /* it could not be started: nothing is staged */
+    pid_t              pid;
+    rd_kafka_t        *rk;
+    rd_kafka_topic_t  *rkt;             /* the topic of every staged record */
+    rd_kafka_message_t msgs[FK_STAGE_RECORDS];
+    size_t             count;
+    size_t             used;            /* bytes of the arena the staged records hold */
+    struct timespec    first;           /* when the oldest staged record came */
+    long long          tick;            /* the coarse clock at the last offer, in ms */
+    unsigned           tick_offers;     /* offers within that tick */
+    fk_stage_failure  *failures;
+    size_t             failure_count, failure_cap;
+    size_t             failures_lost;   /* refused records no memory was left to list */
+    unsigned long      batches;         /* rd_kafka_produce_batch calls that took records */
+    char               arena[FK_STAGE_RECORDS * FK_STAGE_RECORD_MAX];
+};
+
+fk_stage *fk_stage_new(rd_kafka_t *rk)
+{
+    pthread_condattr_t attr;
+    fk_stage *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->rk = rk;
+    s->pid = fk_process_id();
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    return s;
+}
+
+pid_t fk_stage_pid(const fk_stage *s) { return s->pid; }
+
+static void add_failure(fk_stage *s, void *opaque, rd_kafka_resp_err_t err)
+{
+    if (!fk_grow((void **)&s->failures, &s->failure_cap, s->failure_count, sizeof *s->failures)) {
+        s->failures_lost++;
+        return;
+    }
+    s->failures[s->failure_count].opaque = opaque;
+    s->failures[s->failure_count].err = err;
+    s->failures[s->failure_count].rkt = s->rkt;
+    s->failure_count++;
+}
+
+/* Hands the staged records over; those refused for a full queue stay, in order, and are
+   tried again (after serving rk for up to 100 ms at a time) until block_ms passed. */
+static void submit_locked(fk_stage *s, int block_ms)
+{
+    long long deadline = 0;
+    while (s->count) {
+        size_t i, kept = 0;
+        int good = rd_kafka_produce_batch(s->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, s->msgs,
+                                          (int)s->count);
+        if (good > 0) s->batches++;
+        if (good == (int)s->count) {
+            s->count = 0;
+            break;
+        }
+        for (i = 0; i < s->count; i++) {
+            rd_kafka_resp_err_t e = s->msgs[i].err;
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) s->msgs[kept++] = s->msgs[i];
+            else if (e) add_failure(s, s->msgs[i]._private, e);
+        }
+        s->count = kept;
+        if (!kept || block_ms == 0) break;
+        if (!deadline) deadline = fk_now_ms() + (block_ms < 0 ? (long long)1 << 40 : block_ms);
+        {
+            long long left = deadline - fk_now_ms();
+            if (left <= 0) break;
+            rd_kafka_poll(s->rk, left < 100 ? (int)left : 100);
+        }
+    }
+    if (!s->count) s->used = 0;
+}
+
+static void *flusher_main(void *arg)
+{
+    fk_stage *s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        struct timespec now, due;
+        if (!s->count) {
+            s->flusher_idle = 1;
+            pthread_cond_wait(&s->wake, &s->lock);
+            s->flusher_idle = 0;
+            continue;
+        }
+        due = s->first;
+        due.tv_nsec += FK_STAGE_WINDOW_US * 1000L;
+        if (due.tv_nsec >= 1000000000L) {
+            due.tv_sec++;
+            due.tv_nsec -= 1000000000L;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec < due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec < due.tv_nsec)) {
+            pthread_cond_timedwait(&s->wake, &s->lock, &due);
+            continue;
+        }
+        /* never poll here: delivery reports are served on the caller's thread */
+        submit_locked(s, 0);
+        if (s->count) s->first = now;   /* the queue is full: again one window later */
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* The flusher, with every signal blocked: signals are the application's threads' business. */
+static int start_flusher(fk_stage *s)
+{
+    sigset_t all, old;
+    int e;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    e = pthread_create(&s->flusher, NULL, flusher_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e) return 0;
+    s->flusher_started = 1;
+    return 1;
+}
+
+static int full(fk_stage *s, fk_error *err)
+{
+    fk_error_set(err, "_QUEUE_FULL", "%zu staged record%s before it still wait%s for room in the producer's queue",
+                 s->count, s->count == 1 ? "" : "s", s->count == 1 ? "s" : "");
+    err->rd_err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    return -1;
+}
+
+int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *rec, void *opaque,
+                   int block_ms, fk_error *err)
+{
+    struct timespec coarse;
+    long long tick;
+    rd_kafka_message_t *m;
+    /* what rd_kafka_produce_batch carries alike in every librdkafka; null and empty values and
+       keys go directly, so that each keeps exactly the form it was given */
+    int eligible = rkt && !rec->header_count && !rec->timestamp_ms && rec->partition < 0 &&
+                   rec->value && rec->value_len && (!rec->key || rec->key_len) &&
+                   rec->key_len + rec->value_len <= FK_STAGE_RECORD_MAX;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse);
+    tick = (long long)coarse.tv_sec * 1000 + coarse.tv_nsec / 1000000;
+    pthread_mutex_lock(&s->lock);
+    if (tick != s->tick) {
+        s->tick = tick;
+        s->tick_offers = 0;
+    }
+    s->tick_offers++;
+    if (!eligible || s->no_flusher || (!s->count && s->tick_offers <= FK_STAGE_BURST_CALLS)) {
+        int r = 0;
+        if (s->count) submit_locked(s, block_ms);
+        if (s->count) r = full(s, err);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+    }
+    if (s->count && (rkt != s->rkt || s->count == FK_STAGE_RECORDS ||
+                     s->used + rec->key_len + rec->value_len > sizeof s->arena)) {
+        submit_locked(s, block_ms);
+        if (s->count) {
+            int r = full(s, err);
+            pthread_mutex_unlock(&s->lock);
+            return r;
+        }
+    }
+    if (!s->count && !s->flusher_started && !start_flusher(s)) {
+        s->no_flusher = 1;
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    m = &s->msgs[s->count];
+    memset(m, 0, sizeof *m);
+    m->payload = s->arena + s->used;
+    m->len = rec->value_len;
+    memcpy(m->payload, rec->value, rec->value_len);
+    s->used += rec->value_len;
+    if (rec->key) {
+        m->key = s->arena + s->used;
+        m->key_len = rec->key_len;
+        memcpy(m->key, rec->key, rec->key_len);
+        s->used += rec->key_len;
+    }
+    m->partition = RD_KAFKA_PARTITION_UA;
+    m->_private = opaque;
+    s->rkt = rkt;
+    if (s->count++ == 0) {
+        clock_gettime(CLOCK_MONOTONIC, &s->first);
+        if (s->flusher_idle) pthread_cond_signal(&s->wake);
+    }
+    if (s->count == FK_STAGE_RECORDS) submit_locked(s, 0);
+    pthread_mutex_unlock(&s->lock);
+    return 1;
+}
+
+size_t fk_stage_submit(fk_stage *s, int block_ms)
+{
+    size_t left;
+    pthread_mutex_lock(&s->lock);
+    submit_locked(s, block_ms);
+    left = s->count;
+    pthread_mutex_unlock(&s->lock);
+    return left;
+}
+
+size_t fk_stage_count(fk_stage *s)
+{
+    size_t n;
+    pthread_mutex_lock(&s->lock);
+    n = s->count;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+unsigned long fk_stage_batches(fk_stage *s)
+{
+    unsigned long n;
+    pthread_mutex_lock(&s->lock);
+    n = s->batches;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+size_t fk_stage_take_failures(fk_stage *s, fk_stage_failure *out, size_t max, size_t *lost)
+{
+    size_t n;
+    pthread_mutex_lock(&s->lock);
+    n = s->failure_count < max ? s->failure_count : max;
+    /* oldest first: callbacks run in the order of the records */
+    memcpy(out, s->failures, n * sizeof *out);
+    memmove(s->failures, s->failures + n, (s->failure_count - n) * sizeof *out);
+    s->failure_count -= n;
+    if (lost) {
+        *lost = s->failures_lost;
+        s->failures_lost = 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+void fk_stage_discard(fk_stage *s, rd_kafka_resp_err_t err)
+{
+    size_t i;
+    pthread_mutex_lock(&s->lock);
+    for (i = 0; i < s->count; i++) add_failure(s, s->msgs[i]._private, err);
+    s->count = 0;
+    s->used = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void fk_stage_free(fk_stage *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    if (s->flusher_started) pthread_join(s->flusher, NULL);
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
+    free(s->failures);
+    free(s);
+}
+
+void fk_stage_abandon(fk_stage *s)
+{
+    if (!s) return;
+    free(s->failures);
+    free(s);
+}
