@@ -77,6 +77,11 @@ const fk_option fk_pool_option_rows[] = {
     { .lua = "producer_linger", .yaml = "producerLingerMs", .kind = FK_OPT_MS, F_DOUBLE(PO, linger_ms),
       .max = FK_MAX_LINGER_MS, .init = FK_DEFAULT_LINGER_MS, .rdkafka = "linger.ms",
       .doc = "how long `produce` waits to batch records; `produce_sync` never waits for it" },
+    { .lua = "nginx_batch_window", .yaml = "nginxBatchWindowMs", .kind = FK_OPT_MS, F_DOUBLE(PO, paced_window_ms),
+      .max = FK_MAX_LINGER_MS, .init = FK_DEFAULT_NGINX_BATCH_WINDOW_MS,
+      .doc = "inside OpenResty, a worker hands its records to librdkafka at most once per window: under load, "
+             "fewer and larger produce requests for at most this much more waiting; a record after a quiet "
+             "window goes at once; 0: each record at once" },
     { .lua = "max_buffered_records", .yaml = "maxBufferedRecords", .kind = FK_OPT_INT,
       F_INT(PO, max_buffered_records), .max = INT_MAX_, .flags = FK_OPT_PRODUCER,
       .rdkafka = "queue.buffering.max.messages", .default_doc = "librdkafka's (100000)",

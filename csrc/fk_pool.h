@@ -63,8 +63,7 @@ struct fk_pool {
     fk_stats_queue      stats;
     int                 txn_ready;          /* init_transactions done for the producer */
     int                 in_txn;             /* begun, not committed or aborted yet */
-    int                 no_staging;         /* fk_pool_set_batching(p, 0): every record goes
-                                               to librdkafka on its own */
+    int                 staging;            /* FK_STAGING_*, less the default (BURSTS) */
 };
 
 /* fk_producer.c, for closing the pool (fk_pool_close): an open transaction is aborted, and

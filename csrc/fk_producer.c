@@ -264,7 +264,9 @@ static int submit_stage(producer_slot *slot, int block_ms)
     return !slot->stage || fk_stage_submit(slot->stage, block_ms) == 0;
 }
 
-void fk_pool_set_batching(fk_pool *p, int on) { p->no_staging = !on; }
+void fk_pool_set_staging(fk_pool *p, int mode) { p->staging = mode - FK_STAGING_BURSTS; }
+
+static int staging_mode(const fk_pool *p) { return p->staging + FK_STAGING_BURSTS; }
 
 unsigned long fk_pool_staged_batches(fk_pool *p)
 {
@@ -419,11 +421,18 @@ static int produce_one(fk_pool *p, producer_slot *slot, const fk_produce_record 
         return 0;
     }
     if (!rkt) rkt = topic_handle(slot, rec->topic, 1);
-    if (may_stage && !p->no_staging && !p->spec->options.transactional_id) {
+    if (may_stage && !p->spec->options.transactional_id &&
+        (staging_mode(p) == FK_STAGING_BURSTS ||
+         (staging_mode(p) == FK_STAGING_PACED && p->spec->options.paced_window_ms > 0))) {
         int staged;
-        if (!slot->stage) slot->stage = fk_stage_new(rk);
+        if (!slot->stage)
+            slot->stage = fk_stage_new(rk, staging_mode(p) == FK_STAGING_PACED ? p->spec->options.paced_window_ms : 0);
+        /* staged records count against max_buffered_records as queued ones do: with fewer
+           records than that unacknowledged, librdkafka's queue has room for the staged ones */
+        int room = p->in_flight + 1 < (size_t)(p->spec->options.max_buffered_records > 0
+                                               ? p->spec->options.max_buffered_records : 100000);
         /* 0 also means the stage is empty, so this record goes after every staged one */
-        staged = slot->stage ? fk_stage_offer(slot->stage, rkt, rec, opaque, block_ms, err) : 0;
+        staged = slot->stage ? fk_stage_offer(slot->stage, rkt, rec, opaque, room, block_ms, err) : 0;
         if (staged > 0) p->in_flight++;
         if (staged < 0) {
             char why[sizeof err->msg];
@@ -588,6 +597,7 @@ int fk_pool_poll(fk_pool *p, int timeout_ms)
     rd_kafka_t *async_rk = live_producer(&p->slots[ASYNC_SLOT]);
     rd_kafka_t *sync_rk = live_producer(&p->slots[SYNC_SLOT]);
     if (sync_rk) rd_kafka_poll(sync_rk, async_rk ? 0 : timeout_ms);
+    if (async_rk && p->slots[ASYNC_SLOT].stage) fk_stage_poll(p->slots[ASYNC_SLOT].stage);
     if (async_rk) rd_kafka_poll(async_rk, timeout_ms);
     if (async_rk) report_stage_failures(p, &p->slots[ASYNC_SLOT]);
     replace_if_fatal(p, &p->slots[SYNC_SLOT]);

@@ -1,6 +1,7 @@
-/* The stage of a pool's async producer (see fk_stage.h): records of a burst copied into one
-   buffer and handed to librdkafka together. The lock is taken by the caller's thread for each
-   offer and by the stage's own thread (the flusher) when a window ends with records left. */
+/* The stage of a pool's async producer (see fk_stage.h): records copied into one buffer and
+   handed to librdkafka together. The lock is taken by the caller's thread for each offer and,
+   in a stage of bursts, by the stage's own thread (the flusher) when a window ends with
+   records left; a paced stage has no thread. */
 #include "fk_stage.h"
 
 #include <errno.h>
@@ -16,10 +17,15 @@ struct fk_stage {
     int                flusher_idle;    /* waiting with no deadline: an offer must wake it */
     int                stopping;
     int                no_flusher;      /* it could not be started: nothing is staged */
+    int                paced;           /* no thread: fk_stage_poll hands over once a window */
+    long long          window_ms;       /* paced: at most one hand-over per window */
+    long long          last_handover;   /* paced: coarse ms of the last record or batch sent */
+    size_t             capacity;        /* records */
+    size_t             arena_size;
     pid_t              pid;
     rd_kafka_t        *rk;
     rd_kafka_topic_t  *rkt;             /* the topic of every staged record */
-    rd_kafka_message_t msgs[FK_STAGE_RECORDS];
+    rd_kafka_message_t *msgs;
     size_t             count;
     size_t             used;            /* bytes of the arena the staged records hold */
     struct timespec    first;           /* when the oldest staged record came */
@@ -29,14 +35,27 @@ struct fk_stage {
     size_t             failure_count, failure_cap;
     size_t             failures_lost;   /* refused records no memory was left to list */
     unsigned long      batches;         /* rd_kafka_produce_batch calls that took records */
-    char               arena[FK_STAGE_RECORDS * FK_STAGE_RECORD_MAX];
+    char              *arena;
 };
 
-fk_stage *fk_stage_new(rd_kafka_t *rk)
+fk_stage *fk_stage_new(rd_kafka_t *rk, double paced_window_ms)
 {
     pthread_condattr_t attr;
     fk_stage *s = calloc(1, sizeof *s);
     if (!s) return NULL;
+    s->paced = paced_window_ms > 0;
+    s->window_ms = s->paced ? (long long)(paced_window_ms + 0.5) : 0;
+    s->last_handover = -(1LL << 40);
+    s->capacity = s->paced ? FK_STAGE_PACED_RECORDS : FK_STAGE_RECORDS;
+    s->arena_size = s->capacity * FK_STAGE_RECORD_MAX;
+    s->msgs = malloc(s->capacity * sizeof *s->msgs);
+    s->arena = malloc(s->arena_size);
+    if (!s->msgs || !s->arena) {
+        free(s->msgs);
+        free(s->arena);
+        free(s);
+        return NULL;
+    }
     s->rk = rk;
     s->pid = fk_process_id();
     pthread_mutex_init(&s->lock, NULL);
@@ -146,14 +165,15 @@ static int full(fk_stage *s, fk_error *err)
 }
 
 int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *rec, void *opaque,
-                   int block_ms, fk_error *err)
+                   int room, int block_ms, fk_error *err)
 {
     struct timespec coarse;
     long long tick;
     rd_kafka_message_t *m;
     /* what rd_kafka_produce_batch carries alike in every librdkafka; null and empty values and
        keys go directly, so that each keeps exactly the form it was given */
-    int eligible = rkt && !rec->header_count && !rec->timestamp_ms && rec->partition < 0 &&
+    int stage;
+    int eligible = room && rkt && !rec->header_count && !rec->timestamp_ms && rec->partition < 0 &&
                    rec->value && rec->value_len && (!rec->key || rec->key_len) &&
                    rec->key_len + rec->value_len <= FK_STAGE_RECORD_MAX;
 
@@ -165,15 +185,22 @@ int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *
         s->tick_offers = 0;
     }
     s->tick_offers++;
-    if (!eligible || s->no_flusher || (!s->count && s->tick_offers <= FK_STAGE_BURST_CALLS)) {
+    if (s->paced) {
+        /* a record after a quiet window goes at once, and opens the next window */
+        stage = s->count || tick - s->last_handover < s->window_ms;
+        if (!stage && eligible) s->last_handover = tick;
+    } else {
+        stage = s->count || s->tick_offers > FK_STAGE_BURST_CALLS;
+    }
+    if (!eligible || s->no_flusher || !stage) {
         int r = 0;
         if (s->count) submit_locked(s, block_ms);
         if (s->count) r = full(s, err);
         pthread_mutex_unlock(&s->lock);
         return r;
     }
-    if (s->count && (rkt != s->rkt || s->count == FK_STAGE_RECORDS ||
-                     s->used + rec->key_len + rec->value_len > sizeof s->arena)) {
+    if (s->count && (rkt != s->rkt || s->count == s->capacity ||
+                     s->used + rec->key_len + rec->value_len > s->arena_size)) {
         submit_locked(s, block_ms);
         if (s->count) {
             int r = full(s, err);
@@ -181,7 +208,7 @@ int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *
             return r;
         }
     }
-    if (!s->count && !s->flusher_started && !start_flusher(s)) {
+    if (!s->paced && !s->count && !s->flusher_started && !start_flusher(s)) {
         s->no_flusher = 1;
         pthread_mutex_unlock(&s->lock);
         return 0;
@@ -201,13 +228,31 @@ int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *
     m->partition = RD_KAFKA_PARTITION_UA;
     m->_private = opaque;
     s->rkt = rkt;
-    if (s->count++ == 0) {
+    if (s->count++ == 0 && !s->paced) {
         clock_gettime(CLOCK_MONOTONIC, &s->first);
         if (s->flusher_idle) pthread_cond_signal(&s->wake);
     }
-    if (s->count == FK_STAGE_RECORDS) submit_locked(s, 0);
+    if (s->count == s->capacity || (s->paced && tick - s->last_handover >= s->window_ms)) {
+        submit_locked(s, 0);
+        s->last_handover = tick;
+    }
     pthread_mutex_unlock(&s->lock);
     return 1;
+}
+
+void fk_stage_poll(fk_stage *s)
+{
+    struct timespec coarse;
+    long long tick;
+    if (!s->paced) return;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse);
+    tick = (long long)coarse.tv_sec * 1000 + coarse.tv_nsec / 1000000;
+    pthread_mutex_lock(&s->lock);
+    if (s->count && tick - s->last_handover >= s->window_ms) {
+        submit_locked(s, 0);
+        s->last_handover = tick;
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 size_t fk_stage_submit(fk_stage *s, int block_ms)
@@ -276,6 +321,8 @@ void fk_stage_free(fk_stage *s)
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     free(s->failures);
+    free(s->msgs);
+    free(s->arena);
     free(s);
 }
 
@@ -283,5 +330,7 @@ void fk_stage_abandon(fk_stage *s)
 {
     if (!s) return;
     free(s->failures);
+    free(s->msgs);
+    free(s->arena);
     free(s);
 }

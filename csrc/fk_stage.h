@@ -1,18 +1,26 @@
-/* A producer's stage: during a burst (many records within one tick of the coarse clock),
-   small records are copied here and handed to librdkafka together, one
-   rd_kafka_produce_batch call for up to FK_STAGE_RECORDS of them. librdkafka then reads its
-   clocks and takes its topic lock once per call instead of once per record, which is most of
-   what a record costs it (bench/RESULTS.md). A thread of the stage hands over what a burst
-   left behind once FK_STAGE_WINDOW_US passed, so a staged record never waits on the caller.
-   Outside a burst, and for records the batch call cannot carry (headers, an explicit
-   partition or timestamp, large ones), the caller produces directly, after
-   fk_stage_submit, so that order is kept. */
+/* A producer's stage: small records copied here and handed to librdkafka together, one
+   rd_kafka_produce_batch call for many of them. librdkafka then reads its clocks and takes its
+   topic lock once per call instead of once per record, which is most of what a record costs
+   it (bench/RESULTS.md). Two kinds:
+   - bursts (no window given): only during a burst (more than FK_STAGE_BURST_CALLS records
+     within one tick of the coarse clock), up to FK_STAGE_RECORDS per call; a thread of the
+     stage hands over what a burst left behind once FK_STAGE_WINDOW_US passed, so a staged
+     record never waits on the caller.
+   - paced (a window of W ms, for an event loop that serves the pool, OpenResty's): records
+     are handed over at most once per window: a record after a quiet window goes at once and
+     opens the next one, the others of that window wait for its end, checked at each offer and
+     by fk_stage_poll, which the event loop calls. Fewer, larger produce requests at any rate,
+     for at most W of waiting, and no thread.
+   Records the batch call cannot carry (headers, an explicit partition or timestamp, large
+   ones) and records outside a burst or window go directly, after fk_stage_submit, so that
+   order is kept. */
 #ifndef FK_STAGE_H
 #define FK_STAGE_H
 
 #include "fk_internal.h"
 
-#define FK_STAGE_RECORDS     64
+#define FK_STAGE_RECORDS     64      /* per call, a stage of bursts */
+#define FK_STAGE_PACED_RECORDS 256  /* per call, a paced stage */
 #define FK_STAGE_RECORD_MAX  1024    /* key plus value, bytes */
 #define FK_STAGE_WINDOW_US   1000
 #define FK_STAGE_BURST_CALLS 16      /* offers within one coarse tick before staging starts */
@@ -26,19 +34,24 @@ typedef struct fk_stage_failure {
     rd_kafka_topic_t   *rkt;
 } fk_stage_failure;
 
-/* A stage of rk's, in the calling process; NULL without memory. */
-fk_stage *fk_stage_new(rd_kafka_t *rk);
+/* A stage of rk's, in the calling process: of bursts, or paced with that window (> 0); NULL
+   without memory. */
+fk_stage *fk_stage_new(rd_kafka_t *rk, double paced_window_ms);
 
 /* 1: the record was copied into the stage (librdkafka gets it within the window); 0: not
-   one to stage now, and the stage is empty, so the caller may produce it directly; -1: err
+   one to stage now (or `room` is 0: the producer's queue may be full, so that librdkafka is to
+   answer for it), and the stage is empty, so the caller may produce it directly; -1: err
    is set (_QUEUE_FULL: the stage is full, or holds records that must go first, and
    librdkafka's queue had no room within block_ms; the record was not taken). */
 int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *rec, void *opaque,
-                   int block_ms, fk_error *err);
+                   int room, int block_ms, fk_error *err);
 
 /* Hands the staged records to librdkafka, waiting up to block_ms (-1: no bound) for room in
    its queue, serving rk on this thread meanwhile; the number still staged. */
 size_t fk_stage_submit(fk_stage *s, int block_ms);
+
+/* A paced stage hands over its records when their window ended (else nothing). */
+void fk_stage_poll(fk_stage *s);
 
 /* Records staged now (the flusher may be handing them over). */
 size_t fk_stage_count(fk_stage *s);

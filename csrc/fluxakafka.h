@@ -28,6 +28,7 @@ extern "C" {
    2.x's own default). produce_sync does not wait for it: its records go through a second
    producer of the pool, without linger. */
 #define FK_DEFAULT_LINGER_MS 5
+#define FK_DEFAULT_NGINX_BATCH_WINDOW_MS 50
 /* The bytes of records a producer keeps waiting for delivery (librdkafka's default: 1 GiB). */
 #define FK_MAX_BUFFERED_KBYTES 65536
 /* The pause before a client reconnects to a broker, doubling from the first to the second
@@ -139,6 +140,8 @@ typedef struct fk_pool_options {
     char             *client_id;             /* NULL: librdkafka's default */
     int               required_acks;         /* -1 (all), 0 or 1 */
     double            linger_ms;             /* linger.ms; default FK_DEFAULT_LINGER_MS */
+    double            paced_window_ms;       /* a paced stage's window (FK_STAGING_PACED);
+                                                default FK_DEFAULT_NGINX_BATCH_WINDOW_MS */
     int               max_buffered_records;  /* queue.buffering.max.messages; 0 = default */
     double            delivery_timeout_ms;   /* message.timeout.ms; 0 = 30000 */
     double            connect_timeout_ms;    /* bound on the connection check of new consumer
@@ -465,10 +468,13 @@ int    fk_pool_next_delivery(fk_pool *p, fk_delivery *out);  /* 1 if one was pop
 size_t fk_pool_queued_deliveries(const fk_pool *p);
 size_t fk_pool_in_flight(const fk_pool *p);  /* records produced, not yet delivered/failed */
 size_t fk_pool_unreported_failures(const fk_pool *p);
-/* Whether fk_pool_produce may stage records (default 1). 0 hands each record to librdkafka in
-   its own call, on the caller's thread only: for an event loop that serves the pool itself
-   (OpenResty), where a stage's thread would wake for every few records. */
-void   fk_pool_set_batching(fk_pool *p, int on);
+/* How fk_pool_produce stages records (fk_stage.h): FK_STAGING_BURSTS (the default) stages
+   bursts, with a thread of the pool; FK_STAGING_PACED, for an event loop that calls
+   fk_pool_poll often (OpenResty), hands records over at most once per the pool's
+   paced_window_ms, with no thread (0 ms: like OFF); FK_STAGING_OFF hands each record to
+   librdkafka in its own call. */
+enum { FK_STAGING_OFF = 0, FK_STAGING_BURSTS = 1, FK_STAGING_PACED = 2 };
+void   fk_pool_set_staging(fk_pool *p, int mode);
 /* Batches of staged records handed to librdkafka by this process's producer so far (for the
    specs and benchmarks: whether staging took place). */
 unsigned long fk_pool_staged_batches(fk_pool *p);

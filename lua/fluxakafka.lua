@@ -175,7 +175,7 @@ do
     if not configured_pools[pool] then
       configured_pools[pool] = true
       pool:_set_queue_wait(S.c_waits_for_room and queue_full_timeout(pool) or 0)
-      pool:_set_batching(S.batches_records)
+      pool:_set_staging(S.staging)
     end
     return pool
   end

@@ -25,6 +25,11 @@ function M.init()
   registry:register_kafka({ "127.0.0.1:1" }, "dead", { connect_timeout = 2, delivery_timeout = 30 })
   registry:register_kafka({ "127.0.0.1:1" }, "tiny", { max_buffered_records = 5, queue_full_timeout = 1.5 })
   registry:register_kafka_consumer_group(fk.new_kafka_consumer_group("nginx-dead-group", "dead"):topics("t"))
+  -- the same pool, paced (the default nginx_batch_window) and not: each counts the produce
+  -- batches librdkafka reports per topic
+  registry:register_kafka(brokers, "paced", { statistics_interval = 0.1, stats_callback = M.batch_counter("paced") })
+  registry:register_kafka(brokers, "unpaced", { statistics_interval = 0.1, nginx_batch_window = 0,
+                                                stats_callback = M.batch_counter("unpaced") })
   -- made anew for each nginx start, so that each run reads only its own records
   M.consume_topic = ("nginx-consume-%d-%d"):format(os.time(), math.random(1000000))
   registry:register_kafka_consumer_group(fk.new_kafka_consumer_group(M.consume_topic .. "-group", "events")
@@ -47,6 +52,37 @@ function M.init_worker()
 end
 
 function M.pool(code) return M.engine:kafka(code or "events") end
+
+-- A stats_callback adding up, per topic, the produce batches (record sets) of each report
+-- (librdkafka's batchcnt window restarts with every report), and counting the reports.
+function M.batch_counter(code)
+  return function(stats)
+    for topic, t in pairs(stats.topics or {}) do
+      if t.batchcnt and t.batchcnt.cnt and t.batchcnt.cnt > 0 then
+        results:incr("batches:" .. code .. ":" .. topic, t.batchcnt.cnt, 0)
+      end
+    end
+    results:incr("reports:" .. code, 1, 0)
+  end
+end
+
+-- Produces n records to topic through pool `code`, one every 2 ms (as n requests of a busy
+-- worker would), flushes, and waits for two more statistics reports; returns the number of
+-- produce batches librdkafka sent for the topic. A first record, "0", waited for, creates the
+-- topic: records produced while its metadata is unknown would wait and go together anyway.
+function M.paced_run(code, topic, n)
+  local pool = M.pool(code)
+  assert(pool:produce_sync({ topic = topic, value = "0" }))
+  for i = 1, n do
+    assert(pool:produce({ topic = topic, value = tostring(i) }))
+    ngx.sleep(0.002)
+  end
+  assert(pool:flush(30))
+  local reports = results:get("reports:" .. code) or 0
+  local deadline = ngx.now() + 10
+  while (results:get("reports:" .. code) or 0) < reports + 2 and ngx.now() < deadline do ngx.sleep(0.05) end
+  return results:get("batches:" .. code .. ":" .. topic) or 0
+end
 
 -- Flushes `n` SQL operations to a topic of the caller's, then applies them in a timer with the
 -- async SQL consumer (a group of its own); the timer stores what it saw in results[key].

@@ -68,6 +68,9 @@ local HTTP = [[
       end))
       ngx.say("produced ", id)
     } }
+    location /paced { content_by_lua_block {
+      ngx.say(require("app").paced_run(ngx.var.arg_code, ngx.var.arg_topic, tonumber(ngx.var.arg_n)))
+    } }
     location /sync_fill { content_by_lua_block {
       local pool = require("app").pool("events")
       local recs = {}
@@ -215,6 +218,35 @@ describe("fluxakafka in nginx", function()
     assert.is_true(took < 0.5, body)
     local sync = select(2, get("/result?key=sync_in_log"))
     assert.matches("^false .*produce_sync: cannot wait for acknowledgements in nginx phase 'log'", sync)
+  end)
+
+  it("a busy worker hands records to librdkafka once per nginx_batch_window: fewer, larger produce requests", function()
+    local spec_support = require "spec.support"
+    local paced_topic, unpaced_topic = spec_support.unique("nginx-paced"), spec_support.unique("nginx-unpaced")
+    -- 500 records, one every 2 ms (about 1.2 s), in one worker, through each pool, after one
+    -- that created the topic
+    local function batches(code, topic)
+      local status, body = get("/paced?code=" .. code .. "&n=500&topic=" .. topic)
+      assert.are.equal(200, status, body)
+      return tonumber(body:match("^(%d+)"))
+    end
+    local paced, unpaced = batches("paced", paced_topic), batches("unpaced", unpaced_topic)
+    -- a window of 50 ms allows about 25 hand-overs in that time; librdkafka's own 5 ms linger
+    -- alone makes a batch every few records
+    assert.is_true(paced > 0 and paced <= 40, "paced: " .. paced .. " produce batches for 500 records")
+    assert.is_true(unpaced > 2 * paced, "without pacing: " .. unpaced .. " batches, paced: " .. paced)
+    -- every record arrived, in order
+    local e, reader = spec_support.engine()
+    local got = {}
+    local deadline = spec_support.monotonic() + 20
+    while #got < 501 and spec_support.monotonic() < deadline do
+      for _, rec in ipairs(assert(reader:read(paced_topic, 0, #got, { count = 501 - #got, timeout = 1 }))) do
+        got[#got + 1] = rec.value
+      end
+    end
+    e:close()
+    assert.are.equal(501, #got)
+    for i = 0, 500 do assert.are.equal(tostring(i), got[i + 1]) end
   end)
 
   it("delivery callbacks run in the request that produced the record, and write to its response", function()

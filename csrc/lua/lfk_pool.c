@@ -714,13 +714,15 @@ static int pool_set_queue_wait(lua_State *L)
     return 0;
 }
 
-/* Whether produce may stage the records of a burst and hand them to librdkafka together
-   (fk_pool_set_batching). Inside nginx the module turns it off: the worker's event loop serves
-   the pool, and a stage's thread would wake for every few requests. */
-static int pool_set_batching(lua_State *L)
+/* How produce stages records (fk_pool_set_staging): "bursts" (a thread of the pool hands over
+   what a burst leaves) or "paced" (inside nginx: the worker's timer serves the pool, so no
+   thread; at most one hand-over per nginx_batch_window) or "off". */
+static int pool_set_staging(lua_State *L)
 {
-    pool_ud *u = check_pool(L, "_set_batching");
-    fk_pool_set_batching(u->pool, lua_toboolean(L, 2));
+    static const char *const modes[] = { "off", "bursts", "paced", NULL };
+    static const int values[] = { FK_STAGING_OFF, FK_STAGING_BURSTS, FK_STAGING_PACED };
+    pool_ud *u = check_pool(L, "_set_staging");
+    fk_pool_set_staging(u->pool, values[luaL_checkoption(L, 2, NULL, modes)]);
     return 0;
 }
 
@@ -940,7 +942,7 @@ static const luaL_Reg pool_methods[] = {
     { "unreported_failures", pool_unreported_failures },
     { "_consumer_group_start", pool_consumer_group_start },
     { "_set_queue_wait", pool_set_queue_wait },
-    { "_set_batching", pool_set_batching },
+    { "_set_staging", pool_set_staging },
     { "_staged_batches", pool_staged_batches },
     { "_engine", pool_engine },
     { "_ptr", pool_ptr },

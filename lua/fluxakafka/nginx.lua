@@ -274,9 +274,9 @@ end
 -- produce's C call fails at once with _QUEUE_FULL; retry_full waits for room, yielding
 S.c_waits_for_room = false
 
--- every record goes to librdkafka in its own call: a request rarely brings more than one, and
--- a stage's thread would wake for every few of them
-S.batches_records = false
+-- records are handed to librdkafka at most once per nginx_batch_window, by produce or by the
+-- worker timer's serving; no thread of the pool, which would wake for every few requests
+S.staging = "paced"
 
 -- The owner of the calling code's callbacks, made active: callbacks it gets while its call
 -- serves the pool run at once. `pool`: a pool whose waits the worker timer should serve too.

@@ -27,9 +27,9 @@ function M.run(w, _, self, a) return w.block(self, nil, a) end
 --- Whether produce's C call itself waits for room in a full queue (queue_full_timeout).
 M.c_waits_for_room = true
 
---- Whether the records of a burst are staged and handed to librdkafka together (a thread of
--- the pool hands over what a burst leaves within 1 ms).
-M.batches_records = true
+--- How produce stages records before librdkafka (csrc/fk_stage.h): the records of a burst
+-- go together, and a thread of the pool hands over what a burst leaves within 1 ms.
+M.staging = "bursts"
 
 --- The owner of the callbacks that the caller's code will get: nil here, where every
 -- callback runs in whichever call serves its delivery. `pool` is the pool the call uses.
