@@ -87,8 +87,9 @@ static void submit_locked(fk_stage *s, int block_ms)
     long long deadline = 0;
     while (s->count) {
         size_t i, kept = 0;
-        int good = rd_kafka_produce_batch(s->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, s->msgs,
-                                          (int)s->count);
+        /* F_PARTITION: each record's own partition, the partitioner's choice where it is UA */
+        int good = rd_kafka_produce_batch(s->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_PARTITION,
+                                          s->msgs, (int)s->count);
         if (good > 0) s->batches++;
         if (good == (int)s->count) {
             s->count = 0;
@@ -171,9 +172,10 @@ int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *
     long long tick;
     rd_kafka_message_t *m;
     /* what rd_kafka_produce_batch carries alike in every librdkafka; null and empty values and
-       keys go directly, so that each keeps exactly the form it was given */
+       keys go directly, so that each keeps exactly the form it was given. (A partition that
+       does not exist is then refused at hand-over, and reported like a failed delivery.) */
     int stage;
-    int eligible = room && rkt && !rec->header_count && !rec->timestamp_ms && rec->partition < 0 &&
+    int eligible = room && rkt && !rec->header_count && !rec->timestamp_ms &&
                    rec->value && rec->value_len && (!rec->key || rec->key_len) &&
                    rec->key_len + rec->value_len <= FK_STAGE_RECORD_MAX;
 
@@ -225,7 +227,7 @@ int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *
         memcpy(m->key, rec->key, rec->key_len);
         s->used += rec->key_len;
     }
-    m->partition = RD_KAFKA_PARTITION_UA;
+    m->partition = rec->partition < 0 ? RD_KAFKA_PARTITION_UA : rec->partition;
     m->_private = opaque;
     s->rkt = rkt;
     if (s->count++ == 0 && !s->paced) {

@@ -11,8 +11,8 @@
      opens the next one, the others of that window wait for its end, checked at each offer and
      by fk_stage_poll, which the event loop calls. Fewer, larger produce requests at any rate,
      for at most W of waiting, and no thread.
-   Records the batch call cannot carry (headers, an explicit partition or timestamp, large
-   ones) and records outside a burst or window go directly, after fk_stage_submit, so that
+   Records the batch call cannot carry (headers, an explicit timestamp, null or empty values,
+   large ones) and records outside a burst or window go directly, after fk_stage_submit, so that
    order is kept. */
 #ifndef FK_STAGE_H
 #define FK_STAGE_H

@@ -28,7 +28,7 @@ extern "C" {
    2.x's own default). produce_sync does not wait for it: its records go through a second
    producer of the pool, without linger. */
 #define FK_DEFAULT_LINGER_MS 5
-#define FK_DEFAULT_NGINX_BATCH_WINDOW_MS 50
+#define FK_DEFAULT_NGINX_BATCH_WINDOW_MS 100
 /* The bytes of records a producer keeps waiting for delivery (librdkafka's default: 1 GiB). */
 #define FK_MAX_BUFFERED_KBYTES 65536
 /* The pause before a client reconnects to a broker, doubling from the first to the second

@@ -231,8 +231,8 @@ describe("fluxakafka in nginx", function()
       return tonumber(body:match("^(%d+)"))
     end
     local paced, unpaced = batches("paced", paced_topic), batches("unpaced", unpaced_topic)
-    -- a window of 50 ms allows about 25 hand-overs in that time; librdkafka's own 5 ms linger
-    -- alone makes a batch every few records
+    -- the default window of 100 ms allows about 13 hand-overs in that time; librdkafka's own
+    -- 5 ms linger alone makes a batch every few records
     assert.is_true(paced > 0 and paced <= 40, "paced: " .. paced .. " produce batches for 500 records")
     assert.is_true(unpaced > 2 * paced, "without pacing: " .. unpaced .. " batches, paced: " .. paced)
     -- every record arrived, in order

@@ -129,6 +129,27 @@ describe("staged produce", function()
     e:close()
   end)
 
+  it("a staged record to a partition that does not exist fails through its callback", function()
+    local topic = support.unique("staged-partition")
+    assert(pool:produce_sync({ topic = topic, value = "first" }))   -- 1 partition, known
+    local at_once, reported = 0, 0
+    for i = 1, 300 do
+      local ok, _, code = pool:produce({ topic = topic, value = "p" .. i, partition = 5 }, function(_, err, code)
+        assert.is_not_nil(err)
+        assert.are.equal("_UNKNOWN_PARTITION", code)
+        reported = reported + 1
+      end)
+      if not ok then
+        assert.are.equal("_UNKNOWN_PARTITION", code)
+        at_once = at_once + 1
+      end
+    end
+    assert.is_true(pool:flush(10))
+    pool:poll(0)
+    assert.are.equal(300, at_once + reported)
+    assert.is_true(reported > 0, "no record was staged")
+  end)
+
   it("closing hands over what is staged", function()
     local topic = support.unique("staged-close")
     local e, p = support.engine()

@@ -719,11 +719,19 @@ static int pool_set_queue_wait(lua_State *L)
    thread; at most one hand-over per nginx_batch_window) or "off". */
 static int pool_set_staging(lua_State *L)
 {
-    static const char *const modes[] = { "off", "bursts", "paced", NULL };
+    static const char *const modes[] = { "off", "bursts", "paced" };
     static const int values[] = { FK_STAGING_OFF, FK_STAGING_BURSTS, FK_STAGING_PACED };
     pool_ud *u = check_pool(L, "_set_staging");
-    fk_pool_set_staging(u->pool, values[luaL_checkoption(L, 2, NULL, modes)]);
-    return 0;
+    const char *mode = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "";
+    size_t i;
+    for (i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        if (strcmp(mode, modes[i]) == 0) {
+            fk_pool_set_staging(u->pool, values[i]);
+            return 0;
+        }
+    }
+    return lfk_error(L, "_set_staging: argument #1 'mode' must be \"off\", \"bursts\" or \"paced\", got %s",
+                     lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : luaL_typename(L, 2));
 }
 
 static int pool_staged_batches(lua_State *L)
