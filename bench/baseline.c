@@ -20,7 +20,11 @@
    consume-records also reads every field a fluxakafka record carries (topic name, key,
    timestamp, headers) the way a C program handing records on would, without copying.
    produce and consume print "CPU <mode> <ns>" too: the CPU time of the calling thread per
-   record over the timed span (librdkafka's own threads not included).
+   record over the timed span (librdkafka's own threads not included), and "PROCCPU <mode>
+   <client ns> <broker ns>": the CPU of the whole process (every thread, getrusage) and of the
+   broker JVM (utime+stime of /proc/$FK_BROKER_PID/stat; "n/a" without it) per record, over
+   the same span as bench/fluxakafka_bench.lua and bench/franz/franz_bench.go measure it
+   (consume: from before the consumer is created to the count-th record).
    latency: one record at a time, each produced and then waited for with rd_kafka_flush until
    it is acknowledged (what a synchronous send is in C); 50 untimed records first, then count
    (default 2000) timed one by one.
@@ -33,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +55,53 @@ static double clock_seconds(clockid_t clock)
 }
 
 static double now(void) { return clock_seconds(CLOCK_MONOTONIC); }
+
+/* CPU seconds of every thread of this process */
+static double process_cpu(void)
+{
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/* utime+stime of the broker in seconds (fields 14 and 15 of its stat line, 100 ticks a
+   second), or -1 without FK_BROKER_PID */
+static double broker_cpu(void)
+{
+    const char *pid = getenv("FK_BROKER_PID");
+    char path[64], line[1024], *p;
+    unsigned long long utime, stime;
+    int field;
+    FILE *f;
+    if (!pid || !*pid) return -1;
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    if (!(f = fopen(path, "r"))) return -1;
+    p = fgets(line, sizeof line, f);
+    fclose(f);
+    if (!p || !(p = strrchr(line, ')'))) return -1;
+    for (field = 2; field < 13 && p; field++) p = strchr(p + 1, ' ');
+    if (!p || sscanf(p + 1, "%llu %llu", &utime, &stime) != 2) return -1;
+    return (utime + stime) / 100.0;
+}
+
+typedef struct span { double process, broker; } span;
+
+static span span_start(void)
+{
+    span s;
+    s.process = process_cpu();
+    s.broker = broker_cpu();
+    return s;
+}
+
+static void span_end(span s, const char *mode, long records)
+{
+    double process = process_cpu(), broker = broker_cpu();
+    if (s.broker >= 0 && broker >= 0)
+        printf("PROCCPU %s %.1f %.1f\n", mode, (process - s.process) * 1e9 / records, (broker - s.broker) * 1e9 / records);
+    else
+        printf("PROCCPU %s %.1f n/a\n", mode, (process - s.process) * 1e9 / records);
+}
 
 static void set(rd_kafka_conf_t *conf, const char *k, const char *v)
 {
@@ -151,6 +203,7 @@ static int produce(const char *brokers, const char *topic, long count, size_t si
     char *payload = malloc(size ? size : 1);
     rd_kafka_t *rk;
     double start, elapsed, cpu_start;
+    span proc;
     long i;
 
     memset(payload, 'x', size);
@@ -167,12 +220,14 @@ static int produce(const char *brokers, const char *topic, long count, size_t si
 
     start = now();
     cpu_start = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
+    proc = span_start();
     for (i = 0; i < count; i++) {
         if (!produce_one(rk, topic, payload, size)) return 1;
         if ((i & 15) == 0) rd_kafka_poll(rk, 0);
     }
     wait_deliveries(rk, count);
     elapsed = now() - start;
+    span_end(proc, "produce", count);
     printf("produced %ld records of %zu bytes to '%s' in %.3f s (%ld failed)\n", delivered, size,
            topic, elapsed, failed);
     printf("CPU produce %.1f\n", (clock_seconds(CLOCK_THREAD_CPUTIME_ID) - cpu_start) * 1e9 / count);
@@ -264,6 +319,7 @@ static int consume(const char *brokers, const char *topic, long count, int whole
     size_t bytes = 0;
     double first = 0, last = 0, give_up = now() + 120;
     double cpu_first = 0, cpu_last = 0;   /* CPU time of this (the reading) thread */
+    span proc = span_start();   /* librdkafka fetches ahead while the group is joined */
 
     snprintf(group, sizeof group, "bench-baseline-%ld-%ld", (long)time(NULL), (long)getpid());
     set(conf, "bootstrap.servers", brokers);
@@ -311,6 +367,7 @@ static int consume(const char *brokers, const char *topic, long count, int whole
         last = now();
         cpu_last = clock_seconds(CLOCK_THREAD_CPUTIME_ID);
     }
+    if (received > 0) span_end(proc, whole_records ? "consume-records" : "consume", received);
     rd_kafka_queue_destroy(queue);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);

@@ -2,8 +2,10 @@
 # fluxakafka against franz-go (FluxaORM's Go client, bench/franz/franz_bench.go), the CPU each
 # spends per record: the client process (all its threads, getrusage) and the broker's JVM
 # (/proc/<pid>/stat) over each program's timed span. Producing at linger 0 and at linger 5 ms
-# (acks=all) and consuming with every record field read. Writes the "franz" section of
-# bench/RESULTS.md. make bench runs it after bench/run.sh.
+# (acks=all) and consuming with every record field read. Plain C on librdkafka
+# (bench/baseline.c, consuming the payload length only: the least a librdkafka consumer
+# costs) runs in the same rounds as the ceiling of any client built on librdkafka. Writes the
+# "franz" section of bench/RESULTS.md. make bench runs it after bench/run.sh.
 # Environment: N (1000000) records of SIZE (100) bytes, RUNS (7 rounds; medians, and ratios
 # paired within each round, the two clients in the opposite order every other round),
 # FK_BROKERS (127.0.0.1:9092), FK_BROKER_PID (the broker JVM's pid; default the one in
@@ -26,6 +28,7 @@ source "$root/bench/lib.sh"
 FK_BROKER_PID="$(broker_pid)"
 export FK_BROKER_PID
 
+[ -x build/bench-baseline ] || cc -O2 -Wall -Wextra -Werror bench/baseline.c -lrdkafka -lm -o build/bench-baseline
 franz="$(luajit -e 'io.write(require("go_build").build("bench/franz/franz_bench.go",
   { "github.com/twmb/franz-go/pkg/kgo@'"$FRANZ_GO_VERSION"'" }))')"
 logs="build/bench-logs/franz-$(date +%Y%m%d-%H%M%S)"
@@ -38,6 +41,7 @@ run_client() {
   [ "$mode" = produce5 ] && linger=5
   local -a cmd=(luajit bench/fluxakafka_bench.lua)
   [ "$cl" = go ] && cmd=("$franz")
+  [ "$cl" = c ] && cmd=(./build/bench-baseline)
   if [ "$mode" = consume ]; then
     bench "$cl-$mode-$run" "${cmd[@]}" consume "$FK_BROKERS" "$topic" "$N"
   else
@@ -49,8 +53,8 @@ failures=0
 tstamp="$(date +%s)"
 modes=(produce0 produce5 consume)
 for run in $(seq "$RUNS"); do
-  order=(lua go)
-  [ $((run % 2)) -eq 0 ] && order=(go lua)
+  order=(lua go c)
+  [ $((run % 2)) -eq 0 ] && order=(c go lua)
   echo "round $run/$RUNS (${order[*]}): $N records of $SIZE bytes" >&2
   for mode in "${modes[@]}"; do
     for cl in "${order[@]}"; do
@@ -75,26 +79,28 @@ section="$logs/section.md"
 {
   echo "## Against franz-go"
   echo
-  echo "Written by \`make bench\` (bench/franz.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'): fluxakafka (bench/fluxakafka_bench.lua) and franz-go (bench/franz/franz_bench.go), $N records of $SIZE bytes, $RUNS rounds, the two in the opposite order every other round; each figure is the median over the rounds, each ratio (fluxakafka / franz-go) the median of the ratios within a round. Client CPU: utime+stime of the whole process (every thread: librdkafka's or the Go runtime's included; getrusage RUSAGE_SELF) over the timed span, per record. Broker CPU: utime+stime of the broker JVM (/proc/<pid>/stat, 10 ms ticks) over the same span, per record; the broker is shared with whatever else runs on the machine, so this column is the noisier one."
+  echo "Written by \`make bench\` (bench/franz.sh) on $(date -u '+%Y-%m-%d %H:%M UTC'): fluxakafka (bench/fluxakafka_bench.lua), franz-go (bench/franz/franz_bench.go) and plain C on librdkafka (bench/baseline.c), $N records of $SIZE bytes, $RUNS rounds, the three in the opposite order every other round; each figure is the median over the rounds, each ratio (fluxakafka / franz-go, plain C / franz-go) the median of the ratios within a round. Client CPU: utime+stime of the whole process (every thread: librdkafka's or the Go runtime's included; getrusage RUSAGE_SELF) over the timed span, per record. Broker CPU: utime+stime of the broker JVM (/proc/<pid>/stat, 10 ms ticks) over the same span, per record; the broker is shared with whatever else runs on the machine, so this column is the noisier one."
   echo
   echo "- Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); load average before: $load_before, after: $load_after"
   echo "- Versions: fluxakafka $(luajit -e 'print(require("fluxakafka").VERSION or "")' 2>/dev/null) on librdkafka $(luajit -e 'print(require("fluxakafka").librdkafka_version())' 2>/dev/null), $(luajit -v | cut -d' ' -f1-2); franz-go $FRANZ_GO_VERSION built with $(go version | cut -d' ' -f3); Apache Kafka ${KAFKA_VERSION:-3.9.1}, single KRaft node on the same machine ($FK_BROKERS)"
-  echo "- Produce: acks=all, linger.ms 0 or 5, no compression (franz-go's default would be snappy), each client's other defaults (franz-go: idempotent, up to 5 requests in flight per broker); a fresh topic per client and round, auto-created with 1 partition by one untimed record; timed from the first record to the end of the flush. fluxakafka: \`pool:produce({topic =, value =})\` without a callback; franz-go: \`Produce\` with a promise counting failures. Consume: a new group reading the linger-0 topic from the start; every field of every record read (topic, partition, offset, key, value, headers, timestamp); the CPU span starts before the consumer is created (both clients fetch ahead while they join) and ends at the ${N}th record."
+  echo "- Produce: acks=all, linger.ms 0 or 5, no compression (franz-go's default would be snappy), each client's other defaults (franz-go: idempotent, up to 5 requests in flight per broker); a fresh topic per client and round, auto-created with 1 partition by one untimed record; timed from the first record to the end of the flush. fluxakafka: \`pool:produce({topic =, value =})\` without a callback (the burst is staged and handed to librdkafka 64 records at a time, csrc/fk_stage.c); franz-go: \`Produce\` with a promise counting failures; plain C: \`rd_kafka_producev\` per record with a delivery callback, the same settings as fluxakafka. Consume: a new group reading the linger-0 topic from the start; every field of every record read (topic, partition, offset, key, value, headers, timestamp); plain C reads only each payload's length (the least a consumer on librdkafka costs); the CPU span starts before the consumer is created (every client fetches ahead while it joins) and ends at the ${N}th record."
   echo
-  echo "| work | fluxakafka ns/record | franz-go ns/record | ratio | fluxakafka broker ns/record | franz-go broker ns/record | broker ratio |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| work | fluxakafka ns/record | franz-go ns/record | ratio | fluxakafka broker ns/record | franz-go broker ns/record | broker ratio | plain C ns/record | plain C / franz-go |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   for mode in "${modes[@]}"; do
     row="| ${label[$mode]}"
     for side in client broker; do
       # shellcheck disable=SC2086
       row+=" | $(median ${results[lua/$mode/$side]}) | $(median ${results[go/$mode/$side]}) | $(median $(paired_ratios "${results[lua/$mode/$side]}" "${results[go/$mode/$side]}"))"
     done
+    # shellcheck disable=SC2086
+    row+=" | $(median ${results[c/$mode/client]}) | $(median $(paired_ratios "${results[c/$mode/client]}" "${results[go/$mode/client]}"))"
     echo "$row |"
   done
   echo
   echo "All rounds (ns per record, client / broker):"
   for mode in "${modes[@]}"; do
-    echo "- ${label[$mode]}: fluxakafka${results[lua/$mode/client]} / ${results[lua/$mode/broker]# }; franz-go${results[go/$mode/client]} / ${results[go/$mode/broker]# }"
+    echo "- ${label[$mode]}: fluxakafka${results[lua/$mode/client]} / ${results[lua/$mode/broker]# }; franz-go${results[go/$mode/client]} / ${results[go/$mode/broker]# }; plain C${results[c/$mode/client]} / ${results[c/$mode/broker]# }"
   done
 } > "$section"
 bash bench/section.sh franz "$section"
