@@ -163,7 +163,7 @@ PROTOCOL_SPECS = spec/sasl_spec.lua spec/tls_spec.lua spec/client_control_spec.l
 	spec/group_protocol_spec.lua spec/group_commit_spec.lua spec/group_control_spec.lua \
 	spec/consumer_spec.lua spec/producer_spec.lua spec/alters_spec.lua spec/inspect_spec.lua \
 	spec/transactions_spec.lua spec/kip848_spec.lua spec/admin_errors_spec.lua spec/describe_spec.lua \
-	spec/read_spec.lua
+	spec/read_spec.lua spec/staging_spec.lua
 
 test-kafka4: deps
 	$(MAKE) build

@@ -268,6 +268,11 @@ void fk_pool_set_staging(fk_pool *p, int mode) { p->staging = mode - FK_STAGING_
 
 static int staging_mode(const fk_pool *p) { return p->staging + FK_STAGING_BURSTS; }
 
+void fk_pool_hand_over(fk_pool *p)
+{
+    if (live_producer(&p->slots[ASYNC_SLOT])) submit_stage(&p->slots[ASYNC_SLOT], 0);
+}
+
 unsigned long fk_pool_staged_batches(fk_pool *p)
 {
     producer_slot *slot = &p->slots[ASYNC_SLOT];

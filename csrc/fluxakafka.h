@@ -475,6 +475,9 @@ size_t fk_pool_unreported_failures(const fk_pool *p);
    librdkafka in its own call. */
 enum { FK_STAGING_OFF = 0, FK_STAGING_BURSTS = 1, FK_STAGING_PACED = 2 };
 void   fk_pool_set_staging(fk_pool *p, int mode);
+/* Hands the staged records to librdkafka now, without waiting for room (those its full queue
+   refuses stay staged): for a flush or close that waits by polling, in an event loop. */
+void   fk_pool_hand_over(fk_pool *p);
 /* Batches of staged records handed to librdkafka by this process's producer so far (for the
    specs and benchmarks: whether staging took place). */
 unsigned long fk_pool_staged_batches(fk_pool *p);

@@ -380,8 +380,15 @@ function pool_methods:poll(timeout)
   return S.wait(SERVED, owner, timeout, self, owner)
 end
 
+-- a flush or close that waits by rounds hands the staged records over first (csrc/fk_stage.h)
+local hand_over = pool_methods._hand_over
+local function hand_over_and_serve(pool)
+  hand_over(pool)
+  serve(pool, 0)
+end
+
 local FLUSHED = { fn = "flush", what = "wait for deliveries", cap = 0.016,
-                  block = c_flush, step = serve_now, done = none_in_flight, final = true }
+                  block = c_flush, step = hand_over_and_serve, done = none_in_flight, final = true }
 
 --- Waits up to timeout seconds (default 60) until every buffered record of the pool is
 -- delivered or failed, running their callbacks. true, or nil, err, code on timeout.
@@ -392,7 +399,7 @@ function pool_methods:flush(timeout)
 end
 
 local CLOSED = { fn = "close", what = "wait for deliveries", cap = 0.016, idle = none_in_flight,
-                 block = c_close, step = serve_now, done = none_in_flight, final = true }
+                 block = c_close, step = hand_over_and_serve, done = none_in_flight, final = true }
 
 --- Flushes for up to timeout seconds (default 30), then fails what is left: every record's
 -- callback is called either way. Closing twice is harmless.

@@ -734,6 +734,15 @@ static int pool_set_staging(lua_State *L)
                      lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : luaL_typename(L, 2));
 }
 
+/* Staged records go to librdkafka now: a flush or close waiting in nginx does not wait for
+   the end of the batch window. */
+static int pool_hand_over(lua_State *L)
+{
+    pool_ud *u = check_pool(L, "_hand_over");
+    fk_pool_hand_over(u->pool);
+    return 0;
+}
+
 static int pool_staged_batches(lua_State *L)
 {
     pool_ud *u = check_pool(L, "_staged_batches");
@@ -952,6 +961,7 @@ static const luaL_Reg pool_methods[] = {
     { "_set_queue_wait", pool_set_queue_wait },
     { "_set_staging", pool_set_staging },
     { "_staged_batches", pool_staged_batches },
+    { "_hand_over", pool_hand_over },
     { "_engine", pool_engine },
     { "_ptr", pool_ptr },
     { NULL, NULL }

@@ -188,6 +188,10 @@ local function drain_for_exit()
     pcall(engine._set_gc_close_timeout, engine, delivery_timeout_of(pool))
   end
   while now() < deadline do
+    -- staged records go now: the worker is leaving, no batch window is worth waiting for
+    for pool in pairs(tracked) do
+      if not pool:is_closed() then pcall(pool._hand_over, pool) end
+    end
     local work = serve_all()
     if work or orphans[1] then
       quiet_since = nil
