@@ -47,6 +47,7 @@ fk_engine *fk_engine_new(const fk_registry *r, fk_error *err)
         e->pools[i].engine = e;
         e->pools[i].spec = &copy->pools[i];
         e->pools[i].log_code = copy->pools[i].code;
+        e->pools[i].staging = FK_STAGING_BURSTS;
         pthread_mutex_init(&e->pools[i].admin_health.lock, NULL);
     }
     return e;

@@ -10,6 +10,10 @@
 
 #define TOPIC_CACHE_SIZE 32
 
+/* librdkafka's queue.buffering.max.messages when max_buffered_records is 0 (the raw property
+   is refused in its favour) */
+#define FK_RDKAFKA_DEFAULT_MAX_RECORDS 100000
+
 typedef struct topic_entry {
     char             *name;
     rd_kafka_topic_t *rkt;
@@ -63,7 +67,7 @@ struct fk_pool {
     fk_stats_queue      stats;
     int                 txn_ready;          /* init_transactions done for the producer */
     int                 in_txn;             /* begun, not committed or aborted yet */
-    int                 staging;            /* FK_STAGING_*, less the default (BURSTS) */
+    int                 staging;            /* FK_STAGING_*: how produce stages records */
 };
 
 /* fk_producer.c, for closing the pool (fk_pool_close): an open transaction is aborted, and

@@ -245,12 +245,8 @@ static void report_stage_failures(fk_pool *p, producer_slot *slot)
 /* The stage goes with its producer: what it still holds fails with err, reported here. */
 static void drop_stage(fk_pool *p, producer_slot *slot, rd_kafka_resp_err_t err)
 {
+    /* only a live producer's: an inherited stage was abandoned with its producer */
     if (!slot->stage) return;
-    if (fk_stage_pid(slot->stage) != fk_process_id()) {
-        fk_stage_abandon(slot->stage);   /* the parent's records, lock and thread */
-        slot->stage = NULL;
-        return;
-    }
     fk_stage_discard(slot->stage, err);
     report_stage_failures(p, slot);
     fk_stage_free(slot->stage);
@@ -258,19 +254,17 @@ static void drop_stage(fk_pool *p, producer_slot *slot, rd_kafka_resp_err_t err)
 }
 
 /* Staged records go before anything else the producer is asked to do; 0 when some are left
-   because librdkafka's queue stayed full for block_ms. */
-static int submit_stage(producer_slot *slot, int block_ms)
+   because librdkafka's queue stayed full for block_ms, err (may be NULL) saying how many. */
+static int submit_stage(producer_slot *slot, int block_ms, fk_error *err)
 {
-    return !slot->stage || fk_stage_submit(slot->stage, block_ms) == 0;
+    return !slot->stage || fk_stage_submit(slot->stage, block_ms, err);
 }
 
-void fk_pool_set_staging(fk_pool *p, int mode) { p->staging = mode - FK_STAGING_BURSTS; }
-
-static int staging_mode(const fk_pool *p) { return p->staging + FK_STAGING_BURSTS; }
+void fk_pool_set_staging(fk_pool *p, int mode) { p->staging = mode; }
 
 void fk_pool_hand_over(fk_pool *p)
 {
-    if (live_producer(&p->slots[ASYNC_SLOT])) submit_stage(&p->slots[ASYNC_SLOT], 0);
+    if (live_producer(&p->slots[ASYNC_SLOT])) submit_stage(&p->slots[ASYNC_SLOT], 0, NULL);
 }
 
 unsigned long fk_pool_staged_batches(fk_pool *p)
@@ -426,29 +420,32 @@ static int produce_one(fk_pool *p, producer_slot *slot, const fk_produce_record 
         return 0;
     }
     if (!rkt) rkt = topic_handle(slot, rec->topic, 1);
-    if (may_stage && !p->spec->options.transactional_id &&
-        (staging_mode(p) == FK_STAGING_BURSTS ||
-         (staging_mode(p) == FK_STAGING_PACED && p->spec->options.paced_window_ms > 0))) {
-        int staged;
-        if (!slot->stage)
-            slot->stage = fk_stage_new(rk, staging_mode(p) == FK_STAGING_PACED ? p->spec->options.paced_window_ms : 0);
-        /* staged records count against max_buffered_records as queued ones do: with fewer
-           records than that unacknowledged, librdkafka's queue has room for the staged ones */
-        int room = p->in_flight + 1 < (size_t)(p->spec->options.max_buffered_records > 0
-                                               ? p->spec->options.max_buffered_records : 100000);
-        /* 0 also means the stage is empty, so this record goes after every staged one */
-        staged = slot->stage ? fk_stage_offer(slot->stage, rkt, rec, opaque, room, block_ms, err) : 0;
-        if (staged > 0) p->in_flight++;
+    {
+        /* 0: a stage of bursts */
+        double window_ms = p->staging == FK_STAGING_PACED ? p->spec->options.paced_window_ms : 0;
+        int staged = 0;
+        if (may_stage && !p->spec->options.transactional_id &&
+            (p->staging == FK_STAGING_BURSTS || window_ms > 0)) {
+            /* staged records count against max_buffered_records as queued ones do: with
+               fewer records than that unacknowledged, librdkafka's queue has room for them */
+            int max = p->spec->options.max_buffered_records;
+            int room = p->in_flight + 1 < (size_t)(max > 0 ? max : FK_RDKAFKA_DEFAULT_MAX_RECORDS);
+            if (!slot->stage) slot->stage = fk_stage_new(rk, window_ms);
+            /* 0 also means the stage is empty, so this record goes after every staged one */
+            if (slot->stage) staged = fk_stage_offer(slot->stage, rkt, rec, opaque, room, block_ms, err);
+        } else if (!submit_stage(slot, block_ms, err)) {
+            staged = -1;
+        }
+        if (staged > 0) {
+            p->in_flight++;
+            return 1;
+        }
         if (staged < 0) {
             char why[sizeof err->msg];
             memcpy(why, err->msg, sizeof why);
             fk_error_set_rd(err, RD_KAFKA_RESP_ERR__QUEUE_FULL, "produce to '%.300s' failed (%s)", rec->topic, why);
+            return 0;
         }
-        if (staged) return staged > 0;
-    } else if (!submit_stage(slot, block_ms)) {
-        fk_error_set_rd(err, RD_KAFKA_RESP_ERR__QUEUE_FULL, "produce to '%.300s' failed (staged records "
-                        "before it still wait for room in the producer's queue)", rec->topic);
-        return 0;
     }
     for (;;) {
         rd_kafka_headers_t *hdrs = NULL;
@@ -631,7 +628,7 @@ int fk_pool_flush(fk_pool *p, int timeout_ms, fk_error *err)
             rd_kafka_t *rk = live_producer(&p->slots[i]);
             long long left = timeout_ms < 0 ? -1 : deadline - fk_now_ms();
             int ms = left < 0 && timeout_ms >= 0 ? 0 : (int)left;
-            if (rk && !submit_stage(&p->slots[i], ms)) e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+            if (rk && !submit_stage(&p->slots[i], ms, NULL)) e = RD_KAFKA_RESP_ERR__TIMED_OUT;
             else if (rk) e = rd_kafka_flush(rk, ms);
             if (rk) report_stage_failures(p, &p->slots[i]);
         }
@@ -759,7 +756,7 @@ void fk_producers_close(fk_pool *p, long long deadline)
         if (p->slots[i].rk && !live_producer(&p->slots[i])) forget_producer(&p->slots[i], 0);
         if ((rk[i] = p->slots[i].rk) != NULL && p->in_flight) {
             long long left = deadline - fk_now_ms();
-            submit_stage(&p->slots[i], left > 0 ? (int)left : 0);
+            submit_stage(&p->slots[i], left > 0 ? (int)left : 0, NULL);
             left = deadline - fk_now_ms();
             rd_kafka_flush(rk[i], left > 0 ? (int)left : 0);
         }

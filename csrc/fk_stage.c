@@ -4,7 +4,6 @@
    records left; a paced stage has no thread. */
 #include "fk_stage.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@ struct fk_stage {
     long long          last_handover;   /* paced: coarse ms of the last record or batch sent */
     size_t             capacity;        /* records */
     size_t             arena_size;
-    pid_t              pid;
     rd_kafka_t        *rk;
     rd_kafka_topic_t  *rkt;             /* the topic of every staged record */
     rd_kafka_message_t *msgs;
@@ -57,7 +55,6 @@ fk_stage *fk_stage_new(rd_kafka_t *rk, double paced_window_ms)
         return NULL;
     }
     s->rk = rk;
-    s->pid = fk_process_id();
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -66,7 +63,14 @@ fk_stage *fk_stage_new(rd_kafka_t *rk, double paced_window_ms)
     return s;
 }
 
-pid_t fk_stage_pid(const fk_stage *s) { return s->pid; }
+/* The coarse monotonic clock in ms: a few ns to read, advancing once per kernel tick (4 ms
+   here), which is all a window or a burst needs. */
+static long long coarse_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static void add_failure(fk_stage *s, void *opaque, rd_kafka_resp_err_t err)
 {
@@ -110,6 +114,24 @@ static void submit_locked(fk_stage *s, int block_ms)
         }
     }
     if (!s->count) s->used = 0;
+}
+
+/* What the caller is told when staged records stay for want of room in librdkafka's queue. */
+static int full(fk_stage *s, fk_error *err)
+{
+    if (!err) return -1;
+    fk_error_set(err, "_QUEUE_FULL", "%zu staged record%s still wait%s for room in the producer's queue",
+                 s->count, s->count == 1 ? "" : "s", s->count == 1 ? "s" : "");
+    err->rd_err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    return -1;
+}
+
+/* A hand-over at the end of a paced stage's window (or of a full stage), which opens the
+   next window. */
+static void hand_over_window(fk_stage *s, long long now_ms)
+{
+    submit_locked(s, 0);
+    s->last_handover = now_ms;
 }
 
 static void *flusher_main(void *arg)
@@ -157,51 +179,35 @@ static int start_flusher(fk_stage *s)
     return 1;
 }
 
-static int full(fk_stage *s, fk_error *err)
-{
-    fk_error_set(err, "_QUEUE_FULL", "%zu staged record%s before it still wait%s for room in the producer's queue",
-                 s->count, s->count == 1 ? "" : "s", s->count == 1 ? "s" : "");
-    err->rd_err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
-    return -1;
-}
-
 int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *rec, void *opaque,
                    int room, int block_ms, fk_error *err)
 {
-    struct timespec coarse;
-    long long tick;
+    long long now_ms = coarse_ms();
     rd_kafka_message_t *m;
+    int direct;
     /* what rd_kafka_produce_batch carries alike in every librdkafka; null and empty values and
        keys go directly, so that each keeps exactly the form it was given. (A partition that
        does not exist is then refused at hand-over, and reported like a failed delivery.) */
-    int stage;
     int eligible = room && rkt && !rec->header_count && !rec->timestamp_ms &&
                    rec->value && rec->value_len && (!rec->key || rec->key_len) &&
                    rec->key_len + rec->value_len <= FK_STAGE_RECORD_MAX;
 
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse);
-    tick = (long long)coarse.tv_sec * 1000 + coarse.tv_nsec / 1000000;
     pthread_mutex_lock(&s->lock);
-    if (tick != s->tick) {
-        s->tick = tick;
-        s->tick_offers = 0;
-    }
-    s->tick_offers++;
     if (s->paced) {
         /* a record after a quiet window goes at once, and opens the next window */
-        stage = s->count || tick - s->last_handover < s->window_ms;
-        if (!stage && eligible) s->last_handover = tick;
+        direct = !s->count && now_ms - s->last_handover >= s->window_ms;
+        if (direct && eligible) s->last_handover = now_ms;
     } else {
-        stage = s->count || s->tick_offers > FK_STAGE_BURST_CALLS;
+        if (now_ms != s->tick) {
+            s->tick = now_ms;
+            s->tick_offers = 0;
+        }
+        s->tick_offers++;
+        direct = !s->count && s->tick_offers <= FK_STAGE_BURST_CALLS;
     }
-    if (!eligible || s->no_flusher || !stage) {
-        int r = 0;
-        if (s->count) submit_locked(s, block_ms);
-        if (s->count) r = full(s, err);
-        pthread_mutex_unlock(&s->lock);
-        return r;
-    }
-    if (s->count && (rkt != s->rkt || s->count == s->capacity ||
+    direct = direct || !eligible || s->no_flusher;
+    /* the staged records go first when this one goes directly, or does not fit with them */
+    if (s->count && (direct || rkt != s->rkt || s->count == s->capacity ||
                      s->used + rec->key_len + rec->value_len > s->arena_size)) {
         submit_locked(s, block_ms);
         if (s->count) {
@@ -210,8 +216,8 @@ int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *
             return r;
         }
     }
-    if (!s->paced && !s->count && !s->flusher_started && !start_flusher(s)) {
-        s->no_flusher = 1;
+    if (!direct && !s->paced && !s->flusher_started && !start_flusher(s)) s->no_flusher = direct = 1;
+    if (direct) {
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
@@ -234,46 +240,31 @@ int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *
         clock_gettime(CLOCK_MONOTONIC, &s->first);
         if (s->flusher_idle) pthread_cond_signal(&s->wake);
     }
-    if (s->count == s->capacity || (s->paced && tick - s->last_handover >= s->window_ms)) {
-        submit_locked(s, 0);
-        s->last_handover = tick;
-    }
+    if (s->count == s->capacity || (s->paced && now_ms - s->last_handover >= s->window_ms))
+        hand_over_window(s, now_ms);
     pthread_mutex_unlock(&s->lock);
     return 1;
 }
 
 void fk_stage_poll(fk_stage *s)
 {
-    struct timespec coarse;
-    long long tick;
+    long long now_ms;
     if (!s->paced) return;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse);
-    tick = (long long)coarse.tv_sec * 1000 + coarse.tv_nsec / 1000000;
+    now_ms = coarse_ms();
     pthread_mutex_lock(&s->lock);
-    if (s->count && tick - s->last_handover >= s->window_ms) {
-        submit_locked(s, 0);
-        s->last_handover = tick;
-    }
+    if (s->count && now_ms - s->last_handover >= s->window_ms) hand_over_window(s, now_ms);
     pthread_mutex_unlock(&s->lock);
 }
 
-size_t fk_stage_submit(fk_stage *s, int block_ms)
+int fk_stage_submit(fk_stage *s, int block_ms, fk_error *err)
 {
-    size_t left;
+    int empty;
     pthread_mutex_lock(&s->lock);
     submit_locked(s, block_ms);
-    left = s->count;
+    empty = !s->count;
+    if (!empty) full(s, err);
     pthread_mutex_unlock(&s->lock);
-    return left;
-}
-
-size_t fk_stage_count(fk_stage *s)
-{
-    size_t n;
-    pthread_mutex_lock(&s->lock);
-    n = s->count;
-    pthread_mutex_unlock(&s->lock);
-    return n;
+    return empty;
 }
 
 unsigned long fk_stage_batches(fk_stage *s)
@@ -312,6 +303,14 @@ void fk_stage_discard(fk_stage *s, rd_kafka_resp_err_t err)
     pthread_mutex_unlock(&s->lock);
 }
 
+static void free_memory(fk_stage *s)
+{
+    free(s->failures);
+    free(s->msgs);
+    free(s->arena);
+    free(s);
+}
+
 void fk_stage_free(fk_stage *s)
 {
     if (!s) return;
@@ -322,17 +321,10 @@ void fk_stage_free(fk_stage *s)
     if (s->flusher_started) pthread_join(s->flusher, NULL);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
-    free(s->failures);
-    free(s->msgs);
-    free(s->arena);
-    free(s);
+    free_memory(s);
 }
 
 void fk_stage_abandon(fk_stage *s)
 {
-    if (!s) return;
-    free(s->failures);
-    free(s->msgs);
-    free(s->arena);
-    free(s);
+    if (s) free_memory(s);
 }

@@ -47,14 +47,12 @@ int fk_stage_offer(fk_stage *s, rd_kafka_topic_t *rkt, const fk_produce_record *
                    int room, int block_ms, fk_error *err);
 
 /* Hands the staged records to librdkafka, waiting up to block_ms (-1: no bound) for room in
-   its queue, serving rk on this thread meanwhile; the number still staged. */
-size_t fk_stage_submit(fk_stage *s, int block_ms);
+   its queue, serving rk on this thread meanwhile. 1 when none is left; else 0, with err (may
+   be NULL) saying how many wait (_QUEUE_FULL). */
+int fk_stage_submit(fk_stage *s, int block_ms, fk_error *err);
 
 /* A paced stage hands over its records when their window ended (else nothing). */
 void fk_stage_poll(fk_stage *s);
-
-/* Records staged now (the flusher may be handing them over). */
-size_t fk_stage_count(fk_stage *s);
 
 /* How many batches of staged records librdkafka took so far. */
 unsigned long fk_stage_batches(fk_stage *s);
@@ -72,8 +70,5 @@ void fk_stage_free(fk_stage *s);
 /* Frees a stage inherited across fork without touching its lock or thread (both are the
    parent's); its records are the parent's to deliver. */
 void fk_stage_abandon(fk_stage *s);
-
-/* The process that made the stage. */
-pid_t fk_stage_pid(const fk_stage *s);
 
 #endif

@@ -10,18 +10,25 @@ describe("staged produce", function()
   before_each(function() engine, pool = support.engine({ client_id = "spec-staging" }) end)
   after_each(function() engine:close() end)
 
-  -- Reads partition 0 of `topic` from the beginning through a separate engine, until `n`
-  -- records came or 20 s passed.
-  local function read_back(topic, n)
-    local e, reader = support.engine()
-    local got, deadline = {}, support.monotonic() + 20
-    while #got < n and support.monotonic() < deadline do
-      for _, rec in ipairs(assert(reader:read(topic, 0, #got, { count = n - #got, timeout = 1 }))) do
-        got[#got + 1] = rec
+  local read_back = support.read_back
+
+  -- Produces n records (record(i)) through p, each with a callback; every one must fail with
+  -- `code`, at once or through its callback. Returns the counts of each way, { at_once =,
+  -- reported = }, which the callbacks keep adding to until they all ran.
+  local function produce_refused(p, n, record, code)
+    local count = { at_once = 0, reported = 0 }
+    for i = 1, n do
+      local ok, _, c = p:produce(record(i), function(_, err, cb_code)
+        assert.is_not_nil(err)
+        assert.are.equal(code, cb_code, tostring(err))
+        count.reported = count.reported + 1
+      end)
+      if not ok then
+        assert.are.equal(code, c)
+        count.at_once = count.at_once + 1
       end
     end
-    e:close()
-    return got
+    return count
   end
 
   local function values(records)
@@ -98,24 +105,16 @@ describe("staged produce", function()
                                       logger = function(_, _, msg) lines[#lines + 1] = msg end })
     local topic = support.unique("staged-refused")
     local value = ("z"):rep(990)
-    local at_once, reported = 0, 0
-    for _ = 1, 500 do
-      local ok, _, code = small:produce({ topic = topic, value = value }, function(_, err, code)
-        assert.are.equal("MSG_SIZE_TOO_LARGE", code, tostring(err))
-        reported = reported + 1
-      end)
-      if not ok then
-        assert.are.equal("MSG_SIZE_TOO_LARGE", code)
-        at_once = at_once + 1
-      end
-    end
+    local count = produce_refused(small, 500, function() return { topic = topic, value = value } end,
+                                  "MSG_SIZE_TOO_LARGE")
     local before = small:unreported_failures()
     for _ = 1, 500 do
       local ok = small:produce({ topic = topic, value = value })
-      if not ok then at_once = at_once + 1 end
+      if not ok then count.at_once = count.at_once + 1 end
     end
     assert.is_true(small:flush(10))
     small:poll(0)
+    local at_once, reported = count.at_once, count.reported
     local counted = small:unreported_failures() - before
     assert.are.equal(1000, at_once + reported + counted)
     assert.is_true(reported + counted > 0, "no record was refused after staging")
@@ -132,20 +131,12 @@ describe("staged produce", function()
   it("a staged record to a partition that does not exist fails through its callback", function()
     local topic = support.unique("staged-partition")
     assert(pool:produce_sync({ topic = topic, value = "first" }))   -- 1 partition, known
-    local at_once, reported = 0, 0
-    for i = 1, 300 do
-      local ok, _, code = pool:produce({ topic = topic, value = "p" .. i, partition = 5 }, function(_, err, code)
-        assert.is_not_nil(err)
-        assert.are.equal("_UNKNOWN_PARTITION", code)
-        reported = reported + 1
-      end)
-      if not ok then
-        assert.are.equal("_UNKNOWN_PARTITION", code)
-        at_once = at_once + 1
-      end
-    end
+    local count = produce_refused(pool, 300, function(i)
+      return { topic = topic, value = "p" .. i, partition = 5 }
+    end, "_UNKNOWN_PARTITION")
     assert.is_true(pool:flush(10))
     pool:poll(0)
+    local at_once, reported = count.at_once, count.reported
     assert.are.equal(300, at_once + reported)
     assert.is_true(reported > 0, "no record was staged")
   end)

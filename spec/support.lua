@@ -95,6 +95,20 @@ function M.engine(options, groups)
   return engine, engine:kafka("events")
 end
 
+-- Reads partition 0 of `topic` from the beginning through an engine of its own, until `want`
+-- records came or `seconds` (default 20) passed; returns the records.
+function M.read_back(topic, want, seconds)
+  local e, reader = M.engine()
+  local got, deadline = {}, M.monotonic() + (seconds or 20)
+  while #got < want and M.monotonic() < deadline do
+    for _, rec in ipairs(assert(reader:read(topic, 0, #got, { count = want - #got, timeout = 1 }))) do
+      got[#got + 1] = rec
+    end
+  end
+  e:close()
+  return got
+end
+
 -- Polls until `want` records arrived or `seconds` passed; returns the records.
 function M.consume(cg, want, seconds)
   local got, deadline = {}, os.time() + (seconds or 30)

@@ -135,13 +135,15 @@ local core, fk_internal, core_in_flight
 -- fluxakafka.lua's: serves a pool's deliveries, log lines and statistics
 local function serve(pool, timeout) return fk_internal._serve(pool, timeout) end
 
-local function serve_all()
+-- `leaving`: the worker exits, so staged records go now; no batch window is worth waiting for
+local function serve_all(leaving)
   local work = false
   for pool in pairs(tracked) do
     if pool:is_closed() then
       tracked[pool], busy[pool] = nil, nil
     else
       active = nil
+      if leaving then pcall(pool._hand_over, pool) end
       local ok, err = pcall(serve, pool, 0)
       if not ok then log_error("a delivery callback raised: " .. tostring(err)) end
       if core_in_flight(pool) > 0 then
@@ -188,11 +190,7 @@ local function drain_for_exit()
     pcall(engine._set_gc_close_timeout, engine, delivery_timeout_of(pool))
   end
   while now() < deadline do
-    -- staged records go now: the worker is leaving, no batch window is worth waiting for
-    for pool in pairs(tracked) do
-      if not pool:is_closed() then pcall(pool._hand_over, pool) end
-    end
-    local work = serve_all()
+    local work = serve_all(true)
     if work or orphans[1] then
       quiet_since = nil
     else
